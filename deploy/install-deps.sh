@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, from Debian 12 packages only, whatever synod needs to build and
+# test that is not installed yet: the compiler, cmake and make included, so a
+# bare machine needs nothing by hand. As root it calls apt-get directly;
+# otherwise it uses sudo. Packages already installed are left alone, and apt is
+# not touched at all when nothing is missing.
+#
+#   deploy/install-deps.sh            build dependencies
+#   deploy/install-deps.sh --test     plus what the test suite runs (clang for fuzzing, curl, ...)
+set -euo pipefail
+
+packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev liblmdb-dev catch2 libssl-dev)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(clang-14 libclang-rt-14-dev curl procps python3)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+if [[ $(id -u) -eq 0 ]]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: missing packages (${missing[*]}) and not root, and sudo is not installed" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,74 @@
+#include "paxos/learner.h"
+
+#include "paxos/assert.h"
+
+namespace synod::paxos {
+
+Learner::Learner(Slot snapshot_slot, const std::vector<ChosenEntry>& recovered, size_t retention_slots)
+    : log_base_(snapshot_slot), handed_out_(snapshot_slot), retention_slots_(retention_slots) {
+  SYNOD_ASSERT(retention_slots_ >= 1);
+  for (const auto& entry : recovered) {
+    SYNOD_ASSERT_MSG(entry.slot == chosen_through() + 1, "recovered chosen log has a gap");
+    SYNOD_ASSERT(entry.value);
+    log_.push_back(entry.value);
+  }
+}
+
+Slot Learner::highest_chosen() const {
+  return ahead_.empty() ? chosen_through() : ahead_.rbegin()->first;
+}
+
+bool Learner::knows(Slot slot) const { return slot <= chosen_through() || ahead_.count(slot) != 0; }
+
+void Learner::learn(Slot slot, const ValuePtr& value) {
+  SYNOD_ASSERT(slot != kNoSlot && value);
+  if (slot <= chosen_through()) {
+    if (slot > log_base_) {
+      SYNOD_ASSERT_MSG(same_value(log_[slot - log_base_ - 1], value), "two values chosen for one slot");
+    }
+    return;
+  }
+  auto [it, inserted] = ahead_.emplace(slot, value);
+  if (!inserted) {
+    SYNOD_ASSERT_MSG(same_value(it->second, value), "two values chosen for one slot");
+    return;
+  }
+  while (!ahead_.empty() && ahead_.begin()->first == chosen_through() + 1) {
+    log_.push_back(std::move(ahead_.begin()->second));
+    ahead_.erase(ahead_.begin());
+  }
+}
+
+std::vector<ChosenEntry> Learner::take_newly_chosen() {
+  std::vector<ChosenEntry> entries;
+  SYNOD_ASSERT(handed_out_ >= log_base_);
+  for (Slot slot = handed_out_ + 1; slot <= chosen_through(); ++slot) {
+    entries.push_back(ChosenEntry{slot, log_[slot - log_base_ - 1]});
+  }
+  handed_out_ = chosen_through();
+  trim();
+  return entries;
+}
+
+std::vector<ChosenEntry> Learner::entries_from(Slot from, size_t entries_max, size_t bytes_max) const {
+  std::vector<ChosenEntry> entries;
+  if (from <= log_base_) return entries;
+  size_t bytes = 0;
+  for (Slot slot = from; slot <= chosen_through() && entries.size() < entries_max; ++slot) {
+    const auto& value = log_[slot - log_base_ - 1];
+    bytes += value->payload_bytes();
+    if (!entries.empty() && bytes > bytes_max) break;
+    entries.push_back(ChosenEntry{slot, value});
+  }
+  return entries;
+}
+
+void Learner::trim() {
+  // Only values already handed out may go; the rest are still owed to the caller.
+  while (log_.size() > retention_slots_ && log_base_ < handed_out_) {
+    log_.pop_front();
+    ++log_base_;
+  }
+}
+
+}  // namespace synod::paxos

@@ -1,0 +1,55 @@
+// Learner: knows which values are chosen and hands them out strictly in slot
+// order.
+//
+// Owns the chosen log in memory: a contiguous run of recent chosen values
+// (kept for catch-up of lagging peers, up to a retention bound) and the values
+// learned out of order above the first gap. It checks agreement locally: a
+// slot learned twice must be learned with the same value.
+//
+// Owned by the Replica's thread.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "paxos/types.h"
+
+namespace synod::paxos {
+
+class Learner {
+ public:
+  // `recovered` is the durable chosen log, contiguous from snapshot_slot + 1.
+  Learner(Slot snapshot_slot, const std::vector<ChosenEntry>& recovered, size_t retention_slots);
+
+  // Every slot up to here is chosen and known.
+  Slot chosen_through() const { return log_base_ + log_.size(); }
+  // The highest slot known to be chosen (there may be gaps below it).
+  Slot highest_chosen() const;
+  bool knows(Slot slot) const;
+
+  // `value` is chosen for `slot`.
+  void learn(Slot slot, const ValuePtr& value);
+
+  bool has_new() const { return handed_out_ < chosen_through(); }
+  // Entries that became contiguous since the last take, in order: the caller
+  // persists them to the chosen log and applies them.
+  std::vector<ChosenEntry> take_newly_chosen();
+
+  // Chosen entries from `from` on, bounded; empty if `from` is below what
+  // this learner still holds (the asker needs a snapshot).
+  std::vector<ChosenEntry> entries_from(Slot from, size_t entries_max, size_t bytes_max) const;
+  // The first slot whose value is still held in memory.
+  Slot first_retained() const { return log_base_ + 1; }
+
+ private:
+  void trim();
+
+  Slot log_base_;               // log_[0] is slot log_base_ + 1
+  std::deque<ValuePtr> log_;    // contiguous chosen values
+  std::map<Slot, ValuePtr> ahead_;  // chosen above the first gap
+  Slot handed_out_;             // the last slot returned by take_newly_chosen
+  size_t retention_slots_;
+};
+
+}  // namespace synod::paxos

@@ -1,0 +1,75 @@
+// Configuration of one Replica: who it is, its timings, its limits, and (for
+// the simulator only) the mutants that prove the safety checks can fail.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "paxos/types.h"
+
+namespace synod::paxos {
+
+// Defaults are those of DESIGN §3.
+struct Timing {
+  int64_t heartbeat_ms = 50;
+  // How long a leader may serve reads locally after the send time of a
+  // heartbeat that a majority acknowledged.
+  int64_t lease_ms = 300;
+  // A follower starts a probe this long after the last message it heard from
+  // a leader, drawn uniformly from [min, max].
+  int64_t election_timeout_min_ms = 300;
+  int64_t election_timeout_max_ms = 450;
+  // The largest ratio between the rates of any two clocks, minus one, in
+  // percent. An acceptor's lease promise lasts lease * (1 + drift).
+  int64_t drift_bound_percent = 10;
+  // A leader resends an Accept that a peer has not answered after this long.
+  int64_t accept_retransmit_ms = 20;
+  // A learner resends an unanswered catch-up request after this long.
+  int64_t catchup_retry_ms = 50;
+};
+
+// Every queue in the core has a bound (STYLE §7).
+struct Limits {
+  size_t pipeline_window_slots = 64;      // slots proposed and not yet chosen
+  size_t batch_commands_max = 4096;       // commands in one slot's value
+  size_t batch_bytes_max = 1 << 20;       // payload bytes in one slot's value
+  size_t pending_commands_max = 1 << 18;  // commands waiting for a slot
+  size_t pending_reads_max = 1 << 16;     // reads waiting for a quorum round
+  size_t catchup_entries_max = 512;       // chosen entries in one CatchupReply
+  size_t catchup_bytes_max = 4 << 20;     // payload bytes in one CatchupReply
+  size_t retransmits_per_tick_max = 64;   // Accepts resent per tick
+  // Chosen values kept in memory to serve catch-up; older slots need a snapshot.
+  size_t log_retention_slots = 1 << 20;
+};
+
+// Deliberate bugs, switched on only by the simulator's mutant tests, to show
+// that the simulator's checks catch each one. The server never sets these.
+struct Mutants {
+  bool acceptor_forgets_promise_on_restart = false;
+  bool leader_skips_noop_fill = false;
+  bool quorum_of_half = false;  // floor(n/2) votes instead of a majority
+  bool lease_read_after_expiry = false;
+  bool prepare_right_after_restart = false;
+
+  bool any() const {
+    return acceptor_forgets_promise_on_restart || leader_skips_noop_fill || quorum_of_half ||
+           lease_read_after_expiry || prepare_right_after_restart;
+  }
+};
+
+struct Options {
+  NodeId self = kNoNode;
+  std::vector<NodeId> members;  // every voting member, self included
+  Timing timing;
+  Limits limits;
+  uint64_t random_seed = 1;  // election timeouts; the driver picks it
+  Mutants mutants;
+};
+
+// Returns an empty string if `options` is usable, or a sentence saying what is
+// wrong (for the server's "bad configuration, exit 2" path).
+std::string validate(const Options& options);
+
+}  // namespace synod::paxos

@@ -1,0 +1,34 @@
+#include "paxos/quorum.h"
+
+#include <algorithm>
+
+#include "paxos/assert.h"
+
+namespace synod::paxos {
+
+Quorum::Quorum(std::vector<NodeId> members, size_t threshold_override)
+    : members_(std::move(members)),
+      threshold_(threshold_override != 0 ? threshold_override : members_.size() / 2 + 1) {
+  SYNOD_ASSERT(!members_.empty());
+  std::sort(members_.begin(), members_.end());
+  SYNOD_ASSERT_MSG(std::adjacent_find(members_.begin(), members_.end()) == members_.end(),
+                   "duplicate member id");
+  SYNOD_ASSERT(std::find(members_.begin(), members_.end(), kNoNode) == members_.end());
+  SYNOD_ASSERT(threshold_ >= 1 && threshold_ <= members_.size());
+}
+
+bool Quorum::contains(NodeId node) const {
+  return std::binary_search(members_.begin(), members_.end(), node);
+}
+
+bool Votes::add(NodeId node) {
+  if (has(node)) return false;
+  voters_.push_back(node);
+  return true;
+}
+
+bool Votes::has(NodeId node) const {
+  return std::find(voters_.begin(), voters_.end(), node) != voters_.end();
+}
+
+}  // namespace synod::paxos

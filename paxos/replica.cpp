@@ -1,0 +1,538 @@
+#include "paxos/replica.h"
+
+#include <algorithm>
+
+#include "paxos/assert.h"
+
+namespace synod::paxos {
+
+namespace {
+
+Acceptor recovered_acceptor(const DurableState& durable, const Mutants& mutants) {
+  if (mutants.acceptor_forgets_promise_on_restart) {
+    // The mutant loses its promise and the votes that come with it, as an
+    // acceptor would whose writes never reached the disk.
+    return Acceptor(Ballot{}, {});
+  }
+  return Acceptor(durable.promised, durable.accepted);
+}
+
+}  // namespace
+
+Replica::Replica(Options options, const DurableState& durable, TimeUs now)
+    : options_(std::move(options)),
+      quorum_(options_.members, options_.mutants.quorum_of_half ? options_.members.size() / 2 : 0),
+      random_(options_.random_seed),
+      now_(now),
+      acceptor_(recovered_acceptor(durable, options_.mutants)),
+      learner_(durable.snapshot_slot, durable.chosen, options_.limits.log_retention_slots),
+      proposer_(options_.self, quorum_, options_.limits) {
+  const std::string problem = validate(options_);
+  SYNOD_ASSERT_MSG(problem.empty(), problem.c_str());
+  highest_seen_ = acceptor_.promised();
+  // We cannot know what lease we granted before a crash, so refuse every
+  // Prepare for one lease plus the drift bound (DESIGN §3).
+  if (!options_.mutants.prepare_right_after_restart) lease_promise_.guard_restart(now_, lease_promise_us());
+  reset_election_timer();
+  published_ = soft_state();
+}
+
+int64_t Replica::lease_promise_us() const {
+  return ms(options_.timing.lease_ms) * (100 + options_.timing.drift_bound_percent) / 100;
+}
+
+// ------------------------------------------------------------------ inputs
+
+void Replica::tick(TimeUs now) {
+  SYNOD_ASSERT_MSG(now >= now_, "time went backwards");
+  now_ = now;
+  switch (role_) {
+    case Role::leader:
+      leader_tick();
+      break;
+    case Role::candidate:
+      candidate_tick();
+      break;
+    case Role::follower:
+      if (now_ >= election_deadline_) start_probe();
+      break;
+  }
+  if (learner_.chosen_through() < leader_commit_seen_) {
+    request_catchup(role_ == Role::leader ? catchup_source_ : leader_);
+  }
+}
+
+void Replica::candidate_tick() {
+  if (candidacy_ == Candidacy::waiting && now_ >= prepare_at_) {
+    start_prepare(Ballot{});
+    return;
+  }
+  if (now_ < candidacy_deadline_) return;
+  // No quorum answered in time: back to following, and try again after a
+  // fresh random timeout.
+  candidacy_ = Candidacy::none;
+  proposer_.stop();
+  role_ = Role::follower;
+  reset_election_timer();
+}
+
+void Replica::step(const Envelope& envelope, TimeUs now) {
+  SYNOD_ASSERT_MSG(now >= now_, "time went backwards");
+  now_ = now;
+  if (envelope.to != options_.self || !quorum_.contains(envelope.from)) return;
+  dispatch(envelope.from, envelope.message);
+}
+
+void Replica::dispatch(NodeId from, const Message& message) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, Probe>) on_probe(from, m);
+        else if constexpr (std::is_same_v<T, ProbeReply>) on_probe_reply(from, m);
+        else if constexpr (std::is_same_v<T, Prepare>) on_prepare(from, m);
+        else if constexpr (std::is_same_v<T, Promise>) on_promise(from, m);
+        else if constexpr (std::is_same_v<T, Accept>) on_accept(from, m);
+        else if constexpr (std::is_same_v<T, Accepted>) on_accepted(from, m);
+        else if constexpr (std::is_same_v<T, Reject>) on_reject(from, m);
+        else if constexpr (std::is_same_v<T, Heartbeat>) on_heartbeat(from, m);
+        else if constexpr (std::is_same_v<T, HeartbeatAck>) on_heartbeat_ack(from, m);
+        else if constexpr (std::is_same_v<T, CatchupRequest>) on_catchup_request(from, m);
+        else if constexpr (std::is_same_v<T, CatchupReply>) on_catchup_reply(from, m);
+        else if constexpr (std::is_same_v<T, Nominate>) on_nominate(from, m);
+      },
+      message);
+}
+
+Replica::ProposeStatus Replica::propose(Command command, TimeUs now) {
+  SYNOD_ASSERT(now >= now_);
+  now_ = now;
+  if (role_ != Role::leader) return ProposeStatus::not_leader;
+  return proposer_.enqueue(std::move(command)) ? ProposeStatus::queued : ProposeStatus::busy;
+}
+
+Replica::ReadStatus Replica::read(uint64_t read_id, TimeUs now) {
+  SYNOD_ASSERT(now >= now_);
+  now_ = now;
+  if (role_ != Role::leader) return ReadStatus::not_leader;
+  if (serving_ && lease_valid(now_) && pending_reads_.empty()) {
+    reads_granted_.push_back(ReadGrant{read_id, learner_.chosen_through()});
+    return ReadStatus::queued;
+  }
+  if (pending_reads_.size() >= options_.limits.pending_reads_max) return ReadStatus::busy;
+  // Only a heartbeat round sent after this read arrived proves that no other
+  // leader had been elected by then.
+  pending_reads_.push_back(PendingRead{read_id, heartbeat_seq_ + 1});
+  heartbeat_wanted_ = true;
+  return ReadStatus::queued;
+}
+
+bool Replica::transfer_leadership(NodeId successor, TimeUs now) {
+  SYNOD_ASSERT(now >= now_);
+  now_ = now;
+  if (role_ != Role::leader || successor == options_.self || !quorum_.contains(successor)) return false;
+  const Ballot ballot = proposer_.ballot();
+  // Give the lease up first: from here on nothing is served locally, so the
+  // acceptors may promise the successor at once.
+  leader_lease_.revoke();
+  lease_promise_.release(ballot);
+  step_down();
+  const Nominate nominate{ballot, successor};
+  for (NodeId member : quorum_.members()) {
+    if (member != options_.self) send(member, nominate);
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- elections
+
+bool Replica::lost_leader() const {
+  if (role_ == Role::leader) return false;
+  return !last_leader_contact_ || now_ - *last_leader_contact_ >= ms(options_.timing.election_timeout_min_ms);
+}
+
+void Replica::reset_election_timer() {
+  const TimeUs timeout = random_.uniform(ms(options_.timing.election_timeout_min_ms),
+                                         ms(options_.timing.election_timeout_max_ms));
+  // Our own lease promise would refuse our own Prepare until it runs out.
+  election_deadline_ = std::max(now_ + timeout, lease_promise_.until());
+}
+
+Ballot Replica::next_ballot() {
+  const uint64_t round = std::max(highest_seen_.round, acceptor_.promised().round) + 1;
+  return Ballot{round, options_.self};
+}
+
+void Replica::note_ballot(const Ballot& ballot) {
+  if (ballot > highest_seen_) highest_seen_ = ballot;
+}
+
+void Replica::start_probe() {
+  role_ = Role::candidate;
+  candidacy_ = Candidacy::probing;
+  probe_ballot_ = next_ballot();
+  probe_votes_.clear();
+  probe_wait_us_ = 0;
+  candidacy_deadline_ = now_ + ms(options_.timing.heartbeat_ms) * 2;
+  for (NodeId member : quorum_.members()) {
+    if (member != options_.self) send(member, Probe{probe_ballot_, learner_.chosen_through()});
+  }
+  if (lost_leader()) probe_granted(options_.self, std::max<int64_t>(0, lease_promise_.until() - now_));
+}
+
+void Replica::on_probe(NodeId from, const Probe& probe) {
+  const int64_t wait_us = std::max<int64_t>(0, lease_promise_.until() - now_);
+  send(from, ProbeReply{probe.ballot, lost_leader(), wait_us});
+}
+
+void Replica::on_probe_reply(NodeId from, const ProbeReply& reply) {
+  if (candidacy_ != Candidacy::probing || reply.ballot != probe_ballot_ || !reply.granted) return;
+  probe_granted(from, reply.wait_us);
+}
+
+void Replica::probe_granted(NodeId voter, int64_t wait_us) {
+  if (!probe_votes_.add(voter)) return;
+  probe_wait_us_ = std::max(probe_wait_us_, wait_us);
+  if (!probe_votes_.reached(quorum_)) return;
+  // A majority lost the leader too. Prepare once their lease promises have
+  // run out, so that they can answer it.
+  if (probe_wait_us_ == 0) {
+    start_prepare(Ballot{});
+    return;
+  }
+  candidacy_ = Candidacy::waiting;
+  prepare_at_ = now_ + probe_wait_us_;
+  candidacy_deadline_ = prepare_at_ + ms(options_.timing.heartbeat_ms) * 2;
+}
+
+void Replica::start_prepare(const Ballot& nominated_by) {
+  role_ = Role::candidate;
+  candidacy_ = Candidacy::preparing;
+  const Ballot ballot = next_ballot();
+  note_ballot(ballot);
+  candidacy_deadline_ = now_ + ms(options_.timing.election_timeout_max_ms);
+  proposer_.begin_prepare(ballot, learner_.chosen_through() + 1);
+  broadcast(Prepare{ballot, learner_.chosen_through() + 1, nominated_by});
+}
+
+void Replica::on_prepare(NodeId from, const Prepare& prepare) {
+  note_ballot(prepare.ballot);
+  if (!prepare.nominated_by.is_zero() && lease_promise_.holder() == prepare.nominated_by) {
+    // The leader we promised handed leadership to this node (Nominate), and
+    // gave its lease up before doing so.
+    lease_promise_.release(prepare.nominated_by);
+  }
+  if (lease_promise_.blocks(prepare.ballot, now_)) {
+    const auto reason = lease_promise_.restart_guard(now_) ? Reject::Reason::restarting : Reject::Reason::lease_held;
+    send(from, Reject{prepare.ballot, acceptor_.promised(), reason, Reject::Refused::prepare});
+    return;
+  }
+  if (!acceptor_.prepare(prepare.ballot)) {
+    send(from, Reject{prepare.ballot, acceptor_.promised(), Reject::Reason::stale_ballot, Reject::Refused::prepare});
+    return;
+  }
+  if (from != options_.self) {
+    // We promised a higher ballot than any we could lead with.
+    if (role_ != Role::follower && prepare.ballot > proposer_.ballot()) step_down();
+    // Give the candidate time to finish phase 1 before we compete.
+    reset_election_timer();
+  }
+  const Slot chosen_through = learner_.chosen_through();
+  send_after_sync(from, Promise{prepare.ballot, prepare.first_slot, chosen_through,
+                                acceptor_.accepted_from(prepare.first_slot, chosen_through)});
+}
+
+void Replica::on_promise(NodeId from, const Promise& promise) {
+  if (candidacy_ != Candidacy::preparing) return;
+  if (proposer_.on_promise(from, promise)) become_leader();
+}
+
+void Replica::become_leader() {
+  auto takeover = proposer_.become_leader(learner_.chosen_through(), !options_.mutants.leader_skips_noop_fill);
+  role_ = Role::leader;
+  candidacy_ = Candidacy::none;
+  leader_ = options_.self;
+  serving_ = false;
+  serve_after_ = takeover.serve_after;
+  leader_lease_.revoke();
+  quorum_heard_at_ = now_;
+  heartbeat_rounds_.clear();
+  acked_seq_ = heartbeat_seq_;
+  peers_.clear();
+  if (takeover.learn_from != kNoNode) {
+    leader_commit_seen_ = std::max(leader_commit_seen_, takeover.chosen_elsewhere);
+    catchup_in_flight_ = false;
+    request_catchup(takeover.learn_from);
+  }
+  for (auto& proposal : takeover.proposals) propose_value(proposal.slot, std::move(proposal.value));
+  send_heartbeats();
+  check_serving();
+}
+
+void Replica::step_down() {
+  const bool was_leader = role_ == Role::leader;
+  role_ = Role::follower;
+  candidacy_ = Candidacy::none;
+  serving_ = false;
+  if (was_leader) leader_ = kNoNode;
+  for (auto& command : proposer_.stop()) dropped_.push_back(std::move(command));
+  for (const auto& read : pending_reads_) reads_failed_.push_back(read.read_id);
+  pending_reads_.clear();
+  heartbeat_wanted_ = false;
+  leader_lease_.revoke();
+  reset_election_timer();
+}
+
+void Replica::heard_from_leader(NodeId from, const Ballot& ballot) {
+  if (from == options_.self) return;
+  if (role_ != Role::follower) step_down();
+  leader_ = ballot.node;
+  last_leader_contact_ = now_;
+  lease_promise_.grant(ballot, now_, lease_promise_us());
+  reset_election_timer();
+}
+
+void Replica::on_nominate(NodeId from, const Nominate& nominate) {
+  if (nominate.ballot.node != from) return;
+  lease_promise_.release(nominate.ballot);
+  if (leader_ == from) leader_ = kNoNode;
+  if (nominate.successor == options_.self && role_ != Role::leader) {
+    start_prepare(nominate.ballot);
+  } else {
+    reset_election_timer();
+  }
+}
+
+// ----------------------------------------------------------------- phase 2
+
+void Replica::propose_value(Slot slot, ValuePtr value) {
+  broadcast(proposer_.propose_at(slot, std::move(value), learner_.chosen_through(), now_));
+}
+
+void Replica::flush_batches() {
+  if (role_ != Role::leader) return;
+  while (ValuePtr batch = proposer_.cut_batch()) propose_value(proposer_.next_slot(), std::move(batch));
+}
+
+void Replica::on_accept(NodeId from, const Accept& accept) {
+  note_ballot(accept.ballot);
+  if (!acceptor_.accept(accept.ballot, accept.slot, accept.value)) {
+    send(from, Reject{accept.ballot, acceptor_.promised(), Reject::Reason::stale_ballot, Reject::Refused::accept});
+    return;
+  }
+  heard_from_leader(from, accept.ballot);
+  send_after_sync(from, Accepted{accept.ballot, accept.slot});
+  if (from != options_.self) follow_commit(accept.ballot, accept.commit_index);
+}
+
+void Replica::on_accepted(NodeId from, const Accepted& accepted) {
+  if (role_ != Role::leader) return;
+  if (auto chosen = proposer_.on_accepted(from, accepted)) learned(chosen->slot, chosen->value);
+}
+
+void Replica::on_reject(NodeId /*from*/, const Reject& reject) {
+  note_ballot(reject.promised);
+  if (role_ == Role::follower || reject.ballot != proposer_.ballot()) return;
+  if (reject.promised > proposer_.ballot()) {
+    step_down();
+    return;
+  }
+  // A lease or restart refusal: other acceptors may still promise; the
+  // candidacy deadline bounds the wait.
+}
+
+void Replica::learned(Slot slot, const ValuePtr& value) {
+  learner_.learn(slot, value);
+  if (role_ == Role::leader) {
+    proposer_.forget(slot);
+    check_serving();
+  }
+}
+
+void Replica::check_serving() {
+  if (role_ != Role::leader || serving_) return;
+  if (learner_.chosen_through() < serve_after_) return;
+  serving_ = true;
+  release_reads();
+}
+
+void Replica::follow_commit(const Ballot& ballot, Slot commit_index) {
+  if (role_ == Role::leader) return;
+  leader_commit_seen_ = std::max(leader_commit_seen_, commit_index);
+  // A vote of the leader's own ballot for a slot it says is chosen is the
+  // chosen value: a leader proposes one value per slot per ballot.
+  for (Slot slot = learner_.chosen_through() + 1; slot <= commit_index; ++slot) {
+    if (learner_.knows(slot)) continue;
+    const AcceptedEntry* vote = acceptor_.accepted_at(slot);
+    if (vote == nullptr || vote->ballot != ballot) break;
+    learner_.learn(slot, vote->value);
+  }
+  if (learner_.chosen_through() < leader_commit_seen_) request_catchup(ballot.node);
+}
+
+void Replica::request_catchup(NodeId from_node) {
+  if (from_node == options_.self || from_node == kNoNode) return;
+  if (catchup_in_flight_ && now_ < catchup_deadline_) return;
+  catchup_in_flight_ = true;
+  catchup_source_ = from_node;
+  catchup_deadline_ = now_ + ms(options_.timing.catchup_retry_ms);
+  send(from_node, CatchupRequest{learner_.chosen_through() + 1});
+}
+
+void Replica::on_catchup_request(NodeId from, const CatchupRequest& request) {
+  CatchupReply reply;
+  reply.commit_index = learner_.chosen_through();
+  reply.entries = learner_.entries_from(request.from_slot, options_.limits.catchup_entries_max,
+                                        options_.limits.catchup_bytes_max);
+  reply.snapshot_needed = request.from_slot < learner_.first_retained();
+  send(from, std::move(reply));
+}
+
+void Replica::on_catchup_reply(NodeId from, const CatchupReply& reply) {
+  catchup_in_flight_ = false;
+  for (const auto& entry : reply.entries) learned(entry.slot, entry.value);
+  leader_commit_seen_ = std::max(leader_commit_seen_, reply.commit_index);
+  if (!reply.entries.empty() && learner_.chosen_through() < leader_commit_seen_) request_catchup(from);
+}
+
+// ------------------------------------------------------------ leases, reads
+
+bool Replica::lease_valid(TimeUs now) const {
+  if (role_ != Role::leader) return false;
+  if (options_.mutants.lease_read_after_expiry) return leader_lease_.until() != 0;
+  return leader_lease_.valid(now);
+}
+
+void Replica::leader_tick() {
+  // Check-quorum: a leader that heard from no majority within its lease
+  // steps down, so one that can send but not receive cannot hold the cluster.
+  if (now_ - quorum_heard_at_ > ms(options_.timing.lease_ms)) {
+    step_down();
+    return;
+  }
+  if (now_ >= next_heartbeat_at_ || heartbeat_wanted_) send_heartbeats();
+  const auto resends = proposer_.due_resends(now_, ms(options_.timing.accept_retransmit_ms),
+                                             learner_.chosen_through(), options_.limits.retransmits_per_tick_max);
+  for (const auto& resend : resends) send(resend.to, resend.accept);
+}
+
+void Replica::send_heartbeats() {
+  heartbeat_wanted_ = false;
+  const Ballot ballot = proposer_.ballot();
+  const uint64_t seq = ++heartbeat_seq_;
+  auto& round = heartbeat_rounds_[seq];
+  round.sent_at = now_;
+  round.acks.add(options_.self);
+  lease_promise_.grant(ballot, now_, lease_promise_us());
+  next_heartbeat_at_ = now_ + ms(options_.timing.heartbeat_ms);
+  while (heartbeat_rounds_.size() > 64) heartbeat_rounds_.erase(heartbeat_rounds_.begin());
+  for (NodeId member : quorum_.members()) {
+    if (member != options_.self) send(member, Heartbeat{ballot, seq, learner_.chosen_through()});
+  }
+  on_heartbeat_ack(options_.self, HeartbeatAck{ballot, seq, learner_.chosen_through()});
+}
+
+void Replica::on_heartbeat(NodeId from, const Heartbeat& heartbeat) {
+  note_ballot(heartbeat.ballot);
+  if (heartbeat.ballot < acceptor_.promised()) {
+    send(from, Reject{heartbeat.ballot, acceptor_.promised(), Reject::Reason::stale_ballot,
+                      Reject::Refused::heartbeat});
+    return;
+  }
+  heard_from_leader(from, heartbeat.ballot);
+  send(from, HeartbeatAck{heartbeat.ballot, heartbeat.seq, learner_.chosen_through()});
+  follow_commit(heartbeat.ballot, heartbeat.commit_index);
+}
+
+void Replica::on_heartbeat_ack(NodeId from, const HeartbeatAck& ack) {
+  if (role_ != Role::leader || ack.ballot != proposer_.ballot()) return;
+  auto& progress = peers_[from];
+  progress.chosen_through = std::max(progress.chosen_through, ack.chosen_through);
+  progress.last_ack = now_;
+  auto it = heartbeat_rounds_.find(ack.seq);
+  if (it == heartbeat_rounds_.end()) return;
+  auto& round = it->second;
+  round.acks.add(from);
+  if (round.counted || !round.acks.reached(quorum_)) return;
+  round.counted = true;
+  leader_lease_.extend(round.sent_at, ms(options_.timing.lease_ms));
+  quorum_heard_at_ = std::max(quorum_heard_at_, round.sent_at);
+  acked_seq_ = std::max(acked_seq_, ack.seq);
+  release_reads();
+}
+
+void Replica::release_reads() {
+  if (!serving_) return;
+  while (!pending_reads_.empty() && pending_reads_.front().needs_seq <= acked_seq_) {
+    reads_granted_.push_back(ReadGrant{pending_reads_.front().read_id, learner_.chosen_through()});
+    pending_reads_.pop_front();
+  }
+}
+
+Replica::PeerProgress Replica::peer(NodeId node) const {
+  auto it = peers_.find(node);
+  return it == peers_.end() ? PeerProgress{} : it->second;
+}
+
+// ------------------------------------------------------------------ output
+
+void Replica::send(NodeId to, Message message) {
+  if (to == options_.self) {
+    dispatch(to, message);
+    return;
+  }
+  messages_.push_back(Envelope{options_.self, to, std::move(message)});
+}
+
+void Replica::send_after_sync(NodeId to, Message message) {
+  after_sync_.push_back(Envelope{options_.self, to, std::move(message)});
+}
+
+void Replica::broadcast(const Message& message) {
+  for (NodeId member : quorum_.members()) {
+    if (member != options_.self) messages_.push_back(Envelope{options_.self, member, message});
+  }
+  dispatch(options_.self, message);
+}
+
+SoftState Replica::soft_state() const {
+  return SoftState{role_, leader_, std::max(acceptor_.promised(), proposer_.ballot()), serving()};
+}
+
+bool Replica::has_ready() const {
+  if (!messages_.empty() || !after_sync_.empty() || !reads_granted_.empty() || !reads_failed_.empty() ||
+      !dropped_.empty() || learner_.has_new() || acceptor_.dirty()) {
+    return true;
+  }
+  if (role_ == Role::leader && (heartbeat_wanted_ || (proposer_.pending() != 0 && proposer_.window_open()))) {
+    return true;
+  }
+  return soft_state() != published_;
+}
+
+Ready Replica::take_ready() {
+  if (role_ == Role::leader && heartbeat_wanted_) send_heartbeats();
+  flush_batches();
+
+  Ready ready;
+  ready.id = ++ready_id_;
+  ready.persist.ready_id = ready.id;
+  ready.persist.promised = acceptor_.take_promised_change();
+  ready.persist.accepted = acceptor_.take_accepted_changes();
+  ready.apply = learner_.take_newly_chosen();
+  ready.persist.chosen = ready.apply;
+  acceptor_.forget_through(learner_.chosen_through());
+  ready.messages.swap(messages_);
+  ready.messages_after_sync = AfterSync(ready.id, std::move(after_sync_));
+  after_sync_.clear();
+  ready.reads.swap(reads_granted_);
+  ready.reads_failed.swap(reads_failed_);
+  ready.dropped.swap(dropped_);
+  const SoftState current = soft_state();
+  if (current != published_) {
+    published_ = current;
+    ready.soft_state = current;
+  }
+  return ready;
+}
+
+}  // namespace synod::paxos

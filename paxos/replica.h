@@ -1,0 +1,204 @@
+// Replica: one node of a synod cluster, playing proposer, acceptor and learner.
+//
+// It composes the three roles with leader election (a pre-prepare probe, then
+// phase 1 for all slots), leases, check-quorum, heartbeats, catch-up and
+// leadership transfer. It is a pure state machine: inputs are messages, client
+// commands, reads and ticks, each with the node's monotonic time; the output is
+// a Ready (see ready.h for the durability contract). It does no I/O, reads no
+// clock, starts no thread and draws randomness only from its own seeded
+// generator, so the simulator can run a whole cluster from one seed.
+//
+// Invariants (asserted where they can be checked locally; the simulator checks
+// the global ones after every step):
+//   - Agreement: at most one value is chosen per slot.
+//   - An acceptor never accepts a ballot below one it promised, and the
+//     Promise/Accepted that reports a change leaves only after it is durable.
+//   - A leader proposes at most one value per slot per ballot, re-proposes the
+//     highest-ballot vote it learned for a slot, and serves nothing until every
+//     slot up to the highest it heard of is chosen.
+//   - Learners hand out chosen values strictly in slot order.
+//   - A leader grants a local read only while its lease is valid (lease.h);
+//     otherwise only after a quorum acknowledged a heartbeat sent after the read.
+//
+// Owned by exactly one thread (the driver's owner loop, or the simulator).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "paxos/acceptor.h"
+#include "paxos/learner.h"
+#include "paxos/lease.h"
+#include "paxos/messages.h"
+#include "paxos/options.h"
+#include "paxos/proposer.h"
+#include "paxos/quorum.h"
+#include "paxos/random.h"
+#include "paxos/ready.h"
+
+namespace synod::paxos {
+
+class Replica {
+ public:
+  // `durable` is what the node found on its disk (empty on a first start).
+  Replica(Options options, const DurableState& durable, TimeUs now);
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // ---- inputs ----
+  void tick(TimeUs now);
+  void step(const Envelope& envelope, TimeUs now);
+
+  enum class ProposeStatus : uint8_t { queued, not_leader, busy };
+  // Queues a command for the next batch. A leader batches every command of a
+  // turn into one slot when take_ready() is called.
+  ProposeStatus propose(Command command, TimeUs now);
+
+  enum class ReadStatus : uint8_t { queued, not_leader, busy };
+  // Asks for a linearizable read; a ReadGrant with `read_id` follows in a Ready.
+  ReadStatus read(uint64_t read_id, TimeUs now);
+
+  // Hands leadership to `successor` (which should be caught up): gives up the
+  // lease, tells the acceptors to release their lease promises, and asks the
+  // successor to prepare at once. Returns false if this node is not leading.
+  bool transfer_leadership(NodeId successor, TimeUs now);
+
+  // ---- output ----
+  bool has_ready() const;
+  Ready take_ready();
+
+  // ---- queries ----
+  NodeId self() const { return options_.self; }
+  Role role() const { return role_; }
+  NodeId leader() const { return leader_; }
+  const Ballot& promised() const { return acceptor_.promised(); }
+  Slot commit_index() const { return learner_.chosen_through(); }
+  bool serving() const { return role_ == Role::leader && serving_; }
+  bool lease_valid(TimeUs now) const;
+  const Options& options() const { return options_; }
+  // The leader's view of a peer: its chosen-through and when it last answered.
+  struct PeerProgress {
+    Slot chosen_through = kNoSlot;
+    TimeUs last_ack = 0;
+  };
+  PeerProgress peer(NodeId node) const;
+
+ private:
+  // message handlers
+  void on_probe(NodeId from, const Probe& probe);
+  void on_probe_reply(NodeId from, const ProbeReply& reply);
+  void on_prepare(NodeId from, const Prepare& prepare);
+  void on_promise(NodeId from, const Promise& promise);
+  void on_accept(NodeId from, const Accept& accept);
+  void on_accepted(NodeId from, const Accepted& accepted);
+  void on_reject(NodeId from, const Reject& reject);
+  void on_heartbeat(NodeId from, const Heartbeat& heartbeat);
+  void on_heartbeat_ack(NodeId from, const HeartbeatAck& ack);
+  void on_catchup_request(NodeId from, const CatchupRequest& request);
+  void on_catchup_reply(NodeId from, const CatchupReply& reply);
+  void on_nominate(NodeId from, const Nominate& nominate);
+  void dispatch(NodeId from, const Message& message);
+
+  // elections and leadership
+  void start_probe();
+  void start_prepare(const Ballot& nominated_by);
+  void become_leader();
+  void step_down();
+  void heard_from_leader(NodeId from, const Ballot& ballot);
+  void reset_election_timer();
+  bool lost_leader() const;
+  void probe_granted(NodeId voter, int64_t wait_us);
+  void candidate_tick();
+  Ballot next_ballot();
+  void note_ballot(const Ballot& ballot);
+
+  // phase 2 and learning
+  void propose_value(Slot slot, ValuePtr value);
+  void flush_batches();
+  void learned(Slot slot, const ValuePtr& value);
+  void follow_commit(const Ballot& ballot, Slot commit_index);
+  void request_catchup(NodeId from_node);
+  void check_serving();
+
+  // leases and reads
+  void send_heartbeats();
+  void release_reads();
+  void leader_tick();
+
+  // output helpers
+  void send(NodeId to, Message message);
+  void send_after_sync(NodeId to, Message message);
+  void broadcast(const Message& message);  // every member; self handled in place
+  SoftState soft_state() const;
+
+  int64_t ms(int64_t milliseconds) const { return milliseconds * 1000; }
+  int64_t lease_promise_us() const;
+
+  Options options_;
+  Quorum quorum_;
+  Random random_;
+  TimeUs now_;
+
+  Acceptor acceptor_;
+  Learner learner_;
+  Proposer proposer_;
+  LeasePromise lease_promise_;
+  LeaderLease leader_lease_;
+
+  Role role_ = Role::follower;
+  NodeId leader_ = kNoNode;
+  bool serving_ = false;
+  Slot serve_after_ = kNoSlot;
+  Ballot highest_seen_;
+  std::optional<TimeUs> last_leader_contact_;
+  TimeUs election_deadline_ = 0;
+
+  // candidacy
+  // probing: pre-prepare probes are out. waiting: a majority lost the leader,
+  // and we wait until their lease promises run out. preparing: phase 1.
+  enum class Candidacy : uint8_t { none, probing, waiting, preparing };
+  Candidacy candidacy_ = Candidacy::none;
+  Ballot probe_ballot_;
+  Votes probe_votes_;
+  int64_t probe_wait_us_ = 0;  // the longest wait among the granting voters
+  TimeUs prepare_at_ = 0;
+  TimeUs candidacy_deadline_ = 0;
+
+  // leading: heartbeats, check-quorum and reads
+  struct HeartbeatRound {
+    TimeUs sent_at = 0;
+    Votes acks;
+    bool counted = false;
+  };
+  uint64_t heartbeat_seq_ = 0;
+  uint64_t acked_seq_ = 0;  // the newest round a quorum acknowledged
+  std::map<uint64_t, HeartbeatRound> heartbeat_rounds_;
+  TimeUs next_heartbeat_at_ = 0;
+  TimeUs quorum_heard_at_ = 0;  // send time of the newest quorum-acknowledged round
+  bool heartbeat_wanted_ = false;
+  struct PendingRead {
+    uint64_t read_id;
+    uint64_t needs_seq;
+  };
+  std::deque<PendingRead> pending_reads_;
+  std::map<NodeId, PeerProgress> peers_;
+
+  // learning
+  Slot leader_commit_seen_ = kNoSlot;
+  bool catchup_in_flight_ = false;
+  TimeUs catchup_deadline_ = 0;
+  NodeId catchup_source_ = kNoNode;
+
+  // the Ready being built
+  uint64_t ready_id_ = 0;
+  std::vector<Envelope> messages_;
+  std::vector<Envelope> after_sync_;
+  std::vector<ReadGrant> reads_granted_;
+  std::vector<uint64_t> reads_failed_;
+  std::vector<Command> dropped_;
+  SoftState published_;
+};
+
+}  // namespace synod::paxos
