@@ -4,11 +4,22 @@
 // and aborts, because continuing could break safety (a second value chosen for
 // a slot, a promise broken). Operating errors (timeouts, lost quorum, bad input)
 // never use this; they return a status.
+//
+// Header-only, so every module (the lock service too) can use it without
+// linking the Paxos core.
 #pragma once
+
+#include <cstdio>
+#include <cstdlib>
 
 namespace synod {
 
-[[noreturn]] void assertion_failed(const char* expr, const char* file, int line, const char* message);
+[[noreturn]] inline void assertion_failed(const char* expr, const char* file, int line, const char* message) {
+  std::fprintf(stderr, "synod: invariant violated: %s at %s:%d%s%s\n", expr, file, line, message ? ": " : "",
+               message ? message : "");
+  std::fflush(stderr);
+  std::abort();
+}
 
 }  // namespace synod
 
