@@ -81,6 +81,8 @@ class AfterSync {
 struct ReadGrant {
   uint64_t read_id = 0;
   Slot index = kNoSlot;
+  // Granted on the lease alone, at once (rather than after a quorum round).
+  bool under_lease = false;
 };
 
 enum class Role : uint8_t { follower = 0, candidate = 1, leader = 2 };

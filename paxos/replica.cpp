@@ -30,6 +30,7 @@ Replica::Replica(Options options, const DurableState& durable, TimeUs now)
   const std::string problem = validate(options_);
   SYNOD_ASSERT_MSG(problem.empty(), problem.c_str());
   highest_seen_ = acceptor_.promised();
+  chosen_durable_through_ = learner_.chosen_through();
   // We cannot know what lease we granted before a crash, so refuse every
   // Prepare for one lease plus the drift bound (DESIGN §3).
   if (!options_.mutants.prepare_right_after_restart) lease_promise_.guard_restart(now_, lease_promise_us());
@@ -115,7 +116,7 @@ Replica::ReadStatus Replica::read(uint64_t read_id, TimeUs now) {
   now_ = now;
   if (role_ != Role::leader) return ReadStatus::not_leader;
   if (serving_ && lease_valid(now_) && pending_reads_.empty()) {
-    reads_granted_.push_back(ReadGrant{read_id, learner_.chosen_through()});
+    reads_granted_.push_back(ReadGrant{read_id, learner_.chosen_through(), true});
     return ReadStatus::queued;
   }
   if (pending_reads_.size() >= options_.limits.pending_reads_max) return ReadStatus::busy;
@@ -463,7 +464,7 @@ void Replica::on_heartbeat_ack(NodeId from, const HeartbeatAck& ack) {
 void Replica::release_reads() {
   if (!serving_) return;
   while (!pending_reads_.empty() && pending_reads_.front().needs_seq <= acked_seq_) {
-    reads_granted_.push_back(ReadGrant{pending_reads_.front().read_id, learner_.chosen_through()});
+    reads_granted_.push_back(ReadGrant{pending_reads_.front().read_id, learner_.chosen_through(), false});
     pending_reads_.pop_front();
   }
 }
@@ -519,7 +520,10 @@ Ready Replica::take_ready() {
   ready.persist.promised = acceptor_.take_promised_change();
   ready.persist.accepted = acceptor_.take_accepted_changes();
   ready.apply = learner_.take_newly_chosen();
-  ready.persist.chosen = ready.apply;
+  for (const auto& entry : ready.apply) {
+    if (entry.slot > chosen_durable_through_) ready.persist.chosen.push_back(entry);
+  }
+  chosen_durable_through_ = std::max(chosen_durable_through_, learner_.chosen_through());
   acceptor_.forget_through(learner_.chosen_through());
   ready.messages.swap(messages_);
   ready.messages_after_sync = AfterSync(ready.id, std::move(after_sync_));

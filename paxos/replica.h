@@ -191,6 +191,10 @@ class Replica {
   TimeUs catchup_deadline_ = 0;
   NodeId catchup_source_ = kNoNode;
 
+  // The chosen log is durable up to here; recovered entries are replayed to
+  // the state machine but not written again.
+  Slot chosen_durable_through_ = kNoSlot;
+
   // the Ready being built
   uint64_t ready_id_ = 0;
   std::vector<Envelope> messages_;
