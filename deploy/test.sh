@@ -24,8 +24,9 @@ ctest --test-dir build -L "^${tier}\$" -j"$jobs" --output-on-failure --timeout 3
 
 if [[ "$tier" == ci ]]; then
   # One build under AddressSanitizer and UndefinedBehaviorSanitizer, of the
-  # core, the simulator and the unit tests only (compile time matters).
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNOD_SANITIZE=ON -DSYNOD_CORE_ONLY=ON
+  # modules without Asio or Beast, their unit tests and the simulator
+  # (compile time matters).
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNOD_SANITIZE=ON -DSYNOD_PURE_ONLY=ON
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan -L '^asan$' -j"$jobs" --output-on-failure

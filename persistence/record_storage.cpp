@@ -1,0 +1,582 @@
+#include "persistence/record_storage.h"
+
+#include <algorithm>
+
+#include "paxos/assert.h"
+#include "paxos/crc32c.h"
+
+namespace synod::persistence {
+
+namespace {
+
+// Reserving for what a state record promises is bounded, so that a state
+// record claiming an absurd log cannot make load() allocate it up front.
+constexpr uint64_t kReserveEntriesMax = 1ULL << 22;
+
+Status corrupt(const std::string& what) { return Status::error(Code::corrupt, what); }
+
+std::string describe_key(std::string_view key) {
+  if (auto slot = parse_slot_key(key)) return std::to_string(*slot);
+  return "(malformed key of " + std::to_string(key.size()) + " bytes)";
+}
+
+paxos::Slot next_chosen_slot(const StateRecord& state) {
+  return std::max(state.chosen_last, state.snapshot_slot) + 1;
+}
+
+uint64_t chunk_count_for(uint64_t size_bytes, uint64_t chunk_bytes) {
+  return (size_bytes + chunk_bytes - 1) / chunk_bytes;
+}
+
+}  // namespace
+
+RecordStorage::RecordStorage(StorageOptions options) : options_(std::move(options)) {
+  const std::string problem = validate(options_);
+  SYNOD_ASSERT_MSG(problem.empty(), problem.c_str());
+}
+
+// ------------------------------------------------------------------ load
+
+LoadResult RecordStorage::load() {
+  clear_picture();
+  loaded_ = false;
+  LoadResult result;
+  bool empty_store = false;
+  result.status = run_read([&](TableReader& reader) { return read_store(reader, result, empty_store); });
+  if (result.status.ok() && empty_store) result.status = initialize();
+  if (!result.status.usable()) {
+    result.durable = {};
+    result.snapshot.reset();
+    clear_picture();
+  } else {
+    loaded_ = true;
+  }
+  last_load_ = result.status.code;
+  return result;
+}
+
+Status RecordStorage::read_store(TableReader& reader, LoadResult& result, bool& empty_store) {
+  if (Status status = read_format(reader, empty_store); !status.ok() || empty_store) return status;
+  if (Status status = read_state(reader); !status.ok()) return status;
+  if (Status status = read_votes(reader, result.durable); !status.ok()) return status;
+  if (Status status = read_chosen(reader, result.durable); !status.ok()) return status;
+  result.durable.promised = state_.promised;
+  result.durable.snapshot_slot = state_.snapshot_slot;
+  return read_snapshot(reader, result.snapshot);
+}
+
+Status RecordStorage::read_format(TableReader& reader, bool& empty_store) {
+  std::optional<std::string_view> value;
+  if (Status status = reader.get(Table::meta, kFormatKey, value); !status.ok()) return status;
+  if (!value) {
+    // No format record: a fresh directory, unless records exist without it.
+    for (size_t t = 0; t < kTableCount; ++t) {
+      bool any = false;
+      Status status = reader.scan(static_cast<Table>(t), {}, [&](std::string_view, std::string_view) {
+        any = true;
+        return false;
+      });
+      if (!status.ok()) return status;
+      if (any) return corrupt(std::string("the format record is missing, yet table ") +
+                              table_name(static_cast<Table>(t)) + " holds records");
+    }
+    empty_store = true;
+    return Status::success();
+  }
+  FormatRecord format;
+  if (auto problem = decode_format(*value, format); !problem.empty()) return corrupt("format record: " + problem);
+  if (format.version != kFormatVersion) {
+    return Status::error(Code::unknown_format_version,
+                         "the store was written in format version " + std::to_string(format.version) +
+                             "; this build reads version " + std::to_string(kFormatVersion) + " only");
+  }
+  if (format.node_id != options_.node_id) {
+    return Status::error(Code::node_id_mismatch, "the store belongs to node " + std::to_string(format.node_id) +
+                                                     ", not to node " + std::to_string(options_.node_id));
+  }
+  return Status::success();
+}
+
+Status RecordStorage::read_state(TableReader& reader) {
+  std::optional<std::string_view> value;
+  if (Status status = reader.get(Table::meta, kStateKey, value); !status.ok()) return status;
+  if (!value) return corrupt("the state record is missing");
+  if (auto problem = decode_state(*value, state_); !problem.empty()) return corrupt("state record: " + problem);
+  return Status::success();
+}
+
+Status RecordStorage::read_votes(TableReader& reader, paxos::DurableState& durable) {
+  Status problem;
+  Status status = reader.scan(Table::accepted, {}, [&](std::string_view key, std::string_view value) {
+    paxos::AcceptedEntry vote;
+    if (auto what = decode_vote(key, value, vote); !what.empty()) {
+      problem = corrupt("vote record at slot " + describe_key(key) + ": " + what);
+      return false;
+    }
+    if (vote.ballot > state_.promised) {
+      problem = corrupt("vote record at slot " + std::to_string(vote.slot) + " has ballot " +
+                        paxos::to_string(vote.ballot) + " above the promised " + paxos::to_string(state_.promised));
+      return false;
+    }
+    vote_slots_.insert(vote.slot);
+    if (vote.slot > state_.snapshot_slot) durable.accepted.push_back(std::move(vote));
+    return true;
+  });
+  if (!status.ok()) return status;
+  if (!problem.ok()) return problem;
+  if (vote_slots_.size() != state_.votes) {
+    return corrupt("the state record counts " + std::to_string(state_.votes) + " vote records but " +
+                   std::to_string(vote_slots_.size()) + " are stored");
+  }
+  return Status::success();
+}
+
+Status RecordStorage::read_chosen(TableReader& reader, paxos::DurableState& durable) {
+  const paxos::Slot base = state_.snapshot_slot;
+  if (state_.chosen_last > base) durable.chosen.reserve(std::min(state_.chosen_last - base, kReserveEntriesMax));
+  Status problem;
+  Status status = reader.scan(Table::chosen, {}, [&](std::string_view key, std::string_view value) {
+    if (std::string what = read_chosen_record(key, value, durable); !what.empty()) {
+      problem = corrupt("chosen record at slot " + describe_key(key) + ": " + what);
+      return false;
+    }
+    return true;
+  });
+  if (!status.ok()) return status;
+  if (!problem.ok()) return problem;
+  const paxos::Slot expected_last = std::max(state_.chosen_last, base);
+  if (base + durable.chosen.size() != expected_last) {
+    return corrupt("the chosen log ends at slot " + std::to_string(base + durable.chosen.size()) +
+                   " but the state record says " + std::to_string(expected_last));
+  }
+  return Status::success();
+}
+
+std::string RecordStorage::read_chosen_record(std::string_view key, std::string_view value,
+                                              paxos::DurableState& durable) {
+  const paxos::Slot base = state_.snapshot_slot;
+  const auto slot = parse_slot_key(key);
+  if (!slot || *slot == paxos::kNoSlot) return "key is not a slot";
+  if (*slot > state_.chosen_last) {
+    return "above the last chosen slot the state record names (" + std::to_string(state_.chosen_last) + ")";
+  }
+  if (chosen_first_ == paxos::kNoSlot) chosen_first_ = *slot;
+  if (*slot <= base) {
+    // Below the snapshot: not returned, but checked all the same.
+    std::string_view body;
+    return open_record(key, value, RecordTag::chosen, body);
+  }
+  if (*slot != base + 1 + durable.chosen.size()) {
+    return "the chosen log has a gap: slot " + std::to_string(base + 1 + durable.chosen.size()) + " is missing";
+  }
+  paxos::ChosenEntry entry;
+  if (std::string what = decode_chosen(key, value, entry); !what.empty()) return what;
+  durable.chosen.push_back(std::move(entry));
+  log_record_bytes_.push_back(static_cast<uint32_t>(value.size()));
+  log_bytes_ += value.size();
+  return {};
+}
+
+Status RecordStorage::read_snapshot(TableReader& reader, std::optional<Snapshot>& snapshot) {
+  std::optional<std::string_view> value;
+  if (Status status = reader.get(Table::meta, kSnapshotKey, value); !status.ok()) return status;
+  if (state_.snapshot_slot == paxos::kNoSlot) {
+    if (value) return corrupt("a snapshot record is stored but the state record names no snapshot");
+    bool any_chunk = false;
+    Status status = reader.scan(Table::snapshot_chunks, {}, [&](std::string_view, std::string_view) {
+      any_chunk = true;
+      return false;
+    });
+    if (!status.ok()) return status;
+    return any_chunk ? corrupt("snapshot chunks are stored but the state record names no snapshot")
+                     : Status::success();
+  }
+  if (!value) return corrupt("the snapshot record is missing");
+  SnapshotRecord record;
+  if (auto problem = decode_snapshot(*value, record); !problem.empty()) return corrupt("snapshot record: " + problem);
+  if (record.slot != state_.snapshot_slot) {
+    return corrupt("the snapshot record is for slot " + std::to_string(record.slot) + " but the state record says " +
+                   std::to_string(state_.snapshot_slot));
+  }
+  if (record.size_bytes > options_.snapshot_bytes_max) {
+    return Status::error(Code::invalid_argument, "the stored snapshot has " + std::to_string(record.size_bytes) +
+                                                     " bytes, above snapshot_bytes_max; raise it to load this store");
+  }
+  Snapshot loaded{record.slot, record.members, {}};
+  if (Status status = read_chunks(reader, record, loaded.bytes); !status.ok()) return status;
+  snapshot_ = std::move(record);
+  snapshot = std::move(loaded);
+  return Status::success();
+}
+
+Status RecordStorage::read_chunks(TableReader& reader, const SnapshotRecord& record, std::string& bytes) {
+  if (record.chunk_bytes == 0 || record.chunk_count != chunk_count_for(record.size_bytes, record.chunk_bytes)) {
+    return corrupt("the snapshot record's chunk count does not match its size");
+  }
+  bytes.reserve(record.size_bytes);
+  uint64_t index = 0;
+  Status problem;
+  Status status = reader.scan(Table::snapshot_chunks, {}, [&](std::string_view key, std::string_view value) {
+    ChunkRecord chunk;
+    std::string what = decode_chunk(key, value, chunk);
+    const uint64_t expected = std::min(record.chunk_bytes, record.size_bytes - bytes.size());
+    if (what.empty() && parse_slot_key(key) != index) what = "chunk " + std::to_string(index) + " is missing";
+    if (what.empty() && index >= record.chunk_count) what = "more chunks than the snapshot record counts";
+    if (what.empty() && chunk.snapshot_slot != record.slot) what = "belongs to another snapshot";
+    if (what.empty() && chunk.bytes.size() != expected) what = "wrong length";
+    if (!what.empty()) {
+      problem = corrupt("snapshot chunk " + describe_key(key) + ": " + what);
+      return false;
+    }
+    bytes.append(chunk.bytes);
+    ++index;
+    return true;
+  });
+  if (!status.ok()) return status;
+  if (!problem.ok()) return problem;
+  if (index != record.chunk_count) {
+    return corrupt("the snapshot has " + std::to_string(index) + " of its " + std::to_string(record.chunk_count) +
+                   " chunks");
+  }
+  if (crc32c(bytes) != record.crc32c) return corrupt("the snapshot image fails its whole-image checksum");
+  return Status::success();
+}
+
+Status RecordStorage::initialize() {
+  if (!write_failure_.ok()) return refuse();
+  const StateRecord empty;
+  Status status = run_write([&](TableWriter& writer) {
+    encode_format(FormatRecord{kFormatVersion, options_.node_id}, scratch_);
+    if (Status put = writer.put(Table::meta, kFormatKey, scratch_); !put.ok()) return put;
+    encode_state(empty, scratch_);
+    return writer.put(Table::meta, kStateKey, scratch_);
+  });
+  if (!status.ok()) return fail_writes(status);
+  state_ = empty;
+  return Status::error(Code::fresh, "the data directory held no store; it now holds an empty one for node " +
+                                        std::to_string(options_.node_id));
+}
+
+// ------------------------------------------------------------------ persist
+
+PersistResult RecordStorage::persist(const paxos::PersistBatch& batch) {
+  const paxos::PersistBatch* one[] = {&batch};
+  return persist_group(one);
+}
+
+PersistResult RecordStorage::persist_group(std::span<const paxos::PersistBatch* const> batches) {
+  check_group(batches);
+  if (!write_failure_.ok()) return {refuse(), std::nullopt};
+  GroupOutcome outcome;
+  Status status = run_write([&](TableWriter& writer) { return write_group(writer, batches, outcome); });
+  if (!status.ok()) return {fail_writes(status), std::nullopt};
+  commit_group(outcome);
+  last_ready_id_ = batches.back()->ready_id;
+  return {Status::success(), paxos::SyncReceipt(last_ready_id_)};
+}
+
+void RecordStorage::check_group(std::span<const paxos::PersistBatch* const> batches) const {
+  SYNOD_ASSERT_MSG(loaded_, "persist before load() succeeded");
+  SYNOD_ASSERT(!batches.empty() && batches.size() <= options_.group_batches_max);
+  uint64_t previous = last_ready_id_;
+  for (const paxos::PersistBatch* batch : batches) {
+    SYNOD_ASSERT(batch != nullptr);
+    SYNOD_ASSERT_MSG(batch->ready_id > previous, "persist batches out of ready-id order");
+    previous = batch->ready_id;
+  }
+}
+
+Status RecordStorage::write_group(TableWriter& writer, std::span<const paxos::PersistBatch* const> batches,
+                                  GroupOutcome& outcome) {
+  outcome = GroupOutcome{state_, vote_slots_, chosen_first_, {}};
+  bool changed = false;
+  for (const paxos::PersistBatch* batch : batches) {
+    if (batch->promised) {
+      SYNOD_ASSERT_MSG(*batch->promised >= outcome.state.promised, "a promise went down");
+      outcome.state.promised = *batch->promised;
+    }
+    if (Status status = write_votes(writer, *batch, outcome); !status.ok()) return status;
+    if (Status status = write_chosen(writer, *batch, outcome); !status.ok()) return status;
+    changed = changed || !batch->empty();
+  }
+  // No record at all for empty batches: the transaction then commits nothing
+  // and LMDB skips its sync, which is right, since every earlier batch is synced.
+  if (!changed) return Status::success();
+  encode_state(outcome.state, scratch_);
+  return writer.put(Table::meta, kStateKey, scratch_);
+}
+
+Status RecordStorage::write_votes(TableWriter& writer, const paxos::PersistBatch& batch, GroupOutcome& outcome) {
+  for (const auto& vote : batch.accepted) {
+    SYNOD_ASSERT(vote.slot != paxos::kNoSlot && vote.value);
+    SYNOD_ASSERT_MSG(vote.ballot <= outcome.state.promised, "a vote above the promised ballot");
+    // A slot already in the chosen log needs no vote: the chosen record
+    // answers for it, with the same value (agreement).
+    if (vote.slot < next_chosen_slot(outcome.state)) continue;
+    encode_vote(vote, scratch_);
+    if (Status status = writer.put(Table::accepted, slot_key(vote.slot), scratch_); !status.ok()) return status;
+    if (outcome.vote_slots.insert(vote.slot).second) ++outcome.state.votes;
+  }
+  return Status::success();
+}
+
+Status RecordStorage::write_chosen(TableWriter& writer, const paxos::PersistBatch& batch, GroupOutcome& outcome) {
+  for (const auto& entry : batch.chosen) {
+    SYNOD_ASSERT(entry.value);
+    // A slot already in the log, or covered by the snapshot, is durable
+    // already (a replayed entry, or one learned before a snapshot from a peer
+    // overtook it); by agreement its value is the same, so skip it.
+    if (entry.slot < next_chosen_slot(outcome.state)) continue;
+    SYNOD_ASSERT_MSG(entry.slot == next_chosen_slot(outcome.state), "chosen entries must extend the log without a gap");
+    const std::string key = slot_key(entry.slot);
+    encode_chosen(entry, scratch_);
+    if (Status status = writer.put(Table::chosen, key, scratch_); !status.ok()) return status;
+    outcome.chosen_record_bytes.push_back(static_cast<uint32_t>(scratch_.size()));
+    outcome.state.chosen_last = entry.slot;
+    if (outcome.chosen_first == paxos::kNoSlot) outcome.chosen_first = entry.slot;
+    if (outcome.vote_slots.erase(entry.slot) != 0) {
+      if (Status status = writer.erase(Table::accepted, key); !status.ok()) return status;
+      --outcome.state.votes;
+    }
+  }
+  return Status::success();
+}
+
+void RecordStorage::commit_group(GroupOutcome& outcome) {
+  state_ = outcome.state;
+  vote_slots_ = std::move(outcome.vote_slots);
+  chosen_first_ = outcome.chosen_first;
+  for (uint32_t bytes : outcome.chosen_record_bytes) {
+    log_record_bytes_.push_back(bytes);
+    log_bytes_ += bytes;
+  }
+}
+
+// ------------------------------------------------------------------ snapshots
+
+Status RecordStorage::save_snapshot(const Snapshot& snapshot) {
+  SYNOD_ASSERT_MSG(loaded_, "save_snapshot before load() succeeded");
+  SYNOD_ASSERT(snapshot.slot != paxos::kNoSlot && !snapshot.members.empty());
+  SYNOD_ASSERT_MSG(snapshot.slot >= state_.snapshot_slot, "a snapshot older than the stored one");
+  if (!write_failure_.ok()) return refuse();
+  if (snapshot.bytes.size() > options_.snapshot_bytes_max) {
+    return Status::error(Code::invalid_argument, "a snapshot of " + std::to_string(snapshot.bytes.size()) +
+                                                     " bytes is above snapshot_bytes_max");
+  }
+  const SnapshotRecord record{snapshot.slot,
+                              snapshot.members,
+                              snapshot.bytes.size(),
+                              crc32c(snapshot.bytes),
+                              options_.snapshot_chunk_bytes,
+                              chunk_count_for(snapshot.bytes.size(), options_.snapshot_chunk_bytes)};
+  StateRecord state = state_;
+  state.snapshot_slot = snapshot.slot;
+  Status status = run_write([&](TableWriter& writer) { return write_snapshot(writer, snapshot, record, state); });
+  if (!status.ok()) return fail_writes(status);
+  const uint64_t covered = std::min<uint64_t>(log_record_bytes_.size(), snapshot.slot - state_.snapshot_slot);
+  for (uint64_t i = 0; i < covered; ++i) {
+    log_bytes_ -= log_record_bytes_.front();
+    log_record_bytes_.pop_front();
+  }
+  state_ = state;
+  snapshot_ = record;
+  return Status::success();
+}
+
+Status RecordStorage::write_snapshot(TableWriter& writer, const Snapshot& snapshot, const SnapshotRecord& record,
+                                     const StateRecord& state) {
+  if (Status status = writer.clear(Table::snapshot_chunks); !status.ok()) return status;
+  const std::string_view bytes = snapshot.bytes;
+  for (uint64_t index = 0; index < record.chunk_count; ++index) {
+    encode_chunk(index, record.slot, bytes.substr(index * record.chunk_bytes, record.chunk_bytes), scratch_);
+    if (Status status = writer.put(Table::snapshot_chunks, slot_key(index), scratch_); !status.ok()) return status;
+  }
+  encode_snapshot(record, scratch_);
+  if (Status status = writer.put(Table::meta, kSnapshotKey, scratch_); !status.ok()) return status;
+  encode_state(state, scratch_);
+  return writer.put(Table::meta, kStateKey, scratch_);
+}
+
+ChunkResult RecordStorage::read_snapshot_chunk(paxos::Slot slot, uint64_t offset, uint64_t length_max) {
+  SYNOD_ASSERT_MSG(loaded_, "read_snapshot_chunk before load() succeeded");
+  SYNOD_ASSERT(length_max > 0);
+  ChunkResult result;
+  if (!snapshot_ || snapshot_->slot != slot) {
+    result.status = Status::error(Code::snapshot_changed, "no snapshot at slot " + std::to_string(slot) +
+                                                              " is stored; the latest is at slot " +
+                                                              std::to_string(state_.snapshot_slot));
+    return result;
+  }
+  if (offset > snapshot_->size_bytes) {
+    result.status = Status::error(Code::invalid_argument, "offset " + std::to_string(offset) +
+                                                              " is past the snapshot's " +
+                                                              std::to_string(snapshot_->size_bytes) + " bytes");
+    return result;
+  }
+  const uint64_t length =
+      std::min({length_max, options_.transfer_chunk_bytes_max, snapshot_->size_bytes - offset});
+  SnapshotChunk& chunk = result.chunk;
+  result.status = run_read([&](TableReader& reader) { return read_chunk_range(reader, offset, length, chunk.bytes); });
+  if (!result.status.ok()) {
+    chunk.bytes.clear();
+    return result;
+  }
+  chunk.slot = slot;
+  chunk.offset = offset;
+  chunk.crc32c = crc32c(chunk.bytes);
+  chunk.snapshot_bytes = snapshot_->size_bytes;
+  chunk.snapshot_crc32c = snapshot_->crc32c;
+  chunk.last = offset + length == snapshot_->size_bytes;
+  return result;
+}
+
+Status RecordStorage::read_chunk_range(TableReader& reader, uint64_t offset, uint64_t length, std::string& out) {
+  const SnapshotRecord& record = *snapshot_;
+  out.clear();
+  out.reserve(length);
+  uint64_t position = offset;
+  while (out.size() < length) {
+    const uint64_t index = position / record.chunk_bytes;
+    const std::string key = slot_key(index);
+    std::optional<std::string_view> value;
+    if (Status status = reader.get(Table::snapshot_chunks, key, value); !status.ok()) return status;
+    ChunkRecord chunk;
+    std::string what = value ? decode_chunk(key, *value, chunk) : "missing";
+    if (what.empty() && chunk.snapshot_slot != record.slot) what = "belongs to another snapshot";
+    const uint64_t within = position - index * record.chunk_bytes;
+    if (what.empty() && within >= chunk.bytes.size()) what = "shorter than the snapshot record says";
+    if (!what.empty()) return corrupt("snapshot chunk " + std::to_string(index) + ": " + what);
+    const uint64_t take = std::min<uint64_t>(chunk.bytes.size() - within, length - out.size());
+    out.append(chunk.bytes.substr(within, take));
+    position += take;
+  }
+  return Status::success();
+}
+
+std::optional<SnapshotInfo> RecordStorage::snapshot_info() const {
+  if (!snapshot_) return std::nullopt;
+  return SnapshotInfo{snapshot_->slot, snapshot_->members, snapshot_->size_bytes, snapshot_->crc32c};
+}
+
+// ------------------------------------------------------------------ compaction
+
+CompactResult RecordStorage::compact(paxos::Slot through) {
+  SYNOD_ASSERT_MSG(loaded_, "compact before load() succeeded");
+  SYNOD_ASSERT_MSG(through <= state_.snapshot_slot, "compacting past the snapshot would lose chosen values");
+  CompactResult result;
+  if (!write_failure_.ok()) {
+    result.status = refuse();
+    return result;
+  }
+  CompactOutcome outcome;
+  Status status = run_write([&](TableWriter& writer) { return write_compaction(writer, through, outcome); });
+  if (!status.ok()) {
+    result.status = fail_writes(status);
+    return result;
+  }
+  for (uint64_t i = 0; i < outcome.votes_erased; ++i) {
+    SYNOD_ASSERT(!vote_slots_.empty() && *vote_slots_.begin() <= through);
+    vote_slots_.erase(vote_slots_.begin());
+  }
+  state_.votes -= outcome.votes_erased;
+  chosen_first_ = outcome.chosen_first;
+  result.records_erased = outcome.chosen_erased + outcome.votes_erased;
+  result.more = outcome.more;
+  return result;
+}
+
+Status RecordStorage::write_compaction(TableWriter& writer, paxos::Slot through, CompactOutcome& outcome) {
+  outcome = CompactOutcome{};
+  const std::string last_key = slot_key(through);
+  const uint64_t budget = options_.compact_records_max;
+  Status status = writer.erase_through(Table::chosen, last_key, budget, outcome.chosen_erased);
+  if (!status.ok()) return status;
+  status = writer.erase_through(Table::accepted, last_key, budget - outcome.chosen_erased, outcome.votes_erased);
+  if (!status.ok()) return status;
+  // What is left decides chosen_first and whether another call is needed.
+  status = writer.scan(Table::chosen, {}, [&](std::string_view key, std::string_view) {
+    outcome.chosen_first = parse_slot_key(key).value_or(paxos::kNoSlot);
+    outcome.more = key <= std::string_view(last_key);
+    return false;
+  });
+  if (!status.ok()) return status;
+  bool votes_left = false;
+  status = writer.scan(Table::accepted, {}, [&](std::string_view key, std::string_view) {
+    votes_left = key <= std::string_view(last_key);
+    return false;
+  });
+  if (!status.ok()) return status;
+  outcome.more = outcome.more || votes_left;
+  if (outcome.votes_erased == 0) return Status::success();
+  StateRecord state = state_;
+  state.votes -= outcome.votes_erased;
+  encode_state(state, scratch_);
+  return writer.put(Table::meta, kStateKey, scratch_);
+}
+
+LogStats RecordStorage::log_stats() const {
+  LogStats stats;
+  stats.snapshot_slot = state_.snapshot_slot;
+  stats.chosen_first = chosen_first_;
+  stats.chosen_last = state_.chosen_last;
+  stats.slots_since_snapshot = log_record_bytes_.size();
+  stats.bytes_since_snapshot = log_bytes_;
+  stats.votes = state_.votes;
+  return stats;
+}
+
+bool RecordStorage::snapshot_due() const {
+  return log_record_bytes_.size() > options_.log_slots_max || log_bytes_ > options_.log_bytes_max;
+}
+
+// ------------------------------------------------------------------ repair and failures
+
+Status RecordStorage::reset() {
+  SYNOD_ASSERT_MSG(last_load_ == Code::corrupt, "reset() is only the repair path after load() found corruption");
+  if (!write_failure_.ok()) return refuse();
+  const StateRecord empty;
+  Status status = run_write([&](TableWriter& writer) {
+    for (size_t t = 0; t < kTableCount; ++t) {
+      if (Status cleared = writer.clear(static_cast<Table>(t)); !cleared.ok()) return cleared;
+    }
+    encode_format(FormatRecord{kFormatVersion, options_.node_id}, scratch_);
+    if (Status put = writer.put(Table::meta, kFormatKey, scratch_); !put.ok()) return put;
+    encode_state(empty, scratch_);
+    return writer.put(Table::meta, kStateKey, scratch_);
+  });
+  if (!status.ok()) return fail_writes(status);
+  clear_picture();
+  loaded_ = true;
+  last_load_ = Code::fresh;
+  return Status::success();
+}
+
+Status RecordStorage::refuse() const {
+  return Status::error(Code::refused,
+                       "the store takes no writes after an earlier failure (" + write_failure_.to_string() +
+                           "); reopen it");
+}
+
+Status RecordStorage::fail_writes(Status status) {
+  SYNOD_ASSERT(!status.ok());
+  write_failure_ = status;
+  return status;
+}
+
+void RecordStorage::forget_loaded() {
+  clear_picture();
+  loaded_ = false;
+  write_failure_ = Status::success();
+}
+
+void RecordStorage::clear_picture() {
+  state_ = StateRecord{};
+  vote_slots_.clear();
+  chosen_first_ = paxos::kNoSlot;
+  snapshot_.reset();
+  log_record_bytes_.clear();
+  log_bytes_ = 0;
+  last_ready_id_ = 0;
+}
+
+}  // namespace synod::persistence

@@ -1,0 +1,131 @@
+// RecordStorage: the Storage logic, written once over a table backend.
+//
+// It owns what a store means: which records a persist batch becomes, how
+// load() checks a store (every checksum, the contiguity of the chosen log,
+// the counts in the state record, the snapshot's chunks and whole-image
+// checksum), and the in-memory picture of the disk it needs to do that
+// without reading (the state record, the slots holding votes, the sizes of
+// the log above the snapshot). The record format is records.h's.
+//
+// A backend (LmdbStorage, MemoryStorage) supplies the two transactions. The
+// picture changes only after a write transaction committed, so a failed or
+// retried transaction leaves it as it was.
+//
+// Owned by one thread at a time (the server's storage thread, or the
+// simulator).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "persistence/records.h"
+#include "persistence/storage.h"
+#include "persistence/tables.h"
+
+namespace synod::persistence {
+
+class RecordStorage : public Storage {
+ public:
+  LoadResult load() override;
+  PersistResult persist(const paxos::PersistBatch& batch) override;
+  PersistResult persist_group(std::span<const paxos::PersistBatch* const> batches) override;
+  Status save_snapshot(const Snapshot& snapshot) override;
+  CompactResult compact(paxos::Slot through) override;
+  ChunkResult read_snapshot_chunk(paxos::Slot slot, uint64_t offset, uint64_t length_max) override;
+  std::optional<SnapshotInfo> snapshot_info() const override;
+  LogStats log_stats() const override;
+  bool snapshot_due() const override;
+  Status reset() override;
+
+  const StorageOptions& options() const { return options_; }
+  bool loaded() const { return loaded_; }
+  // Non-ok once a write failed: every later write gets Code::refused.
+  const Status& write_failure() const { return write_failure_; }
+
+ protected:
+  explicit RecordStorage(StorageOptions options);
+
+  using ReadBody = std::function<Status(TableReader&)>;
+  using WriteBody = std::function<Status(TableWriter&)>;
+  // One read transaction around `body`.
+  virtual Status run_read(const ReadBody& body) = 0;
+  // One write transaction around `body`, committed with one sync, all or
+  // nothing; ok only once the sync returned. A backend may run `body` again
+  // after an abort (LMDB, after growing its map), so a body starts from the
+  // committed picture every time and changes nothing outside its arguments.
+  virtual Status run_write(const WriteBody& body) = 0;
+
+  // For a backend whose process "restarted" (the twin's crash): everything
+  // loaded is forgotten, and so is an earlier write failure.
+  void forget_loaded();
+  // The ready id of the last batch written, 0 if none since load.
+  uint64_t last_ready_id() const { return last_ready_id_; }
+
+ private:
+  // What one run of a persist transaction computed, committed after the sync.
+  struct GroupOutcome {
+    StateRecord state;
+    std::set<paxos::Slot> vote_slots;
+    paxos::Slot chosen_first = paxos::kNoSlot;
+    std::vector<uint32_t> chosen_record_bytes;
+  };
+  struct CompactOutcome {
+    uint64_t chosen_erased = 0;
+    uint64_t votes_erased = 0;
+    paxos::Slot chosen_first = paxos::kNoSlot;
+    bool more = false;
+  };
+
+  // load()
+  Status read_store(TableReader& reader, LoadResult& result, bool& empty_store);
+  Status read_format(TableReader& reader, bool& empty_store);
+  Status read_state(TableReader& reader);
+  Status read_votes(TableReader& reader, paxos::DurableState& durable);
+  Status read_chosen(TableReader& reader, paxos::DurableState& durable);
+  // Checks one chosen record and appends it to `durable` if it lies above the
+  // snapshot; returns what is wrong with it, or an empty string.
+  std::string read_chosen_record(std::string_view key, std::string_view value, paxos::DurableState& durable);
+  Status read_snapshot(TableReader& reader, std::optional<Snapshot>& snapshot);
+  Status read_chunks(TableReader& reader, const SnapshotRecord& record, std::string& bytes);
+  Status initialize();
+
+  // persist
+  void check_group(std::span<const paxos::PersistBatch* const> batches) const;
+  Status write_group(TableWriter& writer, std::span<const paxos::PersistBatch* const> batches,
+                     GroupOutcome& outcome);
+  Status write_votes(TableWriter& writer, const paxos::PersistBatch& batch, GroupOutcome& outcome);
+  Status write_chosen(TableWriter& writer, const paxos::PersistBatch& batch, GroupOutcome& outcome);
+  void commit_group(GroupOutcome& outcome);
+
+  // snapshots and compaction
+  Status write_snapshot(TableWriter& writer, const Snapshot& snapshot, const SnapshotRecord& record,
+                        const StateRecord& state);
+  Status write_compaction(TableWriter& writer, paxos::Slot through, CompactOutcome& outcome);
+  Status read_chunk_range(TableReader& reader, uint64_t offset, uint64_t length, std::string& out);
+
+  Status refuse() const;
+  Status fail_writes(Status status);
+  void clear_picture();
+
+  const StorageOptions options_;
+  bool loaded_ = false;
+  Code last_load_ = Code::ok;
+  Status write_failure_;
+  uint64_t last_ready_id_ = 0;
+
+  // The picture of the disk, as of the last committed transaction.
+  StateRecord state_;
+  std::set<paxos::Slot> vote_slots_;
+  paxos::Slot chosen_first_ = paxos::kNoSlot;
+  std::optional<SnapshotRecord> snapshot_;
+  // Record sizes of the chosen slots above the snapshot: [0] is snapshot_slot + 1.
+  std::deque<uint32_t> log_record_bytes_;
+  uint64_t log_bytes_ = 0;
+
+  std::string scratch_;  // one record being encoded; reused to spare allocations
+};
+
+}  // namespace synod::persistence

@@ -1,0 +1,285 @@
+#include "persistence/records.h"
+
+#include "paxos/assert.h"
+#include "paxos/crc32c.h"
+
+namespace synod::persistence {
+
+namespace {
+
+// The smallest encoded command: one byte each for client id, seq and an
+// empty payload's length. Bounds a decoded count by the input's size.
+constexpr size_t kCommandBytesMin = 3;
+
+uint32_t record_crc(std::string_view key, std::string_view value) {
+  return crc32c(value.substr(4), crc32c(key));
+}
+
+void put_fixed32_at(std::string& out, size_t at, uint32_t value) {
+  for (size_t i = 0; i < 4; ++i) out[at + i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+// Starts a record: reserves the header, leaving the writer at the body.
+Writer begin(RecordTag tag, std::string& out) {
+  out.assign(kHeaderBytes, '\0');
+  out[kHeaderBytes - 1] = static_cast<char>(tag);
+  return Writer(out);
+}
+
+// Fills in the body length and the checksum once the body is written.
+void seal(std::string_view key, std::string& out) {
+  const size_t body_bytes = out.size() - kHeaderBytes;
+  SYNOD_ASSERT_MSG(body_bytes <= UINT32_MAX, "record body over 4 GiB");
+  put_fixed32_at(out, 4, static_cast<uint32_t>(body_bytes));
+  put_fixed32_at(out, 0, record_crc(key, out));
+}
+
+void encode_ballot(const paxos::Ballot& ballot, Writer& writer) {
+  writer.varint(ballot.round);
+  writer.varint(ballot.node);
+}
+
+paxos::Ballot decode_ballot(Reader& reader) {
+  paxos::Ballot ballot;
+  ballot.round = reader.varint();
+  const uint64_t node = reader.varint();
+  if (node > UINT32_MAX) reader.fail();
+  ballot.node = static_cast<paxos::NodeId>(node);
+  return ballot;
+}
+
+std::string finish(const Reader& reader) {
+  if (!reader.ok()) return "malformed body";
+  if (!reader.done()) return "trailing bytes after the body";
+  return {};
+}
+
+std::string slot_of(std::string_view key, paxos::Slot& slot) {
+  const auto parsed = parse_slot_key(key);
+  if (!parsed || *parsed == paxos::kNoSlot) return "key is not a slot";
+  slot = *parsed;
+  return {};
+}
+
+}  // namespace
+
+const char* table_name(Table table) {
+  switch (table) {
+    case Table::meta:
+      return "meta";
+    case Table::accepted:
+      return "accepted";
+    case Table::chosen:
+      return "chosen";
+    case Table::snapshot_chunks:
+      return "snapshot_chunks";
+  }
+  return "unknown";
+}
+
+const char* tag_name(RecordTag tag) {
+  switch (tag) {
+    case RecordTag::format:
+      return "format";
+    case RecordTag::state:
+      return "state";
+    case RecordTag::snapshot:
+      return "snapshot";
+    case RecordTag::vote:
+      return "vote";
+    case RecordTag::chosen:
+      return "chosen";
+    case RecordTag::snapshot_chunk:
+      return "snapshot_chunk";
+  }
+  return "unknown";
+}
+
+std::string slot_key(uint64_t slot) {
+  std::string key(kSlotKeyBytes, '\0');
+  for (size_t i = 0; i < kSlotKeyBytes; ++i) key[i] = static_cast<char>((slot >> (8 * (7 - i))) & 0xff);
+  return key;
+}
+
+std::optional<uint64_t> parse_slot_key(std::string_view key) {
+  if (key.size() != kSlotKeyBytes) return std::nullopt;
+  uint64_t slot = 0;
+  for (char byte : key) slot = (slot << 8) | static_cast<uint8_t>(byte);
+  return slot;
+}
+
+std::string open_record(std::string_view key, std::string_view value, RecordTag tag, std::string_view& body) {
+  if (value.size() < kHeaderBytes) return "record shorter than its header";
+  Reader header(value.substr(0, 8));
+  const uint32_t crc = header.fixed32();
+  const uint32_t length = header.fixed32();
+  if (value.size() - kHeaderBytes != length) return "record length does not match its header (torn?)";
+  if (record_crc(key, value) != crc) return "checksum mismatch";
+  if (static_cast<uint8_t>(value[kHeaderBytes - 1]) != static_cast<uint8_t>(tag)) {
+    return std::string("record is not a ") + tag_name(tag) + " record";
+  }
+  body = value.substr(kHeaderBytes);
+  return {};
+}
+
+// ---- values
+
+void encode_value(const paxos::Value& value, Writer& writer) {
+  writer.u8(static_cast<uint8_t>(value.kind));
+  if (value.kind == paxos::Value::Kind::noop) return;
+  writer.varint(value.commands.size());
+  for (const auto& command : value.commands) {
+    writer.varint(command.client_id);
+    writer.varint(command.seq);
+    writer.bytes(command.payload);
+  }
+}
+
+paxos::ValuePtr decode_value(Reader& reader) {
+  const uint8_t kind = reader.u8();
+  if (!reader.ok()) return nullptr;
+  if (kind == static_cast<uint8_t>(paxos::Value::Kind::noop)) return paxos::make_noop();
+  if (kind != static_cast<uint8_t>(paxos::Value::Kind::commands)) return nullptr;
+  const uint64_t count = reader.varint();
+  if (!reader.ok() || count > reader.remaining() / kCommandBytesMin) return nullptr;
+  std::vector<paxos::Command> commands(static_cast<size_t>(count));
+  for (auto& command : commands) {
+    command.client_id = reader.varint();
+    command.seq = reader.varint();
+    command.payload = std::string(reader.bytes());
+  }
+  if (!reader.ok()) return nullptr;
+  return paxos::make_batch(std::move(commands));
+}
+
+// ---- encoders
+
+void encode_format(const FormatRecord& record, std::string& out) {
+  Writer writer = begin(RecordTag::format, out);
+  writer.bytes(kFormatMagic);
+  writer.varint(record.version);
+  writer.varint(record.node_id);
+  seal(kFormatKey, out);
+}
+
+void encode_state(const StateRecord& record, std::string& out) {
+  Writer writer = begin(RecordTag::state, out);
+  encode_ballot(record.promised, writer);
+  writer.varint(record.snapshot_slot);
+  writer.varint(record.chosen_last);
+  writer.varint(record.votes);
+  seal(kStateKey, out);
+}
+
+void encode_snapshot(const SnapshotRecord& record, std::string& out) {
+  Writer writer = begin(RecordTag::snapshot, out);
+  writer.varint(record.slot);
+  writer.varint(record.members.size());
+  for (paxos::NodeId member : record.members) writer.varint(member);
+  writer.varint(record.size_bytes);
+  writer.fixed32(record.crc32c);
+  writer.varint(record.chunk_bytes);
+  writer.varint(record.chunk_count);
+  seal(kSnapshotKey, out);
+}
+
+void encode_vote(const paxos::AcceptedEntry& entry, std::string& out) {
+  SYNOD_ASSERT(entry.slot != paxos::kNoSlot && entry.value);
+  Writer writer = begin(RecordTag::vote, out);
+  encode_ballot(entry.ballot, writer);
+  encode_value(*entry.value, writer);
+  seal(slot_key(entry.slot), out);
+}
+
+void encode_chosen(const paxos::ChosenEntry& entry, std::string& out) {
+  SYNOD_ASSERT(entry.slot != paxos::kNoSlot && entry.value);
+  Writer writer = begin(RecordTag::chosen, out);
+  encode_value(*entry.value, writer);
+  seal(slot_key(entry.slot), out);
+}
+
+void encode_chunk(uint64_t index, paxos::Slot snapshot_slot, std::string_view bytes, std::string& out) {
+  Writer writer = begin(RecordTag::snapshot_chunk, out);
+  writer.varint(snapshot_slot);
+  writer.bytes(bytes);
+  seal(slot_key(index), out);
+}
+
+// ---- decoders
+
+std::string decode_format(std::string_view value, FormatRecord& out) {
+  std::string_view body;
+  if (auto problem = open_record(kFormatKey, value, RecordTag::format, body); !problem.empty()) return problem;
+  Reader reader(body);
+  if (reader.bytes() != kFormatMagic) return "not a synod store (magic)";
+  const uint64_t version = reader.varint();
+  const uint64_t node = reader.varint();
+  if (version > UINT32_MAX || node > UINT32_MAX) reader.fail();
+  out.version = static_cast<uint32_t>(version);
+  out.node_id = static_cast<paxos::NodeId>(node);
+  return finish(reader);
+}
+
+std::string decode_state(std::string_view value, StateRecord& out) {
+  std::string_view body;
+  if (auto problem = open_record(kStateKey, value, RecordTag::state, body); !problem.empty()) return problem;
+  Reader reader(body);
+  out.promised = decode_ballot(reader);
+  out.snapshot_slot = reader.varint();
+  out.chosen_last = reader.varint();
+  out.votes = reader.varint();
+  return finish(reader);
+}
+
+std::string decode_snapshot(std::string_view value, SnapshotRecord& out) {
+  std::string_view body;
+  if (auto problem = open_record(kSnapshotKey, value, RecordTag::snapshot, body); !problem.empty()) return problem;
+  Reader reader(body);
+  out.slot = reader.varint();
+  const uint64_t count = reader.varint();
+  if (count > reader.remaining()) return "malformed body";
+  out.members.clear();
+  for (uint64_t i = 0; i < count && reader.ok(); ++i) {
+    const uint64_t member = reader.varint();
+    if (member == paxos::kNoNode || member > UINT32_MAX) reader.fail();
+    out.members.push_back(static_cast<paxos::NodeId>(member));
+  }
+  out.size_bytes = reader.varint();
+  out.crc32c = reader.fixed32();
+  out.chunk_bytes = reader.varint();
+  out.chunk_count = reader.varint();
+  return finish(reader);
+}
+
+std::string decode_vote(std::string_view key, std::string_view value, paxos::AcceptedEntry& out) {
+  std::string_view body;
+  if (auto problem = open_record(key, value, RecordTag::vote, body); !problem.empty()) return problem;
+  if (auto problem = slot_of(key, out.slot); !problem.empty()) return problem;
+  Reader reader(body);
+  out.ballot = decode_ballot(reader);
+  out.value = decode_value(reader);
+  if (!out.value) return "malformed value";
+  return finish(reader);
+}
+
+std::string decode_chosen(std::string_view key, std::string_view value, paxos::ChosenEntry& out) {
+  std::string_view body;
+  if (auto problem = open_record(key, value, RecordTag::chosen, body); !problem.empty()) return problem;
+  if (auto problem = slot_of(key, out.slot); !problem.empty()) return problem;
+  Reader reader(body);
+  out.value = decode_value(reader);
+  if (!out.value) return "malformed value";
+  return finish(reader);
+}
+
+std::string decode_chunk(std::string_view key, std::string_view value, ChunkRecord& out) {
+  std::string_view body;
+  if (auto problem = open_record(key, value, RecordTag::snapshot_chunk, body); !problem.empty()) return problem;
+  if (!parse_slot_key(key)) return "key is not a chunk index";
+  Reader reader(body);
+  out.snapshot_slot = reader.varint();
+  out.bytes = reader.bytes();
+  return finish(reader);
+}
+
+}  // namespace synod::persistence

@@ -1,0 +1,148 @@
+// The record format (records.h): round trips, and every single-bit flip and
+// every truncation of a record is rejected.
+#include <catch2/catch.hpp>
+
+#include "paxos/codec.h"
+#include "persistence/records.h"
+#include "support.h"
+
+using namespace synod;
+using namespace synod::persistence;
+
+namespace {
+
+// Every way of damaging `value` by one bit or by cutting it short must make
+// `decode` fail.
+template <typename Decode>
+void check_every_damage_detected(const std::string& value, Decode decode) {
+  for (size_t bit = 0; bit < value.size() * 8; ++bit) {
+    std::string damaged = value;
+    damaged[bit / 8] = static_cast<char>(damaged[bit / 8] ^ (1 << (bit % 8)));
+    INFO("bit " << bit);
+    CHECK_FALSE(decode(damaged).empty());
+  }
+  for (size_t kept = 0; kept < value.size(); ++kept) {
+    INFO("kept " << kept << " of " << value.size());
+    CHECK_FALSE(decode(value.substr(0, kept)).empty());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("slot keys sort in numeric order", "[records]") {
+  const std::vector<uint64_t> slots = {0, 1, 2, 255, 256, 65535, 65536, 1ULL << 40, UINT64_MAX};
+  for (size_t i = 1; i < slots.size(); ++i) CHECK(slot_key(slots[i - 1]) < slot_key(slots[i]));
+  for (uint64_t slot : slots) CHECK(parse_slot_key(slot_key(slot)) == slot);
+  CHECK_FALSE(parse_slot_key("1234567"));
+  CHECK_FALSE(parse_slot_key("format"));
+}
+
+TEST_CASE("values round trip: no-op, empty batch, batch of commands", "[records]") {
+  const std::vector<paxos::ValuePtr> values = {paxos::make_noop(), paxos::make_batch({}),
+                                               testing::batch_value(1ULL << 60, 99, 5, 300)};
+  for (const auto& value : values) {
+    std::string bytes;
+    Writer writer(bytes);
+    encode_value(*value, writer);
+    Reader reader(bytes);
+    paxos::ValuePtr decoded = decode_value(reader);
+    REQUIRE(decoded);
+    CHECK(reader.done());
+    CHECK(*decoded == *value);
+  }
+}
+
+TEST_CASE("a command count larger than the input is refused before allocating", "[records]") {
+  std::string bytes;
+  Writer writer(bytes);
+  writer.u8(1);
+  writer.varint(1ULL << 40);
+  Reader reader(bytes);
+  CHECK(decode_value(reader) == nullptr);
+}
+
+TEST_CASE("every record kind round trips", "[records]") {
+  std::string value;
+
+  encode_format(FormatRecord{kFormatVersion, 3}, value);
+  FormatRecord format;
+  REQUIRE(decode_format(value, format).empty());
+  CHECK(format.version == kFormatVersion);
+  CHECK(format.node_id == 3);
+
+  const StateRecord state{paxos::Ballot{9, 2}, 40, 77, 3};
+  encode_state(state, value);
+  StateRecord state_out;
+  REQUIRE(decode_state(value, state_out).empty());
+  CHECK(state_out == state);
+
+  const SnapshotRecord snapshot{40, {1, 2, 3}, 5000, 0xdeadbeef, 1024, 5};
+  encode_snapshot(snapshot, value);
+  SnapshotRecord snapshot_out;
+  REQUIRE(decode_snapshot(value, snapshot_out).empty());
+  CHECK(snapshot_out == snapshot);
+
+  const paxos::AcceptedEntry vote{12, paxos::Ballot{4, 1}, testing::value_for(12)};
+  encode_vote(vote, value);
+  paxos::AcceptedEntry vote_out;
+  REQUIRE(decode_vote(slot_key(12), value, vote_out).empty());
+  CHECK(vote_out.slot == 12);
+  CHECK(vote_out.ballot == vote.ballot);
+  CHECK(*vote_out.value == *vote.value);
+
+  const paxos::ChosenEntry chosen{13, paxos::make_noop()};
+  encode_chosen(chosen, value);
+  paxos::ChosenEntry chosen_out;
+  REQUIRE(decode_chosen(slot_key(13), value, chosen_out).empty());
+  CHECK(chosen_out.slot == 13);
+  CHECK(chosen_out.value->kind == paxos::Value::Kind::noop);
+
+  encode_chunk(2, 40, "chunk bytes", value);
+  ChunkRecord chunk_out;
+  REQUIRE(decode_chunk(slot_key(2), value, chunk_out).empty());
+  CHECK(chunk_out.snapshot_slot == 40);
+  CHECK(chunk_out.bytes == "chunk bytes");
+}
+
+TEST_CASE("every bit flip and every truncation of every record kind is detected", "[records]") {
+  std::string value;
+  encode_format(FormatRecord{kFormatVersion, 3}, value);
+  check_every_damage_detected(value, [](const std::string& v) {
+    FormatRecord out;
+    return decode_format(v, out);
+  });
+  encode_state(StateRecord{paxos::Ballot{9, 2}, 40, 77, 3}, value);
+  check_every_damage_detected(value, [](const std::string& v) {
+    StateRecord out;
+    return decode_state(v, out);
+  });
+  encode_snapshot(SnapshotRecord{40, {1, 2, 3}, 5000, 7, 1024, 5}, value);
+  check_every_damage_detected(value, [](const std::string& v) {
+    SnapshotRecord out;
+    return decode_snapshot(v, out);
+  });
+  encode_vote(paxos::AcceptedEntry{12, paxos::Ballot{4, 1}, testing::value_for(12)}, value);
+  check_every_damage_detected(value, [](const std::string& v) {
+    paxos::AcceptedEntry out;
+    return decode_vote(slot_key(12), v, out);
+  });
+  encode_chosen(paxos::ChosenEntry{13, testing::value_for(13)}, value);
+  check_every_damage_detected(value, [](const std::string& v) {
+    paxos::ChosenEntry out;
+    return decode_chosen(slot_key(13), v, out);
+  });
+  encode_chunk(2, 40, "chunk bytes", value);
+  check_every_damage_detected(value, [](const std::string& v) {
+    ChunkRecord out;
+    return decode_chunk(slot_key(2), v, out);
+  });
+}
+
+TEST_CASE("a record under another key or in another table fails its check", "[records]") {
+  std::string value;
+  encode_chosen(paxos::ChosenEntry{13, testing::value_for(13)}, value);
+  paxos::ChosenEntry chosen;
+  CHECK(decode_chosen(slot_key(14), value, chosen) == "checksum mismatch");
+  paxos::AcceptedEntry vote;
+  CHECK(decode_vote(slot_key(13), value, vote) == "record is not a vote record");
+}

@@ -1,0 +1,161 @@
+// Helpers for the storage tests: temporary directories, batches, and direct
+// LMDB access for editing records underneath a closed store.
+#pragma once
+
+#include <lmdb.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paxos/ready.h"
+#include "persistence/lmdb_storage.h"
+#include "persistence/records.h"
+
+namespace synod::persistence::testing {
+
+// A fresh directory under /tmp (mkdtemp), removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/synod-persistence-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, ignored);
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline paxos::ValuePtr batch_value(uint64_t client, uint64_t seq, size_t commands, size_t payload_bytes) {
+  std::vector<paxos::Command> list;
+  for (size_t i = 0; i < commands; ++i) {
+    std::string payload(payload_bytes, static_cast<char>('a' + (seq + i) % 26));
+    list.push_back(paxos::Command{client, seq + i, payload});
+  }
+  return paxos::make_batch(std::move(list));
+}
+
+inline paxos::ValuePtr value_for(paxos::Slot slot) { return batch_value(7, slot * 10, 2, 12); }
+
+inline paxos::PersistBatch promise_batch(uint64_t ready_id, paxos::Ballot ballot) {
+  paxos::PersistBatch batch;
+  batch.ready_id = ready_id;
+  batch.promised = ballot;
+  return batch;
+}
+
+inline paxos::PersistBatch vote_batch(uint64_t ready_id, paxos::Ballot ballot, paxos::Slot slot) {
+  paxos::PersistBatch batch;
+  batch.ready_id = ready_id;
+  batch.promised = ballot;
+  batch.accepted.push_back(paxos::AcceptedEntry{slot, ballot, value_for(slot)});
+  return batch;
+}
+
+inline paxos::PersistBatch chosen_batch(uint64_t ready_id, paxos::Slot first, paxos::Slot last) {
+  paxos::PersistBatch batch;
+  batch.ready_id = ready_id;
+  for (paxos::Slot slot = first; slot <= last; ++slot) batch.chosen.push_back(paxos::ChosenEntry{slot, value_for(slot)});
+  return batch;
+}
+
+inline LmdbOptions lmdb_options(const std::string& dir, paxos::NodeId node = 1) {
+  LmdbOptions options;
+  options.data_dir = dir;
+  options.storage.node_id = node;
+  options.map_bytes_initial = 4ULL << 20;
+  options.map_bytes_max = 256ULL << 20;
+  return options;
+}
+
+// Direct LMDB access to a store that no LmdbStorage holds open, to damage it
+// the way a disk would, below our checks.
+class RawLmdb {
+ public:
+  explicit RawLmdb(const std::string& dir) {
+    check(mdb_env_create(&env_));
+    check(mdb_env_set_maxdbs(env_, kTableCount));
+    check(mdb_env_open(env_, dir.c_str(), MDB_NOTLS, 0644));
+  }
+  RawLmdb(const RawLmdb&) = delete;
+  RawLmdb& operator=(const RawLmdb&) = delete;
+  ~RawLmdb() { mdb_env_close(env_); }
+
+  std::optional<std::string> get(Table table, std::string_view key) {
+    std::optional<std::string> result;
+    run(table, [&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_val k{key.size(), const_cast<char*>(key.data())};
+      MDB_val v;
+      if (mdb_get(txn, dbi, &k, &v) == 0) result = std::string(static_cast<const char*>(v.mv_data), v.mv_size);
+    });
+    return result;
+  }
+  void put(Table table, std::string_view key, std::string_view value) {
+    run(table, [&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_val k{key.size(), const_cast<char*>(key.data())};
+      MDB_val v{value.size(), const_cast<char*>(value.data())};
+      check(mdb_put(txn, dbi, &k, &v, 0));
+    });
+  }
+  void erase(Table table, std::string_view key) {
+    run(table, [&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_val k{key.size(), const_cast<char*>(key.data())};
+      check(mdb_del(txn, dbi, &k, nullptr));
+    });
+  }
+  std::vector<std::string> keys(Table table) {
+    std::vector<std::string> result;
+    run(table, [&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_cursor* cursor = nullptr;
+      check(mdb_cursor_open(txn, dbi, &cursor));
+      MDB_val k;
+      MDB_val v;
+      for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+        result.emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
+      }
+      mdb_cursor_close(cursor);
+    });
+    return result;
+  }
+  // Rewrites one record's value with `edit` applied.
+  void edit(Table table, std::string_view key, const std::function<void(std::string&)>& edit_value) {
+    std::optional<std::string> value = get(table, key);
+    if (!value) std::abort();
+    edit_value(*value);
+    put(table, key, *value);
+  }
+
+ private:
+  static void check(int rc) {
+    if (rc != 0) {
+      std::fprintf(stderr, "lmdb: %s\n", mdb_strerror(rc));
+      std::abort();
+    }
+  }
+  void run(Table table, const std::function<void(MDB_txn*, MDB_dbi)>& body) {
+    MDB_txn* txn = nullptr;
+    check(mdb_txn_begin(env_, nullptr, 0, &txn));
+    MDB_dbi dbi = 0;
+    check(mdb_dbi_open(txn, table_name(table), 0, &dbi));
+    body(txn, dbi);
+    check(mdb_txn_commit(txn));
+  }
+
+  MDB_env* env_ = nullptr;
+};
+
+}  // namespace synod::persistence::testing
