@@ -1,0 +1,193 @@
+// Commands: what a client (or the leader's session keeper) asks the lock
+// service to do, and their encoding into the payload bytes of one log entry.
+//
+// PAYLOAD FORMAT (version 1), built on paxos/codec.h:
+//   u8       format version (kCommandFormatVersion)
+//   fixed64  time_ms: the proposing leader's log clock, in [0, kLogTimeMsMax],
+//            at a fixed offset so
+//            the leader can stamp a command forwarded to it without decoding
+//            it (stamp_time)
+//   u8       tag: the index of the alternative in Command
+//   ...      the fields of that alternative, in declaration order: integers
+//            as varints, strings as length-prefixed bytes, optionals as a
+//            presence byte then the value, vectors as a count then elements
+// Decoding checks every byte: an unknown version or tag, an enum out of
+// range, a count larger than the bytes left, a negative time or trailing
+// bytes make it fail with a message. It never allocates more than the
+// payload's own size and never crashes. Meaning (names, TTL bounds, limits)
+// is checked later, when the command is applied, because the answer to bad
+// meaning is a Result with a status that every replica must agree on.
+//
+// Pure functions; any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "lockservice/types.h"
+
+namespace synod::lockservice {
+
+inline constexpr uint8_t kCommandFormatVersion = 1;
+inline constexpr size_t kCommandHeaderBytes = 1 + 8;  // version + time_ms; the tag follows
+
+// ---- sessions ----
+struct CreateSession {
+  int64_t ttl_ms = 0;         // [kTtlMsMin, kTtlMsMax]
+  int64_t lock_delay_ms = 0;  // [0, kLockDelayMsMax]
+  Behavior behavior = Behavior::release;
+  bool operator==(const CreateSession&) const = default;
+};
+// A clean close: locks released without lock-delay, keys per the behavior.
+struct DeleteSession {
+  SessionId session = kNoSession;
+  bool operator==(const DeleteSession&) const = default;
+};
+// The keeper's renewal checkpoint: the sessions that sent a keep-alive to the
+// leader since its previous checkpoint. Each listed session's renewal is
+// recorded at the checkpoint's log time. Ascending, no duplicates (encoded as
+// deltas, so 10,000 renewals take about 20-30 KB).
+struct RenewSessions {
+  std::vector<SessionId> sessions;
+  bool operator==(const RenewSessions&) const = default;
+};
+// The keeper's expiry. Refused (too_early) unless log time has reached the
+// session's logged renewal + TTL.
+struct ExpireSession {
+  SessionId session = kNoSession;
+  bool operator==(const ExpireSession&) const = default;
+};
+
+// ---- locks ----
+struct Acquire {
+  std::string lock;
+  SessionId session = kNoSession;
+  LockKind kind = LockKind::exclusive;  // must match the lock's kind if it exists
+  Access access = Access::write;        // read: a reader of a shared lock
+  uint32_t limit = 1;                   // semaphore permits; must match if the lock exists
+  WaitMode wait = WaitMode::try_once;
+  int64_t wait_ms = 0;                  // WaitMode::timeout: (0, kWaitMsMax]
+  bool operator==(const Acquire&) const = default;
+};
+// Gives up a grant, or withdraws from the queue.
+struct Release {
+  std::string lock;
+  SessionId session = kNoSession;
+  bool operator==(const Release&) const = default;
+};
+
+enum class Space : uint8_t { key = 0, lock = 1, election = 2, session = 3 };
+inline constexpr uint8_t kSpaceMax = 3;
+
+// An administrator's release of a lock or an election's leadership. The
+// holder's session records the loss with the reason. Unless skip_lock_delay,
+// the holder's lock-delay applies: the loss is involuntary for the holder.
+struct ForceRelease {
+  Space space = Space::lock;  // lock or election
+  std::string name;
+  SessionId session = kNoSession;  // the holder to evict; kNoSession evicts every holder
+  std::string reason;
+  bool skip_lock_delay = false;
+  bool operator==(const ForceRelease&) const = default;
+};
+
+// ---- elections ----
+// Queues (FIFO) until the session leads; the leader's value is `value`.
+struct Campaign {
+  std::string election;
+  SessionId session = kNoSession;
+  std::string value;
+  bool operator==(const Campaign&) const = default;
+};
+// A new value from the leader, guarded by the leader's token.
+struct Proclaim {
+  std::string election;
+  FencingToken token = 0;
+  std::string value;
+  bool operator==(const Proclaim&) const = default;
+};
+// Leader steps down (the next candidate leads), or a candidate withdraws.
+struct Resign {
+  std::string election;
+  SessionId session = kNoSession;
+  bool operator==(const Resign&) const = default;
+};
+
+// ---- keys ----
+// A write guard: `token` must be the current grant of `lock` and no older
+// than the key's lock generation. An empty lock name means no fence.
+struct Fence {
+  std::string lock;
+  FencingToken token = 0;
+  bool operator==(const Fence&) const = default;
+};
+struct Put {
+  std::string key;
+  std::string value;
+  SessionId session = kNoSession;  // ephemeral: owned by this session
+  bool sequential = false;         // append a 20-digit zero-padded suffix (the put's revision)
+  // Compare-and-set on the modify index: nullopt = unconditional, 0 = create
+  // only, M = the key's modify index must be M.
+  std::optional<Revision> cas;
+  Fence fence;
+  bool operator==(const Put&) const = default;
+};
+struct DeleteKey {
+  std::string key;
+  bool prefix = false;  // also every key under key + "/"
+  std::optional<Revision> cas;  // as Put; with prefix, applies to `key` itself
+  Fence fence;
+  bool operator==(const DeleteKey&) const = default;
+};
+
+enum class GuardKind : uint8_t {
+  version_equals = 0,      // key `name` exists with version `number`
+  modify_index_equals = 1, // key `name` has modify index `number` (0: does not exist)
+  exists = 2,              // key `name` exists
+  missing = 3,             // key `name` does not exist
+  holder = 4,              // `session` holds lock `name`
+  session_alive = 5,       // `session` is alive
+  token_current = 6,       // `number` is a current grant of lock `name`
+};
+inline constexpr uint8_t kGuardKindMax = 6;
+
+struct Guard {
+  GuardKind kind = GuardKind::exists;
+  std::string name;
+  uint64_t number = 0;
+  SessionId session = kNoSession;
+  bool operator==(const Guard&) const = default;
+};
+using TxnOp = std::variant<Put, DeleteKey>;
+// All guards hold and every operation succeeds, or nothing changes.
+struct Txn {
+  std::vector<Guard> guards;
+  std::vector<TxnOp> ops;
+  bool operator==(const Txn&) const = default;
+};
+
+using Command = std::variant<CreateSession, DeleteSession, RenewSessions, ExpireSession, Acquire, Release,
+                             ForceRelease, Campaign, Proclaim, Resign, Put, DeleteKey, Txn>;
+
+// Encodes `command` with `time_ms` in the header.
+std::string encode(const Command& command, int64_t time_ms);
+
+// Overwrites the time in an encoded payload: the leader stamps a command
+// just before it proposes it. Asserts that `payload` has a command header.
+void stamp_time(std::string& payload, int64_t time_ms);
+
+struct Decoded {
+  bool ok = false;
+  const char* error = "";  // a static string when !ok
+  int64_t time_ms = 0;
+  Command command;
+};
+Decoded decode(std::string_view payload);
+
+const char* command_name(const Command& command);
+
+}  // namespace synod::lockservice
