@@ -101,12 +101,19 @@ struct Disk {
   Ballot promised;
   std::map<Slot, AcceptedEntry> accepted;
   std::vector<ChosenEntry> chosen;
+  // Every vote that was ever durable here, for the oracle: an Accepted may
+  // leave after a later vote for the same slot overwrote this one (a paused
+  // node releases several synced Readies at once).
+  std::map<std::pair<Slot, Ballot>, ValuePtr> durable_votes;
 
   void write(const PersistBatch& batch) {
     // No monotonicity assert here: a mutant that forgot its promise writes a
     // lower one, and it is the simulator's checks that must catch it.
     if (batch.promised) promised = *batch.promised;
-    for (const auto& vote : batch.accepted) accepted[vote.slot] = vote;
+    for (const auto& vote : batch.accepted) {
+      accepted[vote.slot] = vote;
+      durable_votes[{vote.slot, vote.ballot}] = vote.value;
+    }
     for (const auto& entry : batch.chosen) {
       SYNOD_ASSERT(entry.slot == chosen.size() + 1);
       chosen.push_back(entry);
@@ -894,13 +901,16 @@ void Simulation::heal_all() {
 // ------------------------------------------------------------------ checks
 
 void Simulation::record_vote(const Node& node, const Accepted& accepted) {
-  auto it = node.disk.accepted.find(accepted.slot);
-  SYNOD_ASSERT_MSG(it != node.disk.accepted.end() && it->second.ballot == accepted.ballot,
-                   "an Accepted left before its vote was durable");
+  auto it = node.disk.durable_votes.find({accepted.slot, accepted.ballot});
+  if (it == node.disk.durable_votes.end()) {
+    violation("n" + std::to_string(node.id) + " sent Accepted for slot " + std::to_string(accepted.slot) +
+              " before its vote was durable");
+    return;
+  }
   auto& slot = votes_[accepted.slot];
   auto& [value, voters] = slot.by_ballot[accepted.ballot];
-  if (!value) value = it->second.value;
-  if (!same_value(value, it->second.value)) {
+  if (!value) value = it->second;
+  if (!same_value(value, it->second)) {
     violation("two values for slot " + std::to_string(accepted.slot) + " in ballot " + to_string(accepted.ballot));
   }
   voters.insert(node.id);
