@@ -78,6 +78,10 @@ class Replica {
   bool serving() const { return role_ == Role::leader && serving_; }
   bool lease_valid(TimeUs now) const;
   const Options& options() const { return options_; }
+  // The newest commit index heard from a leader (for "caught up").
+  Slot leader_commit_index() const { return std::max(leader_commit_seen_, commit_index()); }
+  // When a leader was last heard from (a follower's view); empty if never.
+  std::optional<TimeUs> last_leader_contact() const { return last_leader_contact_; }
   // The leader's view of a peer: its chosen-through and when it last answered.
   struct PeerProgress {
     Slot chosen_through = kNoSlot;

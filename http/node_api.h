@@ -1,0 +1,103 @@
+// NodeApi: what the HTTP layer may ask of the node it serves. The server's
+// Node implements it; the HTTP layer holds no consensus state (DESIGN §2).
+//
+// Threads: every method may be called from any thread. Callbacks run on the
+// node's owner thread, once each; they must be quick (copy what they need
+// and hand the rest back to their own thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "lockservice/command.h"
+#include "lockservice/state_machine.h"
+#include "lockservice/types.h"
+
+namespace synod::http {
+
+struct MemberView {
+  uint32_t id = 0;
+  std::string peer_addr;
+  std::string client_addr;
+  bool self = false;
+  bool connected = false;        // our link to it is up (self: true)
+  uint64_t chosen_through = 0;   // as the leader last heard (the leader only)
+  int64_t last_contact_ms = -1;  // since it was last heard from; -1: never
+};
+
+struct ClusterView {
+  uint32_t self = 0;
+  std::string role;             // follower, candidate, leader
+  uint32_t leader = 0;          // 0: none known
+  uint64_t ballot_round = 0;
+  uint32_t ballot_node = 0;
+  uint64_t commit_index = 0;    // slots chosen and known here
+  uint64_t applied_revision = 0;
+  uint64_t leader_commit_index = 0;  // the commit index last heard from a leader
+  bool serving = false;         // a leader whose takeover is complete
+  bool voting = true;           // false while repairing after a lost or corrupt disk
+  bool sees_quorum = false;     // leader: lease valid; follower: heard from a leader within the election timeout
+  bool lease_valid = false;
+  int64_t last_leader_contact_ms = -1;
+  std::vector<MemberView> members;
+};
+
+// How a proposal ended.
+struct Outcome {
+  enum class Kind : uint8_t {
+    applied,     // chosen and applied: `result` is the state machine's answer
+    not_leader,  // this node does not lead; `leader` may name who does (0: unknown). Not chosen.
+    busy,        // the leader's queue is full; not chosen. Retry later.
+    timeout,     // no answer in time: it may or may not have been chosen
+    stopping,    // the node is shutting down; it may or may not have been chosen
+  };
+  Kind kind = Kind::applied;
+  uint32_t leader = 0;
+  lockservice::Result result;
+  uint64_t revision = 0;  // the revision the answer reflects
+};
+
+// What a read may look at, on the owner thread.
+struct ReadContext {
+  bool ok = false;        // false: not allowed here (not_leader) or timed out
+  uint32_t leader = 0;
+  uint64_t revision = 0;  // the applied revision the state reflects
+  const lockservice::StateMachine* machine = nullptr;  // valid during the callback only
+};
+
+struct KeepAliveOutcome {
+  enum class Kind : uint8_t { ok, not_leader, expired } kind = Kind::ok;
+  uint32_t leader = 0;
+  int64_t valid_for_ms = 0;
+};
+
+class NodeApi {
+ public:
+  virtual ~NodeApi() = default;
+
+  virtual ClusterView cluster() const = 0;
+
+  // Proposes `command` (this node must lead). (client_id, seq) names it for
+  // exactly-once: a retry with the same pair gets the first answer.
+  virtual void propose(lockservice::Command command, lockservice::ClientId client_id, uint64_t seq,
+                       std::function<void(Outcome)> done) = 0;
+
+  // Runs `read` once a linearizable read is allowed here (DESIGN §3), or at
+  // once on the local state if `stale`.
+  virtual void read(bool stale, std::function<void(const ReadContext&)> read) = 0;
+
+  // Runs `read` on the local state once the applied revision passes
+  // `after_revision`, or when `timeout_ms` passes (ok = false then). For
+  // long-polls and streams: call again with the revision it reported.
+  virtual void wait_for(uint64_t after_revision, int64_t timeout_ms, std::function<void(const ReadContext&)> read) = 0;
+
+  // Answers a keep-alive from the leader's memory (lockservice/session_keeper.h).
+  virtual void keep_alive(lockservice::SessionId session, std::function<void(KeepAliveOutcome)> done) = 0;
+
+  // A fresh client id for a request that brought no Idempotency-Key.
+  virtual lockservice::ClientId new_client_id() = 0;
+};
+
+}  // namespace synod::http

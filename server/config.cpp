@@ -1,0 +1,366 @@
+#include "server/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace synod::server {
+
+namespace {
+
+std::string trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return text.substr(first, last - first + 1);
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, separator)) {
+    part = trim(part);
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+template <class T>
+bool parse_number(const std::string& text, T& out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end;
+}
+
+// "1=127.0.0.1:7101,2=..." or "127.0.0.1:7101,..." (ids 1, 2, ... in order).
+bool parse_address_list(const std::string& text, std::map<paxos::NodeId, Endpoint>& out, std::string& error) {
+  paxos::NodeId next_id = 1;
+  for (const auto& item : split(text, ',')) {
+    paxos::NodeId id = next_id;
+    std::string address = item;
+    const auto equals = item.find('=');
+    if (equals != std::string::npos) {
+      if (!parse_number(trim(item.substr(0, equals)), id) || id == paxos::kNoNode) {
+        error = "bad node id in '" + item + "'";
+        return false;
+      }
+      address = trim(item.substr(equals + 1));
+    }
+    auto endpoint = parse_endpoint(address);
+    if (!endpoint) {
+      error = "bad address '" + address + "' (want host:port)";
+      return false;
+    }
+    if (!out.emplace(id, *endpoint).second) {
+      error = "node id " + std::to_string(id) + " appears twice";
+      return false;
+    }
+    next_id = id + 1;
+  }
+  return true;
+}
+
+struct Option {
+  const char* name;  // flag without "--", with '-'; the file uses '_' for '-'
+  const char* help;
+  std::function<bool(Config&, const std::string&, std::string&)> set;
+  bool takes_value = true;
+};
+
+std::function<bool(Config&, const std::string&, std::string&)> int_option(int64_t& (*field)(Config&), int64_t min) {
+  return [field, min](Config& c, const std::string& v, std::string& error) {
+    int64_t n = 0;
+    if (!parse_number(v, n) || n < min) {
+      error = "want an integer of at least " + std::to_string(min) + ", got '" + v + "'";
+      return false;
+    }
+    field(c) = n;
+    return true;
+  };
+}
+
+std::function<bool(Config&, const std::string&, std::string&)> size_option(size_t& (*field)(Config&)) {
+  return [field](Config& c, const std::string& v, std::string& error) {
+    size_t n = 0;
+    if (!parse_number(v, n) || n == 0) {
+      error = "want a positive integer, got '" + v + "'";
+      return false;
+    }
+    field(c) = n;
+    return true;
+  };
+}
+
+struct Pending {
+  std::map<paxos::NodeId, Endpoint> peers;
+  std::map<paxos::NodeId, Endpoint> clients;
+};
+
+std::vector<Option> options(Pending& pending) {
+  return {
+      {"id", "this node's id (1, 2, ...)",
+       [](Config& c, const std::string& v, std::string& e) {
+         if (!parse_number(v, c.id) || c.id == paxos::kNoNode) {
+           e = "want a node id of at least 1, got '" + v + "'";
+           return false;
+         }
+         return true;
+       }},
+      {"cluster-id", "a name every member shares; peers of another cluster are refused",
+       [](Config& c, const std::string& v, std::string& e) {
+         if (v.empty() || v.size() > 64) {
+           e = "want 1 to 64 characters";
+           return false;
+         }
+         c.cluster_id = v;
+         return true;
+       }},
+      {"peers", "every member's peer address: 1=127.0.0.1:7101,2=127.0.0.1:7102,...",
+       [&pending](Config&, const std::string& v, std::string& e) { return parse_address_list(v, pending.peers, e); }},
+      {"clients", "every member's client (HTTP) address, in the same form as --peers",
+       [&pending](Config&, const std::string& v, std::string& e) { return parse_address_list(v, pending.clients, e); }},
+      {"data-dir", "where this node keeps its state",
+       [](Config& c, const std::string& v, std::string& e) {
+         if (v.empty()) {
+           e = "want a path";
+           return false;
+         }
+         c.data_dir = v;
+         return true;
+       }},
+      {"peer-addr", "the address to listen on for peers (default: this node's entry in --peers)",
+       [](Config& c, const std::string& v, std::string& e) {
+         auto endpoint = parse_endpoint(v);
+         if (!endpoint) e = "want host:port";
+         if (endpoint) c.peer_listen = *endpoint;
+         return endpoint.has_value();
+       }},
+      {"client-addr", "the address to serve clients on (default: this node's entry in --clients)",
+       [](Config& c, const std::string& v, std::string& e) {
+         auto endpoint = parse_endpoint(v);
+         if (!endpoint) e = "want host:port";
+         if (endpoint) c.client_listen = *endpoint;
+         return endpoint.has_value();
+       }},
+      {"heartbeat-ms", "leader heartbeat interval", int_option([](Config& c) -> int64_t& { return c.timing.heartbeat_ms; }, 1)},
+      {"lease-ms", "leader lease", int_option([](Config& c) -> int64_t& { return c.timing.lease_ms; }, 1)},
+      {"election-timeout-min-ms", "election timeout, lower bound",
+       int_option([](Config& c) -> int64_t& { return c.timing.election_timeout_min_ms; }, 1)},
+      {"election-timeout-max-ms", "election timeout, upper bound",
+       int_option([](Config& c) -> int64_t& { return c.timing.election_timeout_max_ms; }, 1)},
+      {"drift-bound-percent", "largest clock-rate difference between two nodes, in percent",
+       int_option([](Config& c) -> int64_t& { return c.timing.drift_bound_percent; }, 0)},
+      {"pipeline-window-slots", "slots in flight at once",
+       size_option([](Config& c) -> size_t& { return c.limits.pipeline_window_slots; })},
+      {"batch-commands-max", "commands in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_commands_max; })},
+      {"batch-bytes-max", "payload bytes in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_bytes_max; })},
+      {"log-format", "json or text",
+       [](Config& c, const std::string& v, std::string& e) {
+         if (v == "json") c.log_format = LogFormat::json;
+         else if (v == "text") c.log_format = LogFormat::text;
+         else {
+           e = "want json or text";
+           return false;
+         }
+         return true;
+       }},
+      {"log-level", "debug, info, warn or error",
+       [](Config& c, const std::string& v, std::string& e) {
+         if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+           e = "want debug, info, warn or error";
+           return false;
+         }
+         c.log_level = v;
+         return true;
+       }},
+      {"unsafe-no-sync-for-benchmarks", "skip fsync (acknowledged writes can be lost on a crash)",
+       [](Config& c, const std::string&, std::string&) {
+         c.unsafe_no_sync_for_benchmarks = true;
+         return true;
+       },
+       false},
+  };
+}
+
+std::string file_key_to_flag(std::string key) {
+  std::replace(key.begin(), key.end(), '_', '-');
+  return key;
+}
+
+bool apply(std::vector<Option>& all, Config& config, const std::string& name, const std::string& value,
+           bool has_value, std::string& error) {
+  for (auto& option : all) {
+    if (name != option.name) continue;
+    if (option.takes_value && !has_value) {
+      error = "--" + name + " needs a value";
+      return false;
+    }
+    if (!option.set(config, value, error)) {
+      error = "--" + name + ": " + error;
+      return false;
+    }
+    return true;
+  }
+  error = "unknown option --" + name + " (see --help)";
+  return false;
+}
+
+bool read_file(std::vector<Option>& all, Config& config, const std::string& path, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read config file " + path;
+    return false;
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    line = trim(line.substr(0, line.find('#')));
+    if (line.empty()) continue;
+    const auto equals = line.find('=');
+    const std::string key = file_key_to_flag(trim(line.substr(0, equals)));
+    const std::string value = equals == std::string::npos ? "" : trim(line.substr(equals + 1));
+    if (!apply(all, config, key, value, equals != std::string::npos, error)) {
+      error = path + ":" + std::to_string(number) + ": " + error;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string finish(Config& config, const Pending& pending) {
+  if (config.id == paxos::kNoNode) return "--id is required";
+  if (pending.peers.empty()) return "--peers is required";
+  if (config.data_dir.empty()) return "--data-dir is required";
+  if (!pending.clients.empty()) {
+    for (const auto& [id, endpoint] : pending.clients) {
+      if (!pending.peers.count(id)) return "--clients names node " + std::to_string(id) + ", which --peers lacks";
+    }
+  }
+  for (const auto& [id, endpoint] : pending.peers) {
+    Member member{id, endpoint, {}};
+    auto client = pending.clients.find(id);
+    member.client = client != pending.clients.end() ? client->second
+                                                    : Endpoint{"127.0.0.1", static_cast<uint16_t>(7000 + id)};
+    config.members.push_back(member);
+  }
+  const Member* self = config.member(config.id);
+  if (self == nullptr) return "node id " + std::to_string(config.id) + " is not in --peers";
+  if (config.peer_listen.port == 0) config.peer_listen = self->peer;
+  if (config.client_listen.port == 0) config.client_listen = self->client;
+  const std::string problem = paxos::validate(config.paxos_options(1));
+  if (!problem.empty()) return problem;
+  return {};
+}
+
+}  // namespace
+
+std::optional<Endpoint> parse_endpoint(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  Endpoint endpoint;
+  endpoint.host = text.substr(0, colon);
+  if (!parse_number(text.substr(colon + 1), endpoint.port) || endpoint.port == 0) return std::nullopt;
+  return endpoint;
+}
+
+const Member& Config::self() const { return *member(id); }
+
+const Member* Config::member(paxos::NodeId node) const {
+  for (const auto& m : members) {
+    if (m.id == node) return &m;
+  }
+  return nullptr;
+}
+
+paxos::Options Config::paxos_options(uint64_t random_seed) const {
+  paxos::Options options;
+  options.self = id;
+  for (const auto& m : members) options.members.push_back(m.id);
+  options.timing = timing;
+  options.limits = limits;
+  options.random_seed = random_seed;
+  return options;
+}
+
+std::string usage() {
+  Pending pending;
+  std::string text =
+      "usage: synod --id N --peers 1=HOST:PORT,2=HOST:PORT,... --data-dir PATH [options]\n"
+      "       synod --config FILE [options]\n\noptions (a config file takes the same names with '_' for '-'):\n";
+  for (const auto& option : options(pending)) {
+    text += "  --" + std::string(option.name) + (option.takes_value ? " VALUE" : "") + "\n      " + option.help + "\n";
+  }
+  text += "  --config FILE\n      read options from FILE (lines 'name = value'); flags win\n";
+  return text;
+}
+
+ParseResult parse_config(int argc, const char* const* argv) {
+  ParseResult result;
+  Pending pending;
+  auto all = options(pending);
+  Config config;
+  std::string error;
+  // The config file first, so that flags win.
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--config") {
+      if (i + 1 >= argc) {
+        result.error = "--config needs a file";
+        return result;
+      }
+      if (!read_file(all, config, argv[i + 1], error)) {
+        result.error = error;
+        return result;
+      }
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      result.help = true;
+      return result;
+    }
+    if (arg == "--config") {
+      ++i;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      result.error = "unexpected argument '" + arg + "' (see --help)";
+      return result;
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    const auto equals = name.find('=');
+    if (equals != std::string::npos) {
+      value = name.substr(equals + 1);
+      name = name.substr(0, equals);
+      has_value = true;
+    } else {
+      const bool wants_value = std::any_of(all.begin(), all.end(), [&](const Option& o) {
+        return name == o.name && o.takes_value;
+      });
+      if (wants_value && i + 1 < argc) {
+        value = argv[++i];
+        has_value = true;
+      }
+    }
+    if (!apply(all, config, name, value, has_value, error)) {
+      result.error = error;
+      return result;
+    }
+  }
+  error = finish(config, pending);
+  if (!error.empty()) {
+    result.error = error;
+    return result;
+  }
+  result.config = std::move(config);
+  return result;
+}
+
+}  // namespace synod::server

@@ -1,0 +1,70 @@
+// Configuration of one synod server: command-line flags and a config file
+// with the same options (a file line `heartbeat_ms = 50` is the flag
+// `--heartbeat-ms 50`). Flags given on the command line win over the file.
+//
+// A bad configuration is an operating error with one clear sentence; the
+// server prints it and exits with code 2 (issue #4).
+//
+// Pure parsing; any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paxos/options.h"
+
+namespace synod::server {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+
+  std::string to_string() const { return host + ":" + std::to_string(port); }
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct Member {
+  paxos::NodeId id = paxos::kNoNode;
+  Endpoint peer;    // where peers reach it
+  Endpoint client;  // where clients reach it (HTTP)
+};
+
+enum class LogFormat : uint8_t { json, text };
+
+struct Config {
+  paxos::NodeId id = paxos::kNoNode;
+  std::string cluster_id = "synod";
+  std::vector<Member> members;  // every voting member, this node included
+  std::string data_dir;
+  Endpoint peer_listen;    // defaults to this member's peer address
+  Endpoint client_listen;  // defaults to this member's client address
+  paxos::Timing timing;
+  paxos::Limits limits;
+  LogFormat log_format = LogFormat::json;
+  std::string log_level = "info";
+  // Skips fsync. Only for benchmarks that say so: acknowledged writes can be
+  // lost on a crash.
+  bool unsafe_no_sync_for_benchmarks = false;
+
+  const Member& self() const;
+  const Member* member(paxos::NodeId id) const;
+  paxos::Options paxos_options(uint64_t random_seed) const;
+};
+
+struct ParseResult {
+  std::optional<Config> config;
+  std::string error;  // set when config is empty
+  bool help = false;
+};
+
+// Parses argv (flags, possibly --config FILE) into a validated Config.
+ParseResult parse_config(int argc, const char* const* argv);
+
+// "host:port" → Endpoint; nullopt if malformed.
+std::optional<Endpoint> parse_endpoint(const std::string& text);
+
+std::string usage();
+
+}  // namespace synod::server
