@@ -61,6 +61,8 @@ class Acceptor {
   std::vector<AcceptedEntry> take_accepted_changes();
 
   bool dirty() const { return promised_dirty_ || !accepted_dirty_.empty(); }
+  // Never promised, never voted (in memory: votes of chosen slots are dropped).
+  bool untouched() const { return promised_.is_zero() && accepted_.empty(); }
 
  private:
   Ballot promised_;

@@ -39,6 +39,18 @@ void Learner::learn(Slot slot, const ValuePtr& value) {
   }
 }
 
+void Learner::jump_to(Slot slot) {
+  if (slot <= chosen_through()) return;
+  log_.clear();
+  log_base_ = slot;
+  handed_out_ = slot;
+  ahead_.erase(ahead_.begin(), ahead_.upper_bound(slot));
+  while (!ahead_.empty() && ahead_.begin()->first == chosen_through() + 1) {
+    log_.push_back(std::move(ahead_.begin()->second));
+    ahead_.erase(ahead_.begin());
+  }
+}
+
 std::vector<ChosenEntry> Learner::take_newly_chosen() {
   std::vector<ChosenEntry> entries;
   SYNOD_ASSERT(handed_out_ >= log_base_);

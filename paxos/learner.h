@@ -31,6 +31,10 @@ class Learner {
   // `value` is chosen for `slot`.
   void learn(Slot slot, const ValuePtr& value);
 
+  // A snapshot of the state after `slot` was installed: every slot up to it
+  // counts as chosen and handed out, and the values below are no longer held.
+  void jump_to(Slot slot);
+
   bool has_new() const { return handed_out_ < chosen_through(); }
   // Entries that became contiguous since the last take, in order: the caller
   // persists them to the chosen log and applies them.

@@ -24,6 +24,7 @@ const char* reason_name(Reject::Reason reason) {
     case Reject::Reason::stale_ballot: return "stale_ballot";
     case Reject::Reason::lease_held: return "lease_held";
     case Reject::Reason::restarting: return "restarting";
+    case Reject::Reason::repairing: return "repairing";
   }
   return "?";
 }
@@ -40,9 +41,10 @@ const char* refused_name(Reject::Refused refused) {
 }  // namespace
 
 const char* message_name(const Message& message) {
-  static constexpr const char* kNames[] = {"Probe",        "ProbeReply",     "Prepare",      "Promise",
-                                           "Accept",       "Accepted",       "Reject",       "Heartbeat",
-                                           "HeartbeatAck", "CatchupRequest", "CatchupReply", "Nominate"};
+  static constexpr const char* kNames[] = {"Probe",         "ProbeReply",     "Prepare",      "Promise",
+                                           "Accept",        "Accepted",       "Reject",       "Heartbeat",
+                                           "HeartbeatAck",  "CatchupRequest", "CatchupReply", "Nominate",
+                                           "RepairQuery",   "RepairReport",   "SnapshotRequest", "SnapshotChunk"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }
@@ -77,6 +79,7 @@ std::string describe(const Message& message) {
               << " reason=" << reason_name(m.reason);
         } else if constexpr (std::is_same_v<T, Heartbeat>) {
           out << " b=" << to_string(m.ballot) << " seq=" << m.seq << " commit=" << m.commit_index;
+          if (!m.serving) out << " not-serving";
         } else if constexpr (std::is_same_v<T, HeartbeatAck>) {
           out << " b=" << to_string(m.ballot) << " seq=" << m.seq << " chosen_through=" << m.chosen_through;
         } else if constexpr (std::is_same_v<T, CatchupRequest>) {
@@ -87,6 +90,16 @@ std::string describe(const Message& message) {
           if (m.snapshot_needed) out << " snapshot_needed";
         } else if constexpr (std::is_same_v<T, Nominate>) {
           out << " b=" << to_string(m.ballot) << " successor=" << m.successor;
+        } else if constexpr (std::is_same_v<T, RepairQuery>) {
+          out << " nonce=" << m.nonce << " floor=" << to_string(m.ballot_floor);
+        } else if constexpr (std::is_same_v<T, RepairReport>) {
+          out << " nonce=" << m.nonce << " promised=" << to_string(m.promised) << " chosen_through=" << m.chosen_through
+              << (m.fresh ? " fresh" : "");
+        } else if constexpr (std::is_same_v<T, SnapshotRequest>) {
+          out << " slot=" << m.slot << " offset=" << m.offset;
+        } else if constexpr (std::is_same_v<T, SnapshotChunk>) {
+          out << " slot=" << m.slot << " offset=" << m.offset << " bytes=" << m.bytes.size() << " of " << m.total_bytes
+              << (m.last ? " last" : "");
         }
       },
       message);

@@ -72,6 +72,7 @@ struct Reject {
     stale_ballot = 0,  // promised > ballot
     lease_held = 1,    // a lease promise to another leader is still running
     restarting = 2,    // restarted less than one lease plus drift ago
+    repairing = 3,     // its disk was lost or corrupt; it votes again after repair
   };
   enum class Refused : uint8_t { prepare = 0, accept = 1, heartbeat = 2 };
 
@@ -82,10 +83,13 @@ struct Reject {
 };
 
 // The leader's heartbeat; also the commit notice when no Accept is flowing.
+// `serving`: the leader's takeover is complete, so commit_index covers every
+// slot chosen before this ballot (a repairing replica waits for that).
 struct Heartbeat {
   Ballot ballot;
   uint64_t seq = 0;
   Slot commit_index = kNoSlot;
+  bool serving = false;
 };
 
 struct HeartbeatAck {
@@ -116,8 +120,49 @@ struct Nominate {
   NodeId successor = kNoNode;
 };
 
+// A replica whose disk was lost or found corrupt asks the others what they
+// promised (Paxos Made Live's repair). `ballot_floor` is the highest promise
+// it has learned so far; a leader at or below it prepares again with a higher
+// ballot, so that the repairing replica sees a Paxos instance that began
+// after its repair.
+struct RepairQuery {
+  uint64_t nonce = 0;
+  Ballot ballot_floor;
+};
+
+// `fresh`: the sender has never promised anything, accepted or learned a value.
+struct RepairReport {
+  uint64_t nonce = 0;
+  Ballot promised;
+  Slot chosen_through = kNoSlot;
+  bool fresh = false;
+};
+
+// Snapshot transfer, for a replica that needs slots its peers have compacted
+// away (CatchupReply.snapshot_needed). The Replica only asks for a snapshot
+// (Ready::snapshot_from) and installs one (Replica::install_snapshot); the
+// driver moves the bytes, from its storage, in bounded chunks that each
+// carry a CRC32C, resumable by offset. `slot` 0 in a request means "your
+// latest".
+struct SnapshotRequest {
+  Slot slot = kNoSlot;
+  uint64_t offset = 0;
+};
+
+struct SnapshotChunk {
+  Slot slot = kNoSlot;  // kNoSlot: the sender has no snapshot
+  std::vector<NodeId> members;
+  uint64_t offset = 0;
+  std::string bytes;
+  uint32_t crc32c = 0;  // of bytes
+  uint64_t total_bytes = 0;
+  uint32_t total_crc32c = 0;  // of the whole snapshot
+  bool last = false;
+};
+
 using Message = std::variant<Probe, ProbeReply, Prepare, Promise, Accept, Accepted, Reject, Heartbeat,
-                             HeartbeatAck, CatchupRequest, CatchupReply, Nominate>;
+                             HeartbeatAck, CatchupRequest, CatchupReply, Nominate, RepairQuery, RepairReport,
+                             SnapshotRequest, SnapshotChunk>;
 
 struct Envelope {
   NodeId from = kNoNode;

@@ -40,6 +40,7 @@ struct Limits {
   size_t catchup_entries_max = 512;       // chosen entries in one CatchupReply
   size_t catchup_bytes_max = 4 << 20;     // payload bytes in one CatchupReply
   size_t retransmits_per_tick_max = 64;   // Accepts resent per tick
+  int64_t repair_query_ms = 100;          // a repairing replica asks again this often
   // Chosen values kept in memory to serve catch-up; older slots need a snapshot.
   size_t log_retention_slots = 1 << 20;
 };
@@ -65,6 +66,11 @@ struct Options {
   Timing timing;
   Limits limits;
   uint64_t random_seed = 1;  // election timeouts; the driver picks it
+  // The driver found no acceptor state it can trust: an empty data directory,
+  // or one it reset after finding it corrupt. The replica must not answer a
+  // Prepare as if it had promised nothing, so it starts as a non-voting
+  // learner and repairs first (replica.h: REPAIR).
+  bool start_repairing = false;
   Mutants mutants;
 };
 

@@ -94,6 +94,12 @@ struct SoftState {
   NodeId leader = kNoNode;  // kNoNode: no leader known
   Ballot ballot;            // the highest ballot this node has promised or led
   bool serving = false;     // a leader whose takeover slots are all chosen
+  bool voting = true;       // false while repairing after a lost or corrupt disk
+  // A leader that won phase 1 the ordinary way, after its acceptors' lease
+  // promises to the previous leader ran out; false when it was nominated (a
+  // leadership transfer) or prepared again itself. Only in the first case has
+  // at least a lease of real time passed since the last chosen entry.
+  bool lease_waited = false;
 
   bool operator==(const SoftState&) const = default;
 };
@@ -111,10 +117,13 @@ struct Ready {
   // were not and will not be chosen unless proposed again.
   std::vector<Command> dropped;
   std::optional<SoftState> soft_state;
+  // This node needs slots no peer still holds in its log: the driver should
+  // fetch a snapshot from this node and call Replica::install_snapshot.
+  NodeId snapshot_from = kNoNode;
 
   bool empty() const {
     return persist.empty() && messages.empty() && messages_after_sync.empty() && apply.empty() &&
-           reads.empty() && reads_failed.empty() && dropped.empty() && !soft_state;
+           reads.empty() && reads_failed.empty() && dropped.empty() && !soft_state && snapshot_from == kNoNode;
   }
 };
 

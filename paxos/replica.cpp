@@ -34,6 +34,11 @@ Replica::Replica(Options options, const DurableState& durable, TimeUs now)
   // We cannot know what lease we granted before a crash, so refuse every
   // Prepare for one lease plus the drift bound (DESIGN §3).
   if (!options_.mutants.prepare_right_after_restart) lease_promise_.guard_restart(now_, lease_promise_us());
+  if (options_.start_repairing) {
+    voting_ = false;
+    repair_.nonce = random_.next() | 1;
+    repair_.next_query_at = now_;
+  }
   reset_election_timer();
   published_ = soft_state();
 }
@@ -55,7 +60,11 @@ void Replica::tick(TimeUs now) {
       candidate_tick();
       break;
     case Role::follower:
-      if (now_ >= election_deadline_) start_probe();
+      if (!voting_) {
+        repair_tick();
+      } else if (now_ >= election_deadline_) {
+        start_probe();
+      }
       break;
   }
   if (learner_.chosen_through() < leader_commit_seen_) {
@@ -100,6 +109,9 @@ void Replica::dispatch(NodeId from, const Message& message) {
         else if constexpr (std::is_same_v<T, CatchupRequest>) on_catchup_request(from, m);
         else if constexpr (std::is_same_v<T, CatchupReply>) on_catchup_reply(from, m);
         else if constexpr (std::is_same_v<T, Nominate>) on_nominate(from, m);
+        else if constexpr (std::is_same_v<T, RepairQuery>) on_repair_query(from, m);
+        else if constexpr (std::is_same_v<T, RepairReport>) on_repair_report(from, m);
+        // SnapshotRequest and SnapshotChunk are the driver's: it moves the bytes.
       },
       message);
 }
@@ -182,7 +194,7 @@ void Replica::start_probe() {
 
 void Replica::on_probe(NodeId from, const Probe& probe) {
   const int64_t wait_us = std::max<int64_t>(0, lease_promise_.until() - now_);
-  send(from, ProbeReply{probe.ballot, lost_leader(), wait_us});
+  send(from, ProbeReply{probe.ballot, voting_ && lost_leader(), wait_us});
 }
 
 void Replica::on_probe_reply(NodeId from, const ProbeReply& reply) {
@@ -205,18 +217,23 @@ void Replica::probe_granted(NodeId voter, int64_t wait_us) {
   candidacy_deadline_ = prepare_at_ + ms(options_.timing.heartbeat_ms) * 2;
 }
 
-void Replica::start_prepare(const Ballot& nominated_by) {
+void Replica::start_prepare(Ballot nominated_by) {
   role_ = Role::candidate;
   candidacy_ = Candidacy::preparing;
   const Ballot ballot = next_ballot();
   note_ballot(ballot);
   candidacy_deadline_ = now_ + ms(options_.timing.election_timeout_max_ms);
   proposer_.begin_prepare(ballot, learner_.chosen_through() + 1);
+  lease_waited_ = nominated_by.is_zero();
   broadcast(Prepare{ballot, learner_.chosen_through() + 1, nominated_by});
 }
 
 void Replica::on_prepare(NodeId from, const Prepare& prepare) {
   note_ballot(prepare.ballot);
+  if (!voting_) {
+    send(from, Reject{prepare.ballot, acceptor_.promised(), Reject::Reason::repairing, Reject::Refused::prepare});
+    return;
+  }
   if (!prepare.nominated_by.is_zero() && lease_promise_.holder() == prepare.nominated_by) {
     // The leader we promised handed leadership to this node (Nominate), and
     // gave its lease up before doing so.
@@ -265,8 +282,8 @@ void Replica::become_leader() {
     request_catchup(takeover.learn_from);
   }
   for (auto& proposal : takeover.proposals) propose_value(proposal.slot, std::move(proposal.value));
-  send_heartbeats();
   check_serving();
+  send_heartbeats();
 }
 
 void Replica::step_down() {
@@ -316,6 +333,12 @@ void Replica::flush_batches() {
 
 void Replica::on_accept(NodeId from, const Accept& accept) {
   note_ballot(accept.ballot);
+  if (!voting_) {
+    // No vote while repairing; but the commit index still teaches it what to fetch.
+    heard_from_leader(from, accept.ballot);
+    follow_commit(accept.ballot, accept.commit_index);
+    return;
+  }
   if (!acceptor_.accept(accept.ballot, accept.slot, accept.value)) {
     send(from, Reject{accept.ballot, acceptor_.promised(), Reject::Reason::stale_ballot, Reject::Refused::accept});
     return;
@@ -347,6 +370,7 @@ void Replica::learned(Slot slot, const ValuePtr& value) {
     proposer_.forget(slot);
     check_serving();
   }
+  if (!voting_) repair_check(Ballot{}, false, kNoSlot);
 }
 
 void Replica::check_serving() {
@@ -390,9 +414,97 @@ void Replica::on_catchup_request(NodeId from, const CatchupRequest& request) {
 
 void Replica::on_catchup_reply(NodeId from, const CatchupReply& reply) {
   catchup_in_flight_ = false;
+  if (reply.snapshot_needed && reply.entries.empty()) {
+    // The peer compacted the slots we need: ask the driver for its snapshot,
+    // again if nothing came of the last request for a while.
+    const int64_t retry_us = ms(options_.timing.catchup_retry_ms) * 100;
+    if (!snapshot_wanted_ || now_ - snapshot_wanted_at_ >= retry_us) {
+      snapshot_wanted_ = true;
+      snapshot_wanted_at_ = now_;
+      snapshot_from_ = from;
+    }
+    leader_commit_seen_ = std::max(leader_commit_seen_, reply.commit_index);
+    return;
+  }
   for (const auto& entry : reply.entries) learned(entry.slot, entry.value);
   leader_commit_seen_ = std::max(leader_commit_seen_, reply.commit_index);
   if (!reply.entries.empty() && learner_.chosen_through() < leader_commit_seen_) request_catchup(from);
+}
+
+void Replica::install_snapshot(Slot slot, TimeUs now) {
+  SYNOD_ASSERT(now >= now_);
+  now_ = now;
+  learner_.jump_to(slot);
+  acceptor_.forget_through(slot);
+  chosen_durable_through_ = std::max(chosen_durable_through_, slot);
+  snapshot_wanted_ = false;
+  catchup_in_flight_ = false;
+  if (role_ == Role::leader) check_serving();
+  if (!voting_) repair_check(Ballot{}, false, kNoSlot);
+}
+
+// ------------------------------------------------------------------ repair
+
+void Replica::repair_tick() {
+  if (now_ < repair_.next_query_at) return;
+  repair_.next_query_at = now_ + ms(options_.limits.repair_query_ms);
+  const RepairQuery query{repair_.nonce, repair_.floor_known ? repair_.floor : Ballot{}};
+  for (NodeId member : quorum_.members()) {
+    if (member != options_.self) send(member, query);
+  }
+  // A cluster of one has nobody to ask: nothing it lost can be known anywhere.
+  if (quorum_.size() == 1) finish_repair(Ballot{});
+}
+
+void Replica::on_repair_query(NodeId from, const RepairQuery& query) {
+  note_ballot(query.ballot_floor);
+  // A replica that is itself repairing from an empty disk reports fresh too:
+  // only if a majority of the others all lost everything could a history go
+  // unnoticed, and then it is lost anyway.
+  const bool fresh = acceptor_.untouched() && learner_.chosen_through() == kNoSlot;
+  send(from, RepairReport{query.nonce, acceptor_.promised(), learner_.chosen_through(), fresh});
+  if (role_ == Role::leader && query.ballot_floor >= proposer_.ballot()) {
+    // The repairing replica must see an instance that began after its
+    // repair: prepare again, above the floor it learned.
+    start_prepare(proposer_.ballot());  // by value: start_prepare changes the proposer's ballot
+  }
+}
+
+void Replica::on_repair_report(NodeId from, const RepairReport& report) {
+  if (voting_ || report.nonce != repair_.nonce || from == options_.self) return;
+  if (!repair_.reporters.add(from)) return;
+  repair_.all_fresh = repair_.all_fresh && report.fresh;
+  if (report.promised > repair_.floor) repair_.floor = report.promised;
+  note_ballot(report.promised);
+  if (repair_.floor_known) return;
+  // If a majority of the cluster, this replica included, never promised
+  // anything, no ballot ever completed phase 1 (or a majority lost its disks,
+  // which no protocol survives): a new cluster, and it may vote at once.
+  if (repair_.all_fresh && repair_.reporters.count() + 1 >= quorum_.threshold()) {
+    finish_repair(Ballot{});
+    return;
+  }
+  // Otherwise the floor must come from a majority of the OTHERS: its own
+  // promises are what it lost.
+  if (repair_.all_fresh || repair_.reporters.count() < std::min(quorum_.threshold(), quorum_.size() - 1)) return;
+  repair_.floor_known = true;
+  repair_.next_query_at = now_;  // tell the leader the floor at once
+}
+
+void Replica::repair_check(const Ballot& heartbeat_ballot, bool serving, Slot commit_index) {
+  if (repair_.floor_known && !repair_.target_known && serving && heartbeat_ballot > repair_.floor) {
+    repair_.target_known = true;
+    repair_.leader_ballot = heartbeat_ballot;
+    repair_.target = commit_index;
+  }
+  if (repair_.target_known && learner_.chosen_through() >= repair_.target) finish_repair(repair_.leader_ballot);
+}
+
+void Replica::finish_repair(const Ballot& leader_ballot) {
+  voting_ = true;
+  // From now on it refuses every ballot below the new instance's.
+  if (!leader_ballot.is_zero()) acceptor_.observe(leader_ballot);
+  reset_election_timer();
 }
 
 // ------------------------------------------------------------ leases, reads
@@ -427,7 +539,7 @@ void Replica::send_heartbeats() {
   next_heartbeat_at_ = now_ + ms(options_.timing.heartbeat_ms);
   while (heartbeat_rounds_.size() > 64) heartbeat_rounds_.erase(heartbeat_rounds_.begin());
   for (NodeId member : quorum_.members()) {
-    if (member != options_.self) send(member, Heartbeat{ballot, seq, learner_.chosen_through()});
+    if (member != options_.self) send(member, Heartbeat{ballot, seq, learner_.chosen_through(), serving_});
   }
   on_heartbeat_ack(options_.self, HeartbeatAck{ballot, seq, learner_.chosen_through()});
 }
@@ -442,6 +554,7 @@ void Replica::on_heartbeat(NodeId from, const Heartbeat& heartbeat) {
   heard_from_leader(from, heartbeat.ballot);
   send(from, HeartbeatAck{heartbeat.ballot, heartbeat.seq, learner_.chosen_through()});
   follow_commit(heartbeat.ballot, heartbeat.commit_index);
+  if (!voting_) repair_check(heartbeat.ballot, heartbeat.serving, heartbeat.commit_index);
 }
 
 void Replica::on_heartbeat_ack(NodeId from, const HeartbeatAck& ack) {
@@ -496,12 +609,13 @@ void Replica::broadcast(const Message& message) {
 }
 
 SoftState Replica::soft_state() const {
-  return SoftState{role_, leader_, std::max(acceptor_.promised(), proposer_.ballot()), serving()};
+  return SoftState{role_, leader_, std::max(acceptor_.promised(), proposer_.ballot()), serving(), voting_,
+                   role_ == Role::leader && lease_waited_};
 }
 
 bool Replica::has_ready() const {
   if (!messages_.empty() || !after_sync_.empty() || !reads_granted_.empty() || !reads_failed_.empty() ||
-      !dropped_.empty() || learner_.has_new() || acceptor_.dirty()) {
+      !dropped_.empty() || learner_.has_new() || acceptor_.dirty() || snapshot_from_ != kNoNode) {
     return true;
   }
   if (role_ == Role::leader && (heartbeat_wanted_ || (proposer_.pending() != 0 && proposer_.window_open()))) {
@@ -531,6 +645,8 @@ Ready Replica::take_ready() {
   ready.reads.swap(reads_granted_);
   ready.reads_failed.swap(reads_failed_);
   ready.dropped.swap(dropped_);
+  ready.snapshot_from = snapshot_from_;
+  snapshot_from_ = kNoNode;
   const SoftState current = soft_state();
   if (current != published_) {
     published_ = current;

@@ -20,6 +20,27 @@
 //   - A leader grants a local read only while its lease is valid (lease.h);
 //     otherwise only after a quorum acknowledged a heartbeat sent after the read.
 //
+// REPAIR (DESIGN §3, after Paxos Made Live). A replica started with
+// Options::start_repairing (its disk was empty or corrupt) forgot what it
+// promised and accepted, so it must not vote as if it had promised nothing.
+// It starts as a non-voting learner: it answers no Prepare and no Accept,
+// grants no probe and never campaigns, but follows the leader and catches up.
+// Meanwhile it asks every peer what it promised (RepairQuery):
+//   - if enough peers to make a majority with it are fresh (never promised,
+//     voted or learned anything), no ballot can ever have completed phase 1,
+//     so nothing was chosen: it votes at once (this is how a brand-new
+//     cluster starts, even with a minority of its nodes down);
+//   - otherwise, once a majority of the OTHER members answered, let B be the
+//     highest promise they reported. Any ballot above B
+//     completed its phase 1 after these answers (a quorum that completed it
+//     earlier would intersect them), so a leader above B leads a Paxos
+//     instance that began after the repair. The replica votes again only once
+//     a leader above B says it serves (its takeover is complete) and the
+//     replica has learned everything that leader had chosen then: being
+//     caught up alone is not enough. A leader asked with a floor at or above
+//     its own ballot prepares again with a higher one, so this does not wait
+//     for a failure.
+//
 // Owned by exactly one thread (the driver's owner loop, or the simulator).
 #pragma once
 
@@ -65,6 +86,10 @@ class Replica {
   // successor to prepare at once. Returns false if this node is not leading.
   bool transfer_leadership(NodeId successor, TimeUs now);
 
+  // The driver installed a snapshot of the state after `slot` (after
+  // Ready::snapshot_from asked for one): slots up to it count as chosen.
+  void install_snapshot(Slot slot, TimeUs now);
+
   // ---- output ----
   bool has_ready() const;
   Ready take_ready();
@@ -76,6 +101,7 @@ class Replica {
   const Ballot& promised() const { return acceptor_.promised(); }
   Slot commit_index() const { return learner_.chosen_through(); }
   bool serving() const { return role_ == Role::leader && serving_; }
+  bool voting() const { return voting_; }
   bool lease_valid(TimeUs now) const;
   const Options& options() const { return options_; }
   // The newest commit index heard from a leader (for "caught up").
@@ -103,11 +129,13 @@ class Replica {
   void on_catchup_request(NodeId from, const CatchupRequest& request);
   void on_catchup_reply(NodeId from, const CatchupReply& reply);
   void on_nominate(NodeId from, const Nominate& nominate);
+  void on_repair_query(NodeId from, const RepairQuery& query);
+  void on_repair_report(NodeId from, const RepairReport& report);
   void dispatch(NodeId from, const Message& message);
 
   // elections and leadership
   void start_probe();
-  void start_prepare(const Ballot& nominated_by);
+  void start_prepare(Ballot nominated_by);
   void become_leader();
   void step_down();
   void heard_from_leader(NodeId from, const Ballot& ballot);
@@ -125,6 +153,11 @@ class Replica {
   void follow_commit(const Ballot& ballot, Slot commit_index);
   void request_catchup(NodeId from_node);
   void check_serving();
+
+  // repair
+  void repair_tick();
+  void repair_check(const Ballot& heartbeat_ballot, bool serving, Slot commit_index);
+  void finish_repair(const Ballot& leader_ballot);
 
   // leases and reads
   void send_heartbeats();
@@ -198,6 +231,27 @@ class Replica {
   // The chosen log is durable up to here; recovered entries are replayed to
   // the state machine but not written again.
   Slot chosen_durable_through_ = kNoSlot;
+
+  // repair (see REPAIR above)
+  bool voting_ = true;
+  struct Repair {
+    uint64_t nonce = 0;
+    Votes reporters;
+    bool all_fresh = true;
+    bool floor_known = false;
+    Ballot floor;  // the highest promise the reporters hold
+    TimeUs next_query_at = 0;
+    bool target_known = false;
+    Ballot leader_ballot;  // a serving leader above the floor
+    Slot target = kNoSlot;  // what that leader had chosen then
+  };
+  Repair repair_;
+  bool lease_waited_ = false;  // see SoftState::lease_waited
+
+  // snapshot transfer
+  bool snapshot_wanted_ = false;
+  TimeUs snapshot_wanted_at_ = 0;
+  NodeId snapshot_from_ = kNoNode;  // the next Ready asks the driver for one
 
   // the Ready being built
   uint64_t ready_id_ = 0;

@@ -158,6 +158,16 @@ std::vector<Option> options(Pending& pending) {
        size_option([](Config& c) -> size_t& { return c.limits.pipeline_window_slots; })},
       {"batch-commands-max", "commands in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_commands_max; })},
       {"batch-bytes-max", "payload bytes in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_bytes_max; })},
+      {"log-retention-slots", "chosen values kept in memory to catch peers up; older ones need a snapshot",
+       size_option([](Config& c) -> size_t& { return c.limits.log_retention_slots; })},
+      {"snapshot-after-slots", "snapshot and compact the log after this many slots",
+       [](Config& c, const std::string& v, std::string& e) {
+         if (!parse_number(v, c.snapshot_after_slots) || c.snapshot_after_slots == 0) {
+           e = "want a positive integer, got '" + v + "'";
+           return false;
+         }
+         return true;
+       }},
       {"log-format", "json or text",
        [](Config& c, const std::string& v, std::string& e) {
          if (v == "json") c.log_format = LogFormat::json;

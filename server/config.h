@@ -42,6 +42,9 @@ struct Config {
   Endpoint client_listen;  // defaults to this member's client address
   paxos::Timing timing;
   paxos::Limits limits;
+  // Snapshot the state machine and compact the log once this many chosen
+  // slots sit above the last snapshot (bounds what a restart replays).
+  uint64_t snapshot_after_slots = 100'000;
   LogFormat log_format = LogFormat::json;
   std::string log_level = "info";
   // Skips fsync. Only for benchmarks that say so: acknowledged writes can be

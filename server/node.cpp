@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "lockservice/session_keeper.h"
 #include "lockservice/state_machine.h"
+#include "paxos/crc32c.h"
 #include "paxos/replica.h"
 #include "paxos/transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
@@ -117,6 +118,20 @@ struct Node::Impl final : http::NodeApi {
   std::multimap<uint64_t, PendingRead> revision_waits;  // by the revision they wait to pass
   static constexpr size_t kRevisionWaitsMax = 1 << 16;
   bool snapshot_running = false;
+  // Fetching a snapshot from a peer (Ready::snapshot_from), chunk by chunk.
+  struct SnapshotFetch {
+    bool active = false;
+    NodeId from = paxos::kNoNode;
+    Slot slot = paxos::kNoSlot;  // kNoSlot until the first chunk names it
+    std::vector<NodeId> members;
+    std::string bytes;
+    uint64_t total_bytes = 0;
+    uint32_t total_crc32c = 0;
+    int64_t deadline_us = 0;
+    int64_t started_us = 0;
+  };
+  SnapshotFetch fetch;
+  bool start_repairing = false;
   bool stopping = false;
   int64_t stop_deadline_us = 0;
   int exit_code = 0;
@@ -149,6 +164,11 @@ struct Node::Impl final : http::NodeApi {
   void expire_requests(int64_t now);
   void propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done);
   void maybe_snapshot();
+  void on_peer_message(paxos::Envelope envelope);
+  void serve_snapshot_chunk(NodeId to, const paxos::SnapshotRequest& request);
+  void request_snapshot_chunk();
+  void on_snapshot_chunk(NodeId from, paxos::SnapshotChunk chunk);
+  void install_fetched_snapshot();
   void publish_view();
   void begin_stop();
   void finish_stop();
@@ -190,14 +210,26 @@ std::string Node::Impl::open_storage() {
   persistence::LmdbOptions options;
   options.data_dir = config.data_dir;
   options.storage.node_id = config.id;
+  options.storage.log_slots_max = config.snapshot_after_slots;
   options.unsafe_no_sync_for_benchmarks = config.unsafe_no_sync_for_benchmarks;
   auto opened = persistence::LmdbStorage::open(options);
   if (!opened.status.ok()) return "data directory " + config.data_dir + ": " + opened.status.message;
   storage = std::move(opened.storage);
+  const auto load_started = steady_us();
   auto loaded = storage->load();
-  if (loaded.status.code != persistence::Code::ok && loaded.status.code != persistence::Code::fresh) {
-    // A corrupt store must never answer Prepare as if it had promised nothing
-    // (DESIGN §3). Until the repair path exists, refuse to start.
+  if (loaded.status.code == persistence::Code::corrupt) {
+    // Never serve what failed its check, and never answer Prepare as if it
+    // had promised nothing (DESIGN §3): wipe the store and repair from the
+    // peers as a non-voter.
+    log.write(Level::error, "corruption_detected", {{"reason", loaded.status.message}, {"action", "repair"}});
+    if (auto reset = storage->reset(); !reset.ok()) return "data directory " + config.data_dir + ": " + reset.message;
+    loaded = persistence::LoadResult{};
+    start_repairing = true;
+  } else if (loaded.status.code == persistence::Code::fresh) {
+    // An empty directory: a brand-new cluster, or a member whose disk was
+    // lost. The replica asks its peers which (paxos/replica.h: REPAIR).
+    start_repairing = true;
+  } else if (!loaded.status.ok()) {
     log.write(Level::error, "storage_refused", {{"reason", loaded.status.message}});
     return "data directory " + config.data_dir + ": " + loaded.status.message;
   }
@@ -209,13 +241,31 @@ std::string Node::Impl::open_storage() {
     applied_slot = loaded.snapshot->slot;
   }
   log.write(Level::info, "storage_loaded",
-            {{"status", loaded.status.code == persistence::Code::fresh ? "fresh" : "ok"},
+            {{"status", start_repairing ? "repairing" : "ok"},
+             {"duration_ms", (steady_us() - load_started) / 1000},
              {"promised_round", loaded.durable.promised.round},
              {"snapshot_slot", loaded.durable.snapshot_slot},
              {"chosen_entries", static_cast<uint64_t>(loaded.durable.chosen.size())},
              {"votes", static_cast<uint64_t>(loaded.durable.accepted.size())}});
   const uint64_t seed = static_cast<uint64_t>(steady_us()) ^ (static_cast<uint64_t>(config.id) << 40);
-  replica = std::make_unique<paxos::Replica>(config.paxos_options(seed), loaded.durable, steady_us());
+  auto paxos_options = config.paxos_options(seed);
+  paxos_options.start_repairing = start_repairing;
+  replica = std::make_unique<paxos::Replica>(paxos_options, loaded.durable, steady_us());
+  soft.voting = replica->voting();
+  // Replay the chosen log above the snapshot now, so the node is ready when
+  // it opens its ports.
+  const auto replay_started = steady_us();
+  while (replica->has_ready()) {
+    auto ready = replica->take_ready();
+    // A new replica has nothing to write or send yet, only the log to replay.
+    SYNOD_ASSERT(ready.persist.empty() && ready.messages.empty() && ready.messages_after_sync.empty());
+    apply(ready.apply);
+    if (ready.soft_state) soft = *ready.soft_state;
+  }
+  log.write(Level::info, "recovered",
+            {{"applied_slot", applied_slot},
+             {"replay_ms", (steady_us() - replay_started) / 1000},
+             {"total_ms", (steady_us() - load_started) / 1000}});
   return {};
 }
 
@@ -232,10 +282,7 @@ std::string Node::Impl::open_transport() {
   if (auto problem = transport::validate(options); !problem.empty()) return "peer transport: " + problem;
   transport = std::make_unique<transport::PeerTransport>(
       io, options,
-      [this](paxos::Envelope envelope) {
-        replica->step(envelope, steady_us());
-        schedule_flush();
-      },
+      [this](paxos::Envelope envelope) { on_peer_message(std::move(envelope)); },
       [this](std::string_view level, std::string_view message) {
         log.write(level == "error" ? Level::error : level == "warn" ? Level::warn : Level::info, "peer",
                   {{"message", message}});
@@ -281,6 +328,14 @@ void Node::Impl::handle(paxos::Ready ready) {
     proposals.erase(it);
   }
   if (ready.soft_state) on_soft_state(*ready.soft_state);
+  if (ready.snapshot_from != paxos::kNoNode && !fetch.active) {
+    fetch = SnapshotFetch{};
+    fetch.active = true;
+    fetch.from = ready.snapshot_from;
+    fetch.started_us = steady_us();
+    log.write(Level::info, "snapshot_fetch", {{"from", ready.snapshot_from}, {"applied_slot", applied_slot}});
+    request_snapshot_chunk();
+  }
 }
 
 void Node::Impl::on_synced(persistence::PersistResult result, bool snapshot_due) {
@@ -355,9 +410,12 @@ void Node::Impl::on_soft_state(const paxos::SoftState& next) {
               {{"leader", next.leader}, {"ballot_round", next.ballot.round}, {"ballot_node", next.ballot.node},
                {"without_leader_ms", lost_leader_at_us == 0 ? 0 : (now - lost_leader_at_us) / 1000}});
   }
+  if (!previous.voting && next.voting) log.write(Level::info, "repair_complete", {{"ballot_round", next.ballot.round}});
   if (next.role == paxos::Role::leader && next.serving && !keeper.leading()) {
     // Everything chosen before is applied (this Ready's entries came first).
-    keeper.lead(machine, mono_ms(), takeover_credit_ms());
+    // The credit is real time that provably passed since the last chosen
+    // entry; only a leader that waited out its predecessor's lease has it.
+    keeper.lead(machine, mono_ms(), next.lease_waited ? takeover_credit_ms() : 0);
     log.write(Level::info, "leading", {{"ballot_round", next.ballot.round}, {"applied_slot", applied_slot}});
     auto waiting = std::move(waiting_for_serving);
     waiting_for_serving.clear();
@@ -392,6 +450,7 @@ void Node::Impl::on_tick() {
     }
   }
   expire_requests(now);
+  if (fetch.active && now >= fetch.deadline_us) request_snapshot_chunk();  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
     finish_stop();
     return;
@@ -542,6 +601,116 @@ void Node::Impl::maybe_snapshot() {
   });
 }
 
+// ------------------------------------------------------ snapshot transfer
+//
+// A replica that needs slots its peers compacted away (Ready::snapshot_from)
+// fetches the peer's latest snapshot in chunks of at most 1 MiB, each checked
+// against its CRC32C, resuming from the last offset it holds after a timeout.
+// The whole image is checked against its CRC32C, restored into the state
+// machine, saved to storage, and then handed to the replica.
+
+void Node::Impl::on_peer_message(paxos::Envelope envelope) {
+  if (const auto* request = std::get_if<paxos::SnapshotRequest>(&envelope.message)) {
+    serve_snapshot_chunk(envelope.from, *request);
+    return;
+  }
+  if (auto* chunk = std::get_if<paxos::SnapshotChunk>(&envelope.message)) {
+    on_snapshot_chunk(envelope.from, std::move(*chunk));
+    return;
+  }
+  replica->step(envelope, steady_us());
+  schedule_flush();
+}
+
+void Node::Impl::serve_snapshot_chunk(NodeId to, const paxos::SnapshotRequest& request) {
+  constexpr uint64_t kChunkBytesMax = 1 << 20;
+  storage_thread->run_task([this, to, request](persistence::Storage& store) {
+    paxos::SnapshotChunk reply;
+    const auto info = store.snapshot_info();
+    if (info) {
+      // A request for a snapshot we no longer hold restarts at our latest.
+      const bool same = request.slot == paxos::kNoSlot || request.slot == info->slot;
+      auto read = store.read_snapshot_chunk(info->slot, same ? request.offset : 0, kChunkBytesMax);
+      if (read.status.ok()) {
+        reply = paxos::SnapshotChunk{read.chunk.slot,     info->members,         read.chunk.offset,
+                                     std::move(read.chunk.bytes), read.chunk.crc32c, read.chunk.snapshot_bytes,
+                                     read.chunk.snapshot_crc32c,  read.chunk.last};
+      }
+    }
+    asio::post(io, [this, to, reply = std::move(reply)]() mutable {
+      transport->send(paxos::Envelope{config.id, to, std::move(reply)});
+    });
+  });
+}
+
+void Node::Impl::request_snapshot_chunk() {
+  fetch.deadline_us = steady_us() + 2'000'000;
+  transport->send(paxos::Envelope{config.id, fetch.from, paxos::SnapshotRequest{fetch.slot, fetch.bytes.size()}});
+}
+
+void Node::Impl::on_snapshot_chunk(NodeId from, paxos::SnapshotChunk chunk) {
+  if (!fetch.active || from != fetch.from) return;
+  if (chunk.slot == paxos::kNoSlot) {
+    // The peer has no snapshot (yet): let the replica ask again later.
+    log.write(Level::warn, "snapshot_fetch_failed", {{"from", from}, {"reason", "the peer has no snapshot"}});
+    fetch.active = false;
+    return;
+  }
+  if (chunk.slot != fetch.slot) {
+    // A newer snapshot than the one we were fetching: start it over.
+    if (chunk.offset != 0) return;
+    fetch.slot = chunk.slot;
+    fetch.bytes.clear();
+  }
+  if (chunk.offset != fetch.bytes.size() || crc32c(chunk.bytes) != chunk.crc32c) {
+    request_snapshot_chunk();  // a duplicate, a gap or a damaged chunk: ask for what we need
+    return;
+  }
+  fetch.members = chunk.members;
+  fetch.total_bytes = chunk.total_bytes;
+  fetch.total_crc32c = chunk.total_crc32c;
+  fetch.bytes += chunk.bytes;
+  if (!chunk.last) {
+    request_snapshot_chunk();
+    return;
+  }
+  install_fetched_snapshot();
+}
+
+void Node::Impl::install_fetched_snapshot() {
+  fetch.active = false;
+  if (fetch.bytes.size() != fetch.total_bytes || crc32c(fetch.bytes) != fetch.total_crc32c) {
+    log.write(Level::error, "snapshot_fetch_failed", {{"from", fetch.from}, {"reason", "checksum of the whole image"}});
+    return;
+  }
+  if (fetch.slot <= applied_slot) return;  // we caught up meanwhile
+  lockservice::StateMachine restored(machine.config());
+  if (!restored.restore(fetch.bytes)) {
+    log.write(Level::error, "snapshot_fetch_failed", {{"from", fetch.from}, {"reason", "the image does not restore"}});
+    return;
+  }
+  machine = std::move(restored);
+  applied_slot = fetch.slot;
+  persistence::Snapshot snapshot{fetch.slot, fetch.members, std::move(fetch.bytes)};
+  // Saved before any later chosen entry: tasks and batches run in order.
+  storage_thread->run_task([this, snapshot = std::move(snapshot)](persistence::Storage& store) {
+    const auto status = store.save_snapshot(snapshot);
+    if (!status.ok()) {
+      asio::post(io, [this, status] {
+        log.write(Level::error, "storage_failed", {{"reason", status.message}});
+        exit_code = 1;
+        begin_stop();
+      });
+    }
+  });
+  replica->install_snapshot(applied_slot, steady_us());
+  log.write(Level::info, "snapshot_installed",
+            {{"slot", applied_slot}, {"from", fetch.from}, {"bytes", fetch.total_bytes},
+             {"duration_ms", (steady_us() - fetch.started_us) / 1000}});
+  wake_revision_waits();
+  flush();
+}
+
 void Node::Impl::publish_view() {
   http::ClusterView next;
   next.self = config.id;
@@ -553,6 +722,7 @@ void Node::Impl::publish_view() {
   next.applied_revision = machine.revision();
   next.leader_commit_index = replica->leader_commit_index();
   next.serving = replica->serving();
+  next.voting = replica->voting();
   const int64_t now = steady_us();
   next.lease_valid = replica->lease_valid(now);
   if (auto contact = replica->last_leader_contact()) next.last_leader_contact_ms = (now - *contact) / 1000;

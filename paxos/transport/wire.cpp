@@ -39,8 +39,12 @@ constexpr uint8_t tag_of(const HeartbeatAck&) { return 9; }
 constexpr uint8_t tag_of(const CatchupRequest&) { return 10; }
 constexpr uint8_t tag_of(const CatchupReply&) { return 11; }
 constexpr uint8_t tag_of(const Nominate&) { return 12; }
+constexpr uint8_t tag_of(const RepairQuery&) { return 13; }
+constexpr uint8_t tag_of(const RepairReport&) { return 14; }
+constexpr uint8_t tag_of(const SnapshotRequest&) { return 15; }
+constexpr uint8_t tag_of(const SnapshotChunk&) { return 16; }
 // A new message needs a tag above, an encoder, a decoder and a line in wire.h.
-static_assert(std::variant_size_v<Message> == 12, "give the new message a wire tag");
+static_assert(std::variant_size_v<Message> == 16, "give the new message a wire tag");
 
 void put_fixed32_at(std::string& out, size_t at, uint32_t value) {
   for (size_t i = 0; i < 4; ++i) out[at + i] = static_cast<char>((value >> (8 * i)) & 0xff);
@@ -119,6 +123,7 @@ void put(const Heartbeat& m, Writer& out) {
   put(m.ballot, out);
   out.varint(m.seq);
   out.varint(m.commit_index);
+  out.boolean(m.serving);
 }
 void put(const HeartbeatAck& m, Writer& out) {
   put(m.ballot, out);
@@ -134,6 +139,31 @@ void put(const CatchupReply& m, Writer& out) {
     put(entry.value, out);
   }
   out.boolean(m.snapshot_needed);
+}
+void put(const RepairQuery& m, Writer& out) {
+  out.fixed64(m.nonce);
+  put(m.ballot_floor, out);
+}
+void put(const RepairReport& m, Writer& out) {
+  out.fixed64(m.nonce);
+  put(m.promised, out);
+  out.varint(m.chosen_through);
+  out.boolean(m.fresh);
+}
+void put(const SnapshotRequest& m, Writer& out) {
+  out.varint(m.slot);
+  out.varint(m.offset);
+}
+void put(const SnapshotChunk& m, Writer& out) {
+  out.varint(m.slot);
+  out.varint(m.members.size());
+  for (NodeId member : m.members) out.varint(member);
+  out.varint(m.offset);
+  out.bytes(m.bytes);
+  out.fixed32(m.crc32c);
+  out.varint(m.total_bytes);
+  out.fixed32(m.total_crc32c);
+  out.boolean(m.last);
 }
 void put(const Nominate& m, Writer& out) {
   put(m.ballot, out);
@@ -277,13 +307,14 @@ void get(Body& body, Accepted& m) {
 void get(Body& body, Reject& m) {
   m.ballot = get_ballot(body);
   m.promised = get_ballot(body);
-  m.reason = get_enum<Reject::Reason>(body, static_cast<uint8_t>(Reject::Reason::restarting), "reject reason");
+  m.reason = get_enum<Reject::Reason>(body, static_cast<uint8_t>(Reject::Reason::repairing), "reject reason");
   m.refused = get_enum<Reject::Refused>(body, static_cast<uint8_t>(Reject::Refused::heartbeat), "refused kind");
 }
 void get(Body& body, Heartbeat& m) {
   m.ballot = get_ballot(body);
   m.seq = body.reader.varint();
   m.commit_index = body.reader.varint();
+  m.serving = body.reader.boolean();
 }
 void get(Body& body, HeartbeatAck& m) {
   m.ballot = get_ballot(body);
@@ -307,6 +338,32 @@ void get(Body& body, Nominate& m) {
   m.ballot = get_ballot(body);
   m.successor = get_node(body);
 }
+void get(Body& body, RepairQuery& m) {
+  m.nonce = body.reader.fixed64();
+  m.ballot_floor = get_ballot(body);
+}
+void get(Body& body, RepairReport& m) {
+  m.nonce = body.reader.fixed64();
+  m.promised = get_ballot(body);
+  m.chosen_through = body.reader.varint();
+  m.fresh = body.reader.boolean();
+}
+void get(Body& body, SnapshotRequest& m) {
+  m.slot = body.reader.varint();
+  m.offset = body.reader.varint();
+}
+void get(Body& body, SnapshotChunk& m) {
+  m.slot = body.reader.varint();
+  const size_t count = get_count(body, 1, "members");
+  m.members.reserve(count);
+  for (size_t i = 0; i < count && body.ok(); ++i) m.members.push_back(get_node(body));
+  m.offset = body.reader.varint();
+  m.bytes = std::string(body.reader.bytes());
+  m.crc32c = body.reader.fixed32();
+  m.total_bytes = body.reader.varint();
+  m.total_crc32c = body.reader.fixed32();
+  m.last = body.reader.boolean();
+}
 
 template <typename T>
 Message get_as(Body& body) {
@@ -329,6 +386,10 @@ Message get_message(Body& body, uint8_t tag) {
     case 10: return get_as<CatchupRequest>(body);
     case 11: return get_as<CatchupReply>(body);
     case 12: return get_as<Nominate>(body);
+    case 13: return get_as<RepairQuery>(body);
+    case 14: return get_as<RepairReport>(body);
+    case 15: return get_as<SnapshotRequest>(body);
+    case 16: return get_as<SnapshotChunk>(body);
     default: body.fail(WireError::unknown_message_tag, "unknown message tag " + std::to_string(tag)); return Probe{};
   }
 }

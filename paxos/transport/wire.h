@@ -35,13 +35,19 @@
 //                        varint count, count x (varint slot, ballot, value)
 //   5    Accept          ballot, varint slot, value, varint commit_index
 //   6    Accepted        ballot, varint slot
-//   7    Reject          ballot, ballot promised, u8 reason (0..2), u8 refused (0..2)
-//   8    Heartbeat       ballot, varint seq, varint commit_index
+//   7    Reject          ballot, ballot promised, u8 reason (0..3), u8 refused (0..2)
+//   8    Heartbeat       ballot, varint seq, varint commit_index, u8 serving (0|1)
 //   9    HeartbeatAck    ballot, varint seq, varint chosen_through
 //   10   CatchupRequest  varint from_slot
 //   11   CatchupReply    varint commit_index, varint count,
 //                        count x (varint slot, value), u8 snapshot_needed (0|1)
 //   12   Nominate        ballot, varint successor
+//   13   RepairQuery     fixed64 nonce, ballot ballot_floor
+//   14   RepairReport    fixed64 nonce, ballot promised, varint chosen_through, u8 fresh (0|1)
+//   15   SnapshotRequest varint slot, varint offset
+//   16   SnapshotChunk   varint slot, varint count, count x varint member,
+//                        varint offset, bytes, fixed32 crc32c, varint total_bytes,
+//                        fixed32 total_crc32c, u8 last (0|1)
 //
 //   ballot = varint round, varint node (at most 2^32 - 1)
 //   value  = u8 kind (0 no-op, 1 commands); for commands: varint count,

@@ -58,8 +58,8 @@ inline std::vector<paxos::Envelope> sample_envelopes() {
   add(2, 1, Reject{small, Ballot{9, 3}, Reject::Reason::lease_held, Reject::Refused::accept});
   add(3, 1, Reject{big, big, Reject::Reason::restarting, Reject::Refused::heartbeat});
   add(1, 2, Heartbeat{});
-  add(1, 2, Heartbeat{small, 42, 41});
-  add(1, 3, Heartbeat{big, kU64Max, kU64Max});
+  add(1, 2, Heartbeat{small, 42, 41, false});
+  add(1, 3, Heartbeat{big, kU64Max, kU64Max, true});
   add(2, 1, HeartbeatAck{});
   add(2, 1, HeartbeatAck{small, 42, 40});
   add(3, 1, HeartbeatAck{big, kU64Max, kU64Max});
@@ -72,6 +72,15 @@ inline std::vector<paxos::Envelope> sample_envelopes() {
   add(1, 2, Nominate{});
   add(1, 2, Nominate{small, 2});
   add(1, 3, Nominate{big, kNodeMax});
+  add(3, 1, Reject{small, small, Reject::Reason::repairing, Reject::Refused::prepare});
+  add(3, 1, RepairQuery{});
+  add(3, 2, RepairQuery{kU64Max, big});
+  add(1, 3, RepairReport{});
+  add(1, 3, RepairReport{kU64Max, big, kU64Max, true});
+  add(3, 1, SnapshotRequest{});
+  add(3, 1, SnapshotRequest{kU64Max, kU64Max});
+  add(1, 3, SnapshotChunk{});
+  add(1, 3, SnapshotChunk{7, {1, 2, kNodeMax}, 1 << 20, std::string(300, '\xab'), 0xdeadbeef, kU64Max, 1, true});
   return out;
 }
 
@@ -118,7 +127,8 @@ inline bool same(const paxos::Message& a, const paxos::Message& b) {
           return std::tie(x.ballot, x.promised, x.reason, x.refused) ==
                  std::tie(y.ballot, y.promised, y.reason, y.refused);
         } else if constexpr (std::is_same_v<T, Heartbeat>) {
-          return std::tie(x.ballot, x.seq, x.commit_index) == std::tie(y.ballot, y.seq, y.commit_index);
+          return std::tie(x.ballot, x.seq, x.commit_index, x.serving) ==
+                 std::tie(y.ballot, y.seq, y.commit_index, y.serving);
         } else if constexpr (std::is_same_v<T, HeartbeatAck>) {
           return std::tie(x.ballot, x.seq, x.chosen_through) == std::tie(y.ballot, y.seq, y.chosen_through);
         } else if constexpr (std::is_same_v<T, CatchupRequest>) {
@@ -126,9 +136,19 @@ inline bool same(const paxos::Message& a, const paxos::Message& b) {
         } else if constexpr (std::is_same_v<T, CatchupReply>) {
           return x.commit_index == y.commit_index && x.snapshot_needed == y.snapshot_needed &&
                  same(x.entries, y.entries);
-        } else {
-          static_assert(std::is_same_v<T, Nominate>, "compare the new message's fields here");
+        } else if constexpr (std::is_same_v<T, Nominate>) {
           return std::tie(x.ballot, x.successor) == std::tie(y.ballot, y.successor);
+        } else if constexpr (std::is_same_v<T, RepairQuery>) {
+          return std::tie(x.nonce, x.ballot_floor) == std::tie(y.nonce, y.ballot_floor);
+        } else if constexpr (std::is_same_v<T, RepairReport>) {
+          return std::tie(x.nonce, x.promised, x.chosen_through, x.fresh) ==
+                 std::tie(y.nonce, y.promised, y.chosen_through, y.fresh);
+        } else if constexpr (std::is_same_v<T, SnapshotRequest>) {
+          return std::tie(x.slot, x.offset) == std::tie(y.slot, y.offset);
+        } else {
+          static_assert(std::is_same_v<T, SnapshotChunk>, "compare the new message's fields here");
+          return std::tie(x.slot, x.members, x.offset, x.bytes, x.crc32c, x.total_bytes, x.total_crc32c, x.last) ==
+                 std::tie(y.slot, y.members, y.offset, y.bytes, y.crc32c, y.total_bytes, y.total_crc32c, y.last);
         }
       },
       a);

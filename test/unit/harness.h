@@ -24,9 +24,12 @@ using namespace synod::paxos;
 
 class Harness {
  public:
-  explicit Harness(int replicas, std::function<void(Options&)> tweak = {}) : tweak_(std::move(tweak)) {
+  // `repairing`: every node starts as if its disk were empty and unknown (a
+  // brand-new cluster started by the server).
+  explicit Harness(int replicas, std::function<void(Options&)> tweak = {}, bool repairing = false)
+      : tweak_(std::move(tweak)) {
     for (int i = 1; i <= replicas; ++i) members_.push_back(static_cast<NodeId>(i));
-    for (NodeId id : members_) start(id);
+    for (NodeId id : members_) start(id, repairing);
   }
 
   Replica& node(NodeId id) { return *nodes_.at(id).replica; }
@@ -110,6 +113,20 @@ class Harness {
                    network_.end());
   }
   void restart(NodeId id) { start(id); }
+  // The node's disk is gone: it restarts empty, and knows it must repair.
+  void lose_disk(NodeId id) {
+    crash(id);
+    nodes_.at(id).disk = DurableState{};
+    start(id, true);
+  }
+  NodeId snapshot_wanted(NodeId id) const { return nodes_.at(id).snapshot_from; }
+  // Installs a snapshot the test pretends to have fetched: every slot up to
+  // `slot` counts as applied.
+  void install_snapshot(NodeId id, Slot slot) {
+    node(id).install_snapshot(slot, now_);
+    nodes_.at(id).snapshot_from = kNoNode;
+    collect(id);
+  }
 
   // Makes `id` campaign now: advances its clock past its election timeout.
   // Other nodes do not tick meanwhile.
@@ -157,6 +174,7 @@ class Harness {
     DurableState disk;
     std::vector<ChosenEntry> applied;
     std::vector<ReadGrant> reads;
+    NodeId snapshot_from = kNoNode;
   };
 
   static std::string line(const Envelope& envelope) {
@@ -164,11 +182,12 @@ class Harness {
            "\n";
   }
 
-  void start(NodeId id) {
+  void start(NodeId id, bool repairing = false) {
     Options options;
     options.self = id;
     options.members = members_;
     options.random_seed = id;
+    options.start_repairing = repairing;
     if (tweak_) tweak_(options);
     auto& n = nodes_[id];
     n.applied.clear();
@@ -195,6 +214,7 @@ class Harness {
         network_.push_back(std::move(envelope));
       }
       for (auto& entry : ready.apply) n.applied.push_back(entry);
+      if (ready.snapshot_from != kNoNode) n.snapshot_from = ready.snapshot_from;
       for (auto& grant : ready.reads) n.reads.push_back(grant);
     }
   }

@@ -60,7 +60,7 @@ TEST_CASE("leader fails between Accept and commit: the next leader re-proposes t
         "2->2 Promise b=(2,2) chosen_through=0 accepted={1:(1,1)=[x]}\n"
         "3->2 Promise b=(2,2) chosen_through=0 accepted={}\n"
         "2->3 Accept b=(2,2) slot=1 value=[x] commit=0\n"
-        "2->3 Heartbeat b=(2,2) seq=1 commit=0\n"
+        "2->3 Heartbeat b=(2,2) seq=1 commit=0 not-serving\n"
         "2->2 Accepted b=(2,2) slot=1\n"
         "3->2 Accepted b=(2,2) slot=1\n"
         "3->2 HeartbeatAck b=(2,2) seq=1 chosen_through=0\n");
@@ -214,8 +214,8 @@ TEST_CASE("leadership transfer: the successor prepares at once, with no election
         "1->2 Promise b=(2,2) chosen_through=1 accepted={}\n"
         "3->2 Promise b=(2,2) chosen_through=0 accepted={1:(1,1)=[a]}\n"
         "2->1 CatchupRequest from_slot=1\n"
-        "2->1 Heartbeat b=(2,2) seq=1 commit=0\n"
-        "2->3 Heartbeat b=(2,2) seq=1 commit=0\n"
+        "2->1 Heartbeat b=(2,2) seq=1 commit=0 not-serving\n"
+        "2->3 Heartbeat b=(2,2) seq=1 commit=0 not-serving\n"
         "1->2 CatchupReply commit=1 entries=1 first=1\n"
         "1->2 HeartbeatAck b=(2,2) seq=1 chosen_through=1\n"
         "3->2 HeartbeatAck b=(2,2) seq=1 chosen_through=0\n");
@@ -282,4 +282,81 @@ TEST_CASE("a crashed acceptor keeps exactly what it synced") {
   cluster.restart(2);
   CHECK(cluster.node(2).promised() == before.promised);
   CHECK(cluster.log(2) == "1:a ");  // replayed from the durable chosen log
+}
+
+TEST_CASE("a brand-new cluster: every replica finds the others fresh and votes at once") {
+  Harness cluster(3, {}, /*repairing=*/true);
+  for (NodeId id : {1u, 2u, 3u}) CHECK_FALSE(cluster.node(id).voting());
+  cluster.advance_ms(1);
+  CHECK(cluster.stabilize().find("RepairReport nonce=") != std::string::npos);
+  for (NodeId id : {1u, 2u, 3u}) CHECK(cluster.node(id).voting());
+  cluster.elect(1);
+  CHECK(cluster.node(1).serving());
+}
+
+TEST_CASE("a replica that lost its disk votes only after an instance that began after its repair") {
+  Harness cluster(3);
+  cluster.elect(1);
+  for (const char* payload : {"a", "b", "c"}) {
+    cluster.propose(1, payload);
+    cluster.stabilize();
+  }
+  cluster.lose_disk(3);
+  REQUIRE_FALSE(cluster.node(3).voting());
+
+  // While repairing it must not answer a Prepare as if it had promised nothing.
+  cluster.node(3).step(Envelope{2, 3, Prepare{Ballot{9, 2}, 1, {}}}, cluster.now());
+  cluster.flush(3);
+  CHECK(cluster.deliver_only([](const Envelope& e) { return e.from == 3 && is<Reject>(e); }) ==
+        "3->2 Reject prepare b=(9,2) promised=(0,0) reason=repairing\n");
+
+  // It learns the highest promise from the others; the leader, asked with a
+  // floor at its own ballot, prepares again above it.
+  std::string transcript;
+  for (int i = 0; i < 300 && !cluster.node(3).voting(); ++i) {
+    cluster.advance_ms(1);
+    transcript += cluster.stabilize();
+  }
+  INFO(transcript);
+  CHECK(transcript.find("3->1 RepairQuery") != std::string::npos);
+  CHECK(transcript.find("1->3 RepairReport") != std::string::npos);
+  CHECK(transcript.find("floor=(1,1)") != std::string::npos);
+  CHECK(transcript.find("1->2 Prepare b=(2,1)") != std::string::npos);  // above the floor (1,1)
+  CHECK(transcript.find("3->1 Accepted") == std::string::npos);          // never voted while repairing
+  REQUIRE(cluster.node(3).voting());
+  CHECK(cluster.node(3).promised() >= Ballot{2, 1});
+  CHECK(cluster.log(3) == "1:a 2:b 3:c ");
+  CHECK(cluster.node(1).role() == Role::leader);  // no election was lost on the way
+  cluster.propose(1, "d");
+  cluster.stabilize();
+  cluster.advance_ms(50);
+  const std::string after = cluster.stabilize();
+  CHECK(cluster.log(3) == "1:a 2:b 3:c 4:d ");
+}
+
+TEST_CASE("a replica that needs compacted slots asks for a snapshot and continues after it") {
+  Harness cluster(3, [](Options& o) { o.limits.log_retention_slots = 64; });
+  cluster.elect(1);
+  cluster.cut(1, 3);
+  cluster.cut(2, 3);
+  for (int i = 0; i < 200; ++i) {
+    cluster.propose(1, "v" + std::to_string(i));
+    cluster.stabilize();
+  }
+  cluster.heal();
+  for (int i = 0; i < 60 && cluster.snapshot_wanted(3) == kNoNode; ++i) {
+    cluster.advance_ms(1);
+    cluster.stabilize();
+  }
+  REQUIRE(cluster.snapshot_wanted(3) == 1);
+  // The driver fetched the leader's snapshot of slot 150 and installed it.
+  cluster.install_snapshot(3, 150);
+  for (int i = 0; i < 200 && cluster.node(3).commit_index() < 200; ++i) {
+    cluster.advance_ms(1);
+    cluster.stabilize();
+  }
+  CHECK(cluster.node(3).commit_index() == 200);
+  REQUIRE_FALSE(cluster.applied(3).empty());
+  CHECK(cluster.applied(3).front().slot == 151);  // nothing below the snapshot is replayed
+  CHECK(cluster.applied(3).back().slot == 200);
 }
