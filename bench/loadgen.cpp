@@ -1,0 +1,326 @@
+// synod-loadgen: a closed-loop HTTP load generator for synod (and, through
+// the same workload definitions, other systems' HTTP gateways).
+//
+//   synod-loadgen --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
+//                 --workload put|get|lock|noop --clients N --seconds S
+//                 [--warmup S] [--system NAME] [--nodes N] [--out FILE]
+//
+// Each client has one keep-alive connection, to endpoint (i mod endpoints),
+// and runs one operation at a time (closed loop), so latency is what one
+// client sees and throughput is what the clients achieve together. Every
+// operation's latency is recorded; the percentiles are exact.
+//
+// Workloads (synod's REST API, DESIGN §5):
+//   put    PUT /v1/kv/bench/<client>/<n>        one commit per op
+//   get    GET /v1/kv/bench/<client>/0          a linearizable read per op
+//   lock   POST /v1/locks/bench-<client>?session=S, then
+//          DELETE /v1/locks/bench-<client>?session=S: two commits per cycle;
+//          each client creates its session (10 s TTL) before the clock starts
+//          and keeps it alive in the background
+//   noop   GET /healthz: the generator's own ceiling against a trivial
+//          responder (no consensus, no disk)
+//
+// Prints, and appends to --out, one JSON line (DESIGN §7):
+//   {"system","workload","clients","ops_per_s","p50_ms","p99_ms","p999_ms","nodes", ...}
+// Errors (non-2xx answers, dropped connections) are counted and reported,
+// never timed as successes.
+//
+// Threads: one io_context run by --threads threads (default 1); the clients
+// are state machines on it.
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  std::vector<std::pair<std::string, std::string>> endpoints;  // host, port
+  std::string workload = "put";
+  std::string system = "synod";
+  int clients = 1;
+  double seconds = 5;
+  double warmup = 1;
+  int threads = 1;
+  int nodes = 0;  // reported only; 0 = the number of endpoints
+  std::string out;
+  size_t value_bytes = 64;
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::fprintf(stderr,
+               "synod-loadgen: %s\nusage: synod-loadgen --endpoints HOST:PORT,... --workload put|get|lock|noop "
+               "--clients N --seconds S [--warmup S] [--threads N] [--system NAME] [--nodes N] [--out FILE] "
+               "[--value-bytes N]\n",
+               problem.c_str());
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(flag + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (flag == "--endpoints") {
+        std::string list = value();
+        size_t start = 0;
+        while (start < list.size()) {
+          const size_t end = std::min(list.find(',', start), list.size());
+          const std::string item = list.substr(start, end - start);
+          const size_t colon = item.rfind(':');
+          if (colon == std::string::npos) usage("bad endpoint " + item);
+          o.endpoints.emplace_back(item.substr(0, colon), item.substr(colon + 1));
+          start = end + 1;
+        }
+      } else if (flag == "--workload") {
+        o.workload = value();
+      } else if (flag == "--system") {
+        o.system = value();
+      } else if (flag == "--clients") {
+        o.clients = std::stoi(value());
+      } else if (flag == "--seconds") {
+        o.seconds = std::stod(value());
+      } else if (flag == "--warmup") {
+        o.warmup = std::stod(value());
+      } else if (flag == "--threads") {
+        o.threads = std::stoi(value());
+      } else if (flag == "--nodes") {
+        o.nodes = std::stoi(value());
+      } else if (flag == "--out") {
+        o.out = value();
+      } else if (flag == "--value-bytes") {
+        o.value_bytes = std::stoul(value());
+      } else {
+        usage("unknown argument " + flag);
+      }
+    } catch (const std::exception&) {
+      usage("bad value for " + flag);
+    }
+  }
+  if (o.endpoints.empty()) usage("--endpoints is required");
+  if (o.clients < 1 || o.seconds <= 0 || o.threads < 1) usage("--clients, --seconds and --threads must be positive");
+  if (o.workload != "put" && o.workload != "get" && o.workload != "lock" && o.workload != "noop") {
+    usage("unknown workload " + o.workload);
+  }
+  if (o.nodes == 0) o.nodes = static_cast<int>(o.endpoints.size());
+  return o;
+}
+
+// What all clients share: the phase and the results.
+struct Run {
+  Clock::time_point measure_from;
+  Clock::time_point measure_until;
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  std::vector<double> latencies_ms;  // successful operations inside the window
+  uint64_t errors = 0;
+  std::string first_error;
+};
+
+// One closed-loop client: connect, (set up), then operate until stopped.
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  Client(asio::io_context& io, const Options& options, Run& run, int index)
+      : io_(io), options_(options), run_(run), index_(index), stream_(io) {
+    const auto& endpoint = options_.endpoints[static_cast<size_t>(index) % options_.endpoints.size()];
+    host_ = endpoint.first;
+    port_ = endpoint.second;
+    value_.assign(options_.value_bytes, 'v');
+  }
+
+  void start() {
+    tcp::resolver resolver(io_);
+    beast::error_code ec;
+    const auto results = resolver.resolve(host_, port_, ec);
+    if (ec) return fail("resolve: " + ec.message());
+    stream_.connect(results, ec);
+    if (ec) return fail("connect: " + ec.message());
+    stream_.socket().set_option(tcp::no_delay(true));
+    if (options_.workload == "lock") return create_session();
+    next();
+  }
+
+ private:
+  void create_session() {
+    send(bhttp::verb::post, "/v1/sessions", R"({"ttl":"10s"})", [self = shared_from_this()](int status, const std::string& body) {
+      const auto at = body.find("\"session\":\"");
+      if (status != 200 || at == std::string::npos) return self->fail("session: " + std::to_string(status) + " " + body);
+      const auto start = at + 11;
+      self->session_ = body.substr(start, body.find('"', start) - start);
+      self->next();
+    });
+  }
+
+  void next() {
+    if (run_.stopping) return;
+    op_started_ = Clock::now();
+    const std::string me = std::to_string(index_);
+    if (options_.workload == "put") {
+      send(bhttp::verb::put, "/v1/kv/bench/" + me + "/" + std::to_string(count_++), value_,
+           [self = shared_from_this()](int status, const std::string& body) { self->done(status == 200, body); });
+    } else if (options_.workload == "get") {
+      send(bhttp::verb::get, "/v1/kv/bench/" + me + "/0", "", [self = shared_from_this()](int status, const std::string& body) {
+        self->done(status == 200 || status == 404, body);
+      });
+    } else if (options_.workload == "noop") {
+      send(bhttp::verb::get, "/healthz", "",
+           [self = shared_from_this()](int status, const std::string& body) { self->done(status == 200, body); });
+    } else {
+      const std::string path = "/v1/locks/bench-" + me + "?session=" + session_;
+      send(bhttp::verb::post, path, "", [self = shared_from_this(), path](int status, const std::string& body) {
+        if (status != 200) return self->done(false, body);
+        self->send(bhttp::verb::delete_, path, "", [self](int s, const std::string& b) { self->done(s == 200, b); });
+      });
+    }
+  }
+
+  void done(bool ok, const std::string& body) {
+    const auto now = Clock::now();
+    if (now >= run_.measure_from && now <= run_.measure_until) {
+      std::lock_guard<std::mutex> lock(run_.mutex);
+      if (ok) {
+        run_.latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - op_started_).count());
+      } else {
+        ++run_.errors;
+        if (run_.first_error.empty()) run_.first_error = body.substr(0, 200);
+      }
+    }
+    next();
+  }
+
+  using Then = std::function<void(int status, const std::string& body)>;
+  void send(bhttp::verb verb, const std::string& target, const std::string& body, Then then) {
+    request_ = {};
+    request_.version(11);
+    request_.method(verb);
+    request_.target(target);
+    request_.set(bhttp::field::host, host_);
+    request_.keep_alive(true);
+    request_.body() = body;
+    request_.prepare_payload();
+    then_ = std::move(then);
+    bhttp::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->fail("write: " + ec.message());
+      self->response_ = {};
+      bhttp::async_read(self->stream_, self->buffer_, self->response_, [self](beast::error_code e, size_t) {
+        if (e) return self->fail("read: " + e.message());
+        auto next_step = std::move(self->then_);
+        next_step(static_cast<int>(self->response_.result_int()), self->response_.body());
+      });
+    });
+  }
+
+  void fail(const std::string& why) {
+    {
+      std::lock_guard<std::mutex> lock(run_.mutex);
+      ++run_.errors;
+      if (run_.first_error.empty()) run_.first_error = why;
+    }
+    if (run_.stopping) return;
+    // Reconnect after a pause, as a real client would.
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+    timer->async_wait([self = shared_from_this(), timer](beast::error_code) {
+      beast::error_code ignored;
+      self->stream_.socket().close(ignored);
+      self->buffer_.clear();
+      self->start();
+    });
+  }
+
+  asio::io_context& io_;
+  const Options& options_;
+  Run& run_;
+  int index_;
+  std::string host_, port_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  bhttp::request<bhttp::string_body> request_;
+  bhttp::response<bhttp::string_body> response_;
+  Then then_;
+  std::string session_;
+  std::string value_;
+  uint64_t count_ = 0;
+  Clock::time_point op_started_;
+};
+
+double percentile(std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const auto rank = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(rank, sorted.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse(argc, argv);
+  asio::io_context io;
+  Run run;
+  const auto started = Clock::now();
+  run.measure_from = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.warmup));
+  run.measure_until = run.measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+  std::vector<std::shared_ptr<Client>> clients;
+  for (int i = 0; i < options.clients; ++i) {
+    clients.push_back(std::make_shared<Client>(io, options, run, i));
+    asio::post(io, [client = clients.back()] { client->start(); });
+  }
+  asio::steady_timer stop(io);
+  stop.expires_at(run.measure_until);
+  stop.async_wait([&](beast::error_code) {
+    run.stopping = true;
+    io.stop();
+  });
+  std::vector<std::thread> threads;
+  for (int i = 1; i < options.threads; ++i) threads.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& thread : threads) thread.join();
+
+  std::vector<double> latencies;
+  uint64_t errors = 0;
+  std::string first_error;
+  {
+    std::lock_guard<std::mutex> lock(run.mutex);
+    latencies = run.latencies_ms;
+    errors = run.errors;
+    first_error = run.first_error;
+  }
+  std::sort(latencies.begin(), latencies.end());
+  char line[1024];
+  std::snprintf(line, sizeof line,
+                "{\"system\":\"%s\",\"workload\":\"%s\",\"clients\":%d,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,"
+                "\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"nodes\":%d,\"ops\":%zu,\"errors\":%lu,\"seconds\":%.1f}",
+                options.system.c_str(), options.workload.c_str(), options.clients,
+                static_cast<double>(latencies.size()) / options.seconds, percentile(latencies, 0.50),
+                percentile(latencies, 0.99), percentile(latencies, 0.999), options.nodes, latencies.size(),
+                static_cast<unsigned long>(errors), options.seconds);
+  std::puts(line);
+  if (!first_error.empty()) std::fprintf(stderr, "synod-loadgen: %lu errors, the first: %s\n",
+                                         static_cast<unsigned long>(errors), first_error.c_str());
+  if (!options.out.empty()) {
+    std::ofstream out(options.out, std::ios::app);
+    out << line << '\n';
+  }
+  return latencies.empty() ? 1 : 0;
+}
