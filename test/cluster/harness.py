@@ -70,6 +70,15 @@ class Cluster:
         self.processes = {}
         self.logs = {}
 
+    # A test uses `with Cluster(...) as cluster:`: on an exception the
+    # processes are killed and the directory and logs are kept and shown.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        self.close(failed=kind is not None)
+        return False
+
     # ------------------------------------------------------------ lifecycle
     def ids(self):
         return list(range(1, self.size + 1))

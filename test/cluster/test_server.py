@@ -22,8 +22,7 @@ def test_five_nodes_commit(binary):
 
 
 def commit_on_cluster(binary, size):
-    cluster = Cluster(size, binary)
-    try:
+    with Cluster(size, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader()
         for i in range(20):
@@ -41,15 +40,10 @@ def commit_on_cluster(binary, size):
             time.sleep(0.05)
         for node in cluster.ids():
             assert cluster.get(node, "k19", stale=True).json["value"] == "v19"
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()
 
 
 def test_kill_leader_then_restart_it(binary):
-    cluster = Cluster(3, binary)
-    try:
+    with Cluster(3, binary) as cluster:
         cluster.start_all()
         old = cluster.leader()
         for i in range(10):
@@ -71,15 +65,10 @@ def test_kill_leader_then_restart_it(binary):
             time.sleep(0.05)
         assert cluster.get(old, "during9", stale=True).status == 200, "the restarted node did not catch up"
         assert cluster.get(old, "before9", stale=True).status == 200
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()
 
 
 def test_paused_follower_does_not_disturb_the_leader(binary):
-    cluster = Cluster(3, binary)
-    try:
+    with Cluster(3, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader()
         ballot = cluster.cluster_view(leader)["ballot"]
@@ -99,10 +88,6 @@ def test_paused_follower_does_not_disturb_the_leader(binary):
             time.sleep(0.05)
         assert cluster.get(follower, "p0", stale=True).status == 200, "the paused follower did not catch up"
         assert cluster.get(follower, "q9", stale=True).status == 200
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()
 
 
 def kill_cycles(binary, cycles):
@@ -128,43 +113,45 @@ def kill_cycles(binary, cycles):
                     acked[key] = str(n)
                 n += 1
 
-    try:
-        cluster.start_all()
-        cluster.leader()
-        writers = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(4)]
-        for w in writers:
-            w.start()
-        for cycle in range(cycles):
-            time.sleep(rng.uniform(0.05, 0.6))
-            victims = [n for n in cluster.ids() if cluster.running(n)]
-            try:
-                leader = cluster.leader(timeout=5)
-            except AssertionError:
-                leader = None
-            victim = leader if leader and rng.random() < 0.5 else rng.choice(victims)
-            cluster.kill(victim)
-            time.sleep(rng.uniform(0.0, 0.5))
-            cluster.start(victim)
-        time.sleep(0.5)
-        stop.set()
-        for w in writers:
-            w.join(timeout=30)
-        leader = cluster.leader(timeout=10)
-        with acked_lock:
-            snapshot = dict(acked)
-        print(f"{cycles} kill cycles, {len(snapshot)} acknowledged writes")
-        assert len(snapshot) > cycles, "too few writes were acknowledged to mean anything"
-        lost = []
-        for key, value in snapshot.items():
-            response = cluster.get(leader, key)
-            if response.status != 200 or response.json.get("value") != value:
-                lost.append((key, value, response))
-        assert not lost, f"{len(lost)} acknowledged writes lost, e.g. {lost[:3]}"
-    except BaseException:
-        stop.set()
-        cluster.close(failed=True)
-        raise
-    cluster.close()
+    with cluster:
+        try:
+            run_kill_cycles(cluster, cycles, rng, writer, stop, acked, acked_lock)
+        finally:
+            stop.set()
+
+
+def run_kill_cycles(cluster, cycles, rng, writer, stop, acked, acked_lock):
+    cluster.start_all()
+    cluster.leader()
+    writers = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(4)]
+    for w in writers:
+        w.start()
+    for cycle in range(cycles):
+        time.sleep(rng.uniform(0.05, 0.6))
+        victims = [n for n in cluster.ids() if cluster.running(n)]
+        try:
+            leader = cluster.leader(timeout=5)
+        except AssertionError:
+            leader = None
+        victim = leader if leader and rng.random() < 0.5 else rng.choice(victims)
+        cluster.kill(victim)
+        time.sleep(rng.uniform(0.0, 0.5))
+        cluster.start(victim)
+    time.sleep(0.5)
+    stop.set()
+    for w in writers:
+        w.join(timeout=30)
+    leader = cluster.leader(timeout=10)
+    with acked_lock:
+        snapshot = dict(acked)
+    print(f"{cycles} kill cycles, {len(snapshot)} acknowledged writes")
+    assert len(snapshot) > cycles, "too few writes were acknowledged to mean anything"
+    lost = []
+    for key, value in snapshot.items():
+        response = cluster.get(leader, key)
+        if response.status != 200 or response.json.get("value") != value:
+            lost.append((key, value, response))
+    assert not lost, f"{len(lost)} acknowledged writes lost, e.g. {lost[:3]}"
 
 
 def test_kill_cycles_ci(binary):
@@ -176,8 +163,7 @@ def test_kill_cycles_long(binary):
 
 
 def test_sigterm_hands_leadership_over(binary):
-    cluster = Cluster(3, binary)
-    try:
+    with Cluster(3, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader()
         for i in range(5):
@@ -193,15 +179,10 @@ def test_sigterm_hands_leadership_over(binary):
         # No election timeout (300 ms at least) passed: the successor was nominated.
         assert elapsed_ms < 300, f"handover took {elapsed_ms:.0f} ms"
         assert "handing_over" in cluster.log_text(leader)
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()
 
 
 def test_foreign_and_garbage_peers_are_refused(binary):
-    cluster = Cluster(3, binary)
-    try:
+    with Cluster(3, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader()
         # A node of another cluster, claiming id 3's place.
@@ -228,10 +209,6 @@ def test_foreign_and_garbage_peers_are_refused(binary):
         assert "not a synod peer frame" in logs, "the garbage was not refused"
         assert cluster.put(cluster.leader(), "still", "serving").status == 200
         assert cluster.leader() == leader
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()
 
 
 def free_port():
@@ -243,8 +220,7 @@ def free_port():
 
 
 def test_bad_configuration_exits_2(binary):
-    cluster = Cluster(3, binary)
-    try:
+    with Cluster(3, binary) as cluster:
         def run(args):
             result = subprocess.run(args, capture_output=True, text=True, timeout=20)
             return result.returncode, result.stderr.strip()
@@ -278,7 +254,3 @@ def test_bad_configuration_exits_2(binary):
         args[args.index("--clients") + 1] = f"1=127.0.0.1:{free_port()}"
         code, message = run(args)
         assert code == 2 and "lock" in message.lower(), (code, message)
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()

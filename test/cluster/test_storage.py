@@ -35,8 +35,7 @@ def check_votes_again(cluster, repaired):
 
 
 def test_lost_disk_repairs_as_non_voter(binary):
-    cluster = Cluster(3, binary)
-    try:
+    with Cluster(3, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader()
         for i in range(20):
@@ -52,15 +51,10 @@ def test_lost_disk_repairs_as_non_voter(binary):
         # It learned everything before it voted again.
         assert cluster.get(victim, "k19", stale=True).json["value"] == "v19"
         check_votes_again(cluster, victim)
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()
 
 
 def test_corrupt_disk_is_detected_and_repaired(binary):
-    cluster = Cluster(3, binary)
-    try:
+    with Cluster(3, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader()
         marker = "CORRUPT-ME-" + "x" * 40
@@ -90,15 +84,10 @@ def test_corrupt_disk_is_detected_and_repaired(binary):
         # Nothing corrupt is served: the repaired copy matches the leader's.
         assert cluster.get(victim, "c0", stale=True).json["value"] == marker
         check_votes_again(cluster, victim)
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()
 
 
 def test_catch_up_from_a_snapshot(binary):
-    cluster = Cluster(3, binary, extra_args=["--snapshot-after-slots", "50"])
-    try:
+    with Cluster(3, binary, extra_args=["--snapshot-after-slots", "50"]) as cluster:
         cluster.start_all()
         lagging = 3
         cluster.kill(lagging)
@@ -117,7 +106,3 @@ def test_catch_up_from_a_snapshot(binary):
         wait_until(lambda: cluster.get(lagging, "s299", stale=True).status == 200, 10, "the lagging node to catch up")
         assert cluster.get(lagging, "s0", stale=True).json["value"] == "v0"
         assert cluster.get(lagging, "s299", stale=True).json["value"] == "v299"
-    except BaseException:
-        cluster.close(failed=True)
-        raise
-    cluster.close()
