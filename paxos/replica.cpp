@@ -52,6 +52,7 @@ int64_t Replica::lease_promise_us() const {
 void Replica::tick(TimeUs now) {
   SYNOD_ASSERT_MSG(now >= now_, "time went backwards");
   now_ = now;
+  note_tick_gap();
   switch (role_) {
     case Role::leader:
       leader_tick();
@@ -70,6 +71,20 @@ void Replica::tick(TimeUs now) {
   if (learner_.chosen_through() < leader_commit_seen_) {
     request_catchup(role_ == Role::leader ? catchup_source_ : leader_);
   }
+}
+
+// A tick long after the previous one means this process did not run (a busy
+// machine, SIGSTOP). Whatever timed out meanwhile timed out on us, not on
+// the others, and their messages may be waiting unread: give them one
+// heartbeat interval before a timeout deposes the leader or starts an
+// election. Leases are not touched: they are judged by time alone.
+void Replica::note_tick_gap() {
+  const int64_t heartbeat_us = ms(options_.timing.heartbeat_ms);
+  if (last_tick_ != 0 && now_ - last_tick_ > 2 * heartbeat_us) {
+    starved_grace_until_ = now_ + heartbeat_us;
+    if (role_ == Role::follower) election_deadline_ = std::max(election_deadline_, starved_grace_until_);
+  }
+  last_tick_ = now_;
 }
 
 void Replica::candidate_tick() {
@@ -518,7 +533,7 @@ bool Replica::lease_valid(TimeUs now) const {
 void Replica::leader_tick() {
   // Check-quorum: a leader that heard from no majority within its lease
   // steps down, so one that can send but not receive cannot hold the cluster.
-  if (now_ - quorum_heard_at_ > ms(options_.timing.lease_ms)) {
+  if (now_ - quorum_heard_at_ > ms(options_.timing.lease_ms) && now_ >= starved_grace_until_) {
     step_down();
     return;
   }

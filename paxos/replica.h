@@ -143,6 +143,7 @@ class Replica {
   bool lost_leader() const;
   void probe_granted(NodeId voter, int64_t wait_us);
   void candidate_tick();
+  void note_tick_gap();
   Ballot next_ballot();
   void note_ballot(const Ballot& ballot);
 
@@ -214,6 +215,11 @@ class Replica {
   std::map<uint64_t, HeartbeatRound> heartbeat_rounds_;
   TimeUs next_heartbeat_at_ = 0;
   TimeUs quorum_heard_at_ = 0;  // send time of the newest quorum-acknowledged round
+  // After a gap between ticks (this process was not running: descheduled,
+  // paused), timeouts are not judged until this time, so that the messages
+  // that queued up meanwhile are read first.
+  TimeUs starved_grace_until_ = 0;
+  TimeUs last_tick_ = 0;
   bool heartbeat_wanted_ = false;
   struct PendingRead {
     uint64_t read_id;

@@ -86,6 +86,8 @@ class Harness {
   }
 
   void drop_all() { network_.clear(); }
+  // The whole machine was busy: time passes and nobody runs or reads.
+  void starve_all_ms(int64_t ms) { now_ += ms * 1000; }
   // Takes whatever the node has ready (after calling it directly).
   void flush(NodeId id) { collect(id); }
   bool transfer(NodeId from, NodeId to) {

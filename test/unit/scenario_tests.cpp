@@ -360,3 +360,22 @@ TEST_CASE("a replica that needs compacted slots asks for a snapshot and continue
   CHECK(cluster.applied(3).front().slot == 151);  // nothing below the snapshot is replayed
   CHECK(cluster.applied(3).back().slot == 200);
 }
+
+TEST_CASE("a machine that stalled all nodes longer than an election timeout causes no election") {
+  Harness cluster(3);
+  cluster.elect(1);
+  cluster.advance_ms(30);
+  cluster.stabilize();
+  const Ballot ballot = cluster.node(1).promised();
+  // Every process was descheduled for 500 ms: every timeout passed, but the
+  // messages that would have kept them quiet were waiting to be read.
+  cluster.starve_all_ms(500);
+  for (int i = 0; i < 300; ++i) {
+    cluster.advance_ms(1);
+    cluster.stabilize();
+  }
+  CHECK(cluster.node(1).role() == Role::leader);
+  CHECK(cluster.node(1).promised() == ballot);
+  CHECK(cluster.node(2).leader() == 1);
+  CHECK(cluster.node(3).leader() == 1);
+}
