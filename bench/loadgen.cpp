@@ -10,15 +10,20 @@
 // client sees and throughput is what the clients achieve together. Every
 // operation's latency is recorded; the percentiles are exact.
 //
-// Workloads (synod's REST API, DESIGN §5):
-//   put    PUT /v1/kv/bench/<client>/<n>        one commit per op
-//   get    GET /v1/kv/bench/<client>/0          a linearizable read per op
-//   lock   POST /v1/locks/bench-<client>?session=S, then
-//          DELETE /v1/locks/bench-<client>?session=S: two commits per cycle;
-//          each client creates its session (10 s TTL) before the clock starts
-//          and keeps it alive in the background
-//   noop   GET /healthz: the generator's own ceiling against a trivial
-//          responder (no consensus, no disk)
+// Workloads, the same definitions for every system (--system):
+//   put             one key write per op
+//   get             one linearizable read per op (synod only)
+//   lock            acquire and release of the client's own lock: two
+//                   commits per cycle; each client opens its session (synod)
+//                   or lease (etcd), TTL 10 s, before the clock starts and
+//                   renews it every 3 s (not timed)
+//   lock-contended  every client on one lock, acquire waits in line; ops/s
+//                   are handoffs per second
+//   noop            GET /healthz: the generator's own ceiling against a
+//                   trivial responder (no consensus, no disk)
+// synod: its REST API (DESIGN §5). etcd: the v3 HTTP/JSON gateway
+// (/v3/kv/put, /v3/lease/grant, /v3/lease/keepalive, /v3/lock/lock,
+// /v3/lock/unlock). ZooKeeper is driven by bench/zk_load.cpp (its C client).
 //
 // Prints, and appends to --out, one JSON line (DESIGN §7):
 //   {"system","workload","clients","ops_per_s","p50_ms","p99_ms","p999_ms","nodes", ...}
@@ -65,6 +70,33 @@ struct Options {
   std::string out;
   size_t value_bytes = 64;
 };
+
+std::string base64(const std::string& in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
+                       static_cast<uint8_t>(in[i + 2]);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    const uint32_t v = static_cast<uint8_t>(in[i]) << 16;
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// The string value of "name":"..." in a JSON body, without a JSON library.
+std::string json_field(const std::string& body, const std::string& name) {
+  const auto at = body.find("\"" + name + "\":\"");
+  if (at == std::string::npos) return {};
+  const auto start = at + name.size() + 4;
+  return body.substr(start, body.find('"', start) - start);
+}
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
@@ -122,9 +154,12 @@ Options parse(int argc, char** argv) {
   }
   if (o.endpoints.empty()) usage("--endpoints is required");
   if (o.clients < 1 || o.seconds <= 0 || o.threads < 1) usage("--clients, --seconds and --threads must be positive");
-  if (o.workload != "put" && o.workload != "get" && o.workload != "lock" && o.workload != "noop") {
+  if (o.workload != "put" && o.workload != "get" && o.workload != "lock" && o.workload != "lock-contended" &&
+      o.workload != "noop") {
     usage("unknown workload " + o.workload);
   }
+  if (o.system != "synod" && o.system != "etcd") usage("--system is synod or etcd");
+  if (o.system == "etcd" && (o.workload == "get" || o.workload == "noop")) usage("etcd runs put, lock, lock-contended");
   if (o.nodes == 0) o.nodes = static_cast<int>(o.endpoints.size());
   return o;
 }
@@ -159,25 +194,46 @@ class Client : public std::enable_shared_from_this<Client> {
     stream_.connect(results, ec);
     if (ec) return fail("connect: " + ec.message());
     stream_.socket().set_option(tcp::no_delay(true));
-    if (options_.workload == "lock") return create_session();
+    if (options_.workload.rfind("lock", 0) == 0 && session_.empty()) return open_session();
     next();
   }
 
  private:
-  void create_session() {
-    send(bhttp::verb::post, "/v1/sessions", R"({"ttl":"10s"})", [self = shared_from_this()](int status, const std::string& body) {
-      const auto at = body.find("\"session\":\"");
-      if (status != 200 || at == std::string::npos) return self->fail("session: " + std::to_string(status) + " " + body);
-      const auto start = at + 11;
-      self->session_ = body.substr(start, body.find('"', start) - start);
+  bool etcd() const { return options_.system == "etcd"; }
+
+  // A synod session or an etcd lease, TTL 10 s, before the clock starts.
+  void open_session() {
+    auto then = [self = shared_from_this()](int status, const std::string& body) {
+      self->session_ = json_field(body, self->etcd() ? "ID" : "session");
+      if (status != 200 || self->session_.empty()) return self->fail("session: " + std::to_string(status) + " " + body);
+      self->renewed_ = Clock::now();
       self->next();
-    });
+    };
+    if (etcd()) return send(bhttp::verb::post, "/v3/lease/grant", R"({"TTL":10})", then);
+    send(bhttp::verb::post, "/v1/sessions", R"({"ttl":"10s"})", then);
+  }
+
+  // Keeps the session or lease alive, every 3 s, between timed operations.
+  bool renew_if_due() {
+    if (session_.empty() || Clock::now() - renewed_ < std::chrono::seconds(3)) return false;
+    renewed_ = Clock::now();
+    auto then = [self = shared_from_this()](int status, const std::string& body) {
+      if (status != 200) return self->fail("keep-alive: " + std::to_string(status) + " " + body);
+      self->next();
+    };
+    if (etcd()) {
+      send(bhttp::verb::post, "/v3/lease/keepalive", "{\"ID\":\"" + session_ + "\"}", then);
+    } else {
+      send(bhttp::verb::post, "/v1/sessions/" + session_ + "/keepalive", "", then);
+    }
+    return true;
   }
 
   void next() {
-    if (run_.stopping) return;
+    if (run_.stopping || renew_if_due()) return;
     op_started_ = Clock::now();
     const std::string me = std::to_string(index_);
+    if (etcd()) return next_etcd(me);
     if (options_.workload == "put") {
       send(bhttp::verb::put, "/v1/kv/bench/" + me + "/" + std::to_string(count_++), value_,
            [self = shared_from_this()](int status, const std::string& body) { self->done(status == 200, body); });
@@ -189,12 +245,31 @@ class Client : public std::enable_shared_from_this<Client> {
       send(bhttp::verb::get, "/healthz", "",
            [self = shared_from_this()](int status, const std::string& body) { self->done(status == 200, body); });
     } else {
-      const std::string path = "/v1/locks/bench-" + me + "?session=" + session_;
-      send(bhttp::verb::post, path, "", [self = shared_from_this(), path](int status, const std::string& body) {
-        if (status != 200) return self->done(false, body);
-        self->send(bhttp::verb::delete_, path, "", [self](int s, const std::string& b) { self->done(s == 200, b); });
-      });
+      const bool hot = options_.workload == "lock-contended";
+      const std::string path = "/v1/locks/" + (hot ? std::string("bench-hot") : "bench-" + me) + "?session=" + session_;
+      send(bhttp::verb::post, path + (hot ? "&wait=30s" : ""), "",
+           [self = shared_from_this(), path](int status, const std::string& body) {
+             if (status != 200) return self->done(false, body);
+             self->send(bhttp::verb::delete_, path, "", [self](int s, const std::string& b) { self->done(s == 200, b); });
+           });
     }
+  }
+
+  void next_etcd(const std::string& me) {
+    if (options_.workload == "put") {
+      const std::string body = "{\"key\":\"" + base64("bench/" + me + "/" + std::to_string(count_++)) +
+                               "\",\"value\":\"" + base64(value_) + "\"}";
+      return send(bhttp::verb::post, "/v3/kv/put", body,
+                  [self = shared_from_this()](int status, const std::string& b) { self->done(status == 200, b); });
+    }
+    const std::string name = options_.workload == "lock-contended" ? "bench-hot" : "bench-" + me;
+    const std::string body = "{\"name\":\"" + base64(name) + "\",\"lease\":\"" + session_ + "\"}";
+    send(bhttp::verb::post, "/v3/lock/lock", body, [self = shared_from_this()](int status, const std::string& b) {
+      const std::string key = json_field(b, "key");
+      if (status != 200 || key.empty()) return self->done(false, b);
+      self->send(bhttp::verb::post, "/v3/lock/unlock", "{\"key\":\"" + key + "\"}",
+                 [self](int s, const std::string& body2) { self->done(s == 200, body2); });
+    });
   }
 
   void done(bool ok, const std::string& body) {
@@ -261,6 +336,7 @@ class Client : public std::enable_shared_from_this<Client> {
   bhttp::response<bhttp::string_body> response_;
   Then then_;
   std::string session_;
+  Clock::time_point renewed_;
   std::string value_;
   uint64_t count_ = 0;
   Clock::time_point op_started_;
