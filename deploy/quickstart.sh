@@ -30,7 +30,7 @@ if [[ ! -x "$binary" ]] || [[ -n "$(find paxos lockservice persistence http serv
   deploy/install-deps.sh
   echo "quickstart: building (release) ..." >&2
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j2 --target synod >/dev/null
+  cmake --build "$build" -j2 --target synod synodctl >/dev/null
 fi
 
 data="${SYNOD_QUICKSTART_DIR:-$root/.synod-quickstart}"

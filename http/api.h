@@ -1,37 +1,71 @@
-// Api: synod's REST/JSON client API (DESIGN §5) on top of the HTTP server.
+// Api: synod's REST/JSON client API (DESIGN §5, docs/api.md, docs/openapi.yaml)
+// on top of the HTTP server.
 //
-// It turns requests into lock-service commands and reads, asks the node
-// (node_api.h), and turns the answers into JSON. Errors are JSON too:
-//   {"error":{"code":"not_leader","message":"...","retryable":true}}
-// with the HTTP status that fits (400, 404, 409, 412, 413, 429, 503, ...).
-// Every response carries X-Synod-Index (the revision it reflects) and
-// X-Synod-Leader (the leader's id, or 0 when none is known).
+// It decodes a request (request.h: pure, no node), then executes it against
+// the node (node_api.h):
+//   - writes and linearizable reads go to the leader: a follower FORWARDS
+//     them (once: a forwarded request carries X-Synod-Forwarded, and a node
+//     that is not the leader answers it 503 instead of forwarding again);
+//   - a node that sees no quorum answers them 503 at once, naming the last
+//     leader it knew, and never answers from its own, maybe stale, state;
+//   - ?stale reads answer from the local state and say how far behind it
+//     may be (X-Synod-Stale-Ms, X-Synod-Lag-Slots);
+//   - long-polls (a blocking acquire or campaign, a key or election read
+//     after index N) wait on the node's applied revision (wait_for), always
+//     with a bound;
+//   - streams (watch, observe, a session's events) are server-sent events
+//     fed from the local replica's event window.
+// Errors are JSON: {"error":{"code":"...","message":"...","retryable":bool}}
+// with the HTTP status that fits. Every response carries X-Synod-Index (the
+// revision it reflects) and X-Synod-Leader (the leader's id, 0 when none is
+// known).
 //
 // Threads: handle() runs on an HTTP thread; the node's callbacks come back on
 // the owner thread and answer through the Responder, which is thread-safe.
+// The Api must outlive the node's pending callbacks (server/node.cpp: the
+// node's queues are destroyed first).
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include "http/node_api.h"
+#include "http/request.h"
 #include "http/server.h"
 
 namespace synod::http {
 
 struct ApiOptions {
-  size_t key_bytes_max = 512;
+  DecodeLimits decode;
+  // A forwarded request's deadline beyond its own wait: the node's own
+  // proposal timeout (server/node.cpp, 10 s) plus a margin.
+  int64_t forward_timeout_ms = 12'000;
+  // A blocking acquire long-polls this long past its wait, so the lock
+  // service's own timeout (in log time, which the keeper's checkpoints move
+  // every 500 ms) is what answers it.
+  int64_t grant_margin_ms = 2'000;
+  int64_t stream_poll_ms = 5'000;        // a stream re-checks a closed client at least this often
+  size_t stream_batch_events_max = 256;  // events one stream takes per wake-up
 };
 
 class Api {
  public:
-  Api(NodeApi& node, ApiOptions options) : node_(node), options_(options) {}
+  Api(NodeApi& node, ApiOptions options);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
   void handle(Request&& request, Responder respond);
 
+  struct Impl;  // api.cpp only
+
  private:
-  NodeApi& node_;
-  ApiOptions options_;
+  std::unique_ptr<Impl> impl_;
 };
 
 // The JSON error body every refusal uses, also for requests the server
-// refuses before routing (too large, malformed).
+// refuses before routing (too large, malformed). It carries the
+// X-Synod-Index and X-Synod-Leader this process last reported.
 Response error_response(int status, std::string_view code, std::string_view message);
 
 }  // namespace synod::http

@@ -1,13 +1,21 @@
-// The one translation unit that includes Beast (compile time).
+// The one translation unit that includes Beast (compile time): the server's
+// connections, their event streams, and the forwarding client's pool.
 #include "http/server.h"
 
-#include <atomic>
+#include <sys/socket.h>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace synod::http {
@@ -16,12 +24,46 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
 
 std::string_view Request::header(std::string_view name) const {
   for (const auto& h : headers) {
     if (h.name == name) return h.value;
   }
   return {};
+}
+
+void Response::set_header(std::string_view name, std::string value) {
+  for (auto& h : headers) {
+    if (h.name == name) {
+      h.value = std::move(value);
+      return;
+    }
+  }
+  headers.push_back(Header{std::string(name), std::move(value)});
+}
+
+void Responder::operator()(Response response) const {
+  if (send_->used.exchange(true)) return;
+  if (exchange_) return exchange_->send(std::move(response));
+  if (send_->send) send_->send(std::move(response));
+}
+
+std::shared_ptr<Stream> Responder::stream(Response head) const {
+  if (!exchange_ || send_->used.load()) return nullptr;
+  auto stream = exchange_->stream(std::move(head));
+  if (stream) send_->used.store(true);
+  return stream;
+}
+
+void Responder::forward(Outbound outbound, std::function<void(ForwardResult)> done) const {
+  if (!exchange_) {
+    ForwardResult result;
+    result.kind = ForwardResult::Kind::unreachable;
+    result.detail = "this responder cannot forward";
+    return done(std::move(result));
+  }
+  exchange_->forward(std::move(outbound), std::move(done));
 }
 
 namespace {
@@ -31,6 +73,51 @@ std::string lower(std::string_view text) {
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
+
+std::chrono::milliseconds ms(int64_t value) { return std::chrono::milliseconds(value); }
+
+using BeastResponse = bhttp::response<bhttp::string_body>;
+
+// "x-synod-index" → "X-Synod-Index": header names are case-insensitive, but
+// people read them in curl -i.
+std::string canonical(std::string_view name) {
+  std::string out(name);
+  bool start = true;
+  for (auto& c : out) {
+    if (start && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    start = c == '-';
+  }
+  return out;
+}
+
+std::shared_ptr<BeastResponse> to_beast(Response response, bool keep_alive) {
+  auto message = std::make_shared<BeastResponse>();
+  message->version(11);
+  message->result(static_cast<unsigned>(response.status));
+  message->set(bhttp::field::server, "synod");
+  message->set(bhttp::field::content_type, response.content_type);
+  for (const auto& header : response.headers) message->set(canonical(header.name), header.value);
+  message->body() = std::move(response.body);
+  message->keep_alive(keep_alive);
+  message->prepare_payload();
+  return message;
+}
+
+// One HTTP/1.1 chunk.
+std::string chunk(std::string_view bytes) {
+  char size[24];
+  std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+  std::string out = size;
+  out += bytes;
+  out += "\r\n";
+  return out;
+}
+
+// A pooled connection to an upstream node, idle since `since`.
+struct Idle {
+  std::unique_ptr<beast::tcp_stream> stream;
+  Clock::time_point since;
+};
 
 }  // namespace
 
@@ -42,52 +129,203 @@ struct Server::Impl {
   Handler handler;
   ErrorBody error_body;
   LogLine log;
+  // Counters and the pool come before io: handlers that io destroys last
+  // may still touch them.
+  std::atomic<uint64_t> open{0}, refused{0}, requests{0}, streams{0}, slow_cut{0}, forwards{0};
+  std::atomic<size_t> forwards_in_flight{0};
+  std::atomic<bool> stopping{false};
+  std::mutex pool_mutex;
+  std::map<std::string, std::vector<Idle>> pool;  // by "host:port"
   asio::io_context io;
   tcp::acceptor acceptor;
   std::vector<std::thread> threads;
-  std::atomic<uint64_t> open{0}, refused{0}, requests{0};
-  std::atomic<bool> stopping{false};
 
   void accept();
+  void refuse(tcp::socket socket);
+  std::unique_ptr<beast::tcp_stream> take_idle(const std::string& upstream);
+  void give_back(const std::string& upstream, std::unique_ptr<beast::tcp_stream> stream);
 };
 
 namespace {
 
-// One client connection: read a request (within the request deadline), hand
-// it to the handler, write its response (within the response deadline),
-// and go round again while the client keeps the connection alive.
-class Session : public std::enable_shared_from_this<Session> {
+// ---------------------------------------------------------------- forwarding
+// One request to an upstream server: take a pooled connection (or connect),
+// write, read the whole response within the deadline, give the connection
+// back if it stays alive.
+class Forward : public std::enable_shared_from_this<Forward> {
  public:
-  Session(tcp::socket socket, Server::Impl& server) : stream_(std::move(socket)), server_(server) {
-    ++server_.open;
-  }
-  ~Session() { --server_.open; }
+  Forward(Server::Impl& server, Outbound outbound, std::function<void(ForwardResult)> done)
+      : server_(server), out_(std::move(outbound)), done_(std::move(done)),
+        upstream_(out_.host + ":" + std::to_string(out_.port)) {}
 
-  void start() { read(); }
+  void start() {
+    stream_ = server_.take_idle(upstream_);
+    if (stream_) return send();
+    beast::error_code ec;
+    const auto address = asio::ip::make_address(out_.host, ec);
+    if (ec) return finish(ForwardResult::Kind::unreachable, "not a numeric address: " + out_.host);
+    stream_ = std::make_unique<beast::tcp_stream>(asio::make_strand(server_.io));
+    stream_->expires_after(ms(server_.limits.forward_connect_ms_max));
+    stream_->async_connect(tcp::endpoint(address, out_.port), [self = shared_from_this()](beast::error_code e) {
+      if (e) return self->finish(ForwardResult::Kind::unreachable, "cannot connect to " + self->upstream_ + ": " + e.message());
+      self->send();
+    });
+  }
 
  private:
-  void read() {
+  void send() {
+    request_.version(11);
+    request_.method_string(out_.method);
+    request_.target(out_.target);
+    request_.set(bhttp::field::host, upstream_);
+    for (const auto& header : out_.headers) request_.set(header.name, header.value);
+    request_.body() = out_.body;
+    request_.keep_alive(true);
+    request_.prepare_payload();
+    stream_->expires_after(ms(out_.timeout_ms));
+    bhttp::async_write(*stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->finish(ForwardResult::Kind::lost, "sending to " + self->upstream_ + ": " + ec.message());
+      self->receive();
+    });
+  }
+
+  void receive() {
+    parser_.emplace();
+    parser_->body_limit(server_.limits.forward_response_bytes_max);
+    bhttp::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->finish(ForwardResult::Kind::lost, "reading from " + self->upstream_ + ": " + ec.message());
+      self->relay();
+    });
+  }
+
+  void relay() {
+    auto message = parser_->release();
+    ForwardResult result;
+    result.response.status = static_cast<int>(message.result_int());
+    for (const auto& field : message) {
+      const std::string name = lower(field.name_string());
+      if (name == "content-type") result.response.content_type = std::string(field.value());
+      else if (name.rfind("x-synod-", 0) == 0 || name == "allow" || name == "retry-after")
+        result.response.headers.push_back(Header{name, std::string(field.value())});
+    }
+    result.response.body = std::move(message.body());
+    if (message.keep_alive() && buffer_.size() == 0) server_.give_back(upstream_, std::move(stream_));
+    done_(std::move(result));
+    server_.forwards_in_flight.fetch_sub(1);
+  }
+
+  void finish(ForwardResult::Kind kind, std::string detail) {
+    if (stream_) {
+      beast::error_code ignored;
+      stream_->socket().close(ignored);
+    }
+    ForwardResult result;
+    result.kind = kind;
+    result.detail = std::move(detail);
+    done_(std::move(result));
+    server_.forwards_in_flight.fetch_sub(1);
+  }
+
+  Server::Impl& server_;
+  Outbound out_;
+  std::function<void(ForwardResult)> done_;
+  std::string upstream_;
+  std::unique_ptr<beast::tcp_stream> stream_;
+  bhttp::request<bhttp::string_body> request_;
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  beast::flat_buffer buffer_;
+};
+
+// ---------------------------------------------------------------- connections
+// One client connection: read a request (whole within the request deadline
+// from its first byte), hand it to the handler, write its response (within
+// the response deadline), and go round again while the client keeps the
+// connection alive. A handler may instead turn it into an event stream,
+// which it stays until it closes.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, Server::Impl& server)
+      : stream_(std::move(socket)), server_(server), heartbeat_(stream_.get_executor()) {
+    ++server_.open;
+  }
+  ~Connection() {
+    end_stream_count();
+    --server_.open;
+  }
+
+  void start() { wait_for_request(); }
+
+  // ---- the Exchange side (any thread) ----
+  void respond(Response response) {
+    asio::dispatch(stream_.get_executor(),
+                   [self = shared_from_this(), response = std::move(response)]() mutable {
+                     self->write(std::move(response));
+                   });
+  }
+  std::shared_ptr<Stream> open_stream(Response head);
+  bool stream_send(std::string bytes);
+  void stream_close() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->end_stream_gracefully(); });
+  }
+  bool stream_open() const { return stream_open_.load(); }
+  void stream_post(std::function<void()> fn) {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] {
+      if (self->stream_open_) fn();
+    });
+  }
+
+ private:
+  // ---- reading a request ----
+  void wait_for_request() {
+    if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+    // The first byte of a request may take up to the idle limit on a
+    // keep-alive connection (the request limit on a new one); from then on
+    // the whole request must arrive within the request limit.
+    stream_.expires_after(ms(first_request_ ? server_.limits.request_ms_max : server_.limits.idle_ms_max));
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->fail_read(ec, false);
+      self->buffer_.commit(n);
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    first_request_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.limits.header_bytes_max));
     parser_->body_limit(server_.limits.body_bytes_max);
-    // The first byte of a keep-alive request may take up to the idle limit;
-    // once it comes, the whole request must arrive within the request limit.
-    stream_.expires_after(std::chrono::milliseconds(first_request_ ? server_.limits.request_ms_max
-                                                                    : server_.limits.idle_ms_max));
-    first_request_ = false;
+    stream_.expires_after(ms(server_.limits.request_ms_max));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
-    if (ec) return fail_read(ec);
-    stream_.expires_after(std::chrono::milliseconds(server_.limits.request_ms_max));
+    if (ec) return fail_read(ec, true);
+    const auto& header = parser_->get();
+    const bool has_length = header.find(bhttp::field::content_length) != header.end();
+    const auto encodings = header.count(bhttp::field::transfer_encoding);
+    if (encodings > 0 && (has_length || encodings > 1 || !beast::iequals(header[bhttp::field::transfer_encoding], "chunked"))) {
+      // Two ways to frame one body are how requests are smuggled past proxies.
+      return refuse_request(400, "bad_framing", "Transfer-Encoding must be chunked alone, without Content-Length");
+    }
+    if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      // curl waits a second for this before it sends a body over 1 KiB.
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return asio::async_write(stream_, asio::buffer(kContinue), [self = shared_from_this()](beast::error_code e, size_t) {
+        if (e) return self->close();
+        self->read_body();
+      });
+    }
+    read_body();
+  }
+
+  void read_body() {
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code e, size_t) { self->on_read(e); });
   }
 
   void on_read(beast::error_code ec) {
-    if (ec) return fail_read(ec);
+    if (ec) return fail_read(ec, true);
     stream_.expires_never();
     auto message = parser_->release();
     keep_alive_ = message.keep_alive();
@@ -105,58 +343,63 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto remote = stream_.socket().remote_endpoint(ignored);
     if (!ignored) request.remote = remote.address().to_string() + ":" + std::to_string(remote.port());
     ++server_.requests;
-    auto self = shared_from_this();
-    server_.handler(std::move(request), Responder([self](Response response) {
-      auto executor = self->stream_.get_executor();
-      asio::dispatch(executor, [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
-    }));
+    server_.handler(std::move(request), Responder(std::make_shared<ExchangeImpl>(shared_from_this())));
   }
 
   // A request the server refuses itself: answer if the connection can still
   // carry an answer, then close.
-  void fail_read(beast::error_code ec) {
+  void fail_read(beast::error_code ec, bool started) {
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
         ec == asio::error::operation_aborted) {
       return close();
     }
     if (ec == beast::error::timeout) {
-      // A slow sender (or an idle keep-alive connection): cut off.
+      // A slow sender, or an idle keep-alive connection: cut off.
+      if (started) {
+        ++server_.slow_cut;
+        server_.log("warn", "slow_sender_cut", "a request did not arrive whole within " +
+                                                   std::to_string(server_.limits.request_ms_max) + " ms");
+      }
       return close();
     }
-    keep_alive_ = false;
     if (ec == bhttp::error::body_limit) {
-      return write(server_.error_body(413, "body_too_large",
-                                      "the request body is over " + std::to_string(server_.limits.body_bytes_max) +
-                                          " bytes"));
+      return refuse_request(413, "body_too_large",
+                            "the request body is over " + std::to_string(server_.limits.body_bytes_max) + " bytes");
     }
     if (ec == bhttp::error::header_limit) {
-      return write(server_.error_body(431, "headers_too_large",
-                                      "the request headers are over " +
-                                          std::to_string(server_.limits.header_bytes_max) + " bytes"));
+      return refuse_request(431, "headers_too_large",
+                            "the request headers are over " + std::to_string(server_.limits.header_bytes_max) + " bytes");
     }
-    write(server_.error_body(400, "bad_request", "malformed HTTP request: " + ec.message()));
+    if (ec == bhttp::error::bad_content_length || ec == bhttp::error::multiple_content_length ||
+        ec == bhttp::error::bad_transfer_encoding) {
+      return refuse_request(400, "bad_framing",
+                            "Content-Length and Transfer-Encoding conflict or are malformed: " + ec.message());
+    }
+    refuse_request(400, "bad_request", "malformed HTTP request: " + ec.message());
   }
 
+  void refuse_request(int status, std::string_view code, const std::string& message) {
+    keep_alive_ = false;
+    write(server_.error_body(status, code, message));
+  }
+
+  // ---- writing a response ----
   void write(Response response) {
-    auto message = std::make_shared<bhttp::response<bhttp::string_body>>();
-    message->version(11);
-    message->result(static_cast<unsigned>(response.status));
-    message->set(bhttp::field::server, "synod");
-    message->set(bhttp::field::content_type, response.content_type);
-    for (const auto& header : response.headers) message->set(header.name, header.value);
-    message->body() = std::move(response.body);
-    message->keep_alive(keep_alive_ && !server_.stopping);
-    message->prepare_payload();
-    stream_.expires_after(std::chrono::milliseconds(server_.limits.response_ms_max));
-    bhttp::async_write(stream_, *message,
-                       [self = shared_from_this(), message](beast::error_code ec, size_t) {
-                         self->on_write(ec, message->keep_alive());
-                       });
+    auto message = to_beast(std::move(response), keep_alive_ && !server_.stopping);
+    stream_.expires_after(ms(server_.limits.response_ms_max));
+    bhttp::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, size_t) {
+      self->on_write(ec, message->keep_alive());
+    });
   }
 
   void on_write(beast::error_code ec, bool keep_alive) {
+    if (ec == beast::error::timeout) {
+      ++server_.slow_cut;
+      server_.log("warn", "slow_reader_cut", "a response was not taken within " +
+                                                 std::to_string(server_.limits.response_ms_max) + " ms");
+    }
     if (ec || !keep_alive) return close();
-    read();
+    wait_for_request();
   }
 
   void close() {
@@ -165,15 +408,239 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
+  // ---- event streams (on the connection's strand) ----
+  void start_stream(std::shared_ptr<BeastResponse> head);
+  void enqueue(std::string bytes);
+  void write_next();
+  void arm_heartbeat();
+  void watch_for_hangup();
+  void end_stream_gracefully();
+  void cut_stream(const char* why);
+  void end_stream_count() {
+    if (counted_stream_.exchange(false)) --server_.streams;
+  }
+
+  class ExchangeImpl : public Exchange {
+   public:
+    explicit ExchangeImpl(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+    void send(Response response) override { connection_->respond(std::move(response)); }
+    std::shared_ptr<Stream> stream(Response head) override { return connection_->open_stream(std::move(head)); }
+    void forward(Outbound outbound, std::function<void(ForwardResult)> done) override {
+      auto& server = connection_->server_;
+      if (server.forwards_in_flight.fetch_add(1) >= server.limits.forwards_max) {
+        server.forwards_in_flight.fetch_sub(1);
+        ForwardResult result;
+        result.kind = ForwardResult::Kind::busy;
+        result.detail = "too many requests are being forwarded";
+        return done(std::move(result));
+      }
+      ++server.forwards;
+      // Started on the server's threads, whichever thread asked.
+      auto forward = std::make_shared<Forward>(server, std::move(outbound), std::move(done));
+      asio::post(server.io, [forward] { forward->start(); });
+    }
+
+   private:
+    std::shared_ptr<Connection> connection_;
+  };
+
+  class StreamImpl : public Stream {
+   public:
+    explicit StreamImpl(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+    bool send(std::string bytes) override { return connection_->stream_send(std::move(bytes)); }
+    void close() override { connection_->stream_close(); }
+    bool open() const override { return connection_->stream_open(); }
+    void post(std::function<void()> fn) override { connection_->stream_post(std::move(fn)); }
+
+   private:
+    std::shared_ptr<Connection> connection_;
+  };
+
   beast::tcp_stream stream_;
   Server::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = false;
   bool first_request_ = true;
+
+  // Stream state (strand), but for the two atomics.
+  std::atomic<bool> stream_open_{false};
+  // Bytes the producer sent that have not been written to the socket: what
+  // a slow reader leaves behind, bounded by stream_buffer_bytes_max.
+  std::atomic<size_t> stream_pending_bytes_{0};
+  struct Pending {
+    std::string bytes;  // one chunk, framed
+    size_t payload;     // the producer's bytes in it (0 for heartbeats and the end)
+  };
+  std::atomic<bool> counted_stream_{false};
+  bool stream_writing_ = false;
+  bool stream_ending_ = false;
+  std::deque<Pending> stream_queue_;
+  Clock::time_point last_write_ = Clock::now();
+  asio::steady_timer heartbeat_;
+  char hangup_scratch_[256];
 };
 
+std::shared_ptr<Stream> Connection::open_stream(Response head) {
+  if (server_.streams.fetch_add(1) >= server_.limits.streams_max) {
+    --server_.streams;
+    return nullptr;
+  }
+  counted_stream_ = true;
+  stream_open_ = true;
+  head.set_header("cache-control", "no-cache");
+  auto message = to_beast(std::move(head), false);
+  message->body().clear();
+  message->erase(bhttp::field::content_length);  // prepare_payload set 0; the body is chunked
+  message->chunked(true);
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this(), message] { self->start_stream(message); });
+  return std::make_shared<StreamImpl>(shared_from_this());
+}
+
+void Connection::start_stream(std::shared_ptr<BeastResponse> head) {
+  // The head goes out alone; each event is then one chunk.
+  auto serializer = std::make_shared<bhttp::response_serializer<bhttp::string_body>>(*head);
+  stream_.expires_after(ms(server_.limits.response_ms_max));
+  stream_writing_ = true;
+  bhttp::async_write_header(stream_, *serializer,
+                            [self = shared_from_this(), head, serializer](beast::error_code ec, size_t) {
+                              self->stream_writing_ = false;
+                              if (ec) return self->cut_stream("the stream head was not taken");
+                              self->last_write_ = Clock::now();
+                              self->watch_for_hangup();
+                              self->arm_heartbeat();
+                              self->write_next();
+                            });
+}
+
+bool Connection::stream_send(std::string bytes) {
+  if (!stream_open_) return false;
+  const size_t pending = stream_pending_bytes_.fetch_add(bytes.size()) + bytes.size();
+  if (pending > server_.limits.stream_buffer_bytes_max) {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->cut_stream("a slow reader fell behind"); });
+    return false;
+  }
+  asio::dispatch(stream_.get_executor(),
+                 [self = shared_from_this(), bytes = std::move(bytes)]() mutable { self->enqueue(std::move(bytes)); });
+  return true;
+}
+
+void Connection::enqueue(std::string bytes) {
+  if (!stream_open_ || stream_ending_) return;
+  stream_queue_.push_back(Pending{chunk(bytes), bytes.size()});
+  write_next();
+}
+
+void Connection::write_next() {
+  if (stream_writing_ || stream_queue_.empty() || !stream_open_) return;
+  stream_writing_ = true;
+  stream_.expires_after(ms(server_.limits.response_ms_max));
+  asio::async_write(stream_, asio::buffer(stream_queue_.front().bytes), [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->stream_writing_ = false;
+    if (ec) return self->cut_stream(ec == beast::error::timeout ? "a slow reader did not take a write in time" : nullptr);
+    self->last_write_ = Clock::now();
+    self->stream_pending_bytes_.fetch_sub(self->stream_queue_.front().payload);
+    self->stream_queue_.pop_front();
+    if (self->stream_queue_.empty() && self->stream_ending_) {
+      self->stream_open_ = false;
+      self->end_stream_count();
+      self->heartbeat_.cancel();
+      return self->close();
+    }
+    self->write_next();
+  });
+}
+
+void Connection::arm_heartbeat() {
+  heartbeat_.expires_after(ms(server_.limits.stream_heartbeat_ms));
+  heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || !self->stream_open_) return;
+    if (Clock::now() - self->last_write_ >= ms(self->server_.limits.stream_heartbeat_ms) && self->stream_queue_.empty()) {
+      self->stream_queue_.push_back(Pending{chunk(": heartbeat\n\n"), 0});
+      self->write_next();
+    }
+    self->arm_heartbeat();
+  });
+}
+
+// A client ends a stream by closing its connection; what it sends is ignored.
+void Connection::watch_for_hangup() {
+  stream_.socket().async_read_some(asio::buffer(hangup_scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    // Aborted: the socket was closed here, by a cut or by a write that timed
+    // out, whose own handler says why.
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) return self->cut_stream(nullptr);
+    self->watch_for_hangup();
+  });
+}
+
+void Connection::end_stream_gracefully() {
+  if (!stream_open_ || stream_ending_) return;
+  stream_ending_ = true;
+  stream_queue_.push_back(Pending{"0\r\n\r\n", 0});
+  write_next();
+}
+
+void Connection::cut_stream(const char* why) {
+  if (!stream_open_) return;
+  stream_open_ = false;
+  end_stream_count();
+  heartbeat_.cancel();
+  stream_queue_.clear();
+  if (why != nullptr) {
+    ++server_.slow_cut;
+    server_.log("warn", "stream_cut", why);
+  }
+  close();
+}
+
 }  // namespace
+
+// ------------------------------------------------------------------ the pool
+
+std::unique_ptr<beast::tcp_stream> Server::Impl::take_idle(const std::string& upstream) {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  auto it = pool.find(upstream);
+  if (it == pool.end()) return nullptr;
+  auto& idle = it->second;
+  const auto now = Clock::now();
+  while (!idle.empty()) {
+    Idle candidate = std::move(idle.back());
+    idle.pop_back();
+    if (now - candidate.since > ms(limits.forward_idle_ms_max)) continue;
+    // A connection the upstream closed (a restart) reads as EOF at once; one
+    // that is alive has nothing to read.
+    char byte;
+    const auto peeked = ::recv(candidate.stream->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(candidate.stream);
+  }
+  return nullptr;
+}
+
+void Server::Impl::give_back(const std::string& upstream, std::unique_ptr<beast::tcp_stream> stream) {
+  stream->expires_never();
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  auto& idle = pool[upstream];
+  if (stopping || idle.size() >= limits.forward_idle_connections_max) return;
+  idle.push_back(Idle{std::move(stream), Clock::now()});
+}
+
+// ------------------------------------------------------------------ accepting
+
+void Server::Impl::refuse(tcp::socket socket) {
+  // Over the connection limit: one 429 and close, rather than queue.
+  ++refused;
+  auto connection = std::make_shared<beast::tcp_stream>(std::move(socket));
+  auto message = to_beast(error_body(429, "too_many_connections",
+                                     "the server has " + std::to_string(limits.connections_max) + " connections open"),
+                          false);
+  connection->expires_after(ms(1'000));
+  bhttp::async_write(*connection, *message, [connection, message](beast::error_code, size_t) {
+    beast::error_code ignored;
+    connection->socket().shutdown(tcp::socket::shutdown_send, ignored);
+    connection->close();
+  });
+}
 
 void Server::Impl::accept() {
   acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
@@ -182,19 +649,16 @@ void Server::Impl::accept() {
       return;
     }
     if (open.load() >= limits.connections_max) {
-      // Over the connection limit: close at once rather than queue.
-      ++refused;
-      beast::error_code ignored;
-      socket.close(ignored);
+      refuse(std::move(socket));
     } else {
-      std::make_shared<Session>(std::move(socket), *this)->start();
+      std::make_shared<Connection>(std::move(socket), *this)->start();
     }
     accept();
   });
 }
 
 Server::Server(Limits limits, Handler handler, ErrorBody error_body, LogLine log)
-    : impl_(std::make_unique<Impl>(limits, std::move(handler), std::move(error_body), std::move(log))) {}
+    : impl_(std::make_shared<Impl>(limits, std::move(handler), std::move(error_body), std::move(log))) {}
 
 Server::~Server() { stop(); }
 
@@ -232,8 +696,13 @@ void Server::stop() {
   for (auto& thread : impl_->threads) {
     if (thread.joinable()) thread.join();
   }
+  std::lock_guard<std::mutex> lock(impl_->pool_mutex);
+  impl_->pool.clear();
 }
 
-Server::Stats Server::stats() const { return Stats{impl_->open.load(), impl_->refused.load(), impl_->requests.load()}; }
+Server::Stats Server::stats() const {
+  return Stats{impl_->open.load(),    impl_->refused.load(),  impl_->requests.load(),
+               impl_->streams.load(), impl_->slow_cut.load(), impl_->forwards.load()};
+}
 
 }  // namespace synod::http

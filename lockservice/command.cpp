@@ -97,6 +97,11 @@ void put_fields(Writer& w, const Txn& c) {
     std::visit([&w](const auto& alternative) { put_fields(w, alternative); }, op);
   }
 }
+void put_fields(Writer& w, const CreateSessionAnd& c) {
+  put_fields(w, c.create);
+  w.u8(static_cast<uint8_t>(c.then.index()));
+  std::visit([&w](const auto& alternative) { put_fields(w, alternative); }, c.then);
+}
 
 // ---- reading ----
 // Each returns a value and leaves the Reader failed on bad input; the caller
@@ -230,6 +235,22 @@ void get_fields(Reader& r, Txn& c) {
   }
 }
 
+void get_fields(Reader& r, CreateSessionAnd& c) {
+  get_fields(r, c.create);
+  const uint8_t tag = r.u8();
+  if (tag == 0) {
+    Acquire acquire;
+    get_fields(r, acquire);
+    c.then = std::move(acquire);
+  } else if (tag == 1) {
+    Campaign campaign;
+    get_fields(r, campaign);
+    c.then = std::move(campaign);
+  } else {
+    r.fail();
+  }
+}
+
 // Decodes alternative I of Command when the tag says so.
 template <size_t I = 0>
 bool get_command(Reader& r, uint8_t tag, Command& out) {
@@ -297,7 +318,7 @@ const char* command_name(const Command& command) {
   static constexpr const char* kNames[] = {"create_session", "delete_session", "renew_sessions", "expire_session",
                                            "acquire",        "release",        "force_release",  "campaign",
                                            "proclaim",       "resign",         "put",            "delete_key",
-                                           "txn"};
+                                           "txn",            "create_session_and"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

@@ -170,8 +170,23 @@ struct Txn {
   bool operator==(const Txn&) const = default;
 };
 
+// One log entry that creates a session and, in it, acquires a lock or
+// campaigns, so that one request takes a fenced lock (DESIGN §5:
+// `POST /v1/locks/{name}?ttl=15s`) with one exactly-once record. The inner
+// command's session field is ignored: the new session is used. All or
+// nothing: if the acquire is neither granted nor queued (held, lock-delay,
+// bad arguments, a limit), the session is ended again in the same command
+// (a `created` then a `deleted` session event) and the result is the
+// acquire's refusal. A granted or queued result names the new session.
+struct CreateSessionAnd {
+  CreateSession create;
+  std::variant<Acquire, Campaign> then;
+  bool operator==(const CreateSessionAnd&) const = default;
+};
+
+// Tags are the index in this list and are on the wire: append only.
 using Command = std::variant<CreateSession, DeleteSession, RenewSessions, ExpireSession, Acquire, Release,
-                             ForceRelease, Campaign, Proclaim, Resign, Put, DeleteKey, Txn>;
+                             ForceRelease, Campaign, Proclaim, Resign, Put, DeleteKey, Txn, CreateSessionAnd>;
 
 // Encodes `command` with `time_ms` in the header.
 std::string encode(const Command& command, int64_t time_ms);

@@ -146,6 +146,7 @@ Result Machine::dispatch(const Command& command, ClientId client_id, uint64_t se
     Result operator()(const Put& c) { return m.put(c); }
     Result operator()(const DeleteKey& c) { return m.delete_key(c); }
     Result operator()(const Txn& c) { return m.txn(c); }
+    Result operator()(const CreateSessionAnd& c) { return m.create_session_and(c, client_id, seq); }
   };
   return std::visit(Visitor{*this, client_id, seq}, command);
 }
@@ -278,6 +279,30 @@ Result Machine::create_session(const CreateSession& c) {
   Result result;
   result.session = id;
   result.valid_for_ms = conservative_ms(c.ttl_ms, config_.drift_bound_percent);
+  return result;
+}
+
+Result Machine::create_session_and(const CreateSessionAnd& c, ClientId client_id, uint64_t seq) {
+  Result created = create_session(c.create);
+  if (created.status != Status::ok) return created;
+  const SessionId id = created.session;
+  Result result;
+  if (const auto* acquire = std::get_if<Acquire>(&c.then)) {
+    Acquire inner = *acquire;
+    inner.session = id;
+    result = this->acquire(inner, client_id, seq);
+  } else {
+    Campaign inner = std::get<Campaign>(c.then);
+    inner.session = id;
+    result = campaign(inner, client_id, seq);
+  }
+  if (result.status != Status::ok && result.status != Status::queued) {
+    // All or nothing: no session outlives a refused acquire. It holds and
+    // waits for nothing, so ending it touches no lock.
+    end_session(id, Departure::released);
+    return result;
+  }
+  SYNOD_ASSERT(result.session == id);
   return result;
 }
 

@@ -186,6 +186,7 @@ class Machine {
 
   // ---- sessions (machine.cpp) ----
   Result create_session(const CreateSession& command);
+  Result create_session_and(const CreateSessionAnd& command, ClientId client_id, uint64_t seq);
   Result delete_session(const DeleteSession& command);
   Result renew_sessions(const RenewSessions& command);
   Result expire_session(const ExpireSession& command);

@@ -27,7 +27,13 @@ build=${3:-${SYNOD_FUZZ_BUILD_DIR:-$repo/build-fuzz/$name}}
 case "$name" in
   peer_frame)
     sources=(paxos/types.cpp paxos/messages.cpp paxos/crc32c.cpp paxos/transport/wire.cpp)
+    header_dirs=(paxos test/transport)
     max_len=4096
+    ;;
+  http_request)
+    sources=(http/routes.cpp http/request.cpp lockservice/command.cpp)
+    header_dirs=(http lockservice paxos)
+    max_len=8192
     ;;
   *)
     echo "run_fuzzer.sh: unknown fuzz target '$name'" >&2
@@ -57,7 +63,7 @@ stale=0
 if [[ $stale -eq 0 ]]; then
   while IFS= read -r file; do
     if [[ "$file" -nt "$binary" ]]; then stale=1; break; fi
-  done < <(printf '%s\n' "${inputs[@]}"; find "$repo/paxos" "$repo/test/transport" -name '*.h')
+  done < <(printf '%s\n' "${inputs[@]}"; for dir in "${header_dirs[@]}"; do find "$repo/$dir" -name '*.h'; done)
 fi
 if [[ $stale -eq 1 ]]; then
   echo "run_fuzzer.sh: building fuzz_$name with clang++-14" >&2

@@ -13,7 +13,7 @@ std::vector<Command> one_of_each() {
   txn.guards = {Guard{GuardKind::version_equals, "/a", 3, 0}, Guard{GuardKind::holder, "l", 0, 12},
                 Guard{GuardKind::token_current, "l", 99, 0}};
   txn.ops = {put, erase};
-  return {CreateSession{15'000, 5'000, Behavior::delete_keys},
+  std::vector<Command> commands = {CreateSession{15'000, 5'000, Behavior::delete_keys},
           DeleteSession{123},
           RenewSessions{{1, 2, 1'000'000'000'000ULL}},
           ExpireSession{UINT64_MAX},
@@ -25,7 +25,11 @@ std::vector<Command> one_of_each() {
           Resign{"leader", 8},
           put,
           erase,
-          txn};
+          txn,
+          CreateSessionAnd{CreateSession{15'000, 0, Behavior::release}, acquire}};
+  // The other inner command of CreateSessionAnd round-trips too (checked in
+  // its own test below), so one_of_each stays one per alternative.
+  return commands;
 }
 
 TEST_CASE("every command round-trips through its encoding", "[lockservice][command]") {
@@ -39,6 +43,20 @@ TEST_CASE("every command round-trips through its encoding", "[lockservice][comma
     CHECK(decoded.time_ms == 123'456);
     CHECK(decoded.command == command);
   }
+}
+
+TEST_CASE("both inner commands of CreateSessionAnd round-trip; an unknown inner tag is refused", "[lockservice][command]") {
+  const CreateSessionAnd campaign{CreateSession{2'000, 60'000, Behavior::delete_keys}, Campaign{"leader", 0, "me"}};
+  const Decoded decoded = decode(encode(campaign, 7));
+  REQUIRE(decoded.ok);
+  CHECK(std::get<CreateSessionAnd>(decoded.command) == campaign);
+  std::string bad = encode(CreateSessionAnd{CreateSession{2'000, 0, Behavior::release}, Acquire{"l"}}, 7);
+  // The inner tag follows the header, the outer tag and CreateSession's
+  // three one-byte-or-more fields (2000 is a two-byte svarint).
+  const size_t inner_tag = kCommandHeaderBytes + 1 + 2 + 1 + 1;
+  REQUIRE(bad[inner_tag] == 0);
+  bad[inner_tag] = 2;
+  CHECK_FALSE(decode(bad).ok);
 }
 
 TEST_CASE("the leader stamps time into an encoded command without decoding it", "[lockservice][command]") {

@@ -1,0 +1,112 @@
+"""synodctl on a real 3-node cluster (issue #6).
+
+`synodctl lock run` must kill its command's whole process group before the
+server could grant the lock to anyone else, even with lock-delay 0; pass the
+exit code through; export the fencing token. The binary comes from
+$SYNODCTL (run.py --synodctl).
+"""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+from apitools import call, followers, retry, running_cluster
+
+
+def synodctl(cluster, *args, nodes=None, timeout=60):
+    endpoints = ",".join(f"127.0.0.1:{cluster.port(n)}" for n in (nodes or cluster.ids()))
+    return subprocess.run([os.environ["SYNODCTL"], "--endpoints", endpoints, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose: it runs nothing.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_synodctl_everyday_commands(binary):
+    with running_cluster(binary) as cluster:
+        status = synodctl(cluster, "cluster", "status")
+        assert status.returncode == 0 and "leader: node" in status.stdout, status
+        assert synodctl(cluster, "kv", "put", "/app/greeting", "hello").returncode == 0
+        got = synodctl(cluster, "kv", "get", "/app/greeting")
+        assert got.returncode == 0 and got.stdout.strip() == "hello", got
+        listed = synodctl(cluster, "--json", "kv", "get", "app/greeting")
+        assert json.loads(listed.stdout)["value"] == "hello", listed
+        taken = synodctl(cluster, "--json", "lock", "acquire", "jobs", "--ttl", "10s")
+        assert taken.returncode == 0, taken
+        grant = json.loads(taken.stdout)
+        held = synodctl(cluster, "lock", "acquire", "jobs", "--ttl", "10s")
+        assert held.returncode == 1 and "409 conflict" in held.stderr and grant["session"] in held.stderr, held
+        valid = synodctl(cluster, "lock", "validate", "jobs", str(grant["token"]))
+        assert valid.returncode == 0 and valid.stdout.strip() == "valid", valid
+        assert synodctl(cluster, "lock", "release", "jobs", "--session", grant["session"]).returncode == 0
+        assert synodctl(cluster, "lock", "validate", "jobs", str(grant["token"])).returncode == 1
+        bad = synodctl(cluster, "kv", "get", "/a/../b")
+        assert bad.returncode == 1 and "bad_key" in bad.stderr, bad
+        assert synodctl(cluster, "no-such-command").returncode == 2
+
+
+def test_synodctl_lock_run_passes_the_token_and_the_exit_code(binary):
+    with running_cluster(binary) as cluster, tempfile.TemporaryDirectory() as scratch:
+        out = os.path.join(scratch, "token")
+        run = synodctl(cluster, "lock", "run", "--ttl", "5s", "batch", "--",
+                       "sh", "-c", f'echo "$SYNOD_FENCING_TOKEN $SYNOD_LOCK" > {out}; exit 7')
+        assert run.returncode == 7, run
+        token, lock = open(out).read().split()
+        assert lock == "batch" and token.isdigit() and int(token) > 0
+        port = cluster.port(cluster.leader())
+        after = call(port, "GET", "/v1/locks/batch")
+        assert after.status == 200 and not after.json["held"], "the lock is released when the command ends"
+        assert call(port, "GET", f"/v1/locks/batch/validate?token={token}").json["valid"] is False
+        # Signals reach the command: SIGTERM to synodctl ends it, and its code says so.
+        proc = subprocess.Popen([os.environ["SYNODCTL"], "--endpoints", f"127.0.0.1:{port}", "lock", "run", "--ttl",
+                                 "5s", "batch", "--", "sleep", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        retry(lambda: call(port, "GET", "/v1/locks/batch"), lambda r: r.json["held"])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+
+
+def test_synodctl_lock_run_stops_the_command_before_the_lock_can_move(binary):
+    with running_cluster(binary) as cluster, tempfile.TemporaryDirectory() as scratch:
+        leader = cluster.leader()
+        lonely = followers(cluster, leader)[0]  # synodctl's only way to the cluster
+        pids = os.path.join(scratch, "pids")
+        # The command ignores SIGTERM (so SIGKILL is needed) and starts a child.
+        script = f'trap "" TERM; sleep 600 & echo "$$ $!" > {pids}; wait'
+        endpoints = f"127.0.0.1:{cluster.port(lonely)}"
+        proc = subprocess.Popen([os.environ["SYNODCTL"], "--endpoints", endpoints, "lock", "run", "--ttl", "3s",
+                                 "--margin", "1s", "fenced", "--", "sh", "-c", script],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        retry(lambda: os.path.exists(pids) and os.path.getsize(pids) > 0, lambda ok: ok, timeout=10)
+        shell, child = (int(p) for p in open(pids).read().split())
+        port = cluster.port(leader)
+        holder = call(port, "GET", "/v1/locks/fenced").json["holders"][0]["session"]
+        # Another client waits for the lock through the leader.
+        competitor = subprocess.Popen([os.environ["SYNODCTL"], "--endpoints", f"127.0.0.1:{port}", "--json", "lock",
+                                       "acquire", "fenced", "--ttl", "10s", "--wait", "30s"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cluster.pause(lonely)  # synodctl's keep-alives now go nowhere
+        try:
+            code = proc.wait(timeout=30)
+            dead_at = time.time()
+            # Sent after the command died: the old session must still hold the lock.
+            still = call(port, "GET", "/v1/locks/fenced")
+            assert still.json["held"] and still.json["holders"][0]["session"] == holder, (
+                f"the lock moved before synodctl stopped the command: {still}")
+            assert not alive(shell) and not alive(child), "the command's whole process group is gone"
+            assert code == 128 + signal.SIGKILL, (code, proc.stderr.read())
+            out, err = competitor.communicate(timeout=40)
+            granted_at = time.time()
+            assert competitor.returncode == 0, err
+            assert json.loads(out)["session"] != holder
+            print(f"command dead {granted_at - dead_at:.2f} s or more before the lock was granted again")
+        finally:
+            cluster.resume(lonely)
