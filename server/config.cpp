@@ -187,6 +187,16 @@ std::vector<Option> options(Pending& pending) {
          c.log_level = v;
          return true;
        }},
+      {"metrics", "record the hot-path metrics: true (default) or false (docs/observability.md)",
+       [](Config& c, const std::string& v, std::string& e) {
+         if (v == "true") c.metrics = true;
+         else if (v == "false") c.metrics = false;
+         else {
+           e = "want true or false";
+           return false;
+         }
+         return true;
+       }},
       {"unsafe-no-sync-for-benchmarks", "skip fsync (acknowledged writes can be lost on a crash)",
        [](Config& c, const std::string&, std::string&) {
          c.unsafe_no_sync_for_benchmarks = true;

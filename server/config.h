@@ -47,6 +47,11 @@ struct Config {
   uint64_t snapshot_after_slots = 100'000;
   LogFormat log_format = LogFormat::json;
   std::string log_level = "info";
+  // Record the hot-path metrics (commit latency, batch sizes, sync durations,
+  // heartbeat gaps, HTTP latencies: docs/observability.md). Off, /metrics
+  // still answers, with those histograms empty; the cold-path counters
+  // (elections, leader changes, expiries) and the sampled gauges remain.
+  bool metrics = true;
   // Skips fsync. Only for benchmarks that say so: acknowledged writes can be
   // lost on a crash.
   bool unsafe_no_sync_for_benchmarks = false;
