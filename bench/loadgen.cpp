@@ -21,6 +21,11 @@
 //                   are handoffs per second
 //   noop            GET /healthz: the generator's own ceiling against a
 //                   trivial responder (no consensus, no disk)
+//   keepalive       --sessions S sessions (or leases) opened before the clock
+//                   starts, spread over the clients; each is renewed every
+//                   TTL/3 (TTL 10 s); ops/s are renewals answered
+// --trace FILE appends "INVOKED_MS ANSWERED_MS" (wall clock) of every
+// successful operation to FILE, for bench/compare.py's failover timing.
 // synod: its REST API (DESIGN §5). etcd: the v3 HTTP/JSON gateway
 // (/v3/kv/put, /v3/lease/grant, /v3/lease/keepalive, /v3/lock/lock,
 // /v3/lock/unlock). ZooKeeper is driven by bench/zk_load.cpp (its C client).
@@ -69,6 +74,11 @@ struct Options {
   int nodes = 0;  // reported only; 0 = the number of endpoints
   std::string out;
   size_t value_bytes = 64;
+  size_t sessions = 0;  // keepalive
+  std::string trace;
+  // An answer that takes longer counts as an error and the client
+  // reconnects (a request caught in a failover may never be answered).
+  int64_t request_timeout_ms = 5'000;
 };
 
 std::string base64(const std::string& in) {
@@ -145,6 +155,12 @@ Options parse(int argc, char** argv) {
         o.out = value();
       } else if (flag == "--value-bytes") {
         o.value_bytes = std::stoul(value());
+      } else if (flag == "--sessions") {
+        o.sessions = std::stoul(value());
+      } else if (flag == "--trace") {
+        o.trace = value();
+      } else if (flag == "--request-timeout-ms") {
+        o.request_timeout_ms = std::stoll(value());
       } else {
         usage("unknown argument " + flag);
       }
@@ -155,17 +171,21 @@ Options parse(int argc, char** argv) {
   if (o.endpoints.empty()) usage("--endpoints is required");
   if (o.clients < 1 || o.seconds <= 0 || o.threads < 1) usage("--clients, --seconds and --threads must be positive");
   if (o.workload != "put" && o.workload != "get" && o.workload != "lock" && o.workload != "lock-contended" &&
-      o.workload != "noop") {
+      o.workload != "noop" && o.workload != "keepalive") {
     usage("unknown workload " + o.workload);
   }
   if (o.system != "synod" && o.system != "etcd") usage("--system is synod or etcd");
-  if (o.system == "etcd" && (o.workload == "get" || o.workload == "noop")) usage("etcd runs put, lock, lock-contended");
+  if (o.system == "etcd" && (o.workload == "get" || o.workload == "noop")) {
+    usage("etcd runs put, lock, lock-contended, keepalive");
+  }
+  if (o.workload == "keepalive" && o.sessions < static_cast<size_t>(o.clients)) usage("keepalive needs --sessions >= --clients");
   if (o.nodes == 0) o.nodes = static_cast<int>(o.endpoints.size());
   return o;
 }
 
 // What all clients share: the phase and the results.
 struct Run {
+  std::FILE* trace = nullptr;  // successes' wall-clock times, for failover timing
   Clock::time_point measure_from;
   Clock::time_point measure_until;
   std::atomic<bool> stopping{false};
@@ -194,6 +214,7 @@ class Client : public std::enable_shared_from_this<Client> {
     stream_.connect(results, ec);
     if (ec) return fail("connect: " + ec.message());
     stream_.socket().set_option(tcp::no_delay(true));
+    if (options_.workload == "keepalive") return open_sessions();
     if (options_.workload.rfind("lock", 0) == 0 && session_.empty()) return open_session();
     next();
   }
@@ -213,6 +234,42 @@ class Client : public std::enable_shared_from_this<Client> {
     send(bhttp::verb::post, "/v1/sessions", R"({"ttl":"10s"})", then);
   }
 
+  // keepalive: this client's share of the sessions, opened one after another
+  // before the clock starts, then renewed round-robin, each every TTL/3.
+  void open_sessions() {
+    const size_t share = options_.sessions / static_cast<size_t>(options_.clients) +
+                         (static_cast<size_t>(index_) < options_.sessions % static_cast<size_t>(options_.clients) ? 1 : 0);
+    if (sessions_.size() >= share) {
+      renew_period_ = std::chrono::milliseconds(10'000 / 3) / static_cast<long>(std::max<size_t>(share, 1));
+      next_renewal_ = Clock::now();
+      return next();
+    }
+    auto then = [self = shared_from_this()](int status, const std::string& body) {
+      const std::string id = json_field(body, self->etcd() ? "ID" : "session");
+      if (status != 200 || id.empty()) return self->fail("session: " + std::to_string(status) + " " + body);
+      self->sessions_.push_back(id);
+      self->open_sessions();
+    };
+    if (etcd()) return send(bhttp::verb::post, "/v3/lease/grant", R"({"TTL":10})", then);
+    send(bhttp::verb::post, "/v1/sessions", R"({"ttl":"10s"})", then);
+  }
+
+  // The next renewal, paced so that each session is renewed every TTL/3.
+  void next_keepalive() {
+    const auto now = Clock::now();
+    if (now < next_renewal_) {
+      auto timer = std::make_shared<asio::steady_timer>(io_, next_renewal_);
+      timer->async_wait([self = shared_from_this(), timer](beast::error_code) { self->next_keepalive(); });
+      return;
+    }
+    next_renewal_ += renew_period_;
+    op_started_ = now;
+    const std::string& id = sessions_[renewal_++ % sessions_.size()];
+    auto then = [self = shared_from_this()](int status, const std::string& b) { self->done(status == 200, b); };
+    if (etcd()) return send(bhttp::verb::post, "/v3/lease/keepalive", "{\"ID\":\"" + id + "\"}", then);
+    send(bhttp::verb::post, "/v1/sessions/" + id + "/keepalive", "", then);
+  }
+
   // Keeps the session or lease alive, every 3 s, between timed operations.
   bool renew_if_due() {
     if (session_.empty() || Clock::now() - renewed_ < std::chrono::seconds(3)) return false;
@@ -230,7 +287,9 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   void next() {
-    if (run_.stopping || renew_if_due()) return;
+    if (run_.stopping) return;
+    if (options_.workload == "keepalive") return next_keepalive();
+    if (renew_if_due()) return;
     op_started_ = Clock::now();
     const std::string me = std::to_string(index_);
     if (etcd()) return next_etcd(me);
@@ -274,6 +333,16 @@ class Client : public std::enable_shared_from_this<Client> {
 
   void done(bool ok, const std::string& body) {
     const auto now = Clock::now();
+    if (ok && run_.trace) {
+      // The wall-clock times the operation was invoked and answered.
+      const auto wall_now = std::chrono::system_clock::now();
+      const auto wall_invoked = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(now - op_started_);
+      auto ms = [](auto t) {
+        return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+      };
+      std::lock_guard<std::mutex> lock(run_.mutex);
+      std::fprintf(run_.trace, "%lld %lld\n", ms(wall_invoked), ms(wall_now));
+    }
     if (now >= run_.measure_from && now <= run_.measure_until) {
       std::lock_guard<std::mutex> lock(run_.mutex);
       if (ok) {
@@ -297,6 +366,9 @@ class Client : public std::enable_shared_from_this<Client> {
     request_.body() = body;
     request_.prepare_payload();
     then_ = std::move(then);
+    // A long-polling acquire waits up to 30 s on the server.
+    const int64_t timeout_ms = options_.request_timeout_ms + (target.find("wait=") != std::string::npos ? 30'000 : 0);
+    stream_.expires_after(std::chrono::milliseconds(timeout_ms));
     bhttp::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->fail("write: " + ec.message());
       self->response_ = {};
@@ -337,6 +409,10 @@ class Client : public std::enable_shared_from_this<Client> {
   Then then_;
   std::string session_;
   Clock::time_point renewed_;
+  std::vector<std::string> sessions_;  // keepalive
+  size_t renewal_ = 0;
+  Clock::duration renew_period_{};
+  Clock::time_point next_renewal_;
   std::string value_;
   uint64_t count_ = 0;
   Clock::time_point op_started_;
@@ -354,6 +430,7 @@ int main(int argc, char** argv) {
   const Options options = parse(argc, argv);
   asio::io_context io;
   Run run;
+  if (!options.trace.empty()) run.trace = std::fopen(options.trace.c_str(), "a");
   const auto started = Clock::now();
   run.measure_from = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.warmup));
   run.measure_until = run.measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
@@ -382,6 +459,7 @@ int main(int argc, char** argv) {
     errors = run.errors;
     first_error = run.first_error;
   }
+  if (run.trace) std::fclose(run.trace);
   std::sort(latencies.begin(), latencies.end());
   char line[1024];
   std::snprintf(line, sizeof line,

@@ -17,6 +17,7 @@
 //                   is not the lowest watches its predecessor and waits, so
 //                   ops/s are handoffs per second, granted in sequence order
 // One thread per client; the C client's synchronous calls block it.
+// --trace FILE appends "INVOKED_MS ANSWERED_MS" (wall clock) of every success.
 // Prints one JSON line in the format of DESIGN §7 (system "zookeeper").
 #include <zookeeper/zookeeper.h>
 
@@ -43,9 +44,11 @@ struct Options {
   double seconds = 5;
   double warmup = 1;
   std::string out;
+  std::string trace;
 };
 
 struct Shared {
+  std::FILE* trace = nullptr;  // successes' wall-clock times (--trace)
   Clock::time_point from, until;
   std::atomic<bool> stopping{false};
   std::mutex mutex;
@@ -73,6 +76,17 @@ void watcher(zhandle_t*, int type, int state, const char*, void* context) {
 
 void record(Shared& shared, Clock::time_point started, bool ok, const std::string& error) {
   const auto now = Clock::now();
+  if (ok && shared.trace) {
+    // The wall-clock times the operation was invoked and answered.
+    const auto wall_now = std::chrono::system_clock::now();
+    const auto wall_invoked =
+        wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(now - started);
+    auto ms = [](auto t) {
+      return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+    };
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    if (shared.trace) std::fprintf(shared.trace, "%lld %lld\n", ms(wall_invoked), ms(wall_now));
+  }
   if (now < shared.from || now > shared.until) return;
   std::lock_guard<std::mutex> lock(shared.mutex);
   if (ok) {
@@ -88,14 +102,14 @@ void ensure(zhandle_t* zh, const std::string& path) {
 }
 
 // One acquire and release with the standard recipe; true if both worked.
-bool lock_cycle(zhandle_t* zh, Session& session, const std::string& dir, std::string& error) {
+bool lock_cycle(zhandle_t* zh, Session& session, const std::string& dir, const Shared& shared, std::string& error) {
   char created[512];
   const std::string prefix = dir + "/lock-";
   int rc = zoo_create(zh, prefix.c_str(), "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL | ZOO_SEQUENCE, created,
                       sizeof created);
   if (rc != ZOK) return error = std::string("create: ") + zerror(rc), false;
   const std::string mine = std::string(created).substr(dir.size() + 1);
-  for (;;) {
+  while (!shared.stopping) {
     String_vector children{};
     rc = zoo_get_children(zh, dir.c_str(), 0, &children);
     if (rc != ZOK) return error = std::string("children: ") + zerror(rc), false;
@@ -116,8 +130,9 @@ bool lock_cycle(zhandle_t* zh, Session& session, const std::string& dir, std::st
     if (rc == ZNONODE) continue;
     if (rc != ZOK) return error = std::string("exists: ") + zerror(rc), false;
     std::unique_lock<std::mutex> lock(session.mutex);
-    session.changed.wait_for(lock, std::chrono::seconds(10), [&] { return session.events != seen; });
+    session.changed.wait_for(lock, std::chrono::seconds(1), [&] { return session.events != seen; });
   }
+  if (shared.stopping) return error = "stopped while waiting", false;
   rc = zoo_delete(zh, created, -1);
   if (rc != ZOK) return error = std::string("delete: ") + zerror(rc), false;
   return true;
@@ -125,8 +140,12 @@ bool lock_cycle(zhandle_t* zh, Session& session, const std::string& dir, std::st
 
 void client(const Options& options, Shared& shared, int index) {
   Session session;
-  const std::string& host = options.endpoints[static_cast<size_t>(index) % options.endpoints.size()];
-  zhandle_t* zh = zookeeper_init(host.c_str(), watcher, 10000, nullptr, &session, 0);
+  // Client i prefers endpoint i mod n and falls back to the others, in order.
+  std::string hosts;
+  for (size_t k = 0; k < options.endpoints.size(); ++k) {
+    hosts += (k ? "," : "") + options.endpoints[(static_cast<size_t>(index) + k) % options.endpoints.size()];
+  }
+  zhandle_t* zh = zookeeper_init(hosts.c_str(), watcher, 10000, nullptr, &session, 0);
   if (zh == nullptr) return record(shared, Clock::now(), false, "zookeeper_init failed");
   {
     std::unique_lock<std::mutex> lock(session.mutex);
@@ -147,7 +166,7 @@ void client(const Options& options, Shared& shared, int index) {
       ok = rc == ZOK;
       if (!ok) error = zerror(rc);
     } else {
-      ok = lock_cycle(zh, session, dir, error);
+      ok = lock_cycle(zh, session, dir, shared, error);
     }
     record(shared, started, ok, error);
     if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -183,6 +202,8 @@ int main(int argc, char** argv) {
       options.warmup = std::stod(value);
     } else if (flag == "--out") {
       options.out = value;
+    } else if (flag == "--trace") {
+      options.trace = value;
     } else {
       std::fprintf(stderr, "zk_load: unknown argument %s\n", flag.c_str());
       return 2;
@@ -194,7 +215,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
+  zoo_deterministic_conn_order(1);
   Shared shared;
+  if (!options.trace.empty()) shared.trace = std::fopen(options.trace.c_str(), "a");
   const auto start = Clock::now();
   shared.from = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.warmup + 1));
   shared.until = shared.from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
@@ -202,7 +225,12 @@ int main(int argc, char** argv) {
   for (int i = 0; i < options.clients; ++i) threads.emplace_back(client, std::cref(options), std::ref(shared), i);
   std::this_thread::sleep_until(shared.until);
   shared.stopping = true;
-  for (auto& thread : threads) thread.join();
+  // A client blocked in the C client's synchronous call (a session caught in
+  // a failover) may not return for a while: report without it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  if (shared.trace) std::fclose(shared.trace);
+  shared.trace = nullptr;
   std::sort(shared.latencies_ms.begin(), shared.latencies_ms.end());
   char line[512];
   std::snprintf(line, sizeof line,
@@ -215,5 +243,7 @@ int main(int argc, char** argv) {
   std::puts(line);
   if (!shared.first_error.empty()) std::fprintf(stderr, "zk_load: first error: %s\n", shared.first_error.c_str());
   if (!options.out.empty()) std::ofstream(options.out, std::ios::app) << line << '\n';
-  return shared.latencies_ms.empty() ? 1 : 0;
+  std::fflush(stdout);
+  // Threads may still sit in blocking ZooKeeper calls: leave without them.
+  std::_Exit(shared.latencies_ms.empty() ? 1 : 0);
 }

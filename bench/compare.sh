@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# synod beside etcd and ZooKeeper, on this machine, in one run (issue #8).
+#
+#   bench/compare.sh [--quick] [--out FILE]
+#
+# Installs Debian's etcd-server, zookeeper and libzookeeper-mt-dev if they
+# are missing, builds synod and the load tools (release), starts three-node
+# clusters of each system on 127.0.0.1 in turn (fresh data, fsync on), runs
+# the same workloads against each, prints the table with ratios, writes one
+# JSON line per row to FILE (default bench/results/DATE-COMMIT.jsonl) and the
+# table to bench/RESULTS.md, and stops everything it started.
+# --quick takes about 3 minutes; the full run about 30.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) args+=(--quick); shift ;;
+    --out) args+=(--out "$2"); shift 2 ;;
+    *) echo "usage: bench/compare.sh [--quick] [--out FILE]" >&2; exit 2 ;;
+  esac
+done
+
+deploy/install-deps.sh --bench
+build=build-release
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j2 --target synod synod-loadgen zk_load floor >/dev/null
+exec python3 bench/compare.py --build "$build" "${args[@]}"
