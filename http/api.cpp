@@ -243,6 +243,7 @@ struct Api::Impl {
     ClusterView view;
     ls::ClientId client_id = 0;
     uint64_t seq = 1;
+    uint32_t handed_to = 0;  // the leader this follower's node handed the command to
     explicit Call(Responder r) : respond(std::move(r)) {}
   };
   using CallPtr = std::shared_ptr<Call>;
@@ -258,6 +259,7 @@ struct Api::Impl {
   // ---- answering ----
   void reply(const CallPtr& c, Response response, uint64_t revision, uint32_t leader) {
     stamp(response, revision, leader);
+    if (c->handed_to != 0) response.set_header("x-synod-forwarded-to", std::to_string(c->handed_to));
     c->respond(std::move(response));
   }
   void fail(const CallPtr& c, int status, std::string_view code, std::string_view message, uint64_t revision,
@@ -278,6 +280,10 @@ struct Api::Impl {
   bool leads(const ClusterView& view) const { return view.role == "leader"; }
   // Runs `local` here if this node leads, else forwards (or refuses).
   void to_leader(const CallPtr& c, const std::function<void()>& local);
+  // For commands and keep-alives: runs `local` if a leader is known, here or
+  // elsewhere; a follower's node then hands them to the leader over the peer
+  // link, which is cheaper than forwarding the HTTP request.
+  void via_node(const CallPtr& c, const std::function<void()>& local);
   void forward(const CallPtr& c, uint32_t leader);
   void not_leader(const CallPtr& c, uint32_t leader, uint64_t revision);
   void propose(const CallPtr& c, ls::Command command, std::function<void(const Outcome&)> applied);
@@ -454,6 +460,16 @@ void Api::Impl::to_leader(const CallPtr& c, const std::function<void()>& local) 
   }
   if (c->req.forwarded) return not_leader(c, view.leader, view.applied_revision);
   forward(c, view.leader);
+}
+
+void Api::Impl::via_node(const CallPtr& c, const std::function<void()>& local) {
+  const ClusterView& view = c->view;
+  if (leads(view)) return local();
+  if (view.sees_quorum && view.leader != 0 && view.leader != view.self && !c->req.forwarded) {
+    c->handed_to = view.leader;
+    return local();
+  }
+  to_leader(c, local);  // no quorum, no leader: the same refusals
 }
 
 void Api::Impl::not_leader(const CallPtr& c, uint32_t leader, uint64_t revision) {
@@ -672,7 +688,7 @@ void Api::Impl::cluster(const CallPtr& c) {
 }
 
 void Api::Impl::write(const CallPtr& c, std::function<json(const ls::Result&)> ok_body) {
-  to_leader(c, [this, c, ok_body = std::move(ok_body)] {
+  via_node(c, [this, c, ok_body = std::move(ok_body)] {
     propose(c, *c->req.command, [this, c, ok_body](const Outcome& outcome) {
       answer_result(c, outcome.result, outcome.revision, outcome.leader, ok_body);
     });
@@ -680,7 +696,7 @@ void Api::Impl::write(const CallPtr& c, std::function<json(const ls::Result&)> o
 }
 
 void Api::Impl::keepalive(const CallPtr& c) {
-  to_leader(c, [this, c] {
+  via_node(c, [this, c] {
     node.keep_alive(c->req.session, [this, c](KeepAliveOutcome outcome) {
       switch (outcome.kind) {
         case KeepAliveOutcome::Kind::ok:
@@ -698,7 +714,10 @@ void Api::Impl::keepalive(const CallPtr& c) {
 }
 
 void Api::Impl::acquire(const CallPtr& c) {
-  to_leader(c, [this, c] {
+  // A waiting acquire long-polls for its grant on the node that answers it:
+  // the leader sees the grant first, so it goes there; a try needs no wait.
+  const auto route = c->req.wait_ms == 0 ? &Impl::via_node : &Impl::to_leader;
+  (this->*route)(c, [this, c] {
     const int64_t started = now_ms();
     propose(c, *c->req.command, [this, c, started](const Outcome& outcome) {
       const ls::Result& result = outcome.result;

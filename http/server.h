@@ -47,7 +47,9 @@ struct Limits {
   size_t stream_buffer_bytes_max = 256 << 10;  // unsent bytes of one stream before its reader is cut off
   int64_t stream_heartbeat_ms = 10'000;  // a comment line on a quiet stream, to find dead readers
   size_t forwards_max = 256;             // requests in flight to another node; more are answered 429
-  size_t forward_idle_connections_max = 8;  // kept open per upstream node
+  // Kept open per upstream node. As many as the forwards a busy follower has
+  // in flight, or every burst above it pays a connect and a close.
+  size_t forward_idle_connections_max = 128;
   // An idle upstream connection is dropped after this, well before the
   // upstream's own idle_ms_max, so a pooled connection is never one the
   // upstream is closing as we send on it.
@@ -56,6 +58,7 @@ struct Limits {
   size_t forward_response_bytes_max = 8 << 20;
 };
 static_assert(Limits{}.forward_idle_ms_max < Limits{}.idle_ms_max);
+static_assert(Limits{}.forward_idle_connections_max <= Limits{}.forwards_max);
 
 struct Header {
   std::string name;  // lower case

@@ -428,3 +428,21 @@ std::unique_ptr<Machine> Machine::restore(const Config& config, std::string_view
 }
 
 }  // namespace synod::lockservice::detail
+
+namespace synod::lockservice {
+
+std::string encode_result(const Result& result) {
+  std::string out;
+  Writer w(out);
+  detail::put_result(w, result);
+  return out;
+}
+
+std::optional<Result> decode_result(std::string_view bytes) {
+  detail::SnapshotInput in(bytes);
+  Result result = detail::get_result(in, Limits{});
+  if (!in.r.done()) return std::nullopt;
+  return result;
+}
+
+}  // namespace synod::lockservice

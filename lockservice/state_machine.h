@@ -198,6 +198,12 @@ struct Counts {
          dedup_entries = 0, waiters = 0;
 };
 
+// A Result in bytes and back, for a leader that answers a command a follower
+// forwarded to it over the peer links (the server's node). Decoding refuses
+// malformed bytes (nullopt) and never crashes.
+std::string encode_result(const Result& result);
+std::optional<Result> decode_result(std::string_view bytes);
+
 class StateMachine {
  public:
   // Asserts that validate(config) is empty.

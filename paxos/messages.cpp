@@ -44,7 +44,8 @@ const char* message_name(const Message& message) {
   static constexpr const char* kNames[] = {"Probe",         "ProbeReply",     "Prepare",      "Promise",
                                            "Accept",        "Accepted",       "Reject",       "Heartbeat",
                                            "HeartbeatAck",  "CatchupRequest", "CatchupReply", "Nominate",
-                                           "RepairQuery",   "RepairReport",   "SnapshotRequest", "SnapshotChunk"};
+                                           "RepairQuery",   "RepairReport",   "SnapshotRequest", "SnapshotChunk",
+                                           "ForwardRequest", "ForwardReply"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }
@@ -100,6 +101,10 @@ std::string describe(const Message& message) {
         } else if constexpr (std::is_same_v<T, SnapshotChunk>) {
           out << " slot=" << m.slot << " offset=" << m.offset << " bytes=" << m.bytes.size() << " of " << m.total_bytes
               << (m.last ? " last" : "");
+        } else if constexpr (std::is_same_v<T, ForwardRequest>) {
+          out << " id=" << m.request_id << " kind=" << static_cast<int>(m.kind) << " bytes=" << m.payload.size();
+        } else if constexpr (std::is_same_v<T, ForwardReply>) {
+          out << " id=" << m.request_id << " outcome=" << static_cast<int>(m.outcome) << " bytes=" << m.payload.size();
         }
       },
       message);

@@ -160,9 +160,31 @@ struct SnapshotChunk {
   bool last = false;
 };
 
+// Client traffic a follower hands to the leader over the peer link, and the
+// leader's answer (the server's, like the snapshot messages: the Replica
+// never sees them). `payload` is opaque here: an encoded command or
+// keep-alive one way, an encoded result the other. Cheaper than forwarding
+// the client's HTTP request: the leader parses no HTTP and no JSON.
+struct ForwardRequest {
+  enum class Kind : uint8_t { propose = 0, keep_alive = 1 };
+  uint64_t request_id = 0;
+  Kind kind = Kind::propose;
+  uint64_t client_id = 0;
+  uint64_t seq = 0;
+  std::string payload;
+};
+
+struct ForwardReply {
+  uint64_t request_id = 0;
+  uint8_t outcome = 0;  // the server's outcome code
+  NodeId leader = kNoNode;
+  uint64_t revision = 0;
+  std::string payload;
+};
+
 using Message = std::variant<Probe, ProbeReply, Prepare, Promise, Accept, Accepted, Reject, Heartbeat,
                              HeartbeatAck, CatchupRequest, CatchupReply, Nominate, RepairQuery, RepairReport,
-                             SnapshotRequest, SnapshotChunk>;
+                             SnapshotRequest, SnapshotChunk, ForwardRequest, ForwardReply>;
 
 struct Envelope {
   NodeId from = kNoNode;

@@ -24,6 +24,7 @@
 #include "http/server.h"
 #include "lockservice/session_keeper.h"
 #include "lockservice/state_machine.h"
+#include "paxos/codec.h"
 #include "paxos/crc32c.h"
 #include "paxos/replica.h"
 #include "paxos/transport/peer_transport.h"
@@ -446,6 +447,17 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
     int64_t proposed_us;  // for the commit latency
   };
   std::unordered_map<ProposalKey, std::vector<Waiter>, ProposalKeyHash> proposals;
+  // Commands and keep-alives a follower forwarded to the leader over the
+  // peer link, waiting for the leader's ForwardReply (see forward_*).
+  struct Forwarded {
+    NodeId to;
+    std::function<void(http::Outcome)> proposed;           // set for a command
+    std::function<void(http::KeepAliveOutcome)> renewed;   // set for a keep-alive
+    int64_t deadline_us;
+  };
+  std::map<uint64_t, Forwarded> forwarded;
+  uint64_t next_forward_id = 0;
+  static constexpr size_t kForwardedMax = 1 << 16;
   struct WaitingProposal {
     lockservice::Command command;
     ProposalKey key;
@@ -584,6 +596,10 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   void propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done);
   void maybe_snapshot();
   void on_peer_message(paxos::Envelope envelope);
+  bool forward_to_leader(paxos::ForwardRequest request, Forwarded pending);
+  void on_forward_request(NodeId from, paxos::ForwardRequest request);
+  void on_forward_reply(const paxos::ForwardReply& reply);
+  void fail_forwarded(bool only_to_lost_leader);
   void serve_snapshot_chunk(NodeId to, const paxos::SnapshotRequest& request);
   void request_snapshot_chunk();
   void on_snapshot_chunk(NodeId from, paxos::SnapshotChunk chunk);
@@ -940,6 +956,7 @@ void Node::Impl::on_tick() {
     }
   }
   expire_requests(now);
+  if (!forwarded.empty()) fail_forwarded(true);
   if (now >= window_end_us) close_windows(now);
   if (fetch.active && now >= fetch.deadline_us) request_snapshot_chunk();  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
@@ -1005,6 +1022,11 @@ void Node::Impl::wait_for(uint64_t after_revision, int64_t timeout_ms,
 void Node::Impl::propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done) {
   if (stopping) return done(http::Outcome{http::Outcome::Kind::stopping, soft.leader, {}, 0});
   if (replica->role() != paxos::Role::leader) {
+    // A follower hands the command to the leader it knows over the peer link;
+    // the leader stamps its own time on it.
+    paxos::ForwardRequest request{0, paxos::ForwardRequest::Kind::propose, key.client_id, key.seq,
+                                  lockservice::encode(command, 0)};
+    if (forward_to_leader(std::move(request), Forwarded{paxos::kNoNode, done, nullptr, 0})) return;
     return done(http::Outcome{http::Outcome::Kind::not_leader, replica->leader(), {}, 0});
   }
   if (!keeper.leading()) {
@@ -1055,6 +1077,12 @@ void Node::Impl::read(bool stale, std::function<void(const http::ReadContext&)> 
 void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) {
   asio::post(io, [this, session, done = std::move(done)] {
     const int64_t now = steady_us();
+    if (replica->role() != paxos::Role::leader && !stopping) {
+      std::string payload;
+      Writer(payload).varint(session);
+      paxos::ForwardRequest request{0, paxos::ForwardRequest::Kind::keep_alive, 0, 0, std::move(payload)};
+      if (forward_to_leader(std::move(request), Forwarded{paxos::kNoNode, nullptr, done, 0})) return;
+    }
     if (!keeper.leading() || !replica->lease_valid(now)) {
       return done(http::KeepAliveOutcome{http::KeepAliveOutcome::Kind::not_leader, soft.leader, 0});
     }
@@ -1122,10 +1150,112 @@ void Node::Impl::on_peer_message(paxos::Envelope envelope) {
     on_snapshot_chunk(envelope.from, std::move(*chunk));
     return;
   }
+  if (auto* forward = std::get_if<paxos::ForwardRequest>(&envelope.message)) {
+    on_forward_request(envelope.from, std::move(*forward));
+    return;
+  }
+  if (const auto* reply = std::get_if<paxos::ForwardReply>(&envelope.message)) {
+    on_forward_reply(*reply);
+    return;
+  }
   const int64_t now = steady_us();
   note_peer_message(envelope, now);
   replica->step(envelope, now);
   schedule_flush();
+}
+
+// ---------------------------------------------------------- forwarding
+//
+// A follower forwards a client's command or keep-alive to the leader over
+// the peer link rather than as HTTP: the leader then parses no HTTP and no
+// JSON, and the follower answers its client itself. If the leader changes
+// or the answer does not come in time, the client is told the outcome is
+// unknown (504: retry with the same Idempotency-Key).
+
+bool Node::Impl::forward_to_leader(paxos::ForwardRequest request, Forwarded pending) {
+  const NodeId leader = replica->leader();
+  if (leader == paxos::kNoNode || leader == config.id || forwarded.size() >= kForwardedMax) return false;
+  request.request_id = ++next_forward_id;
+  pending.to = leader;
+  pending.deadline_us = steady_us() + kRequestMsMax * 1000;
+  if (!transport->send(paxos::Envelope{config.id, leader, request})) return false;
+  forwarded.emplace(request.request_id, std::move(pending));
+  return true;
+}
+
+void Node::Impl::on_forward_request(NodeId from, paxos::ForwardRequest request) {
+  const uint64_t id = request.request_id;
+  auto reply = [this, from, id](uint8_t outcome, NodeId leader, uint64_t revision, std::string payload) {
+    transport->send(paxos::Envelope{config.id, from, paxos::ForwardReply{id, outcome, leader, revision, std::move(payload)}});
+  };
+  if (request.kind == paxos::ForwardRequest::Kind::keep_alive) {
+    Reader in(request.payload);
+    const lockservice::SessionId session = in.varint();
+    if (!in.done()) return;  // a malformed forward from a peer: drop it
+    // Answered locally (never forwarded again: no leader here means not_leader).
+    keep_alive(session, [reply](http::KeepAliveOutcome outcome) {
+      std::string payload;
+      Writer w(payload);
+      w.svarint(outcome.valid_for_ms);
+      reply(static_cast<uint8_t>(outcome.kind), outcome.leader, 0, std::move(payload));
+    });
+    return;
+  }
+  auto decoded = lockservice::decode(request.payload);
+  if (!decoded.ok) return;
+  if (replica->role() != paxos::Role::leader) {
+    return reply(static_cast<uint8_t>(http::Outcome::Kind::not_leader), replica->leader(), 0, {});
+  }
+  propose_now(std::move(decoded.command), ProposalKey{request.client_id, request.seq},
+              [reply](http::Outcome outcome) {
+                reply(static_cast<uint8_t>(outcome.kind), outcome.leader, outcome.revision,
+                      outcome.kind == http::Outcome::Kind::applied ? lockservice::encode_result(outcome.result)
+                                                                    : std::string());
+              });
+}
+
+void Node::Impl::on_forward_reply(const paxos::ForwardReply& reply) {
+  auto it = forwarded.find(reply.request_id);
+  if (it == forwarded.end()) return;
+  auto pending = std::move(it->second);
+  forwarded.erase(it);
+  if (pending.renewed) {
+    Reader in(reply.payload);
+    const int64_t valid_for_ms = in.svarint();
+    const auto kind = reply.outcome <= static_cast<uint8_t>(http::KeepAliveOutcome::Kind::expired)
+                          ? static_cast<http::KeepAliveOutcome::Kind>(reply.outcome)
+                          : http::KeepAliveOutcome::Kind::not_leader;
+    return pending.renewed(http::KeepAliveOutcome{kind, reply.leader, in.ok() ? valid_for_ms : 0});
+  }
+  http::Outcome outcome{http::Outcome::Kind::timeout, reply.leader, {}, reply.revision};
+  if (reply.outcome <= static_cast<uint8_t>(http::Outcome::Kind::stopping)) {
+    outcome.kind = static_cast<http::Outcome::Kind>(reply.outcome);
+  }
+  if (outcome.kind == http::Outcome::Kind::applied) {
+    auto result = lockservice::decode_result(reply.payload);
+    if (!result) outcome.kind = http::Outcome::Kind::timeout;  // unreadable: the outcome is unknown to us
+    else outcome.result = std::move(*result);
+  }
+  pending.proposed(std::move(outcome));
+}
+
+// Forwards whose answer can no longer come (the leader changed, the node
+// stops, or they timed out) end as "unknown outcome".
+void Node::Impl::fail_forwarded(bool only_to_lost_leader) {
+  const int64_t now = steady_us();
+  for (auto it = forwarded.begin(); it != forwarded.end();) {
+    const bool lost = it->second.to != replica->leader();
+    if ((only_to_lost_leader && !lost && now < it->second.deadline_us)) {
+      ++it;
+      continue;
+    }
+    if (it->second.proposed) {
+      it->second.proposed(http::Outcome{http::Outcome::Kind::timeout, replica->leader(), {}, 0});
+    } else {
+      it->second.renewed(http::KeepAliveOutcome{http::KeepAliveOutcome::Kind::not_leader, replica->leader(), 0});
+    }
+    it = forwarded.erase(it);
+  }
 }
 
 void Node::Impl::serve_snapshot_chunk(NodeId to, const paxos::SnapshotRequest& request) {
@@ -1305,6 +1435,7 @@ void Node::Impl::begin_stop() {
 
 void Node::Impl::finish_stop() {
   log.write(Level::info, "stopping", {{"leader", soft.leader}});
+  fail_forwarded(false);
   for (auto& [key, waiters] : proposals) {
     for (auto& w : waiters) w.done(http::Outcome{http::Outcome::Kind::stopping, soft.leader, {}, 0});
   }

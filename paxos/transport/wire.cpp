@@ -43,8 +43,10 @@ constexpr uint8_t tag_of(const RepairQuery&) { return 13; }
 constexpr uint8_t tag_of(const RepairReport&) { return 14; }
 constexpr uint8_t tag_of(const SnapshotRequest&) { return 15; }
 constexpr uint8_t tag_of(const SnapshotChunk&) { return 16; }
+constexpr uint8_t tag_of(const ForwardRequest&) { return 17; }
+constexpr uint8_t tag_of(const ForwardReply&) { return 18; }
 // A new message needs a tag above, an encoder, a decoder and a line in wire.h.
-static_assert(std::variant_size_v<Message> == 16, "give the new message a wire tag");
+static_assert(std::variant_size_v<Message> == 18, "give the new message a wire tag");
 
 void put_fixed32_at(std::string& out, size_t at, uint32_t value) {
   for (size_t i = 0; i < 4; ++i) out[at + i] = static_cast<char>((value >> (8 * i)) & 0xff);
@@ -164,6 +166,20 @@ void put(const SnapshotChunk& m, Writer& out) {
   out.varint(m.total_bytes);
   out.fixed32(m.total_crc32c);
   out.boolean(m.last);
+}
+void put(const ForwardRequest& m, Writer& out) {
+  out.varint(m.request_id);
+  out.u8(static_cast<uint8_t>(m.kind));
+  out.varint(m.client_id);
+  out.varint(m.seq);
+  out.bytes(m.payload);
+}
+void put(const ForwardReply& m, Writer& out) {
+  out.varint(m.request_id);
+  out.u8(m.outcome);
+  out.varint(m.leader);
+  out.varint(m.revision);
+  out.bytes(m.payload);
 }
 void put(const Nominate& m, Writer& out) {
   put(m.ballot, out);
@@ -338,6 +354,20 @@ void get(Body& body, Nominate& m) {
   m.ballot = get_ballot(body);
   m.successor = get_node(body);
 }
+void get(Body& body, ForwardRequest& m) {
+  m.request_id = body.reader.varint();
+  m.kind = get_enum<ForwardRequest::Kind>(body, static_cast<uint8_t>(ForwardRequest::Kind::keep_alive), "forward kind");
+  m.client_id = body.reader.varint();
+  m.seq = body.reader.varint();
+  m.payload = std::string(body.reader.bytes());
+}
+void get(Body& body, ForwardReply& m) {
+  m.request_id = body.reader.varint();
+  m.outcome = body.reader.u8();
+  m.leader = get_node(body);
+  m.revision = body.reader.varint();
+  m.payload = std::string(body.reader.bytes());
+}
 void get(Body& body, RepairQuery& m) {
   m.nonce = body.reader.fixed64();
   m.ballot_floor = get_ballot(body);
@@ -390,6 +420,8 @@ Message get_message(Body& body, uint8_t tag) {
     case 14: return get_as<RepairReport>(body);
     case 15: return get_as<SnapshotRequest>(body);
     case 16: return get_as<SnapshotChunk>(body);
+    case 17: return get_as<ForwardRequest>(body);
+    case 18: return get_as<ForwardReply>(body);
     default: body.fail(WireError::unknown_message_tag, "unknown message tag " + std::to_string(tag)); return Probe{};
   }
 }

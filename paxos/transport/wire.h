@@ -48,6 +48,8 @@
 //   16   SnapshotChunk   varint slot, varint count, count x varint member,
 //                        varint offset, bytes, fixed32 crc32c, varint total_bytes,
 //                        fixed32 total_crc32c, u8 last (0|1)
+//   17   ForwardRequest  varint request_id, u8 kind (0..1), varint client_id, varint seq, bytes payload
+//   18   ForwardReply    varint request_id, u8 outcome, varint leader, varint revision, bytes payload
 //
 //   ballot = varint round, varint node (at most 2^32 - 1)
 //   value  = u8 kind (0 no-op, 1 commands); for commands: varint count,

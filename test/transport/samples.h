@@ -81,6 +81,10 @@ inline std::vector<paxos::Envelope> sample_envelopes() {
   add(3, 1, SnapshotRequest{kU64Max, kU64Max});
   add(1, 3, SnapshotChunk{});
   add(1, 3, SnapshotChunk{7, {1, 2, kNodeMax}, 1 << 20, std::string(300, '\xab'), 0xdeadbeef, kU64Max, 1, true});
+  add(2, 1, ForwardRequest{});
+  add(2, 1, ForwardRequest{kU64Max, ForwardRequest::Kind::keep_alive, kU64Max, 7, std::string(40, 'c')});
+  add(1, 2, ForwardReply{});
+  add(1, 2, ForwardReply{kU64Max, 3, kNodeMax, kU64Max, std::string(70, 'r')});
   return out;
 }
 
@@ -145,6 +149,12 @@ inline bool same(const paxos::Message& a, const paxos::Message& b) {
                  std::tie(y.nonce, y.promised, y.chosen_through, y.fresh);
         } else if constexpr (std::is_same_v<T, SnapshotRequest>) {
           return std::tie(x.slot, x.offset) == std::tie(y.slot, y.offset);
+        } else if constexpr (std::is_same_v<T, ForwardRequest>) {
+          return std::tie(x.request_id, x.kind, x.client_id, x.seq, x.payload) ==
+                 std::tie(y.request_id, y.kind, y.client_id, y.seq, y.payload);
+        } else if constexpr (std::is_same_v<T, ForwardReply>) {
+          return std::tie(x.request_id, x.outcome, x.leader, x.revision, x.payload) ==
+                 std::tie(y.request_id, y.outcome, y.leader, y.revision, y.payload);
         } else {
           static_assert(std::is_same_v<T, SnapshotChunk>, "compare the new message's fields here");
           return std::tie(x.slot, x.members, x.offset, x.bytes, x.crc32c, x.total_bytes, x.total_crc32c, x.last) ==
