@@ -87,7 +87,11 @@
 // lambda). With the defaults and K = ttl/3 this holds for every TTL.
 //
 // The driver answers keep-alives only while its leader lease is valid (like
-// a local linearizable read), calls lead() once it serves and has applied
+// a local linearizable read), and stamps and proposes commands (its
+// clients' and the keeper's) only then too: a leader deposed without knowing
+// it has a clock that ran on without it, and Paxos may choose what it
+// proposed later (a new leader re-proposes every vote it finds), pushing log
+// time ahead of real time. It calls lead() once it serves and has applied
 // every entry handed to it, and follow() as soon as it stops leading.
 //
 // Owned by the driver's thread, next to the StateMachine it reads.

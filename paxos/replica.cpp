@@ -160,9 +160,11 @@ bool Replica::transfer_leadership(NodeId successor, TimeUs now) {
   if (role_ != Role::leader || successor == options_.self || !quorum_.contains(successor)) return false;
   const Ballot ballot = proposer_.ballot();
   // Give the lease up first: from here on nothing is served locally, so the
-  // acceptors may promise the successor at once.
+  // acceptors may promise the successor at once. Our own acceptor keeps its
+  // promise until the successor's nominated Prepare releases it: if the
+  // Nominates are lost, a leader elected the ordinary way must still find
+  // every promise to us running (its log clock counts on it; seed 20312).
   leader_lease_.revoke();
-  lease_promise_.release(ballot);
   step_down();
   const Nominate nominate{ballot, successor};
   for (NodeId member : quorum_.members()) {
@@ -306,7 +308,12 @@ void Replica::step_down() {
   role_ = Role::follower;
   candidacy_ = Candidacy::none;
   serving_ = false;
-  if (was_leader) leader_ = kNoNode;
+  if (was_leader) {
+    leader_ = kNoNode;
+    // It heard from a leader (itself) just now: it must not tell a prober it
+    // lost the leader long ago.
+    last_leader_contact_ = now_;
+  }
   for (auto& command : proposer_.stop()) dropped_.push_back(std::move(command));
   for (const auto& read : pending_reads_) reads_failed_.push_back(read.read_id);
   pending_reads_.clear();
@@ -359,6 +366,9 @@ void Replica::on_accept(NodeId from, const Accept& accept) {
     return;
   }
   heard_from_leader(from, accept.ballot);
+  // The leader's own vote renews its own lease promise too: whatever it
+  // accepted, it refuses other Prepares for a lease after.
+  if (from == options_.self) lease_promise_.grant(accept.ballot, now_, lease_promise_us());
   send_after_sync(from, Accepted{accept.ballot, accept.slot});
   if (from != options_.self) follow_commit(accept.ballot, accept.commit_index);
 }

@@ -595,6 +595,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   void expire_requests(int64_t now);
   void propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done);
   void maybe_snapshot();
+  void propose_waiting();
   void on_peer_message(paxos::Envelope envelope);
   bool forward_to_leader(paxos::ForwardRequest request, Forwarded pending);
   void on_forward_request(NodeId from, paxos::ForwardRequest request);
@@ -800,7 +801,18 @@ std::string Node::Impl::open_http() {
 void Node::Impl::flush() {
   flush_posted = false;
   while (replica->has_ready()) handle(replica->take_ready());
+  propose_waiting();
   publish_view();
+}
+
+// Proposals that waited for the takeover to finish or for the lease go out
+// once both hold.
+void Node::Impl::propose_waiting() {
+  if (waiting_for_serving.empty() || !keeper.leading() || !replica->lease_valid(steady_us())) return;
+  auto waiting = std::move(waiting_for_serving);
+  waiting_for_serving.clear();
+  for (auto& w : waiting) propose_now(std::move(w.command), w.key, std::move(w.done));
+  while (replica->has_ready()) handle(replica->take_ready());
 }
 
 void Node::Impl::handle(paxos::Ready ready) {
@@ -949,7 +961,7 @@ void Node::Impl::start_ticks() {
 void Node::Impl::on_tick() {
   const int64_t now = steady_us();
   replica->tick(now);
-  if (keeper.leading() && !stopping) {
+  if (keeper.leading() && !stopping && replica->lease_valid(now)) {
     for (auto& command : keeper.tick(machine, now / 1000)) {
       const auto payload = lockservice::encode(command, keeper.log_now_ms(machine, now / 1000));
       replica->propose(paxos::Command{0, 0, payload}, now);
@@ -1029,8 +1041,10 @@ void Node::Impl::propose_now(lockservice::Command command, ProposalKey key, std:
     if (forward_to_leader(std::move(request), Forwarded{paxos::kNoNode, done, nullptr, 0})) return;
     return done(http::Outcome{http::Outcome::Kind::not_leader, replica->leader(), {}, 0});
   }
-  if (!keeper.leading()) {
-    // Elected, but the takeover slots are not all chosen yet.
+  if (!keeper.leading() || !replica->lease_valid(steady_us())) {
+    // Elected, but the takeover slots are not all chosen yet, or no lease:
+    // the log clock may only be read under a lease (a deposed leader that
+    // does not know it yet has a clock that ran on without it).
     if (waiting_for_serving.size() >= kWaitingProposalsMax) {
       return done(http::Outcome{http::Outcome::Kind::busy, config.id, {}, 0});
     }
