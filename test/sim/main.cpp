@@ -2,15 +2,24 @@
 //
 //   synod-sim --seeds A-B [--replicas 3|5|7|mix] [--faults all|none|NAME,...]
 //             [--mutant NAME] [--trace] [--quiet] [--stop-at-first-failure]
+//             [--history FILE]
 //
 // Prints one line per failing seed, then, as its last line, one JSON object
 // (DESIGN §7): seeds, commands, faults, safety_violations, live_after_heal,
-// first_failing_seed (null if none) and replay, plus a few more figures.
+// first_failing_seed (null if none) and replay, plus more figures: those of
+// the lock service (lock_grants, fenced_writes, fenced_refusals,
+// stale_writes_refused, concurrent_holders_believed, sessions_expired, ...)
+// and of the key histories' linearizability check (lincheck_keys,
+// lincheck_unknown, lincheck_seconds). --history writes the key history of
+// the last seed in synod's JSON-lines format (docs/history-format.md), for
+// synod-lincheck.
 // Exit code: 0 if every seed was safe and live again after healing, 1 if not,
 // 2 for bad arguments.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "sim/sim.h"
@@ -26,6 +35,7 @@ struct Arguments {
   std::string replicas = "mix";
   std::string faults = "all";
   std::string mutant;
+  std::string history;
   bool trace = false;
   bool quiet = false;
   bool stop_at_first_failure = false;
@@ -35,9 +45,10 @@ struct Arguments {
   std::fprintf(stderr,
                "synod-sim: %s\n"
                "usage: synod-sim --seeds A-B [--replicas 3|5|7|mix] [--faults all|none|NAME,...] [--mutant NAME] "
-               "[--trace] [--quiet] [--stop-at-first-failure]\n"
+               "[--trace] [--quiet] [--stop-at-first-failure] [--history FILE]\n"
                "mutants: forget-promise, skip-noop-fill, quorum-half, lease-read-after-expiry, "
-               "prepare-after-restart\n",
+               "prepare-after-restart, keepalive-after-step-down, stamp-ahead, stamp-behind, "
+               "credit-without-lease-wait, apply-without-client-id, read-without-read-index, resource-unfenced\n",
                problem.c_str());
   std::exit(2);
 }
@@ -59,12 +70,21 @@ bool parse_seeds(const std::string& text, uint64_t& first, uint64_t& last) {
   }
 }
 
-bool set_mutant(const std::string& name, synod::paxos::Mutants& mutants) {
-  if (name == "forget-promise") mutants.acceptor_forgets_promise_on_restart = true;
-  else if (name == "skip-noop-fill") mutants.leader_skips_noop_fill = true;
-  else if (name == "quorum-half") mutants.quorum_of_half = true;
-  else if (name == "lease-read-after-expiry") mutants.lease_read_after_expiry = true;
-  else if (name == "prepare-after-restart") mutants.prepare_right_after_restart = true;
+bool set_mutant(const std::string& name, SimConfig& config) {
+  auto& core = config.mutants;
+  auto& driver = config.driver_mutants;
+  if (name == "forget-promise") core.acceptor_forgets_promise_on_restart = true;
+  else if (name == "skip-noop-fill") core.leader_skips_noop_fill = true;
+  else if (name == "quorum-half") core.quorum_of_half = true;
+  else if (name == "lease-read-after-expiry") core.lease_read_after_expiry = true;
+  else if (name == "prepare-after-restart") core.prepare_right_after_restart = true;
+  else if (name == "keepalive-after-step-down") driver.keepalive_after_step_down = true;
+  else if (name == "stamp-ahead") driver.stamp_ahead = true;
+  else if (name == "stamp-behind") driver.stamp_behind = true;
+  else if (name == "credit-without-lease-wait") driver.credit_without_lease_wait = true;
+  else if (name == "apply-without-client-id") driver.apply_without_client_id = true;
+  else if (name == "read-without-read-index") driver.read_without_read_index = true;
+  else if (name == "resource-unfenced") driver.resource_unfenced = true;
   else return false;
   return true;
 }
@@ -88,6 +108,8 @@ Arguments parse(int argc, char** argv) {
       args.faults = value();
     } else if (flag == "--mutant") {
       args.mutant = value();
+    } else if (flag == "--history") {
+      args.history = value();
     } else if (flag == "--trace") {
       args.trace = true;
     } else if (flag == "--quiet") {
@@ -101,6 +123,77 @@ Arguments parse(int argc, char** argv) {
   return args;
 }
 
+// What the last line reports, summed (or bounded) over the seeds run.
+struct Totals {
+  uint64_t seeds = 0, commands = 0, reads = 0, faults = 0, violations = 0, live = 0, elections = 0;
+  uint64_t commands_min = UINT64_MAX, faults_min = UINT64_MAX;
+  int64_t heal_to_commit_ms_max = 0;
+  uint64_t deduplicated = 0;
+  uint64_t sessions = 0, expired = 0, expired_not_paused = 0, takeovers = 0, keepalives = 0;
+  uint64_t bound_max_ms = 0;
+  int64_t slack_min_ms = -1;
+  uint64_t lock_grants = 0, lock_delay_grants = 0, fenced_writes = 0, fenced_refusals = 0;
+  uint64_t stale_refused = 0, stale_accepted = 0, stale_after_regrant = 0, pauses = 0, concurrent = 0;
+  uint64_t history_ops = 0, lincheck_keys = 0, lincheck_unknown = 0;
+  double lincheck_seconds = 0;
+
+  void add(const synod::sim::SimResult& r) {
+    ++seeds;
+    commands += r.commands;
+    reads += r.reads;
+    faults += r.faults;
+    elections += r.elections;
+    commands_min = std::min(commands_min, r.commands);
+    faults_min = std::min(faults_min, r.faults);
+    heal_to_commit_ms_max = std::max(heal_to_commit_ms_max, r.heal_to_commit_ms);
+    violations += r.violations.size();
+    if (r.live_after_heal) ++live;
+    deduplicated += r.commands_deduplicated;
+    sessions += r.sessions_created;
+    expired += r.sessions_expired;
+    expired_not_paused += r.sessions_expired_not_paused;
+    takeovers += r.keeper_takeovers;
+    keepalives += r.keepalives_answered;
+    bound_max_ms = std::max(bound_max_ms, r.expiry_bound_max_ms);
+    if (r.expiry_slack_min_ms >= 0 && (slack_min_ms < 0 || r.expiry_slack_min_ms < slack_min_ms)) {
+      slack_min_ms = r.expiry_slack_min_ms;
+    }
+    lock_grants += r.lock_grants;
+    lock_delay_grants += r.lock_delay_grants;
+    fenced_writes += r.fenced_writes;
+    fenced_refusals += r.fenced_refusals;
+    stale_refused += r.stale_writes_refused;
+    stale_accepted += r.stale_writes_accepted;
+    stale_after_regrant += r.stale_writes_after_regrant;
+    pauses += r.client_pauses;
+    concurrent += r.concurrent_holders_believed;
+    history_ops += r.history_operations;
+    lincheck_keys += r.lincheck_keys;
+    lincheck_unknown += r.lincheck_unknown;
+    lincheck_seconds += r.lincheck_seconds;
+  }
+};
+
+// One JSON object on one line, built field by field.
+class JsonLine {
+ public:
+  void number(const char* name, uint64_t value) { raw(name, std::to_string(value)); }
+  void number(const char* name, int64_t value) { raw(name, std::to_string(value)); }
+  void seconds(const char* name, double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f", value);
+    raw(name, text);
+  }
+  void text(const char* name, const std::string& value) { raw(name, "\"" + value + "\""); }  // no escaping needed
+  void raw(const char* name, const std::string& value) {
+    line_ += (line_.empty() ? "{\"" : ",\"") + std::string(name) + "\":" + value;
+  }
+  std::string str() const { return line_ + "}"; }
+
+ private:
+  std::string line_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -108,30 +201,21 @@ int main(int argc, char** argv) {
   SimConfig base;
   std::string error;
   if (!FaultMix::parse(args.faults, base.faults, error)) usage(error);
-  if (!args.mutant.empty() && !set_mutant(args.mutant, base.mutants)) usage("unknown mutant " + args.mutant);
+  if (!args.mutant.empty() && !set_mutant(args.mutant, base)) usage("unknown mutant " + args.mutant);
   base.trace = args.trace;
 
   const auto started = std::chrono::steady_clock::now();
-  uint64_t seeds = 0, commands = 0, reads = 0, faults = 0, violations = 0, live = 0, elections = 0;
-  uint64_t commands_min = UINT64_MAX, faults_min = UINT64_MAX;
-  int64_t heal_to_commit_ms_max = 0;
+  Totals totals;
+  std::string history;
   bool failed = false;
   uint64_t first_failing = 0;
   for (uint64_t seed = args.first_seed; seed <= args.last_seed; ++seed) {
     SimConfig config = base;
     config.seed = seed;
     config.replicas = args.replicas == "mix" ? synod::sim::mix_replicas(seed) : std::stoi(args.replicas);
-    const auto result = synod::sim::run_simulation(config);
-    ++seeds;
-    commands += result.commands;
-    reads += result.reads;
-    faults += result.faults;
-    elections += result.elections;
-    commands_min = std::min(commands_min, result.commands);
-    faults_min = std::min(faults_min, result.faults);
-    heal_to_commit_ms_max = std::max(heal_to_commit_ms_max, result.heal_to_commit_ms);
-    violations += result.violations.size();
-    if (result.live_after_heal) ++live;
+    const auto result = synod::sim::run_simulation(config, !args.history.empty());
+    totals.add(result);
+    if (!args.history.empty()) history = result.history_jsonl;
     const bool bad = !result.violations.empty() || !result.live_after_heal;
     if (bad && !args.quiet) {
       std::printf("seed %lu (%d replicas): %zu violations, %s after heal%s%s\n", static_cast<unsigned long>(seed),
@@ -147,21 +231,62 @@ int main(int argc, char** argv) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!args.history.empty()) {
+    std::ofstream out(args.history, std::ios::binary);
+    out << history;
+    if (!out) {
+      std::fprintf(stderr, "synod-sim: cannot write %s\n", args.history.c_str());
+      return 2;
+    }
+  }
   std::string replay = "null";
   if (failed) {
     replay = "\"synod-sim --seeds " + std::to_string(first_failing) + "-" + std::to_string(first_failing) +
              " --replicas " + args.replicas + " --faults " + base.faults.to_string() +
              (args.mutant.empty() ? "" : " --mutant " + args.mutant) + " --trace\"";
   }
-  std::printf(
-      "{\"seeds\":%lu,\"commands\":%lu,\"faults\":%lu,\"safety_violations\":%lu,\"live_after_heal\":%lu,"
-      "\"first_failing_seed\":%s,\"replay\":%s,\"reads\":%lu,\"elections\":%lu,\"commands_min\":%lu,"
-      "\"faults_min\":%lu,\"heal_to_commit_ms_max\":%ld,\"replicas\":\"%s\",\"fault_mix\":\"%s\",\"seconds\":%.2f}\n",
-      static_cast<unsigned long>(seeds), static_cast<unsigned long>(commands), static_cast<unsigned long>(faults),
-      static_cast<unsigned long>(violations), static_cast<unsigned long>(live),
-      failed ? std::to_string(first_failing).c_str() : "null", replay.c_str(), static_cast<unsigned long>(reads),
-      static_cast<unsigned long>(elections), static_cast<unsigned long>(commands_min),
-      static_cast<unsigned long>(faults_min), static_cast<long>(heal_to_commit_ms_max), args.replicas.c_str(),
-      base.faults.to_string().c_str(), seconds);
+  const Totals& t = totals;
+  JsonLine json;
+  // DESIGN §7 first.
+  json.number("seeds", t.seeds);
+  json.number("commands", t.commands);
+  json.number("faults", t.faults);
+  json.number("safety_violations", t.violations);
+  json.number("live_after_heal", t.live);
+  json.raw("first_failing_seed", failed ? std::to_string(first_failing) : "null");
+  json.raw("replay", replay);
+  // The core.
+  json.number("reads", t.reads);
+  json.number("elections", t.elections);
+  json.number("commands_min", t.commands_min);
+  json.number("faults_min", t.faults_min);
+  json.number("heal_to_commit_ms_max", t.heal_to_commit_ms_max);
+  json.number("commands_deduplicated", t.deduplicated);
+  // The lock service.
+  json.number("sessions", t.sessions);
+  json.number("sessions_expired", t.expired);
+  json.number("sessions_expired_not_paused", t.expired_not_paused);
+  json.number("keeper_takeovers", t.takeovers);
+  json.number("keepalives", t.keepalives);
+  json.number("expiry_bound_max_ms", t.bound_max_ms);
+  json.number("expiry_slack_min_ms", t.slack_min_ms);
+  json.number("lock_grants", t.lock_grants);
+  json.number("lock_delay_grants", t.lock_delay_grants);
+  json.number("fenced_writes", t.fenced_writes);
+  json.number("fenced_refusals", t.fenced_refusals);
+  json.number("stale_writes_refused", t.stale_refused);
+  json.number("stale_writes_accepted", t.stale_accepted);
+  json.number("stale_writes_after_regrant", t.stale_after_regrant);
+  json.number("client_pauses", t.pauses);
+  json.number("concurrent_holders_believed", t.concurrent);
+  // The key histories.
+  json.number("history_operations", t.history_ops);
+  json.number("lincheck_keys", t.lincheck_keys);
+  json.number("lincheck_unknown", t.lincheck_unknown);
+  json.seconds("lincheck_seconds", t.lincheck_seconds);
+  json.text("replicas", args.replicas);
+  json.text("fault_mix", base.faults.to_string());
+  json.seconds("seconds", seconds);
+  std::printf("%s\n", json.str().c_str());
   return failed ? 1 : 0;
 }

@@ -1,25 +1,15 @@
-#include "sim/sim.h"
-
+// The event loop, the nodes and their disks, the network, the faults and the
+// consensus checks (see simulation.h for the other files of a run).
 #include <algorithm>
 #include <cstdarg>
-#include <limits>
 #include <cstdio>
-#include <deque>
 #include <functional>
-#include <map>
-#include <memory>
-#include <optional>
-#include <queue>
-#include <set>
+#include <limits>
 #include <sstream>
-#include <variant>
 
-#include "paxos/random.h"
-#include "paxos/replica.h"
+#include "sim/simulation.h"
 
 namespace synod::sim {
-
-using namespace paxos;
 
 // ------------------------------------------------------------------ FaultMix
 
@@ -87,262 +77,48 @@ int mix_replicas(uint64_t seed) {
   return kSizes[seed % 3];
 }
 
-namespace {
-
-constexpr int64_t kMs = 1000;  // simulated time is in microseconds
-// Before the final check, clients stop and the cluster gets this long to settle.
-constexpr int64_t kSettle = 500 * kMs;
+namespace detail {
 
 // ------------------------------------------------------------ the sim's disk
 
-// What a replica has synced. Writes reach it only when their sync completes,
-// so a crash loses exactly what was not synced.
-struct Disk {
-  Ballot promised;
-  std::map<Slot, AcceptedEntry> accepted;
-  std::vector<ChosenEntry> chosen;
-  // Every vote that was ever durable here, for the oracle: an Accepted may
-  // leave after a later vote for the same slot overwrote this one (a paused
-  // node releases several synced Readies at once).
-  std::map<std::pair<Slot, Ballot>, ValuePtr> durable_votes;
-
-  void write(const PersistBatch& batch) {
-    // No monotonicity assert here: a mutant that forgot its promise writes a
-    // lower one, and it is the simulator's checks that must catch it.
-    if (batch.promised) promised = *batch.promised;
-    for (const auto& vote : batch.accepted) {
-      accepted[vote.slot] = vote;
-      durable_votes[{vote.slot, vote.ballot}] = vote.value;
-    }
-    for (const auto& entry : batch.chosen) {
-      SYNOD_ASSERT(entry.slot == chosen.size() + 1);
-      chosen.push_back(entry);
-    }
+void Disk::write(const PersistBatch& batch) {
+  // No monotonicity assert here: a mutant that forgot its promise writes a
+  // lower one, and it is the simulator's checks that must catch it.
+  if (batch.promised) promised = *batch.promised;
+  for (const auto& vote : batch.accepted) {
+    accepted[vote.slot] = vote;
+    durable_votes[{vote.slot, vote.ballot}] = vote.value;
   }
-
-  DurableState recovered() const {
-    DurableState state;
-    state.promised = promised;
-    for (const auto& [slot, vote] : accepted) state.accepted.push_back(vote);
-    state.chosen = chosen;
-    return state;
+  for (const auto& entry : batch.chosen) {
+    SYNOD_ASSERT(entry.slot == chosen.size() + 1);
+    chosen.push_back(entry);
   }
-};
+}
 
-// ------------------------------------------------------ the test application
+DurableState Disk::recovered() const {
+  DurableState state;
+  state.promised = promised;
+  for (const auto& [slot, vote] : accepted) state.accepted.push_back(vote);
+  state.chosen = chosen;
+  return state;
+}
 
-// A small key-value map whose commands are "key=value", applied at most once
-// per (client id, seq): the sim's clients have one command outstanding at a
-// time, so remembering the last seq per client is enough.
-class KvApp {
- public:
-  struct Outcome {
-    bool fresh = false;
-    Slot first_slot = kNoSlot;  // where the latest command of the client took effect
-  };
+// ------------------------------------------------------------------ set-up
 
-  // A client moves to seq + 1 only after seq was acknowledged, so any seq at
-  // or below the last applied one is a duplicate: a retry, or an old
-  // proposal that a later leader found in some acceptor and re-proposed.
-  Outcome apply(Slot slot, const Command& command) {
-    auto& last = last_[command.client_id];
-    if (command.seq <= last.first) return Outcome{false, last.second};
-    last = {command.seq, slot};
-    const auto equals = command.payload.find('=');
-    SYNOD_ASSERT(equals != std::string::npos);
-    values_[command.payload.substr(0, equals)] = command.payload.substr(equals + 1);
-    return Outcome{true, slot};
-  }
-
-  std::string get(const std::string& key) const {
-    auto it = values_.find(key);
-    return it == values_.end() ? std::string() : it->second;
-  }
-
-  Slot applied = kNoSlot;
-
- private:
-  std::map<std::string, std::string> values_;
-  std::map<uint64_t, std::pair<uint64_t, Slot>> last_;
-};
-
-// ------------------------------------------------------------------- events
-
-struct ClientWrite {
-  size_t client;
-  uint64_t seq;
-};
-struct ClientRead {
-  size_t client;
-  uint64_t read_id;
-};
-struct SyncRelease {
-  uint64_t ready_id;
-};
-// What a paused replica finds waiting when it resumes.
-using InboxItem = std::variant<Envelope, ClientWrite, ClientRead, SyncRelease>;
-
-enum class EventKind : uint8_t { deliver, sync_done, tick, client_step, client_timeout, fault, heal, restart, resume,
-                                 fault_restart, heal_all, end };
-
-struct Event {
-  int64_t at = 0;
-  uint64_t seq = 0;
-  EventKind kind = EventKind::tick;
-  size_t node = 0;       // index, for node events
-  uint64_t a = 0;        // kind-specific
-  uint64_t b = 0;
-  std::shared_ptr<const Envelope> envelope;
-
-  bool operator>(const Event& other) const { return at != other.at ? at > other.at : seq > other.seq; }
-};
-
-struct Node {
-  NodeId id = kNoNode;
-  double clock_rate = 1.0;
-  int64_t clock_offset = 0;
-  bool up = true;
-  bool paused = false;
-  uint64_t incarnation = 0;
-  std::unique_ptr<Replica> replica;
-  Disk disk;
-  std::map<uint64_t, PersistBatch> unsynced;   // by ready id
-  std::map<uint64_t, AfterSync> after_sync;    // by ready id
-  int64_t last_sync_at = 0;
-  KvApp app;
-  std::deque<InboxItem> inbox;
-  bool paused_inbox_replay = false;
-  std::map<uint64_t, size_t> reads;                     // read id -> client
-  std::map<std::pair<uint64_t, uint64_t>, size_t> writes;  // (client id, seq) -> client
-};
-
-struct Client {
-  uint64_t id = 0;
-  uint64_t seq = 0;
-  enum class State : uint8_t { idle, writing, reading } state = State::idle;
-  size_t target = 0;
-  uint64_t attempt = 0;  // invalidates stale timeouts
-  std::string payload;
-  std::string key;
-  int64_t invoked_at = 0;
-  int64_t timeout_us = 0;
-  Slot must_see = kNoSlot;  // reads: newest completed index when invoked
-  uint64_t read_id = 0;
-};
-
-// One network-wide degradation (drop, duplicate or delay) while it lasts.
-struct Degradation {
-  uint64_t id;
-  double drop = 0;
-  double duplicate = 0;
-  int64_t delay_us_max = 0;
-};
-
-// A cut set of directed links, undone when the fault heals.
-struct Cut {
-  uint64_t id;
-  std::vector<std::pair<size_t, size_t>> links;
-};
-
-class Simulation {
- public:
-  explicit Simulation(const SimConfig& config) : config_(config), random_(config.seed * 0x9e3779b97f4a7c15ULL + 17) {
-    result_.seed = config.seed;
-    result_.replicas = config.replicas;
-  }
-
-  SimResult run();
-
- private:
-  // --- scheduling
-  void schedule(int64_t at, EventKind kind, size_t node = 0, uint64_t a = 0, uint64_t b = 0,
-                std::shared_ptr<const Envelope> envelope = nullptr) {
-    events_.push(Event{at, ++event_seq_, kind, node, a, b, std::move(envelope)});
-  }
-  void handle(const Event& event);
-  TimeUs local(const Node& node) const {
-    return node.clock_offset + static_cast<TimeUs>(static_cast<double>(now_) * node.clock_rate);
-  }
-  void trace(const char* format, ...) __attribute__((format(printf, 2, 3)));
-
-  // --- nodes
-  Options options_for(const Node& node) const;
-  void boot(Node& node);
-  void drain(Node& node);
-  void deliver(Node& node, const InboxItem& item);
-  void on_sync_done(Node& node, uint64_t ready_id, uint64_t incarnation);
-  void release(Node& node);
-  void apply_entries(Node& node, const std::vector<ChosenEntry>& entries);
-  void serve_reads(Node& node, const Ready& ready);
-  void crash(Node& node);
-  void reconnect_links(const Node& node);
-  size_t index_of(NodeId id) const { return id - 1; }
-
-  // --- network
-  void send(const Envelope& envelope);
-
-  // --- clients
-  void client_step(size_t client, uint64_t attempt);
-  void client_submit(size_t client);
-  void client_retry(size_t client, NodeId hint, int64_t after_us);
-  void client_timeout(size_t client, uint64_t attempt);
-  void complete_write(size_t client, Slot slot);
-  void complete_read(size_t client, Node& node);
-
-  int64_t think_time() { return random_.uniform(10 * kMs, 60 * kMs); }
-
-  // --- faults
-  void plan_faults();
-  void inject_fault();
-  void heal(uint64_t fault_id);
-  void heal_all();
-  std::optional<size_t> current_leader() const;
-
-  // --- checks
-  void violation(const std::string& what);
-  void record_vote(const Node& node, const Accepted& accepted);
-  void check_applied(const Node& node, Slot slot, const ValuePtr& value);
-  void check_lease_read(const Node& node);
-  void check_no_other_lease(const Node& elected, const Ballot& ballot);
-  void final_checks();
-
-  SimConfig config_;
-  Random random_;
-  SimResult result_;
-  int64_t now_ = 0;
-  uint64_t event_seq_ = 0;
-  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
-  std::vector<Node> nodes_;
-  std::vector<Client> clients_;
-
-  // network state
-  std::vector<std::vector<int>> cut_count_;  // [from][to]: how many faults cut this link
-  std::vector<Degradation> degradations_;
-  std::vector<Cut> cuts_;
-  uint64_t next_fault_id_ = 0;
-  int64_t heal_at_ = 0;
-  bool healed_ = false;
-  // Clients start no new operation from here on, so that the final check
-  // sees a cluster at rest.
-  int64_t quiet_at_ = std::numeric_limits<int64_t>::max();
-
-  // oracle and history
-  struct SlotVotes {
-    std::map<Ballot, std::pair<ValuePtr, std::set<NodeId>>> by_ballot;
-    ValuePtr chosen;
-  };
-  std::map<Slot, SlotVotes> votes_;
-  std::map<Slot, ValuePtr> applied_log_;  // the first value any learner applied per slot
-  std::map<std::pair<uint64_t, uint64_t>, std::string> submitted_;
-  std::map<std::pair<uint64_t, uint64_t>, Slot> effect_slot_;  // where each command took effect
-  std::map<std::pair<uint64_t, uint64_t>, Slot> acked_;
-  Slot newest_completed_ = kNoSlot;  // newest index any completed operation reflected
-  Slot max_acked_slot_ = kNoSlot;
-  uint64_t next_read_id_ = 0;
-  std::optional<int64_t> first_ack_after_heal_;
-  std::map<NodeId, Ballot> led_;  // newest ballot each node led with, to count elections
-  std::map<Ballot, int64_t> elected_at_;  // when each ballot's phase 1 completed
-};
+Simulation::Simulation(const SimConfig& config, bool keep_history)
+    : config_(config),
+      keep_history_(keep_history),
+      random_(config.seed * 0x9e3779b97f4a7c15ULL + 17),
+      resource_(config.driver_mutants.resource_unfenced) {
+  result_.seed = config.seed;
+  result_.replicas = config.replicas;
+  // What server/node.cpp passes: the real time that provably passed since
+  // the last chosen entry, a lease at the slowest clock rate.
+  const paxos::Timing timing;
+  takeover_credit_ms_ = timing.lease_ms * 100 / (100 + timing.drift_bound_percent);
+  keeper_config_.drift_bound_percent = timing.drift_bound_percent;
+  service_config_.drift_bound_percent = timing.drift_bound_percent;
+}
 
 void Simulation::trace(const char* format, ...) {
   if (!config_.trace) return;
@@ -355,7 +131,7 @@ void Simulation::trace(const char* format, ...) {
 }
 
 void Simulation::violation(const std::string& what) {
-  if (result_.violations.size() < 20) {
+  if (result_.violations.size() < kViolationsMax) {
     result_.violations.push_back("t=" + std::to_string(now_ / kMs) + "ms " + what);
   }
   trace("VIOLATION %s", what.c_str());
@@ -370,6 +146,7 @@ Options Simulation::options_for(const Node& node) const {
   return options;
 }
 
+
 void Simulation::boot(Node& node) {
   if (node.incarnation != 0) reconnect_links(node);
   node.up = true;
@@ -380,7 +157,11 @@ void Simulation::boot(Node& node) {
   node.inbox.clear();
   node.reads.clear();
   node.writes.clear();
-  node.app = KvApp{};
+  // Restored from nothing: the replica replays the durable chosen log.
+  node.machine = ls::StateMachine(service_config_);
+  node.keeper = ls::SessionKeeper(keeper_config_);
+  node.applied = kNoSlot;
+  node.result_digest = 0;
   node.replica = std::make_unique<Replica>(options_for(node), node.disk.recovered(), local(node));
   trace("n%u boots (incarnation %lu)", node.id, static_cast<unsigned long>(node.incarnation));
   drain(node);
@@ -409,54 +190,62 @@ void Simulation::crash(Node& node) {
   node.up = false;
   node.paused = false;
   node.replica.reset();
+  node.keeper.follow();
   node.unsynced.clear();
   node.after_sync.clear();
   node.inbox.clear();
   node.reads.clear();
   node.writes.clear();
+  note_leaderless();
 }
 
 // -------------------------------------------------------------- node driving
 
 void Simulation::drain(Node& node) {
-  while (node.up && !node.paused && node.replica->has_ready()) {
-    Ready ready = node.replica->take_ready();
-    if (!ready.persist.empty()) {
-      // Syncs complete in order, each after a short random latency.
-      const int64_t done_at = std::max(node.last_sync_at, now_) + random_.uniform(30, 400);
-      node.last_sync_at = done_at;
-      node.unsynced.emplace(ready.id, ready.persist);
-      schedule(done_at, EventKind::sync_done, index_of(node.id), ready.id, node.incarnation);
+  while (node.up && !node.paused && node.replica->has_ready()) handle_ready(node, node.replica->take_ready());
+}
+
+// In the order server/node.cpp handles a Ready: persist, messages, apply,
+// reads, dropped proposals, then the soft state (so a new leader's keeper
+// starts after the entries of the Ready that made it serve were applied).
+void Simulation::handle_ready(Node& node, Ready ready) {
+  if (!ready.persist.empty()) {
+    // Syncs complete in order, each after a short random latency.
+    const int64_t done_at = std::max(node.last_sync_at, now_) + random_.uniform(30, 400);
+    node.last_sync_at = done_at;
+    node.unsynced.emplace(ready.id, ready.persist);
+    schedule(done_at, EventKind::sync_done, index_of(node.id), ready.id, node.incarnation);
+  }
+  if (!ready.messages_after_sync.empty()) {
+    node.after_sync.emplace(ready.id, std::move(ready.messages_after_sync));
+    // Released now if no sync is under way; otherwise when the syncs
+    // before it complete (storage completes syncs in order).
+    if (node.unsynced.empty()) release(node);
+  }
+  for (const auto& envelope : ready.messages) send(envelope);
+  apply_entries(node, ready.apply);
+  serve_reads(node, ready);
+  for (const auto& command : ready.dropped) {
+    auto it = node.writes.find({command.client_id, command.seq});
+    if (it == node.writes.end()) continue;
+    const size_t client = it->second.client;
+    node.writes.erase(it);
+    if (clients_[client].state == Client::State::writing && clients_[client].seq == command.seq) {
+      client_retry(client, kNoNode, random_.uniform(1 * kMs, 5 * kMs));
     }
-    if (!ready.messages_after_sync.empty()) {
-      node.after_sync.emplace(ready.id, std::move(ready.messages_after_sync));
-      // Released now if no sync is under way; otherwise when the syncs
-      // before it complete (storage completes syncs in order).
-      if (node.unsynced.empty()) release(node);
+  }
+  if (ready.soft_state) {
+    const auto& soft = *ready.soft_state;
+    trace("n%u is %s, leader n%u, ballot %s%s", node.id, role_name(soft.role), soft.leader,
+          to_string(soft.ballot).c_str(), soft.serving ? ", serving" : "");
+    if (soft.role == Role::leader && led_[node.id] != soft.ballot) {
+      led_[node.id] = soft.ballot;
+      elected_at_.emplace(soft.ballot, now_);
+      ++result_.elections;
+      check_no_other_lease(node, soft.ballot);
     }
-    for (const auto& envelope : ready.messages) send(envelope);
-    apply_entries(node, ready.apply);
-    serve_reads(node, ready);
-    for (const auto& command : ready.dropped) {
-      auto it = node.writes.find({command.client_id, command.seq});
-      if (it == node.writes.end()) continue;
-      const size_t client = it->second;
-      node.writes.erase(it);
-      if (clients_[client].state == Client::State::writing && clients_[client].seq == command.seq) {
-        client_retry(client, kNoNode, random_.uniform(1 * kMs, 5 * kMs));
-      }
-    }
-    if (ready.soft_state) {
-      const auto& soft = *ready.soft_state;
-      trace("n%u is %s, leader n%u, ballot %s%s", node.id, role_name(soft.role), soft.leader,
-            to_string(soft.ballot).c_str(), soft.serving ? ", serving" : "");
-      if (soft.role == Role::leader && led_[node.id] != soft.ballot) {
-        led_[node.id] = soft.ballot;
-        elected_at_.emplace(soft.ballot, now_);
-        ++result_.elections;
-        check_no_other_lease(node, soft.ballot);
-      }
-    }
+    on_soft_state(node, soft);
+    note_leaderless();  // a step-down or a handover ends serving at once, not at the next tick
   }
 }
 
@@ -483,8 +272,8 @@ void Simulation::release(Node& node) {
     const uint64_t ready_id = node.after_sync.begin()->first;
     AfterSync batch = std::move(node.after_sync.begin()->second);
     node.after_sync.erase(node.after_sync.begin());
-    for (auto& envelope : std::move(batch).release(SyncReceipt(ready_id))) {
-      if (const auto* accepted = std::get_if<Accepted>(&envelope.message)) record_vote(node, *accepted);
+    for (auto& envelope : std::move(batch).release(paxos::SyncReceipt(ready_id))) {
+      if (const auto* accepted = std::get_if<paxos::Accepted>(&envelope.message)) record_vote(node, *accepted);
       if (envelope.to == node.id) {
         node.replica->step(envelope, local(node));
       } else {
@@ -501,25 +290,18 @@ void Simulation::deliver(Node& node, const InboxItem& item) {
     }
     node.replica->step(*envelope, local(node));
   } else if (const auto* write = std::get_if<ClientWrite>(&item)) {
-    auto& client = clients_[write->client];
+    const auto& client = clients_[write->client];
     if (client.state != Client::State::writing || client.seq != write->seq) return;  // gave up already
-    Command command{client.id, client.seq, client.payload};
-    switch (node.replica->propose(command, local(node))) {
-      case Replica::ProposeStatus::queued:
-        node.writes[{client.id, client.seq}] = write->client;
-        break;
-      case Replica::ProposeStatus::not_leader:
-        client_retry(write->client, node.replica->leader(), random_.uniform(1 * kMs, 3 * kMs));
-        break;
-      case Replica::ProposeStatus::busy:
-        client_retry(write->client, node.id, random_.uniform(5 * kMs, 20 * kMs));
-        break;
-    }
+    propose_client_command(node, write->client);
   } else if (const auto* read = std::get_if<ClientRead>(&item)) {
     auto& client = clients_[read->client];
     if (client.state != Client::State::reading || client.read_id != read->read_id) return;
     trace("n%u <- client %lu read #%lu", node.id, static_cast<unsigned long>(client.id),
           static_cast<unsigned long>(read->read_id));
+    if (config_.driver_mutants.read_without_read_index) {
+      complete_read(read->client, node);
+      return;
+    }
     switch (node.replica->read(read->read_id, local(node))) {
       case Replica::ReadStatus::queued:
         node.reads[read->read_id] = read->client;
@@ -531,65 +313,12 @@ void Simulation::deliver(Node& node, const InboxItem& item) {
         client_retry(read->client, node.id, random_.uniform(5 * kMs, 20 * kMs));
         break;
     }
+  } else if (const auto* keepalive = std::get_if<KeepAlive>(&item)) {
+    answer_keepalive(node, *keepalive);
   } else if (std::holds_alternative<SyncRelease>(item)) {
     release(node);
   }
   drain(node);
-}
-
-void Simulation::apply_entries(Node& node, const std::vector<ChosenEntry>& entries) {
-  for (const auto& entry : entries) {
-    if (entry.slot != node.app.applied + 1) {
-      violation("n" + std::to_string(node.id) + " applied slot " + std::to_string(entry.slot) + " after " +
-                std::to_string(node.app.applied));
-    }
-    node.app.applied = entry.slot;
-    check_applied(node, entry.slot, entry.value);
-    for (const auto& command : entry.value->commands) {
-      const auto outcome = node.app.apply(entry.slot, command);
-      const auto key = std::make_pair(command.client_id, command.seq);
-      if (outcome.fresh) {
-        auto [it, inserted] = effect_slot_.emplace(key, entry.slot);
-        if (!inserted && it->second != entry.slot) {
-          violation("command " + std::to_string(command.client_id) + "." + std::to_string(command.seq) +
-                    " took effect at slots " + std::to_string(it->second) + " and " + std::to_string(entry.slot));
-        }
-      }
-      auto waiting = node.writes.find(key);
-      if (waiting != node.writes.end()) {
-        const size_t client = waiting->second;
-        node.writes.erase(waiting);
-        auto& c = clients_[client];
-        if (c.state == Client::State::writing && c.seq == command.seq) complete_write(client, outcome.first_slot);
-      }
-    }
-  }
-}
-
-void Simulation::serve_reads(Node& node, const Ready& ready) {
-  for (const auto& grant : ready.reads) {
-    trace("n%u grants read #%lu at index %lu%s", node.id, static_cast<unsigned long>(grant.read_id),
-          static_cast<unsigned long>(grant.index), grant.under_lease ? " on its lease" : " after a quorum round");
-    if (grant.under_lease) check_lease_read(node);
-    auto it = node.reads.find(grant.read_id);
-    if (it == node.reads.end()) continue;
-    const size_t client = it->second;
-    node.reads.erase(it);
-    if (node.app.applied < grant.index) {
-      violation("n" + std::to_string(node.id) + " granted a read at index " + std::to_string(grant.index) +
-                " above what it applied");
-    }
-    auto& c = clients_[client];
-    if (c.state == Client::State::reading && c.read_id == grant.read_id) complete_read(client, node);
-  }
-  for (uint64_t read_id : ready.reads_failed) {
-    auto it = node.reads.find(read_id);
-    if (it == node.reads.end()) continue;
-    const size_t client = it->second;
-    node.reads.erase(it);
-    auto& c = clients_[client];
-    if (c.state == Client::State::reading && c.read_id == read_id) client_retry(client, kNoNode, 2 * kMs);
-  }
 }
 
 // ----------------------------------------------------------------- network
@@ -613,97 +342,6 @@ void Simulation::send(const Envelope& envelope) {
     if (delay_max > 0) delay += random_.uniform(0, delay_max);
     schedule(now_ + delay, EventKind::deliver, to, 0, 0, shared);
   }
-}
-
-// ----------------------------------------------------------------- clients
-
-// attempt 0 starts a new operation; otherwise it is a due retry of attempt.
-void Simulation::client_step(size_t index, uint64_t attempt) {
-  auto& client = clients_[index];
-  if (attempt != 0) {
-    if (client.attempt == attempt && client.state != Client::State::idle) client_submit(index);
-    return;
-  }
-  if (client.state != Client::State::idle || now_ >= quiet_at_) return;
-  const bool write = random_.chance(7, 10);
-  client.key = "k" + std::to_string(random_.uniform(0, 4));
-  client.invoked_at = now_;
-  // Some clients are patient: still waiting when a frozen leader wakes up.
-  client.timeout_us = random_.chance(1, 2) ? 300 * kMs : random_.uniform(300 * kMs, 2000 * kMs);
-  client.must_see = newest_completed_;
-  if (write) {
-    client.state = Client::State::writing;
-    ++client.seq;
-    client.payload = client.key + "=" + std::to_string(client.id) + "." + std::to_string(client.seq);
-    submitted_[{client.id, client.seq}] = client.payload;
-    ++result_.commands;
-  } else {
-    client.state = Client::State::reading;
-  }
-  client_submit(index);
-}
-
-void Simulation::client_submit(size_t index) {
-  auto& client = clients_[index];
-  ++client.attempt;
-  schedule(now_ + client.timeout_us, EventKind::client_timeout, 0, index, client.attempt);
-  Node& node = nodes_[client.target];
-  if (!node.up) {
-    client_retry(index, kNoNode, random_.uniform(1 * kMs, 5 * kMs));
-    return;
-  }
-  InboxItem item;
-  if (client.state == Client::State::writing) {
-    item = ClientWrite{index, client.seq};
-  } else {
-    client.read_id = ++next_read_id_;
-    item = ClientRead{index, client.read_id};
-  }
-  if (node.paused) {
-    node.inbox.push_back(item);
-    return;
-  }
-  deliver(node, item);
-}
-
-void Simulation::client_retry(size_t index, NodeId hint, int64_t after_us) {
-  auto& client = clients_[index];
-  client.target = hint != kNoNode ? index_of(hint) : static_cast<size_t>(random_.uniform(0, config_.replicas - 1));
-  ++client.attempt;
-  schedule(now_ + after_us, EventKind::client_step, 0, index, client.attempt);
-}
-
-// No answer in time: the node may be dead, frozen or cut off. Try another
-// (the same seq, for a write: it must take effect at most once).
-void Simulation::client_timeout(size_t index, uint64_t attempt) {
-  auto& client = clients_[index];
-  if (client.attempt != attempt || client.state == Client::State::idle) return;
-  client.target = static_cast<size_t>(random_.uniform(0, config_.replicas - 1));
-  client_submit(index);
-}
-
-void Simulation::complete_write(size_t index, Slot slot) {
-  auto& client = clients_[index];
-  acked_[{client.id, client.seq}] = slot;
-  newest_completed_ = std::max(newest_completed_, slot);
-  max_acked_slot_ = std::max(max_acked_slot_, slot);
-  if (healed_ && client.invoked_at >= heal_at_ && !first_ack_after_heal_) first_ack_after_heal_ = now_;
-  client.state = Client::State::idle;
-  ++client.attempt;
-  schedule(now_ + think_time(), EventKind::client_step, 0, index);
-}
-
-void Simulation::complete_read(size_t index, Node& node) {
-  auto& client = clients_[index];
-  if (node.app.applied < client.must_see) {
-    violation("stale read at n" + std::to_string(node.id) + ": state of index " + std::to_string(node.app.applied) +
-              ", but index " + std::to_string(client.must_see) + " completed before the read began");
-  }
-  newest_completed_ = std::max(newest_completed_, node.app.applied);
-  ++result_.reads;
-  client.state = Client::State::idle;
-  ++client.attempt;
-  schedule(now_ + think_time(), EventKind::client_step, 0, index);
 }
 
 // ------------------------------------------------------------------ faults
@@ -741,6 +379,7 @@ void Simulation::inject_fault() {
   if (mix.crash) kinds.insert(kinds.end(), {6, 6});  // crashes twice as often
   if (mix.pause) kinds.push_back(7);
   if (mix.crash && (mix.partition || mix.oneway)) kinds.push_back(8);
+  if (mix.crash) kinds.push_back(9);
   if (kinds.empty()) return;
   const int kind = kinds[static_cast<size_t>(random_.uniform(0, static_cast<int64_t>(kinds.size()) - 1))];
   const uint64_t id = ++next_fault_id_;
@@ -831,6 +470,7 @@ void Simulation::inject_fault() {
       Node& node = nodes_[target];
       if (!node.up || node.paused) break;
       node.paused = true;
+      note_leaderless();
       trace("n%zu paused for %ldms", target + 1, static_cast<long>(duration / kMs));
       schedule(now_ + duration, EventKind::resume, target, node.incarnation);
       return;
@@ -861,6 +501,32 @@ void Simulation::inject_fault() {
       schedule(now_ + random_.uniform(150 * kMs, 350 * kMs), EventKind::fault_restart, restarted,
                static_cast<uint64_t>(random_.uniform(2 * kMs, 60 * kMs)));
       schedule(now_ + random_.uniform(500 * kMs, 1200 * kMs), EventKind::heal, 0, id);
+      return;
+    }
+    case 9: {
+      // A graceful restart, as synod does on SIGTERM: the leader hands over
+      // to its most caught-up peer, stops soon after and comes back. The
+      // successor wins without waiting out a lease, so its keeper starts
+      // with no takeover credit.
+      const auto leader = current_leader();
+      if (!leader || nodes_[*leader].paused) break;
+      Node& node = nodes_[*leader];
+      NodeId successor = kNoNode;
+      Replica::PeerProgress best;
+      for (const auto& peer : nodes_) {
+        if (peer.id == node.id) continue;
+        const auto progress = node.replica->peer(peer.id);
+        if (successor == kNoNode || progress.chosen_through > best.chosen_through ||
+            (progress.chosen_through == best.chosen_through && progress.last_ack > best.last_ack)) {
+          successor = peer.id;
+          best = progress;
+        }
+      }
+      if (!node.replica->transfer_leadership(successor, local(node))) break;
+      trace("fault %lu: n%u hands over to n%u and stops", static_cast<unsigned long>(id), node.id, successor);
+      drain(node);
+      schedule(now_ + random_.uniform(20 * kMs, 300 * kMs), EventKind::fault_restart, *leader,
+               static_cast<uint64_t>(random_.uniform(1 * kMs, 400 * kMs)));
       return;
     }
     default:
@@ -900,7 +566,7 @@ void Simulation::heal_all() {
 
 // ------------------------------------------------------------------ checks
 
-void Simulation::record_vote(const Node& node, const Accepted& accepted) {
+void Simulation::record_vote(const Node& node, const paxos::Accepted& accepted) {
   auto it = node.disk.durable_votes.find({accepted.slot, accepted.ballot});
   if (it == node.disk.durable_votes.end()) {
     violation("n" + std::to_string(node.id) + " sent Accepted for slot " + std::to_string(accepted.slot) +
@@ -922,6 +588,9 @@ void Simulation::record_vote(const Node& node, const Accepted& accepted) {
   }
 }
 
+// Validity: a client command must be what the client submitted, bytes for
+// bytes but for the log time a leader stamped in its header; a command with
+// client id 0 must be one a keeper proposed, exactly.
 void Simulation::check_applied(const Node& node, Slot slot, const ValuePtr& value) {
   const auto vote = votes_.find(slot);
   if (vote == votes_.end() || !vote->second.chosen) {
@@ -935,11 +604,22 @@ void Simulation::check_applied(const Node& node, Slot slot, const ValuePtr& valu
   if (!inserted && !same_value(it->second, value)) {
     violation("replicas applied different values at slot " + std::to_string(slot));
   }
-  if (value->kind == Value::Kind::noop) return;
+  if (!inserted || value->kind == paxos::Value::Kind::noop) return;
   for (const auto& command : value->commands) {
-    auto proposed = submitted_.find({command.client_id, command.seq});
-    if (proposed == submitted_.end() || proposed->second != command.payload) {
-      violation("validity: slot " + std::to_string(slot) + " holds a command no client submitted");
+    bool valid = false;
+    if (command.client_id == 0) {
+      valid = keeper_proposals_.count(command.payload) != 0;
+    } else {
+      auto submitted = submitted_.find({command.client_id, command.seq});
+      const std::string& payload = command.payload;
+      valid = submitted != submitted_.end() && submitted->second.size() == payload.size() &&
+              payload.size() >= ls::kCommandHeaderBytes && payload[0] == submitted->second[0] &&
+              payload.compare(ls::kCommandHeaderBytes, std::string::npos, submitted->second,
+                              ls::kCommandHeaderBytes, std::string::npos) == 0;
+    }
+    if (!valid) {
+      violation("validity: slot " + std::to_string(slot) + " holds a command nobody submitted (client " +
+                std::to_string(command.client_id) + "." + std::to_string(command.seq) + ")");
     }
   }
 }
@@ -967,21 +647,26 @@ void Simulation::check_no_other_lease(const Node& elected, const Ballot& ballot)
 
 void Simulation::final_checks() {
   for (const auto& [key, slot] : acked_) {
-    auto effect = effect_slot_.find(key);
-    if (effect == effect_slot_.end() || effect->second != slot) {
-      violation("acknowledged write " + std::to_string(key.first) + "." + std::to_string(key.second) + " lost");
+    auto effect = effect_revision_.find(key);
+    if (effect == effect_revision_.end() || ls::revision_slot(effect->second) != slot) {
+      violation("acknowledged command " + std::to_string(key.first) + "." + std::to_string(key.second) + " lost");
     }
   }
   bool caught_up = true;
   for (const auto& node : nodes_) {
-    if (!node.up || node.app.applied < max_acked_slot_) caught_up = false;
+    if (!node.up || node.applied < max_acked_slot_) caught_up = false;
     trace("end: n%u %s%s applied %lu (acked up to %lu), %s", node.id, node.up ? "up" : "down",
-          node.paused ? " paused" : "", static_cast<unsigned long>(node.app.applied),
+          node.paused ? " paused" : "", static_cast<unsigned long>(node.applied),
           static_cast<unsigned long>(max_acked_slot_), node.up ? role_name(node.replica->role()) : "-");
   }
   result_.live_after_heal = first_ack_after_heal_.has_value() &&
                             *first_ack_after_heal_ - heal_at_ <= config_.liveness_bound_ms * kMs && caught_up;
   if (first_ack_after_heal_) result_.heal_to_commit_ms = (*first_ack_after_heal_ - heal_at_) / kMs;
+  check_sessions_expire();
+  resource_checks();
+  result_.fenced_writes = resource_.accepted();
+  result_.fenced_refusals = resource_.refused();
+  check_key_histories();
   uint64_t digest = 1469598103934665603ULL;
   for (const auto& [slot, value] : applied_log_) {
     digest = (digest ^ slot) * 1099511628211ULL;
@@ -993,6 +678,20 @@ void Simulation::final_checks() {
 }
 
 // ------------------------------------------------------------------- run
+
+void Simulation::tick_nodes() {
+  for (auto& node : nodes_) {
+    if (!node.up || node.paused) continue;
+    node.replica->tick(local(node));
+    keeper_tick(node);
+    drain(node);
+  }
+  note_leaderless();
+  if (now_ >= next_session_check_at_) {
+    next_session_check_at_ = now_ + 10 * kMs;
+    check_sessions_expire();
+  }
+}
 
 void Simulation::handle(const Event& event) {
   switch (event.kind) {
@@ -1006,7 +705,6 @@ void Simulation::handle(const Event& event) {
       if (config_.trace) {
         trace("n%u <- n%u %s", event.envelope->to, event.envelope->from, describe(event.envelope->message).c_str());
       }
-
       deliver(node, *event.envelope);
       return;
     }
@@ -1014,18 +712,23 @@ void Simulation::handle(const Event& event) {
       on_sync_done(nodes_[event.node], event.a, event.b);
       return;
     case EventKind::tick:
-      for (auto& node : nodes_) {
-        if (!node.up || node.paused) continue;
-        node.replica->tick(local(node));
-        drain(node);
-      }
-      schedule(now_ + 1 * kMs, EventKind::tick);
+      tick_nodes();
+      schedule(now_ + kTickUs, EventKind::tick);
       return;
     case EventKind::client_step:
       client_step(event.a, event.b);
       return;
     case EventKind::client_timeout:
       client_timeout(event.a, event.b);
+      return;
+    case EventKind::lock_step:
+      lock_client_step(event.a, event.b);
+      return;
+    case EventKind::keepalive_step:
+      keepalive_step(event.a, event.b);
+      return;
+    case EventKind::keepalive_timeout:
+      keepalive_timeout(event.a, event.b);
       return;
     case EventKind::fault:
       if (!healed_) inject_fault();
@@ -1085,14 +788,8 @@ SimResult Simulation::run() {
     node.clock_offset = random_.uniform(0, 1'000'000) * kMs;
   }
   for (auto& node : nodes_) boot(node);
-  clients_.resize(static_cast<size_t>(config_.clients));
-  // (clients start staggered)
-  for (size_t i = 0; i < clients_.size(); ++i) {
-    clients_[i].id = 1000 + i;
-    clients_[i].target = static_cast<size_t>(random_.uniform(0, config_.replicas - 1));
-    schedule(random_.uniform(0, 10 * kMs), EventKind::client_step, 0, i);
-  }
-  schedule(1 * kMs, EventKind::tick);
+  start_clients();
+  schedule(kTickUs, EventKind::tick);
   plan_faults();
   schedule(config_.fault_phase_ms * kMs, EventKind::heal_all);
   int64_t end_at = config_.fault_phase_ms * kMs + config_.liveness_bound_ms * kMs;
@@ -1116,10 +813,10 @@ SimResult Simulation::run() {
   return result_;
 }
 
-}  // namespace
+}  // namespace detail
 
-SimResult run_simulation(const SimConfig& config) {
-  Simulation simulation(config);
+SimResult run_simulation(const SimConfig& config, bool keep_history) {
+  detail::Simulation simulation(config, keep_history);
   return simulation.run();
 }
 

@@ -1,10 +1,22 @@
-// The deterministic simulator: whole clusters of the real Paxos core in one
-// process, under a seeded schedule of faults.
+// The deterministic simulator: whole clusters of the real Paxos core and the
+// real lock service in one process, under a seeded schedule of faults.
 //
 // One run = one seed. Everything random (network delays, drops, duplicates,
 // partitions, crashes, pauses, clock rates, client choices) is drawn from one
 // generator seeded by the seed, and events run in (time, sequence) order, so
 // a seed replays exactly.
+//
+// Every node runs a paxos::Replica, a lockservice::StateMachine applied from
+// its chosen log (rebuilt from nothing on restart by replaying the durable
+// log) and a lockservice::SessionKeeper driven from its own drifting clock,
+// the way server/node.cpp drives them. Two kinds of client use the service:
+//   - key clients: put, get (a linearizable read through the Paxos read
+//     path), compare-and-set on the modify index and delete, each recorded
+//     in synod's history format (docs/history-format.md);
+//   - lock clients: a session with keep-alives, exclusive locks acquired in
+//     try, wait and queue modes, and, while they believe they hold a lock,
+//     fenced reads and writes of a simulated resource. Some of them freeze
+//     for longer than their TTL and then write with their old token.
 //
 // What a run checks, after every event (safety):
 //   - agreement: at most one value is chosen per slot, where "chosen" is
@@ -12,15 +24,33 @@
 //     released after their sync) of distinct acceptors per (slot, ballot);
 //   - every value a learner applies is the oracle's chosen value, so a learner
 //     can never apply a value no majority accepted;
-//   - validity: every command applied was submitted by a client, and a no-op
-//     is the only other value;
-//   - every replica applies the same sequence, strictly in slot order, and a
-//     command is applied at most once however often it is retried;
+//   - validity: every command applied is one a client submitted, stamped by a
+//     leader, or one a leader's session keeper proposed; a no-op is the only
+//     other value;
+//   - every replica applies the same sequence, strictly in slot order, gets
+//     the same result for every command, and applies a command at most once
+//     however often it is retried or duplicated (checked against the state
+//     machine's exactly-once table);
 //   - linearizable reads: a read returns state at least as new as every write
 //     or read that completed before it was invoked;
+//   - the lease invariant: no leader is elected while another holds a lease;
+//   - locks: every grant's fencing token is its revision and strictly higher
+//     than every earlier grant of the lock; no grant while another session
+//     holds it; no grant within the lock-delay after an expiry, in log time
+//     and in simulated time; no client that did not pause believes it holds
+//     a lock another session was granted;
+//   - the fenced resource accepts only rising tokens per lock, and no update
+//     is lost;
+//   - sessions: none expires while its client was promised validity; a
+//     keep-alive answered while a leader served on long enough to log it
+//     keeps its session for ttl / (1 + drift) (what lets a client that keeps
+//     sending keep-alives survive failovers); and every session expires
+//     within the bound of lockservice/session_keeper.h after its last
+//     answered keep-alive;
 // and at the end (after every fault healed):
 //   - liveness: a leader serves and a new write commits within the bound;
-//   - no acknowledged write is lost, and every replica caught up.
+//   - no acknowledged write is lost, and every replica caught up;
+//   - the key histories are linearizable (synod_lincheck, keys model).
 //
 // Single-threaded; one run owns all its state.
 #pragma once
@@ -41,7 +71,7 @@ struct FaultMix {
   bool partition = false;  // symmetric splits of the cluster
   bool oneway = false;     // one direction of a link cut
   bool isolate = false;    // cut the current leader off from everyone
-  bool crash = false;      // kill a replica; it restarts from its synced state
+  bool crash = false;      // kill a replica, or stop the leader after a handover; it restarts from its synced state
   bool pause = false;      // freeze a replica (SIGSTOP); its inbox fills up
   bool drift = false;      // clock rates differ within the drift bound
 
@@ -53,24 +83,60 @@ struct FaultMix {
   bool any() const;
 };
 
+// Test-only mistakes in the simulator's driver, clients or resource (the
+// paxos core has its own in paxos::Mutants). Each must be caught by the
+// checks within a small seed range (sim_tests), which shows they can fail.
+struct DriverMutants {
+  // A leader that loses its leadership keeps its keeper (follow() is never
+  // called) and answers keep-alives without looking at its lease: renewals
+  // that no checkpoint will ever log.
+  bool keepalive_after_step_down = false;
+  // The leader stamps log time 1 s ahead of its log clock (a clock that
+  // jumped): sessions expire before their clients were told they would.
+  bool stamp_ahead = false;
+  // The leader stamps log time 3 s behind its log clock: expiries come late.
+  bool stamp_behind = false;
+  // Every new leader starts its log clock with the takeover credit, also one
+  // that was handed leadership and did not wait out a lease (what
+  // server/node.cpp did before SoftState::lease_waited).
+  bool credit_without_lease_wait = false;
+  // The driver applies commands without their (client id, seq), so the
+  // state machine's exactly-once table never sees them.
+  bool apply_without_client_id = false;
+  // Key reads are answered from the local state of whichever node the client
+  // asks, without Replica::read and its read index.
+  bool read_without_read_index = false;
+  // The fenced resource accepts every token.
+  bool resource_unfenced = false;
+};
+
 struct SimConfig {
   uint64_t seed = 1;
   int replicas = 3;
   FaultMix faults = FaultMix::all();
   paxos::Mutants mutants;
+  DriverMutants driver_mutants;
   // The fault phase; then everything heals and liveness is measured.
   int64_t fault_phase_ms = 8000;
   int fault_events_min = 20;
   uint64_t commands_min = 500;  // the fault phase is stretched until this many were submitted
   int64_t liveness_bound_ms = 4000;
-  int clients = 6;
+  // Clients of each kind; 0 draws 3 to 5 from the seed.
+  int key_clients = 0;
+  int lock_clients = 0;
+  // Each lock client pauses (freezes past its TTL) with this probability per
+  // lock it holds, in percent; the first lock client always may.
+  int client_pause_percent = 30;
+  // The linearizability search gives up (verdict unknown) after this many
+  // steps per key: a step budget, not a time budget, so a seed replays.
+  uint64_t lincheck_steps_max = 2'000'000;
   bool trace = false;  // print every event to stderr
 };
 
 struct SimResult {
   uint64_t seed = 0;
   int replicas = 0;
-  uint64_t commands = 0;  // distinct client write commands submitted
+  uint64_t commands = 0;  // distinct client commands submitted (key writes and lock-service commands)
   uint64_t reads = 0;     // linearizable reads completed
   uint64_t faults = 0;    // fault events injected
   uint64_t elections = 0; // leaders elected
@@ -79,9 +145,46 @@ struct SimResult {
   int64_t heal_to_commit_ms = -1;  // from the heal to the first new write committed
   uint64_t digest = 0;             // hash of the chosen log, for replay checks
   int64_t simulated_ms = 0;
+
+  // Log entries that repeated a command already applied (a client's retry,
+  // a re-proposal), each answered from the exactly-once table.
+  uint64_t commands_deduplicated = 0;
+  // The lock service.
+  uint64_t sessions_created = 0;
+  uint64_t sessions_expired = 0;
+  // Of those: sessions whose client never froze (its keep-alives failed to
+  // get answers for long enough; each was checked against "kept alive").
+  uint64_t sessions_expired_not_paused = 0;
+  uint64_t keeper_takeovers = 0;  // a keeper started to lead while sessions lived
+  uint64_t keepalives_answered = 0;
+  uint64_t lock_grants = 0;
+  uint64_t lock_delay_grants = 0;    // grants checked against a preceding expiry's lock-delay
+  uint64_t fenced_writes = 0;        // resource operations accepted
+  uint64_t fenced_refusals = 0;      // resource operations refused for a stale token
+  uint64_t stale_writes_refused = 0; // of those: a client back from a pause, writing with its old token
+  // A client back from a pause whose write was accepted: nobody had used the
+  // resource with a newer token yet. Of those, how many came after the lock
+  // had been granted to another session (fencing cannot refuse those until
+  // the new holder touches the resource; it keeps the order, not the holder).
+  uint64_t stale_writes_accepted = 0;
+  uint64_t stale_writes_after_regrant = 0;
+  uint64_t client_pauses = 0;
+  // Two clients believed they held the same lock at the same simulated time
+  // (expected under client pauses; fencing is what keeps it harmless).
+  uint64_t concurrent_holders_believed = 0;
+  uint64_t expiry_bound_max_ms = 0;  // the largest expiry bound a session was checked against
+  int64_t expiry_slack_min_ms = -1;  // the closest an expiry came to its bound (-1: none expired)
+
+  // The key histories (synod_lincheck, keys model).
+  uint64_t history_operations = 0;
+  uint64_t lincheck_keys = 0;       // key histories checked
+  uint64_t lincheck_unknown = 0;    // of those: step budget exhausted (reported, not a violation)
+  uint64_t lincheck_steps = 0;
+  double lincheck_seconds = 0;      // checker wall time; reported only, it decides nothing
+  std::string history_jsonl;        // the key history, if SimConfig asked for it (see keep_history)
 };
 
-SimResult run_simulation(const SimConfig& config);
+SimResult run_simulation(const SimConfig& config, bool keep_history = false);
 
 // The replica count the CI mix uses for a seed: 3, 5 and 7 in turn.
 int mix_replicas(uint64_t seed);
