@@ -535,12 +535,17 @@ void Connection::write_next() {
   if (stream_writing_ || stream_queue_.empty() || !stream_open_) return;
   stream_writing_ = true;
   stream_.expires_after(ms(server_.limits.response_ms_max));
-  asio::async_write(stream_, asio::buffer(stream_queue_.front().bytes), [self = shared_from_this()](beast::error_code ec, size_t) {
+  // The chunk in flight belongs to the write, not to the queue: a cut (a
+  // hang-up seen by the read side) clears the queue while this write may
+  // still be running or its success already be queued behind the cut.
+  auto in_flight = std::make_shared<Pending>(std::move(stream_queue_.front()));
+  stream_queue_.pop_front();
+  asio::async_write(stream_, asio::buffer(in_flight->bytes), [self = shared_from_this(), in_flight](beast::error_code ec, size_t) {
     self->stream_writing_ = false;
     if (ec) return self->cut_stream(ec == beast::error::timeout ? "a slow reader did not take a write in time" : nullptr);
+    if (!self->stream_open_) return;  // cut while this chunk was on its way
     self->last_write_ = Clock::now();
-    self->stream_pending_bytes_.fetch_sub(self->stream_queue_.front().payload);
-    self->stream_queue_.pop_front();
+    self->stream_pending_bytes_.fetch_sub(in_flight->payload);
     if (self->stream_queue_.empty() && self->stream_ending_) {
       self->stream_open_ = false;
       self->end_stream_count();
@@ -555,7 +560,8 @@ void Connection::arm_heartbeat() {
   heartbeat_.expires_after(ms(server_.limits.stream_heartbeat_ms));
   heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || !self->stream_open_) return;
-    if (Clock::now() - self->last_write_ >= ms(self->server_.limits.stream_heartbeat_ms) && self->stream_queue_.empty()) {
+    if (Clock::now() - self->last_write_ >= ms(self->server_.limits.stream_heartbeat_ms) && self->stream_queue_.empty() &&
+        !self->stream_writing_) {
       self->stream_queue_.push_back(Pending{chunk(": heartbeat\n\n"), 0});
       self->write_next();
     }
