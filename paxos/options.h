@@ -67,9 +67,11 @@ struct Options {
   Limits limits;
   uint64_t random_seed = 1;  // election timeouts; the driver picks it
   // The driver found no acceptor state it can trust: an empty data directory,
-  // or one it reset after finding it corrupt. The replica must not answer a
-  // Prepare as if it had promised nothing, so it starts as a non-voting
-  // learner and repairs first (replica.h: REPAIR).
+  // one it reset after finding it corrupt, or one with no promise in it (a
+  // replica that crashed while repairing learned the log but promised
+  // nothing). The replica must not answer a Prepare as if it had promised
+  // nothing, so it starts as a non-voting learner and repairs first
+  // (replica.h: REPAIR).
   bool start_repairing = false;
   Mutants mutants;
 };

@@ -335,7 +335,8 @@ void Replica::on_nominate(NodeId from, const Nominate& nominate) {
   if (nominate.ballot.node != from) return;
   lease_promise_.release(nominate.ballot);
   if (leader_ == from) leader_ = kNoNode;
-  if (nominate.successor == options_.self && role_ != Role::leader) {
+  // A replica still repairing does not lead: it could not vote for itself.
+  if (nominate.successor == options_.self && role_ != Role::leader && voting_) {
     start_prepare(nominate.ballot);
   } else {
     reset_election_timer();

@@ -721,6 +721,11 @@ std::string Node::Impl::open_storage() {
   } else if (!loaded.status.ok()) {
     log.write(Level::error, "storage_refused", {{"reason", loaded.status.message}});
     return "data directory " + config.data_dir + ": " + loaded.status.message;
+  } else if (loaded.durable.promised.is_zero()) {
+    // No promise on disk: it may have crashed while it repaired (it learns
+    // the log before it votes). Repair again; never vote as if it had
+    // promised nothing.
+    start_repairing = true;
   }
   if (loaded.snapshot) {
     if (!machine.restore(loaded.snapshot->bytes)) {

@@ -48,7 +48,7 @@ struct Arguments {
                "[--trace] [--quiet] [--stop-at-first-failure] [--history FILE]\n"
                "mutants: forget-promise, skip-noop-fill, quorum-half, lease-read-after-expiry, "
                "prepare-after-restart, keepalive-after-step-down, stamp-ahead, stamp-behind, "
-               "credit-without-lease-wait, apply-without-client-id, read-without-read-index, resource-unfenced\n",
+               "credit-without-lease-wait, apply-without-client-id, read-without-read-index, resource-unfenced, damaged-disk-votes\n",
                problem.c_str());
   std::exit(2);
 }
@@ -85,6 +85,7 @@ bool set_mutant(const std::string& name, SimConfig& config) {
   else if (name == "apply-without-client-id") driver.apply_without_client_id = true;
   else if (name == "read-without-read-index") driver.read_without_read_index = true;
   else if (name == "resource-unfenced") driver.resource_unfenced = true;
+  else if (name == "damaged-disk-votes") driver.damaged_disk_votes = true;
   else return false;
   return true;
 }
@@ -129,6 +130,7 @@ struct Totals {
   uint64_t commands_min = UINT64_MAX, faults_min = UINT64_MAX;
   int64_t heal_to_commit_ms_max = 0;
   uint64_t deduplicated = 0;
+  uint64_t disk_corruptions = 0, disk_corruptions_detected = 0, disks_lost = 0, repairs = 0;
   uint64_t sessions = 0, expired = 0, expired_not_paused = 0, takeovers = 0, keepalives = 0;
   uint64_t bound_max_ms = 0;
   int64_t slack_min_ms = -1;
@@ -149,6 +151,10 @@ struct Totals {
     violations += r.violations.size();
     if (r.live_after_heal) ++live;
     deduplicated += r.commands_deduplicated;
+    disk_corruptions += r.disk_corruptions;
+    disk_corruptions_detected += r.disk_corruptions_detected;
+    disks_lost += r.disks_lost;
+    repairs += r.repairs_completed;
     sessions += r.sessions_created;
     expired += r.sessions_expired;
     expired_not_paused += r.sessions_expired_not_paused;
@@ -262,6 +268,11 @@ int main(int argc, char** argv) {
   json.number("faults_min", t.faults_min);
   json.number("heal_to_commit_ms_max", t.heal_to_commit_ms_max);
   json.number("commands_deduplicated", t.deduplicated);
+  // Disks.
+  json.number("disk_corruptions", t.disk_corruptions);
+  json.number("disk_corruptions_detected", t.disk_corruptions_detected);
+  json.number("disks_lost", t.disks_lost);
+  json.number("repairs_completed", t.repairs);
   // The lock service.
   json.number("sessions", t.sessions);
   json.number("sessions_expired", t.expired);

@@ -16,7 +16,7 @@ namespace synod::sim {
 FaultMix FaultMix::all() {
   FaultMix mix;
   mix.drop = mix.duplicate = mix.delay = mix.partition = mix.oneway = mix.isolate = mix.crash = mix.pause =
-      mix.drift = true;
+      mix.drift = mix.disk = true;
   return mix;
 }
 
@@ -31,6 +31,7 @@ constexpr FaultName kFaultNames[] = {
     {"drop", &FaultMix::drop},         {"duplicate", &FaultMix::duplicate}, {"delay", &FaultMix::delay},
     {"partition", &FaultMix::partition}, {"oneway", &FaultMix::oneway},     {"isolate", &FaultMix::isolate},
     {"crash", &FaultMix::crash},       {"pause", &FaultMix::pause},         {"drift", &FaultMix::drift},
+    {"disk", &FaultMix::disk},
 };
 
 }  // namespace
@@ -81,26 +82,19 @@ namespace detail {
 
 // ------------------------------------------------------------ the sim's disk
 
-void Disk::write(const PersistBatch& batch) {
-  // No monotonicity assert here: a mutant that forgot its promise writes a
-  // lower one, and it is the simulator's checks that must catch it.
-  if (batch.promised) promised = *batch.promised;
-  for (const auto& vote : batch.accepted) {
-    accepted[vote.slot] = vote;
-    durable_votes[{vote.slot, vote.ballot}] = vote.value;
-  }
-  for (const auto& entry : batch.chosen) {
-    SYNOD_ASSERT(entry.slot == chosen.size() + 1);
-    chosen.push_back(entry);
-  }
+void Disk::open(NodeId node) {
+  persistence::StorageOptions options;
+  options.node_id = node;
+  // The simulator replays the whole log at every boot and never snapshots.
+  options.log_slots_max = uint64_t{1} << 40;
+  options.log_bytes_max = uint64_t{1} << 50;
+  store = std::make_unique<persistence::MemoryStorage>(options);
 }
 
-DurableState Disk::recovered() const {
-  DurableState state;
-  state.promised = promised;
-  for (const auto& [slot, vote] : accepted) state.accepted.push_back(vote);
-  state.chosen = chosen;
-  return state;
+void Disk::write(const PersistBatch& batch) {
+  const auto result = store->persist(batch);
+  SYNOD_ASSERT_MSG(result.status.ok(), result.status.message.c_str());
+  for (const auto& vote : batch.accepted) durable_votes[{vote.slot, vote.ballot}] = vote.value;
 }
 
 // ------------------------------------------------------------------ set-up
@@ -162,7 +156,34 @@ void Simulation::boot(Node& node) {
   node.keeper = ls::SessionKeeper(keeper_config_);
   node.applied = kNoSlot;
   node.result_digest = 0;
-  node.replica = std::make_unique<Replica>(options_for(node), node.disk.recovered(), local(node));
+  // What the disk holds, checked as the server checks it: a store that
+  // fails its checks is wiped and the replica repairs as a non-voter; an
+  // empty one (a new cluster, or a lost disk) also starts by repairing.
+  auto& store = *node.disk.store;
+  store.crash(0);
+  auto loaded = store.load();
+  bool repairing = loaded.status.code == persistence::Code::fresh;
+  if (loaded.status.code == persistence::Code::corrupt) {
+    if (node.disk.damaged) ++result_.disk_corruptions_detected;
+    trace("n%u finds its disk corrupt (%s) and repairs", node.id, loaded.status.message.c_str());
+    SYNOD_ASSERT(store.reset().ok());
+    loaded = persistence::LoadResult{};
+    repairing = true;
+  } else if (!loaded.status.usable()) {
+    violation("n" + std::to_string(node.id) + "'s disk does not load: " + loaded.status.message);
+  } else if (node.disk.damaged) {
+    violation("n" + std::to_string(node.id) + " loaded a disk with an injected corruption as sound");
+  }
+  node.disk.damaged = false;
+  node.disk.promised = loaded.durable.promised;
+  // A disk without a promise may belong to a replica that crashed while it
+  // repaired (it learns the log before it votes): it must repair again,
+  // never vote as if it had promised nothing (seed 210).
+  if (loaded.durable.promised.is_zero()) repairing = true;
+  if (config_.driver_mutants.damaged_disk_votes) repairing = false;
+  auto options = options_for(node);
+  options.start_repairing = repairing;
+  node.replica = std::make_unique<Replica>(options, loaded.durable, local(node));
   trace("n%u boots (incarnation %lu)", node.id, static_cast<unsigned long>(node.incarnation));
   drain(node);
 }
@@ -245,6 +266,11 @@ void Simulation::handle_ready(Node& node, Ready ready) {
       check_no_other_lease(node, soft.ballot);
     }
     on_soft_state(node, soft);
+    if (soft.voting && node.repairing_after_fault) {
+      node.repairing_after_fault = false;
+      ++result_.repairs_completed;
+      trace("n%u votes again after its repair", node.id);
+    }
     note_leaderless();  // a step-down or a handover ends serving at once, not at the next tick
   }
 }
@@ -253,7 +279,14 @@ void Simulation::on_sync_done(Node& node, uint64_t ready_id, uint64_t incarnatio
   if (!node.up || node.incarnation != incarnation) return;  // the write died with the process
   auto it = node.unsynced.find(ready_id);
   SYNOD_ASSERT(it != node.unsynced.end() && it == node.unsynced.begin());
-  node.disk.write(it->second);
+  PersistBatch& batch = it->second;
+  if (batch.promised && *batch.promised < node.disk.promised) {
+    violation("n" + std::to_string(node.id) + " wrote promise " + to_string(*batch.promised) + " below its promise " +
+              to_string(node.disk.promised) + ": a promise went down");
+    batch.promised.reset();
+  }
+  if (batch.promised) node.disk.promised = *batch.promised;
+  node.disk.write(batch);
   node.unsynced.erase(it);
   if (node.paused) {
     node.inbox.push_back(SyncRelease{ready_id});
@@ -380,6 +413,7 @@ void Simulation::inject_fault() {
   if (mix.pause) kinds.push_back(7);
   if (mix.crash && (mix.partition || mix.oneway)) kinds.push_back(8);
   if (mix.crash) kinds.push_back(9);
+  if (mix.disk) kinds.push_back(10);
   if (kinds.empty()) return;
   const int kind = kinds[static_cast<size_t>(random_.uniform(0, static_cast<int64_t>(kinds.size()) - 1))];
   const uint64_t id = ++next_fault_id_;
@@ -529,6 +563,42 @@ void Simulation::inject_fault() {
                static_cast<uint64_t>(random_.uniform(1 * kMs, 400 * kMs)));
       return;
     }
+    case 10: {
+      // A disk fault on one replica at a time (all the others vote): it
+      // crashes, and its disk comes back with a torn record, a flipped
+      // bit, or not at all. The storage's checks must find every
+      // corruption at the next start; the replica then repairs.
+      const size_t target = pick();
+      Node& node = nodes_[target];
+      bool others_sound = true;
+      for (const auto& other : nodes_) {
+        if (&other != &node && (!other.up || !other.replica->voting() || other.repairing_after_fault)) others_sound = false;
+      }
+      if (!node.up || !others_sound) break;
+      crash(node);
+      auto& store = *node.disk.store;
+      const int64_t what = random_.uniform(0, 2);
+      if (what == 2 || store.record_count() == 0) {
+        store.lose_disk();
+        ++result_.disks_lost;
+        trace("fault %lu: n%zu loses its disk", static_cast<unsigned long>(id), target + 1);
+      } else {
+        const auto index = static_cast<size_t>(random_.uniform(0, static_cast<int64_t>(store.record_count()) - 1));
+        const auto bytes = static_cast<int64_t>(store.record(index).value_bytes);
+        if (what == 0 && bytes > 1) {
+          store.tear_record(index, static_cast<size_t>(random_.uniform(0, bytes - 1)));
+          trace("fault %lu: a record of n%zu's disk is torn", static_cast<unsigned long>(id), target + 1);
+        } else {
+          store.flip_bit(index, static_cast<uint64_t>(random_.uniform(0, 8 * bytes - 1)));
+          trace("fault %lu: a bit flips on n%zu's disk", static_cast<unsigned long>(id), target + 1);
+        }
+        node.disk.damaged = true;
+        ++result_.disk_corruptions;
+      }
+      node.repairing_after_fault = true;
+      schedule(now_ + random_.uniform(10 * kMs, 300 * kMs), EventKind::restart, target, node.incarnation);
+      break;
+    }
     default:
       break;
   }
@@ -625,7 +695,8 @@ void Simulation::check_applied(const Node& node, Slot slot, const ValuePtr& valu
 }
 
 void Simulation::check_lease_read(const Node& node) {
-  const Ballot ballot = node.replica->promised();
+  // The ballot it leads with: a leader that is repairing promised nothing itself.
+  const Ballot ballot = std::max(node.replica->promised(), led_.count(node.id) ? led_.at(node.id) : Ballot{});
   auto newer = elected_at_.upper_bound(ballot);
   if (newer == elected_at_.end()) return;
   violation("n" + std::to_string(node.id) + " granted a read on the lease of ballot " + to_string(ballot) +
@@ -781,6 +852,7 @@ SimResult Simulation::run() {
   for (size_t i = 0; i < n; ++i) {
     auto& node = nodes_[i];
     node.id = static_cast<NodeId>(i + 1);
+    node.disk.open(node.id);
     if (config_.faults.drift) {
       // Rates in [1, 1 + drift): no two clocks differ by more than the bound.
       node.clock_rate = 1.0 + random_.unit() * 0.0999;

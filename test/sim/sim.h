@@ -74,6 +74,7 @@ struct FaultMix {
   bool crash = false;      // kill a replica, or stop the leader after a handover; it restarts from its synced state
   bool pause = false;      // freeze a replica (SIGSTOP); its inbox fills up
   bool drift = false;      // clock rates differ within the drift bound
+  bool disk = false;       // one replica's disk at a time: a torn record, a flipped bit, or lost whole
 
   static FaultMix all();
   static FaultMix none() { return {}; }
@@ -108,6 +109,9 @@ struct DriverMutants {
   bool read_without_read_index = false;
   // The fenced resource accepts every token.
   bool resource_unfenced = false;
+  // A replica whose disk was lost or found corrupt starts again as a voter
+  // with empty acceptor state, instead of repairing first (issue 3's rule).
+  bool damaged_disk_votes = false;
 };
 
 struct SimConfig {
@@ -149,6 +153,10 @@ struct SimResult {
   // Log entries that repeated a command already applied (a client's retry,
   // a re-proposal), each answered from the exactly-once table.
   uint64_t commands_deduplicated = 0;
+  uint64_t disk_corruptions = 0;           // torn records and flipped bits injected
+  uint64_t disk_corruptions_detected = 0;  // found by the storage's checks at the next start
+  uint64_t disks_lost = 0;
+  uint64_t repairs_completed = 0;          // replicas that voted again after a lost or corrupt disk
   // The lock service.
   uint64_t sessions_created = 0;
   uint64_t sessions_expired = 0;

@@ -191,6 +191,8 @@ TEST_CASE("every mutant of the driver, the clients' resource and the service's u
        "is not linearizable"},
       {"a resource that accepts every token", [](DriverMutants& m) { m.resource_unfenced = true; },
        "the resource of"},
+      {"a replica with a lost or corrupt disk that votes at once",
+       [](DriverMutants& m) { m.damaged_disk_votes = true; }, "agreement"},
   };
   for (const auto& c : cases) {
     SimConfig config;
@@ -232,6 +234,13 @@ TEST_CASE("regression seeds stay safe and live") {
       {25818, "a deposed leader stamped with a clock that ran on"},
       // The same case as 20312, once stamping was gated on the lease.
       {25184, "a handover released the old leader's own lease promise (2)"},
+      // A leader repairing after a lost disk had promised nothing yet; the
+      // lease-read oracle took its promise (0,0) for the ballot it led with.
+      {187, "lease read judged against a repairing leader's empty promise"},
+      // A node crashed in the middle of repairing (disk reset, nothing
+      // promised yet) and came back as a voter: it answered Prepare as if
+      // it had promised nothing. Now an empty promise on load means repair.
+      {210, "a replica that crashed while repairing voted with no promise"},
   };
   for (const auto& s : seeds) {
     const auto result = run_seed(SimConfig{}, s.seed);

@@ -30,6 +30,7 @@
 #include "lockservice/state_machine.h"
 #include "paxos/random.h"
 #include "paxos/replica.h"
+#include "persistence/memory_storage.h"
 #include "sim/fenced_resource.h"
 #include "sim/sim.h"
 #include "test/lincheck/history.h"
@@ -84,19 +85,23 @@ inline constexpr size_t kHistoryEventsMax = 200'000;
 
 // ------------------------------------------------------------ the sim's disk
 
-// What a replica has synced. Writes reach it only when their sync completes,
-// so a crash loses exactly what was not synced.
+// What a replica has synced: the real storage logic and record format
+// (persistence::MemoryStorage, with its checksums), so that the disk faults
+// injected here hit the bytes the storage really checks. Writes reach it only
+// when their sync completes, so a crash loses exactly what was not synced.
 struct Disk {
-  Ballot promised;
-  std::map<Slot, AcceptedEntry> accepted;
-  std::vector<ChosenEntry> chosen;
+  void open(NodeId node);
+  std::unique_ptr<persistence::MemoryStorage> store;
   // Every vote that was ever durable here, for the oracle: an Accepted may
   // leave after a later vote for the same slot overwrote this one (a paused
   // node releases several synced Readies at once).
   std::map<std::pair<Slot, Ballot>, ValuePtr> durable_votes;
+  bool damaged = false;  // a corruption was injected and not yet found
+  // The promise on disk as last written or loaded: the storage asserts a
+  // promise never goes down, and the simulator reports it first.
+  Ballot promised;
 
   void write(const PersistBatch& batch);
-  DurableState recovered() const;
 };
 
 // ------------------------------------------------------------------- events
@@ -161,6 +166,7 @@ struct Node {
   uint64_t incarnation = 0;
   std::unique_ptr<Replica> replica;
   Disk disk;
+  bool repairing_after_fault = false;  // booted on a lost or corrupt disk, not yet voting
   std::map<uint64_t, PersistBatch> unsynced;  // by ready id
   std::map<uint64_t, AfterSync> after_sync;   // by ready id
   int64_t last_sync_at = 0;
