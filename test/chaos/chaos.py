@@ -107,6 +107,7 @@ class Run:
         self.mix = mix
         self.nodes = nodes
         self.folder = folder
+        self.setup_crashes = []  # nodes killed by a signal in a failed setup attempt
         self.params = {
             "keys": ["k0", "k1", "k2", "k3"],
             "lock_delays_ms": [0, 0, 500, 1000, 2000],
@@ -133,6 +134,9 @@ class Run:
                 return cluster
             except SetupError as error:
                 last = error
+                # Not being able to bind new ports is the harness's luck; a
+                # node killed by a signal (an assert, a crash) is a finding.
+                self.setup_crashes += [c for c in cluster.exited_early() if c["code"] is not None and c["code"] < 0]
                 cluster.close(keep_logs_to=os.path.join(self.folder, f"setup-{attempt}"))
                 self.log(f"setup failed ({error}); trying again with new ports")
         raise SetupError(f"could not start a cluster in {SETUP_ATTEMPTS} attempts: {last}")
@@ -173,10 +177,15 @@ class Run:
                 time.sleep(0.1)
             ctx.no_pauses.set()
             nem_thread.join(timeout=stop_faults_at + nemesis.RECOVERY_WAIT_S + 60)
-            if nem_thread.is_alive():
-                nem.errors.append("the nemesis did not finish")
+            if nem_thread.is_alive() or nem.final_heal is None:
+                nem.errors.append("the nemesis did not finish" if nem_thread.is_alive() else
+                                  "the nemesis ended without its final heal")
                 nemesis_stop.set()
-                nem.heal_everything()
+                nem_thread.join(timeout=30)
+                try:
+                    nem.heal_everything()
+                except Exception as error:  # noqa: BLE001 - reported as a harness error above
+                    nem.errors.append(f"final heal: {error!r}")
                 nem.final_heal = records.now()
             # Liveness: a write succeeds within the bound after the last heal.
             live_at = probe.ok_after(nem.final_heal, nemesis.RECOVERY_WAIT_S)
@@ -316,6 +325,8 @@ class Run:
             verdicts[name] = verdict
             if verdict.get("verdict") == "not-linearizable":
                 checks.add(found, f"{name}_not_linearizable", {"file": path, "stderr": verdict.get("stderr", "")})
+            elif verdict.get("harness"):
+                checks.add(found, "harness_error", {"lincheck": name, "file": path, "verdict": verdict})
             elif verdict.get("verdict") != "linearizable":
                 unknown.append(name)
         mutations = checks.key_mutations(key_ops)
@@ -329,7 +340,15 @@ class Run:
                             "invoke": w["invoke"], "recv": w["recv"]} for w in rec.get("campaign_wins")]
         releases = rec.get("releases")
         election_releases = [{"space": "election", "lock": r["election"], "session": r["session"],
-                              "invoke": r["invoke"]} for r in rec.get("resigns")]
+                              "invoke": r["invoke"], "result": r.get("result", "ok")} for r in rec.get("resigns")]
+        # A run the clients barely used proves nothing: each kind of check
+        # needs something to bite on.
+        if not any(op.get("type") == "ok" and op.get("f") in ("write", "cas") for op in key_ops):
+            checks.add(found, "harness_error", "no key write was acknowledged in the whole run")
+        if not grants:
+            checks.add(found, "harness_error", "no lock was granted in the whole run")
+        if not rec.get("campaign_wins"):
+            checks.add(found, "harness_error", "no campaign was won in the whole run")
         # How much the checks had to bite on (a check that never sees its case proves nothing).
         resource = rec.get("resource_writes")
         fenced_keys = rec.get("fenced_key_writes")
@@ -352,12 +371,12 @@ class Run:
         )
         faults = rec.get("nemesis")
         for f in faults:
-            if f.get("kind") != "final_heal" and f.get("recovered") is None:
+            if f.get("kind") != "final_heal" and (f.get("recovered") is None or f.get("live_after_heal_ms") is None):
                 checks.add(found, "not_live_after_heal", {"fault": f})
         if live_at is None:
             checks.add(found, "not_live_after_heal", {"final_heal": nem.final_heal,
                                                       "bound_s": nemesis.RECOVERY_WAIT_S})
-        for c in crashed:
+        for c in crashed + self.setup_crashes:
             if c.get("core"):
                 c["backtrace"] = self.backtrace(c)
             checks.add(found, "node_crashed", c)
@@ -500,10 +519,14 @@ def main(argv):
     expected = [k for k in args.expect_violations.split(",") if k]
     if expected:
         missing = [k for k in expected if not total["violations"].get(k)]
+        # The switches break the checks' inputs, never the cluster or the harness.
+        unexpected = [k for k in ("node_crashed", "harness_error", "not_live_after_heal")
+                      if total["violations"].get(k) and k not in expected]
         total["expected_violations"] = expected
         total["expected_violations_missing"] = missing
+        total["unexpected_violations"] = unexpected
         print(json.dumps(total), flush=True)
-        return 1 if missing else 0
+        return 1 if missing or unexpected else 0
     print(json.dumps(total), flush=True)
     return 1 if failing else 0
 

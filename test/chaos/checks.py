@@ -71,20 +71,31 @@ def add(found, kind, detail):
     found.setdefault(kind, []).append(detail)
 
 
+def ended_cleanly(record):
+    """A release, resign or session delete counts as the holder's clean end
+    only if it took effect or may have (ok, or no answer after an attempt
+    that may have applied); one the cluster refused leaves the lock held."""
+    return record.get("result", "ok") in ("ok", "unknown")
+
+
 # ---------------------------------------------------------------- lincheck
 def lincheck(binary, path, timeout_s=300):
     """synod-lincheck's last line, as a dict; verdict 'unknown' if it could not say."""
     try:
         result = subprocess.run([binary, path], capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        return {"verdict": "unknown", "reason": "timeout"}
+        return {"verdict": "unknown", "reason": "timeout", "harness": True}
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     try:
         verdict = json.loads(lines[-1])
     except (IndexError, ValueError):
-        return {"verdict": "unknown", "reason": "no verdict", "stderr": result.stderr[-2000:]}
+        return {"verdict": "unknown", "reason": "no verdict", "stderr": result.stderr[-2000:], "harness": True}
     if verdict.get("verdict") != "linearizable":
         verdict["stderr"] = result.stderr[-4000:]
+    # Unknown is a search out of budget; with no operations it is input the
+    # checker could not read, which is the harness's fault, not a verdict.
+    if verdict.get("verdict") == "unknown" and not verdict.get("operations"):
+        verdict["harness"] = True
     return verdict
 
 
@@ -217,7 +228,8 @@ def session_index(promises, expired_reports, deletes, session_events):
         if e.get("type") == "expired" and e.get("session"):
             entry(e["session"])["expired"].append((e["recv"], "watch"))
     for d in deletes:
-        entry(d["session"])["deletes"].append(d["invoke"])
+        if ended_cleanly(d):
+            entry(d["session"])["deletes"].append(d["invoke"])
     return sessions
 
 
@@ -252,6 +264,8 @@ def check_grants(grants, releases, sessions, lock_delay_ms_of, coverage=None):
         by_name.setdefault((g.get("space", "lock"), g["lock"]), []).append(g)
     released = {}
     for r in releases:
+        if not ended_cleanly(r):
+            continue
         released.setdefault((r.get("space", "lock"), r["lock"], r["session"]), []).append(r["invoke"])
     for (space, name), items in by_name.items():
         items.sort(key=lambda g: g["token"])

@@ -16,6 +16,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -45,12 +46,28 @@ def allow_core_files():
 
 
 def free_ports(count):
+    """Free ports below the kernel's ephemeral range: a node restarted by the
+    nemesis binds its ports again, and an outgoing connection (a client's, the
+    proxy's) could have taken an ephemeral one in the meantime."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    rng = random.Random()
     sockets, ports = [], []
-    for _ in range(count):
+    while len(ports) < count:
+        port = rng.randrange(10000, max(10001, ephemeral_low))
+        if port in ports:
+            continue
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
         sockets.append(s)
-        ports.append(s.getsockname()[1])
+        ports.append(port)
     for s in sockets:
         s.close()
     return ports
@@ -109,6 +126,7 @@ class Cluster:
         self.crashes = {}  # pid -> (node, exit code) of processes that ended by themselves
         self.cwds = {}     # pid -> the folder it ran in
         self.starts = 0
+        self.stopped = False  # after stop() nothing starts again (a late nemesis restart)
         self.lock = threading.RLock()
         self.proxy = ProxyProcess(seed)
         self.peer_proxy = {}
@@ -149,7 +167,7 @@ class Cluster:
 
     def start(self, node):
         with self.lock:
-            if self.running(node):
+            if self.stopped or self.running(node):
                 return
             self.note_exit(node)
             log = self.logs.get(node)
@@ -247,6 +265,7 @@ class Cluster:
     def stop(self):
         """Kills every node (the folder stays until close)."""
         with self.lock:
+            self.stopped = True
             for node, process in self.processes.items():
                 if process.poll() is None:
                     with contextlib.suppress(OSError):

@@ -264,4 +264,8 @@ class Nemesis:
         done = self.probe.ok_after(reference, RECOVERY_WAIT_S)
         record["recovered"] = done
         record["unavailable_ms"] = None if done is None else (done - reference) / 1e6
+        # Liveness is judged from the heal on either way: a probe that a
+        # majority answered during the fault says nothing about after it.
+        live = done if reference == record["heal"] else self.probe.ok_after(record["heal"], RECOVERY_WAIT_S)
+        record["live_after_heal_ms"] = None if live is None else (live - record["heal"]) / 1e6
         self.records.add("nemesis", **record)

@@ -76,13 +76,13 @@ class Fences(unittest.TestCase):
 
 
 class Sessions(unittest.TestCase):
-    def index(self, expired_at, deleted_at=None, later_promise=False):
+    def index(self, expired_at, deleted_at=None, later_promise=False, delete_result="ok"):
         promises = [{"session": "s", "send": 0, "valid_for_ms": 1000, "kind": "create"},
                     {"session": "s", "send": 500 * MS, "valid_for_ms": 1000, "kind": "keepalive"}]
         if later_promise:
             promises.append({"session": "s", "send": expired_at + MS, "valid_for_ms": 500, "kind": "keepalive"})
         reports = [{"session": "s", "recv": expired_at, "source": "keepalive"}]
-        deletes = [] if deleted_at is None else [{"session": "s", "invoke": deleted_at}]
+        deletes = [] if deleted_at is None else [{"session": "s", "invoke": deleted_at, "result": delete_result}]
         return checks.session_index(promises, reports, deletes, [])
 
     def test_expiry_after_the_promise(self):
@@ -94,6 +94,11 @@ class Sessions(unittest.TestCase):
     def test_deleted_sessions_may_be_gone_early(self):
         self.assertEqual(checks.check_sessions(self.index(1400 * MS, deleted_at=1300 * MS)), {})
 
+    def test_a_refused_delete_is_no_excuse(self):
+        self.assertIn("session_expired_early",
+                      checks.check_sessions(self.index(1400 * MS, deleted_at=1300 * MS, delete_result="no_quorum")))
+        self.assertEqual(checks.check_sessions(self.index(1400 * MS, deleted_at=1300 * MS, delete_result="unknown")), {})
+
     def test_no_keep_alive_answered_after_an_expiry(self):
         self.assertIn("session_resurrected", checks.check_sessions(self.index(1600 * MS, later_promise=True)))
 
@@ -104,12 +109,13 @@ class Sessions(unittest.TestCase):
 
 
 class Grants(unittest.TestCase):
-    def setup(self, second_recv, lock_delay_ms=0, released_at=None):
+    def setup(self, second_recv, lock_delay_ms=0, released_at=None, release_result="ok"):
         promises = [{"session": "s1", "send": 0, "valid_for_ms": 1000, "kind": "grant"}]
         sessions = checks.session_index(promises, [], [], [])
         grants = [{"lock": "L", "session": "s1", "token": 1, "invoke": 0, "recv": 10 * MS},
                   {"lock": "L", "session": "s2", "token": 2, "invoke": 0, "recv": second_recv}]
-        releases = [] if released_at is None else [{"lock": "L", "session": "s1", "invoke": released_at}]
+        releases = [] if released_at is None else [{"lock": "L", "session": "s1", "invoke": released_at,
+                                                     "result": release_result}]
         return checks.check_grants(grants, releases, sessions, {"s1": lock_delay_ms})
 
     def test_after_the_holder_expired(self):
@@ -120,6 +126,11 @@ class Grants(unittest.TestCase):
 
     def test_released_first(self):
         self.assertEqual(self.setup(500 * MS, released_at=400 * MS), {})
+
+    def test_a_refused_release_is_no_excuse(self):
+        self.assertIn("lock_granted_during_holder_validity",
+                      self.setup(500 * MS, released_at=400 * MS, release_result="no_quorum"))
+        self.assertEqual(self.setup(500 * MS, released_at=400 * MS, release_result="unknown"), {})
 
     def test_inside_the_lock_delay(self):
         # 1100 ms of lock-delay in log time is at least 1000 ms of real time.

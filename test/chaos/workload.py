@@ -31,6 +31,7 @@ before it, less a margin.
 import random
 import threading
 import time
+import traceback
 
 from cluster import EventStream, Http
 
@@ -97,7 +98,6 @@ class Client(threading.Thread):
         try:
             self.body()
         except Exception:  # noqa: BLE001 - a harness bug: reported as a violation, never a silent pass
-            import traceback
             self.ctx.records.add("harness_errors", client=self.name, error=traceback.format_exc()[-3000:])
             self.ctx.stop.wait()
         finally:
@@ -140,6 +140,15 @@ class Client(threading.Thread):
 
     def sleep(self, seconds):
         self.ctx.stop.wait(seconds)
+
+
+def outcome(response, ambiguous):
+    """A mutation's outcome for the side records: ok (200), unknown (no
+    answer, and an attempt may have applied), refused (no attempt could have
+    applied), or the error code of the answer."""
+    if response is not None:
+        return "ok" if response.status == 200 else (response.code() or str(response.status))
+    return "unknown" if ambiguous else "refused"
 
 
 # ------------------------------------------------------------------ keys
@@ -271,6 +280,12 @@ class Session:
         return not self.expired and self.ctx.now() < self.promise_end - margin_ns
 
     def keepalive_loop(self, seed):
+        try:
+            self.keep_alive(seed)
+        except Exception:  # noqa: BLE001 - a keep-alive thread that dies is a harness error, never silence
+            self.ctx.records.add("harness_errors", client=f"keepalive-{self.id}", error=traceback.format_exc()[-3000:])
+
+    def keep_alive(self, seed):
         http = Http()
         rng = random.Random(seed)
         ids = self.ctx.cluster.ids()
@@ -314,8 +329,7 @@ class Session:
         self.abandon()
         invoke = self.ctx.now()
         response, ambiguous = self.client.mutate("DELETE", f"/v1/sessions/{self.id}", window_s=window_s)
-        result = "ok" if response is not None and response.status == 200 else (
-            response.code() if response is not None else ("unknown" if ambiguous else "refused"))
+        result = outcome(response, ambiguous)
         if response is not None and response.status == 404 and response.code() == "session_expired":
             self.report_expired("delete", invoke, response.node)
         self.ctx.records.add("session_deletes", session=self.id, invoke=invoke, recv=self.ctx.now(), result=result)
@@ -486,8 +500,11 @@ class LockClient(Client):
         op = h.invoke(self.process, "release", self.lock_name, token, session=s.id)
         self.ctx.records.add("beliefs", lock=self.lock_name, token=token, client=self.name, session=s.id,
                              start=granted, end=op["invoke_time"], paused_ms=paused_ms)
-        self.ctx.records.add("releases", lock=self.lock_name, session=s.id, token=token, invoke=op["invoke_time"])
         response, ambiguous = self.mutate("DELETE", f"/v1/locks/{self.lock_name}?session={s.id}")
+        # Recorded with its outcome: a release the cluster refused (503 with no
+        # quorum, say) does not excuse a grant to someone else.
+        self.ctx.records.add("releases", lock=self.lock_name, session=s.id, token=token, invoke=op["invoke_time"],
+                             result=outcome(response, ambiguous))
         if response is not None and response.status == 200 and response.json and response.json.get("token") == token:
             h.complete(op, "ok", node=response.node)
             if self.rng.random() < 0.3:
@@ -589,8 +606,9 @@ class ElectionClient(Client):
         """Ends a leadership (token known) or a candidacy (campaign_op open)."""
         h = self.ctx.elections
         invoke = self.ctx.now()
-        self.ctx.records.add("resigns", election=self.election, session=s.id, invoke=invoke)
         response, ambiguous = self.mutate("POST", f"/v1/elections/{self.election}/resign", body={"session": s.id})
+        self.ctx.records.add("resigns", election=self.election, session=s.id, invoke=invoke,
+                             result=outcome(response, ambiguous))
         ok = response is not None and response.status == 200 and response.json is not None
         got = response.json.get("token") if ok else None
         if campaign_op is not None:
