@@ -199,7 +199,22 @@ def summarize_failovers(results, sig):
     return summary
 
 
-def steady(binary, loadgen, seconds):
+def snapshot_log(cluster):
+    """Snapshots the nodes took (their 'snapshot' log lines): how many, and the
+    longest time the owner thread spent serializing one, in ms."""
+    count, serialize_max_ms = 0, 0
+    for node in cluster.ids():
+        for line in cluster.log_text(node).splitlines():
+            if " snapshot " not in line:
+                continue
+            count += 1
+            for field in line.split():
+                if field.startswith("serialize_ms="):
+                    serialize_max_ms = max(serialize_max_ms, int(field.split("=", 1)[1]))
+    return count, serialize_max_ms
+
+
+def steady(binary, loadgen, seconds, key_space):
     cluster = Cluster(3, binary)
     try:
         cluster.start_all()
@@ -209,7 +224,8 @@ def steady(binary, loadgen, seconds):
         started_before = sum(scrape(cluster, n).get(("synod_elections_started_total", frozenset()), 0)
                              for n in cluster.ids())
         result = subprocess.run([loadgen, "--endpoints", endpoints, "--workload", "put", "--clients", "16",
-                                 "--seconds", str(seconds), "--warmup", "0"], capture_output=True, text=True)
+                                 "--seconds", str(seconds), "--warmup", "0", "--key-space", str(key_space)],
+                                capture_output=True, text=True)
         after = sum(cluster.log_text(n).count("leader_changed") for n in cluster.ids())
         load = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
         # The followers' heartbeat gaps over the whole run, and the largest
@@ -225,7 +241,9 @@ def steady(binary, loadgen, seconds):
                     max_gap_ms = max(max_gap_ms or 0, window["heartbeat_max_ms"])
         p99 = histogram_quantile(0.99, gaps)
         p50 = histogram_quantile(0.5, gaps)
-        return {"steady_seconds": seconds, "leader_changes": after - before, "load": load,
+        snapshots, serialize_max_ms = snapshot_log(cluster)
+        return {"steady_seconds": seconds, "key_space": key_space, "leader_changes": after - before, "load": load,
+                "snapshots": snapshots, "snapshot_serialize_max_ms": serialize_max_ms,
                 "elections_started": elections_started - started_before,
                 "heartbeat_interval_p50_ms": None if p50 is None else round(p50 * 1000, 2),
                 "heartbeat_interval_p99_ms": None if p99 is None else round(p99 * 1000, 2),
@@ -290,6 +308,9 @@ def main():
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--signal", choices=["KILL", "STOP"], default="KILL")
     parser.add_argument("--steady-seconds", type=int, default=0)
+    parser.add_argument("--key-space", type=int, default=1000,
+                        help="--steady-seconds: keys each of the 16 writers cycles over (0: a new key per write, "
+                             "so the state grows without bound)")
     parser.add_argument("--loadgen")
     parser.add_argument("--load-clients", type=int, default=0, help="loadgen clients writing while the leader dies")
     parser.add_argument("--metrics-cost", type=int, default=0, metavar="PAIRS")
@@ -300,7 +321,7 @@ def main():
                              "hide the CPU cost")
     args = parser.parse_args()
     if args.steady_seconds:
-        print(json.dumps(steady(args.binary, args.loadgen, args.steady_seconds)))
+        print(json.dumps(steady(args.binary, args.loadgen, args.steady_seconds, args.key_space)))
         return
     if args.metrics_cost:
         print(json.dumps(metrics_cost(args.binary, args.loadgen, args.metrics_cost, args.cost_seconds,

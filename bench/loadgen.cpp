@@ -11,7 +11,8 @@
 // operation's latency is recorded; the percentiles are exact.
 //
 // Workloads, the same definitions for every system (--system):
-//   put             one key write per op
+//   put             one key write per op: a new key each time, or with
+//                   --key-space N each client cycles over its own N keys
 //   get             one linearizable read per op (synod only)
 //   lock            acquire and release of the client's own lock: two
 //                   commits per cycle; each client opens its session (synod)
@@ -75,6 +76,7 @@ struct Options {
   std::string out;
   size_t value_bytes = 64;
   size_t sessions = 0;  // keepalive
+  uint64_t key_space = 0;  // put: keys per client, 0 for a new key every time
   std::string trace;
   // An answer that takes longer counts as an error and the client
   // reconnects (a request caught in a failover may never be answered).
@@ -112,7 +114,7 @@ std::string json_field(const std::string& body, const std::string& name) {
   std::fprintf(stderr,
                "synod-loadgen: %s\nusage: synod-loadgen --endpoints HOST:PORT,... --workload put|get|lock|noop "
                "--clients N --seconds S [--warmup S] [--threads N] [--system NAME] [--nodes N] [--out FILE] "
-               "[--value-bytes N]\n",
+               "[--value-bytes N] [--key-space N]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -155,6 +157,8 @@ Options parse(int argc, char** argv) {
         o.out = value();
       } else if (flag == "--value-bytes") {
         o.value_bytes = std::stoul(value());
+      } else if (flag == "--key-space") {
+        o.key_space = std::stoull(value());
       } else if (flag == "--sessions") {
         o.sessions = std::stoul(value());
       } else if (flag == "--trace") {
@@ -294,7 +298,7 @@ class Client : public std::enable_shared_from_this<Client> {
     const std::string me = std::to_string(index_);
     if (etcd()) return next_etcd(me);
     if (options_.workload == "put") {
-      send(bhttp::verb::put, "/v1/kv/bench/" + me + "/" + std::to_string(count_++), value_,
+      send(bhttp::verb::put, "/v1/kv/bench/" + me + "/" + std::to_string(next_key()), value_,
            [self = shared_from_this()](int status, const std::string& body) { self->done(status == 200, body); });
     } else if (options_.workload == "get") {
       send(bhttp::verb::get, "/v1/kv/bench/" + me + "/0", "", [self = shared_from_this()](int status, const std::string& body) {
@@ -316,7 +320,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
   void next_etcd(const std::string& me) {
     if (options_.workload == "put") {
-      const std::string body = "{\"key\":\"" + base64("bench/" + me + "/" + std::to_string(count_++)) +
+      const std::string body = "{\"key\":\"" + base64("bench/" + me + "/" + std::to_string(next_key())) +
                                "\",\"value\":\"" + base64(value_) + "\"}";
       return send(bhttp::verb::post, "/v3/kv/put", body,
                   [self = shared_from_this()](int status, const std::string& b) { self->done(status == 200, b); });
@@ -415,6 +419,10 @@ class Client : public std::enable_shared_from_this<Client> {
   Clock::time_point next_renewal_;
   std::string value_;
   uint64_t count_ = 0;
+  uint64_t next_key() {
+    const uint64_t key = count_++;
+    return options_.key_space == 0 ? key : key % options_.key_space;
+  }
   Clock::time_point op_started_;
 };
 
