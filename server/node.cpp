@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -17,6 +21,10 @@
 #include <tuple>
 #include <unordered_map>
 #include <variant>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "http/api.h"
 #include "http/node_api.h"
@@ -595,6 +603,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   void expire_requests(int64_t now);
   void propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done);
   void maybe_snapshot();
+  [[noreturn]] void serialize_in_child(const int fds[2]);
+  void save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us, int64_t owner_us);
   void propose_waiting();
   void on_peer_message(paxos::Envelope envelope);
   bool forward_to_leader(paxos::ForwardRequest request, Forwarded pending);
@@ -1113,6 +1123,20 @@ void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(h
   });
 }
 
+// SNAPSHOTS OFF THE OWNER THREAD. Serializing the state machine costs time in
+// proportion to its size (about 0.4 s for 65 MB, docs/lockservice.md §10),
+// and the owner loop is what sends heartbeats: serialized inline, a state of
+// millions of keys stalled it for seconds and cost elections. So a forked
+// child serializes the state as it was at the fork (the pages are shared
+// copy-on-write) and writes it to a pipe, and the owner loop reads the pipe
+// asynchronously, paying only for fork() itself. The child touches nothing
+// but the state machine, malloc (glibc makes it safe across fork) and the
+// pipe: it closes every other descriptor first, so it holds no socket or
+// file of the parent's open, takes no lock, writes no log, runs at nice 19
+// so that it never takes a core from a serving thread, and _exits. It
+// writes an 8-byte length before the image, so a child that dies midway is
+// a short read, never a truncated snapshot. If fork fails, the owner thread
+// serializes inline as before.
 void Node::Impl::maybe_snapshot() {
   if (snapshot_running || applied_slot == paxos::kNoSlot) return;
   snapshot_running = true;
@@ -1120,9 +1144,83 @@ void Node::Impl::maybe_snapshot() {
   snapshot.slot = applied_slot;
   for (const auto& m : config.members) snapshot.members.push_back(m.id);
   const auto started = steady_us();
-  snapshot.bytes = machine.snapshot();
-  const int64_t serialize_us = steady_us() - started;
-  storage_thread->run_task([this, snapshot = std::move(snapshot), started, serialize_us](persistence::Storage& store) {
+  int fds[2] = {-1, -1};
+  pid_t child = -1;
+  if (::pipe2(fds, O_CLOEXEC) == 0) {
+    child = ::fork();
+    if (child == 0) serialize_in_child(fds);  // never returns
+  }
+  if (child < 0) {
+    const int error = errno;
+    for (const int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+    log.write(Level::warn, "snapshot_fork_failed", {{"errno", static_cast<int64_t>(error)}});
+    snapshot.bytes = machine.snapshot();
+    return save_snapshot(std::move(snapshot), started, steady_us() - started, steady_us() - started);
+  }
+  const int64_t fork_us = steady_us() - started;
+  ::close(fds[1]);
+  auto pipe = std::make_shared<asio::posix::stream_descriptor>(io, fds[0]);
+  auto image = std::make_shared<std::string>();
+  asio::async_read(*pipe, asio::dynamic_buffer(*image),
+                   [this, pipe, image, child, started, fork_us, snapshot = std::move(snapshot)](
+                       const boost::system::error_code& ec, size_t) mutable {
+                     int status = 0;
+                     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+                     }
+                     uint64_t length = 0;
+                     if (image->size() >= sizeof length) std::memcpy(&length, image->data(), sizeof length);
+                     const bool whole = ec == asio::error::eof && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                                        image->size() == sizeof length + length;
+                     if (!whole) {
+                       snapshot_running = false;
+                       log.write(Level::error, "snapshot",
+                                 {{"slot", snapshot.slot},
+                                  {"status", "the serializing child failed: " + (ec ? ec.message() : "exit status " +
+                                                                                            std::to_string(status))}});
+                       return;
+                     }
+                     snapshot.bytes = image->substr(sizeof length);
+                     image->clear();
+                     save_snapshot(std::move(snapshot), started, steady_us() - started, fork_us);
+                   });
+}
+
+[[noreturn]] void Node::Impl::serialize_in_child(const int fds[2]) {
+  const int out = fds[1];
+  // The child competes for the same cores as the serving threads of this
+  // process (and, on one machine, of the other nodes): it yields to them.
+  [[maybe_unused]] const int niceness = ::nice(19);  // best effort: a failure only costs priority
+  if (fds[0] < out) ::close(fds[0]);
+  if (out > 3) ::close_range(3, static_cast<unsigned>(out - 1), 0);
+  ::close_range(static_cast<unsigned>(out + 1), ~0U, 0);
+  try {
+    const std::string bytes = machine.snapshot();
+    const uint64_t length = bytes.size();
+    auto write_all = [out](const char* data, size_t size) {
+      while (size > 0) {
+        const ssize_t written = ::write(out, data, size);
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) ::_exit(1);
+        data += written;
+        size -= static_cast<size_t>(written);
+      }
+    };
+    write_all(reinterpret_cast<const char*>(&length), sizeof length);
+    write_all(bytes.data(), bytes.size());
+  } catch (...) {
+    ::_exit(1);
+  }
+  ::_exit(0);
+}
+
+// serialize_us: from the start to the image in hand; owner_us: how long the
+// owner thread was held (fork alone, or the whole inline serialization).
+void Node::Impl::save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us,
+                               int64_t owner_us) {
+  storage_thread->run_task([this, snapshot = std::move(snapshot), started, serialize_us,
+                            owner_us](persistence::Storage& store) {
     const int64_t store_started = steady_us();
     auto status = store.save_snapshot(snapshot);
     uint64_t erased = 0;
@@ -1134,7 +1232,7 @@ void Node::Impl::maybe_snapshot() {
     }
     const int64_t store_us = steady_us() - store_started;
     asio::post(io, [this, status, erased, slot = snapshot.slot, bytes = snapshot.bytes.size(), started, serialize_us,
-                    store_us] {
+                    owner_us, store_us] {
       snapshot_running = false;
       if (status.ok()) {
         // The work itself (serialize, save, compact), not its wait in the
@@ -1147,7 +1245,7 @@ void Node::Impl::maybe_snapshot() {
       log.write(status.ok() ? Level::info : Level::error, "snapshot",
                 {{"slot", slot}, {"bytes", static_cast<uint64_t>(bytes)}, {"records_erased", erased},
                  {"duration_ms", (steady_us() - started) / 1000}, {"serialize_ms", serialize_us / 1000},
-                 {"store_ms", store_us / 1000}, {"status", status.message}});
+                 {"owner_thread_ms", owner_us / 1000}, {"store_ms", store_us / 1000}, {"status", status.message}});
     });
   });
 }
