@@ -358,8 +358,36 @@ class SessionClient(Client):
         self.http.close()
 
 
+class SessionCycler(Client):
+    """A client that runs cycles in one session at a time, with a new one
+    whenever the last expired or ended; subclasses say what a session and a
+    cycle are."""
+    rest_s = (0.0, 0.2)  # between cycles
+
+    def new_session(self):
+        raise NotImplementedError
+
+    def cycle(self, s):
+        raise NotImplementedError
+
+    def body(self):
+        while not self.ctx.stop.is_set():
+            s = self.session
+            if s is None or s.expired or s.ended:
+                s = self.session = self.new_session()
+                if not s.create():
+                    self.session = None
+                    self.sleep(0.3)
+                    continue
+            self.cycle(s)
+            self.sleep(self.rng.uniform(*self.rest_s))
+        if self.session is not None and not self.session.ended:
+            self.session.delete(window_s=2.0)
+        self.http.close()
+
+
 # ------------------------------------------------------------------ locks
-class LockClient(Client):
+class LockClient(SessionCycler):
     """Acquire (wait), write under the fence, release; sometimes paused."""
 
     def __init__(self, ctx, index, lock_name, process, key_process, seed):
@@ -370,21 +398,8 @@ class LockClient(Client):
         self.session = None
         self.count = 0
 
-    def body(self):
-        while not self.ctx.stop.is_set():
-            s = self.session
-            if s is None or s.expired or s.ended:
-                s = self.session = Session(self, self.rng.choice([2000, 3000]),
-                                           self.rng.choice(self.ctx.params["lock_delays_ms"]))
-                if not s.create():
-                    self.session = None
-                    self.sleep(0.3)
-                    continue
-            self.cycle(s)
-            self.sleep(self.rng.uniform(0.0, 0.2))
-        if self.session is not None and not self.session.ended:
-            self.session.delete(window_s=2.0)
-        self.http.close()
+    def new_session(self):
+        return Session(self, self.rng.choice([2000, 3000]), self.rng.choice(self.ctx.params["lock_delays_ms"]))
 
     def lost_at(self, s, release_time):
         """The holder stopped being sure: a release that may have happened any
@@ -518,7 +533,7 @@ class LockClient(Client):
 
 
 # ------------------------------------------------------------------ elections
-class ElectionClient(Client):
+class ElectionClient(SessionCycler):
     """Campaign (wait 1 s), proclaim a few values as leader, resign."""
 
     def __init__(self, ctx, index, election, process, seed):
@@ -528,20 +543,10 @@ class ElectionClient(Client):
         self.session = None
         self.count = 0
 
-    def body(self):
-        while not self.ctx.stop.is_set():
-            s = self.session
-            if s is None or s.expired or s.ended:
-                s = self.session = Session(self, 3000, self.rng.choice([0, 500]))
-                if not s.create():
-                    self.session = None
-                    self.sleep(0.3)
-                    continue
-            self.cycle(s)
-            self.sleep(self.rng.uniform(0.05, 0.4))
-        if self.session is not None and not self.session.ended:
-            self.session.delete(window_s=2.0)
-        self.http.close()
+    rest_s = (0.05, 0.4)
+
+    def new_session(self):
+        return Session(self, 3000, self.rng.choice([0, 500]))
 
     def value(self):
         self.count += 1
