@@ -503,10 +503,15 @@ void Replica::on_repair_report(NodeId from, const RepairReport& report) {
   if (report.promised > repair_.floor) repair_.floor = report.promised;
   note_ballot(report.promised);
   if (repair_.floor_known) return;
-  // If a majority of the cluster, this replica included, never promised
-  // anything, no ballot ever completed phase 1 (or a majority lost its disks,
-  // which no protocol survives): a new cluster, and it may vote at once.
-  if (repair_.all_fresh && repair_.reporters.count() + 1 >= quorum_.threshold()) {
+  // If EVERY other member never promised, voted or learned anything, no
+  // ballot ever completed phase 1 (a quorum holds at least one other
+  // member): a new cluster, and it may vote at once. A majority of fresh
+  // replicas counting this one is not enough, because this replica's own
+  // promises are what it lost: in seed 13086 n1 led at (1,1) with n3, lost
+  // its disk, heard "fresh" from n2 (cut off since the start), voted at
+  // once and prepared (1,1) again, a ballot n3 had already accepted under.
+  // So a brand-new cluster starts voting once all its members have answered.
+  if (repair_.all_fresh && repair_.reporters.count() + 1 >= quorum_.size()) {
     finish_repair(Ballot{});
     return;
   }
@@ -528,8 +533,14 @@ void Replica::repair_check(const Ballot& heartbeat_ballot, bool serving, Slot co
 
 void Replica::finish_repair(const Ballot& leader_ballot) {
   voting_ = true;
-  // From now on it refuses every ballot below the new instance's.
-  if (!leader_ballot.is_zero()) acceptor_.observe(leader_ballot);
+  // From now on it refuses every ballot below the new instance's. A repair
+  // with no instance to wait for (a new cluster) still leaves its mark on
+  // disk: the promise (0, self), below every real ballot. A store whose
+  // promise is exactly (0,0) never finished a repair, so its replica repairs
+  // again after a restart (seed 210: it crashed in the middle of one); one
+  // that finished keeps its vote (seed 13086: a voter that had never
+  // promised anything crashed, and repairing again left no quorum).
+  acceptor_.observe(leader_ballot.is_zero() ? Ballot{0, options_.self} : leader_ballot);
   reset_election_timer();
 }
 

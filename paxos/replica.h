@@ -26,10 +26,12 @@
 // It starts as a non-voting learner: it answers no Prepare and no Accept,
 // grants no probe and never campaigns, but follows the leader and catches up.
 // Meanwhile it asks every peer what it promised (RepairQuery):
-//   - if enough peers to make a majority with it are fresh (never promised,
-//     voted or learned anything), no ballot can ever have completed phase 1,
-//     so nothing was chosen: it votes at once (this is how a brand-new
-//     cluster starts, even with a minority of its nodes down);
+//   - if every other member is fresh (never promised, voted or learned
+//     anything), no ballot can ever have completed phase 1, so nothing was
+//     chosen: it votes at once. This is how a brand-new cluster starts, once
+//     all its members are up. Fresh peers that make a majority with it are
+//     not enough: its own lost promises may complete a quorum with one
+//     member that is not fresh (seed 13086);
 //   - otherwise, once a majority of the OTHER members answered, let B be the
 //     highest promise they reported. Any ballot above B
 //     completed its phase 1 after these answers (a quorum that completed it

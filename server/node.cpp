@@ -731,11 +731,13 @@ std::string Node::Impl::open_storage() {
   } else if (!loaded.status.ok()) {
     log.write(Level::error, "storage_refused", {{"reason", loaded.status.message}});
     return "data directory " + config.data_dir + ": " + loaded.status.message;
-  } else if (loaded.durable.promised.is_zero()) {
-    // No promise on disk: it may have crashed while it repaired (it learns
-    // the log before it votes). Repair again; never vote as if it had
-    // promised nothing.
+  } else if (loaded.durable.promised == paxos::Ballot{}) {
+    // No promise at all on disk: it never finished a repair (a finished one
+    // leaves at least the promise (0, self)), and may have crashed in the
+    // middle of one, having learned the log before it could vote. Repair
+    // again; never vote as if it had promised nothing.
     start_repairing = true;
+    repair_reason = "a repair that did not finish";
   }
   if (loaded.snapshot) {
     if (!machine.restore(loaded.snapshot->bytes)) {

@@ -89,6 +89,9 @@ def test_corrupt_disk_is_detected_and_repaired(binary):
 def test_catch_up_from_a_snapshot(binary):
     with Cluster(3, binary, extra_args=["--snapshot-after-slots", "50"]) as cluster:
         cluster.start_all()
+        # A brand-new cluster starts voting once every member has answered
+        # (paxos/replica.h, REPAIR); only then may one of them go.
+        cluster.leader(timeout=10)
         lagging = 3
         cluster.kill(lagging)
         for i in range(300):

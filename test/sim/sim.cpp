@@ -176,10 +176,11 @@ void Simulation::boot(Node& node) {
   }
   node.disk.damaged = false;
   node.disk.promised = loaded.durable.promised;
-  // A disk without a promise may belong to a replica that crashed while it
-  // repaired (it learns the log before it votes): it must repair again,
-  // never vote as if it had promised nothing (seed 210).
-  if (loaded.durable.promised.is_zero()) repairing = true;
+  // A disk with no promise at all never finished a repair: its replica may
+  // have crashed in the middle of one (it learns the log before it votes),
+  // so it repairs again rather than vote as if it had promised nothing
+  // (seed 210). A finished repair leaves at least the promise (0, self).
+  if (loaded.durable.promised == paxos::Ballot{}) repairing = true;
   if (config_.driver_mutants.damaged_disk_votes) repairing = false;
   auto options = options_for(node);
   options.start_repairing = repairing;

@@ -241,6 +241,14 @@ TEST_CASE("regression seeds stay safe and live") {
       // promised yet) and came back as a voter: it answered Prepare as if
       // it had promised nothing. Now an empty promise on load means repair.
       {210, "a replica that crashed while repairing voted with no promise"},
+      // A leader lost its disk; one peer had never heard from anyone (cut off
+      // since the start), so "fresh" from it made a majority with the
+      // repairing replica, which voted at once and prepared its old ballot
+      // (1,1) again. Now only every other member being fresh lets a repair
+      // end at once, and a finished repair leaves the promise (0, self) on
+      // disk, so a voter that never promised anything keeps voting after a
+      // restart.
+      {13086, "a lost disk took 'fresh' from a majority that counted itself"},
   };
   for (const auto& s : seeds) {
     const auto result = run_seed(SimConfig{}, s.seed);
