@@ -1136,7 +1136,7 @@ void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(h
 // pipe: it closes every other descriptor first, so it holds no socket or
 // file of the parent's open, takes no lock, writes no log, runs at nice 19
 // so that it never takes a core from a serving thread, and _exits. It
-// writes an 8-byte length before the image, so a child that dies midway is
+// writes the image's length after the image, so a child that dies midway is
 // a short read, never a truncated snapshot. If fork fails, the owner thread
 // serializes inline as before.
 void Node::Impl::maybe_snapshot() {
@@ -1172,9 +1172,10 @@ void Node::Impl::maybe_snapshot() {
                      while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
                      }
                      uint64_t length = 0;
-                     if (image->size() >= sizeof length) std::memcpy(&length, image->data(), sizeof length);
+                     const bool trailer = image->size() >= sizeof length;
+                     if (trailer) std::memcpy(&length, image->data() + image->size() - sizeof length, sizeof length);
                      const bool whole = ec == asio::error::eof && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-                                        image->size() == sizeof length + length;
+                                        trailer && image->size() == length + sizeof length;
                      if (!whole) {
                        snapshot_running = false;
                        log.write(Level::error, "snapshot",
@@ -1183,8 +1184,8 @@ void Node::Impl::maybe_snapshot() {
                                                                                             std::to_string(status))}});
                        return;
                      }
-                     snapshot.bytes = image->substr(sizeof length);
-                     image->clear();
+                     image->resize(length);  // drops the trailer without copying the image
+                     snapshot.bytes = std::move(*image);
                      save_snapshot(std::move(snapshot), started, steady_us() - started, fork_us);
                    });
 }
@@ -1209,8 +1210,8 @@ void Node::Impl::maybe_snapshot() {
         size -= static_cast<size_t>(written);
       }
     };
-    write_all(reinterpret_cast<const char*>(&length), sizeof length);
     write_all(bytes.data(), bytes.size());
+    write_all(reinterpret_cast<const char*>(&length), sizeof length);
   } catch (...) {
     ::_exit(1);
   }
