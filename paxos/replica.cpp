@@ -251,9 +251,15 @@ void Replica::on_prepare(NodeId from, const Prepare& prepare) {
     send(from, Reject{prepare.ballot, acceptor_.promised(), Reject::Reason::repairing, Reject::Refused::prepare});
     return;
   }
-  if (!prepare.nominated_by.is_zero() && lease_promise_.holder() == prepare.nominated_by) {
+  if (!prepare.nominated_by.is_zero() && prepare.nominated_by.node != prepare.ballot.node &&
+      lease_promise_.holder() == prepare.nominated_by) {
     // The leader we promised handed leadership to this node (Nominate), and
-    // gave its lease up before doing so.
+    // gave its lease up before doing so. A leader that prepares again above
+    // its own ballot (asked by a repairing replica) names itself: that is no
+    // handover, and the promise stands until it runs out. Releasing it let
+    // another node lead a mere 308 ms after this leader's last stamp while
+    // taking a lease of credit on its log clock, so a lock-delay ended early
+    // in real time (seed 48957).
     lease_promise_.release(prepare.nominated_by);
   }
   if (lease_promise_.blocks(prepare.ballot, now_)) {

@@ -249,6 +249,12 @@ TEST_CASE("regression seeds stay safe and live") {
       // disk, so a voter that never promised anything keeps voting after a
       // restart.
       {13086, "a lost disk took 'fresh' from a majority that counted itself"},
+      // A leader asked by a repairing replica to prepare again above its own
+      // ballot named itself as the nominator, and its acceptor released its
+      // own lease promise as if for a handover; another node then led 308 ms
+      // after the leader's last stamp with a full lease of takeover credit,
+      // and a lock-delay ended early in real time.
+      {48957, "a leader's own re-prepare released its own lease promise"},
   };
   for (const auto& s : seeds) {
     const auto result = run_seed(SimConfig{}, s.seed);
