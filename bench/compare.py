@@ -107,7 +107,23 @@ class Synod:
         self.cluster.close()
 
 
-class Etcd:
+class OwnProcesses:
+    """etcd and ZooKeeper nodes this script started itself (self.processes by
+    node id, start_node to start one again)."""
+
+    def pid(self, node):
+        return self.processes[node].pid
+
+    def signal(self, node, sig):
+        self.processes[node].send_signal(sig)
+        if sig == signal.SIGKILL:
+            self.processes[node].wait()
+
+    def restart(self, node):
+        self.start_node(node)
+
+
+class Etcd(OwnProcesses):
     name = "etcd"
 
     def __init__(self, size=3):
@@ -157,17 +173,6 @@ class Etcd:
             return None
         return wait(find, 30, "an etcd leader")
 
-    def pid(self, node):
-        return self.processes[node].pid
-
-    def signal(self, node, sig):
-        self.processes[node].send_signal(sig)
-        if sig == signal.SIGKILL:
-            self.processes[node].wait()
-
-    def restart(self, node):
-        self.start_node(node)
-
     def healthy(self):
         self.leader()
         for n in self.ids():
@@ -182,7 +187,7 @@ class Etcd:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class ZooKeeper:
+class ZooKeeper(OwnProcesses):
     name = "zookeeper"
     CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
 
@@ -233,17 +238,6 @@ class ZooKeeper:
     def leader(self):
         return wait(lambda: next((n for n in self.ids() if self.processes[n].poll() is None and
                                   self.mode(n) == "leader"), None), 60, "a ZooKeeper leader")
-
-    def pid(self, node):
-        return self.processes[node].pid
-
-    def signal(self, node, sig):
-        self.processes[node].send_signal(sig)
-        if sig == signal.SIGKILL:
-            self.processes[node].wait()
-
-    def restart(self, node):
-        self.start_node(node)
 
     def healthy(self):
         self.leader()

@@ -112,17 +112,6 @@ const char* space_name(ls::Space space) {
   return "key";
 }
 
-const char* kind_name(ls::LockKind kind) {
-  switch (kind) {
-    case ls::LockKind::exclusive: return "exclusive";
-    case ls::LockKind::shared: return "shared";
-    case ls::LockKind::semaphore: return "semaphore";
-  }
-  return "exclusive";
-}
-
-const char* access_name(ls::Access access) { return access == ls::Access::read ? "read" : "write"; }
-
 json session_json(const ls::SessionView& view) {
   json losses = json::array();
   for (const auto& loss : view.losses) {
@@ -158,7 +147,7 @@ json lock_json(std::string_view name, const std::optional<ls::LockView>& view, i
   json body = {{"lock", name}, {"held", view && !view->holders.empty()}};
   json holders = json::array();
   if (view) {
-    body["kind"] = kind_name(view->kind);
+    body["kind"] = lock_kind_name(view->kind);
     body["limit"] = view->limit;
     for (const auto& h : view->holders) {
       holders.push_back({{"session", session_string(h.session)}, {"token", h.token},

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/request.h"
+
 namespace synod::http {
 
 using json = nlohmann::json;
@@ -179,17 +181,6 @@ static_assert(kPage.size() < 60'000);
 json ms_or_null(double v) { return v < 0 ? json(nullptr) : json(v); }
 
 const char* behavior_name(ls::Behavior behavior) { return behavior == ls::Behavior::release ? "release" : "delete"; }
-
-const char* lock_kind_name(ls::LockKind kind) {
-  switch (kind) {
-    case ls::LockKind::exclusive: return "exclusive";
-    case ls::LockKind::shared: return "shared";
-    case ls::LockKind::semaphore: return "semaphore";
-  }
-  return "exclusive";
-}
-
-const char* access_name(ls::Access access) { return access == ls::Access::read ? "read" : "write"; }
 
 json members_json(const StatusSnapshot& s) {
   json members = json::array();

@@ -911,4 +911,15 @@ Decoded decode_request(const RawRequest& raw, const DecodeLimits& limits) {
   return decoded;
 }
 
+const char* lock_kind_name(ls::LockKind kind) {
+  switch (kind) {
+    case ls::LockKind::exclusive: return "exclusive";
+    case ls::LockKind::shared: return "shared";
+    case ls::LockKind::semaphore: return "semaphore";
+  }
+  return "exclusive";
+}
+
+const char* access_name(ls::Access access) { return access == ls::Access::read ? "read" : "write"; }
+
 }  // namespace synod::http

@@ -116,4 +116,9 @@ std::string name_problem(std::string_view name, size_t name_bytes_max);
 // another node (or a forward) is recognised.
 lockservice::ClientId idempotency_client_id(std::string_view key);
 
+// The API's names for a lock's kind and a holder's access, the same words
+// the request decoder accepts (shared by the API and the status page).
+const char* lock_kind_name(lockservice::LockKind kind);
+const char* access_name(lockservice::Access access);
+
 }  // namespace synod::http
