@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -302,12 +303,28 @@ class Bench:
         sessions = self.args.sessions
         leader = system.leader()
         pid = system.pid(leader)
-        before = cpu_seconds(pid)
-        started = time.time()
-        row = self.load(system, "keepalive", 64, self.args.seconds, extra=["--sessions", str(sessions)])
-        cpu = (cpu_seconds(pid) - before) / (time.time() - started)
+        rss_before = rss_kib(pid)
+        # The leader's CPU time, sampled, so that only the measured window
+        # counts: opening 100,000 sessions (a commit each) comes before it.
+        samples, sampling = [], threading.Event()
+
+        def sample():
+            while not sampling.wait(0.2):
+                samples.append((time.time(), cpu_seconds(pid)))
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            row = self.load(system, "keepalive", 64, self.args.seconds, extra=["--sessions", str(sessions)])
+        finally:
+            sampling.set()
+            sampler.join()
+        start, end = (t / 1000 for t in row["window_unix_ms"])
+        inside = [(t, c) for t, c in samples if start <= t <= end]
+        cpu = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) if len(inside) >= 2 else float("nan")
+        rss_after = rss_kib(pid)
         row.update({"workload": f"keepalive-{sessions}", "leader_cpu_cores": round(cpu, 3),
-                    "leader_rss_mib": round(rss_kib(pid) / 1024, 1)})
+                    "leader_rss_mib": round(rss_after / 1024, 1),
+                    "leader_rss_bytes_per_session": round((rss_after - rss_before) * 1024 / sessions)})
         self.record(row)
 
     def failover(self, system, sig, runs):
@@ -417,8 +434,9 @@ def table(rows):
         lines.append(f"\nfloor: {f['workload']} p50 {f['p50_ms']:.3f} ms, p99 {f['p99_ms']:.3f} ms")
     for (s, w, c, n), r in merged.items():
         if w.startswith("keepalive"):
-            lines.append(f"\n{s} {w}: {r['ops_per_s']:,.0f} renewals/s, leader CPU {r['leader_cpu_cores']} cores,"
-                         f" leader RSS {r['leader_rss_mib']} MiB")
+            lines.append(f"\n{s} {w}: {r['ops_per_s']:,.0f} renewals/s, leader CPU {r['leader_cpu_cores']} cores"
+                         f" while renewing, leader RSS {r['leader_rss_mib']} MiB"
+                         f" ({r['leader_rss_bytes_per_session']:,} bytes per session opened)")
     return "\n".join(lines)
 
 

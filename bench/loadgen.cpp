@@ -14,7 +14,8 @@
 //   put             one key write per op: a new key each time, or with
 //                   --key-space N each client cycles over its own N keys
 //   get             one linearizable read per op (synod only)
-//   lock            acquire and release of the client's own lock: two
+//   lock            acquire and release of the client's own lock (named for
+//                   this run, so no earlier run's holder is in the way): two
 //                   commits per cycle; each client opens its session (synod)
 //                   or lease (etcd), TTL 10 s, before the clock starts and
 //                   renews it every 3 s (not timed)
@@ -32,7 +33,8 @@
 // /v3/lock/unlock). ZooKeeper is driven by bench/zk_load.cpp (its C client).
 //
 // Prints, and appends to --out, one JSON line (DESIGN §7):
-//   {"system","workload","clients","ops_per_s","p50_ms","p99_ms","p999_ms","nodes", ...}
+//   {"system","workload","clients","ops_per_s","p50_ms","p99_ms","p999_ms","nodes", ...,
+//    "window_unix_ms": [from, until]}   (the measured window, wall clock)
 // Errors (non-2xx answers, dropped connections) are counted and reported,
 // never timed as successes.
 //
@@ -52,6 +54,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -189,9 +192,17 @@ Options parse(int argc, char** argv) {
 
 // What all clients share: the phase and the results.
 struct Run {
+  // Names this run's locks: a lock left held by the previous run's session
+  // (the generator stops between acquire and release) would otherwise make
+  // the next run's first cycles wait out that session's TTL.
+  std::string tag;
   std::FILE* trace = nullptr;  // successes' wall-clock times, for failover timing
+  // The window measured. keepalive sets it once every session is open (100,000
+  // of them take longer than any warmup), so its clients read it under `mutex`.
   Clock::time_point measure_from;
   Clock::time_point measure_until;
+  int clients_opening = 0;           // keepalive: clients still opening sessions
+  std::function<void()> start_clock;  // keepalive: called once they all have
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::vector<double> latencies_ms;  // successful operations inside the window
@@ -244,6 +255,11 @@ class Client : public std::enable_shared_from_this<Client> {
     const size_t share = options_.sessions / static_cast<size_t>(options_.clients) +
                          (static_cast<size_t>(index_) < options_.sessions % static_cast<size_t>(options_.clients) ? 1 : 0);
     if (sessions_.size() >= share) {
+      if (!opened_) {
+        opened_ = true;
+        std::lock_guard<std::mutex> lock(run_.mutex);
+        if (--run_.clients_opening == 0) asio::post(io_, run_.start_clock);
+      }
       renew_period_ = std::chrono::milliseconds(10'000 / 3) / static_cast<long>(std::max<size_t>(share, 1));
       next_renewal_ = Clock::now();
       return next();
@@ -309,13 +325,19 @@ class Client : public std::enable_shared_from_this<Client> {
            [self = shared_from_this()](int status, const std::string& body) { self->done(status == 200, body); });
     } else {
       const bool hot = options_.workload == "lock-contended";
-      const std::string path = "/v1/locks/" + (hot ? std::string("bench-hot") : "bench-" + me) + "?session=" + session_;
+      const std::string path = "/v1/locks/" + lock_name() + "?session=" + session_;
       send(bhttp::verb::post, path + (hot ? "&wait=30s" : ""), "",
            [self = shared_from_this(), path](int status, const std::string& body) {
              if (status != 200) return self->done(false, body);
              self->send(bhttp::verb::delete_, path, "", [self](int s, const std::string& b) { self->done(s == 200, b); });
            });
     }
+  }
+
+  // The client's own lock, or the one hot lock every client shares.
+  std::string lock_name() const {
+    if (options_.workload == "lock-contended") return "bench-hot-" + run_.tag;
+    return "bench-" + run_.tag + "-" + std::to_string(index_);
   }
 
   void next_etcd(const std::string& me) {
@@ -325,8 +347,7 @@ class Client : public std::enable_shared_from_this<Client> {
       return send(bhttp::verb::post, "/v3/kv/put", body,
                   [self = shared_from_this()](int status, const std::string& b) { self->done(status == 200, b); });
     }
-    const std::string name = options_.workload == "lock-contended" ? "bench-hot" : "bench-" + me;
-    const std::string body = "{\"name\":\"" + base64(name) + "\",\"lease\":\"" + session_ + "\"}";
+    const std::string body = "{\"name\":\"" + base64(lock_name()) + "\",\"lease\":\"" + session_ + "\"}";
     send(bhttp::verb::post, "/v3/lock/lock", body, [self = shared_from_this()](int status, const std::string& b) {
       const std::string key = json_field(b, "key");
       if (status != 200 || key.empty()) return self->done(false, b);
@@ -347,13 +368,15 @@ class Client : public std::enable_shared_from_this<Client> {
       std::lock_guard<std::mutex> lock(run_.mutex);
       std::fprintf(run_.trace, "%lld %lld\n", ms(wall_invoked), ms(wall_now));
     }
-    if (now >= run_.measure_from && now <= run_.measure_until) {
+    {
       std::lock_guard<std::mutex> lock(run_.mutex);
-      if (ok) {
-        run_.latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - op_started_).count());
-      } else {
-        ++run_.errors;
-        if (run_.first_error.empty()) run_.first_error = body.substr(0, 200);
+      if (now >= run_.measure_from && now <= run_.measure_until) {
+        if (ok) {
+          run_.latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - op_started_).count());
+        } else {
+          ++run_.errors;
+          if (run_.first_error.empty()) run_.first_error = body.substr(0, 200);
+        }
       }
     }
     next();
@@ -414,6 +437,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::string session_;
   Clock::time_point renewed_;
   std::vector<std::string> sessions_;  // keepalive
+  bool opened_ = false;                // keepalive: this client's share is open
   size_t renewal_ = 0;
   Clock::duration renew_period_{};
   Clock::time_point next_renewal_;
@@ -438,21 +462,41 @@ int main(int argc, char** argv) {
   const Options options = parse(argc, argv);
   asio::io_context io;
   Run run;
+  run.tag = std::to_string(std::random_device{}() % 1'000'000);
   if (!options.trace.empty()) run.trace = std::fopen(options.trace.c_str(), "a");
   const auto started = Clock::now();
-  run.measure_from = started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.warmup));
-  run.measure_until = run.measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+  asio::steady_timer stop(io);
+  std::pair<int64_t, int64_t> window_unix_ms{0, 0};  // reported, so a caller can match its own samples
+  // The clock: warmup, then the measured seconds, then stop.
+  auto start_clock = [&](Clock::time_point from) {
+    std::lock_guard<std::mutex> lock(run.mutex);
+    run.measure_from = from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.warmup));
+    run.measure_until = run.measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+    stop.expires_at(run.measure_until);
+    const auto wall_offset = std::chrono::system_clock::now().time_since_epoch() - Clock::now().time_since_epoch();
+    auto unix_ms = [&](Clock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch() + wall_offset).count();
+    };
+    window_unix_ms = {unix_ms(run.measure_from), unix_ms(run.measure_until)};
+    stop.async_wait([&](beast::error_code ec) {
+      if (ec) return;
+      run.stopping = true;
+      io.stop();
+    });
+  };
+  if (options.workload == "keepalive") {
+    // Nothing is measured until every session is open.
+    run.measure_from = run.measure_until = Clock::time_point::max();
+    run.clients_opening = options.clients;
+    run.start_clock = [&] { start_clock(Clock::now()); };
+  } else {
+    start_clock(started);
+  }
   std::vector<std::shared_ptr<Client>> clients;
   for (int i = 0; i < options.clients; ++i) {
     clients.push_back(std::make_shared<Client>(io, options, run, i));
     asio::post(io, [client = clients.back()] { client->start(); });
   }
-  asio::steady_timer stop(io);
-  stop.expires_at(run.measure_until);
-  stop.async_wait([&](beast::error_code) {
-    run.stopping = true;
-    io.stop();
-  });
   std::vector<std::thread> threads;
   for (int i = 1; i < options.threads; ++i) threads.emplace_back([&] { io.run(); });
   io.run();
@@ -472,11 +516,13 @@ int main(int argc, char** argv) {
   char line[1024];
   std::snprintf(line, sizeof line,
                 "{\"system\":\"%s\",\"workload\":\"%s\",\"clients\":%d,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,"
-                "\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"nodes\":%d,\"ops\":%zu,\"errors\":%lu,\"seconds\":%.1f}",
+                "\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"nodes\":%d,\"ops\":%zu,\"errors\":%lu,\"seconds\":%.1f,"
+                "\"window_unix_ms\":[%lld,%lld]}",
                 options.system.c_str(), options.workload.c_str(), options.clients,
                 static_cast<double>(latencies.size()) / options.seconds, percentile(latencies, 0.50),
                 percentile(latencies, 0.99), percentile(latencies, 0.999), options.nodes, latencies.size(),
-                static_cast<unsigned long>(errors), options.seconds);
+                static_cast<unsigned long>(errors), options.seconds, static_cast<long long>(window_unix_ms.first),
+                static_cast<long long>(window_unix_ms.second));
   std::puts(line);
   if (!first_error.empty()) std::fprintf(stderr, "synod-loadgen: %lu errors, the first: %s\n",
                                          static_cast<unsigned long>(errors), first_error.c_str());

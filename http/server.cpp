@@ -339,9 +339,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       request.headers.push_back(Header{lower(field.name_string()), std::string(field.value())});
     }
     request.body = std::move(message.body());
-    beast::error_code ignored;
-    const auto remote = stream_.socket().remote_endpoint(ignored);
-    if (!ignored) request.remote = remote.address().to_string() + ":" + std::to_string(remote.port());
+    if (remote_.empty()) {
+      // Asked once per connection: a getpeername(2) per request cost as many
+      // system calls as the requests themselves under load.
+      beast::error_code ignored;
+      const auto remote = stream_.socket().remote_endpoint(ignored);
+      if (!ignored) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    }
+    request.remote = remote_;
     ++server_.requests;
     server_.handler(std::move(request), Responder(std::make_shared<ExchangeImpl>(shared_from_this())));
   }
@@ -461,6 +466,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = false;
+  std::string remote_;  // the client's address:port, asked once (on_read)
   bool first_request_ = true;
 
   // Stream state (strand), but for the two atomics.
