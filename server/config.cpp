@@ -154,7 +154,7 @@ std::vector<Option> options(Pending& pending) {
        int_option([](Config& c) -> int64_t& { return c.timing.election_timeout_max_ms; }, 1)},
       {"drift-bound-percent", "largest clock-rate difference between two nodes, in percent",
        int_option([](Config& c) -> int64_t& { return c.timing.drift_bound_percent; }, 0)},
-      {"pipeline-window-slots", "slots in flight at once",
+      {"pipeline-window-slots", "slots in flight at once (default 1)",
        size_option([](Config& c) -> size_t& { return c.limits.pipeline_window_slots; })},
       {"batch-commands-max", "commands in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_commands_max; })},
       {"batch-bytes-max", "payload bytes in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_bytes_max; })},
