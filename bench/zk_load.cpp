@@ -85,7 +85,10 @@ void record(Shared& shared, Clock::time_point started, bool ok, const std::strin
       return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
     };
     std::lock_guard<std::mutex> lock(shared.mutex);
-    if (shared.trace) std::fprintf(shared.trace, "%lld %lld\n", ms(wall_invoked), ms(wall_now));
+    if (shared.trace) {
+      std::fprintf(shared.trace, "%lld %lld\n", ms(wall_invoked), ms(wall_now));
+      std::fflush(shared.trace);  // read while the run goes on (bench/compare.py's failover)
+    }
   }
   if (now < shared.from || now > shared.until) return;
   std::lock_guard<std::mutex> lock(shared.mutex);
