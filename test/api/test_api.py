@@ -122,15 +122,22 @@ def test_lock_delay_after_an_expiry(binary):
         keep_alive_until(lambda: port, other, stop)
         # Wait for the holder's expiry, then try at once: the lock is in lock-delay.
         held = retry(lambda: call(port, "GET", "/v1/locks/guarded"), lambda r: not r.json["held"], timeout=15)
-        freed_at = time.time()
         assert not held.json["held"] and "lock_delay_until_log_ms" in held.json, held
+        delay_until = held.json["lock_delay_until_log_ms"]
         tried = call(port, "POST", "/v1/locks/guarded", {"session": other})
-        assert tried.status == 409 and error_code(tried) == "lock_delay", tried
+        # The delay runs in log time from the expiry's stamp. On a loaded
+        # machine the expiry can be applied seconds after it was stamped, and
+        # the delay may then be over by the time this try is stamped: a grant
+        # is right then, and the check below still holds it to the delay.
+        if tried.status != 200:
+            assert tried.status == 409 and error_code(tried) == "lock_delay", tried
+            assert tried.json["lock_delay_until_log_ms"] == delay_until, tried
         granted = call(port, "POST", "/v1/locks/guarded", {"session": other, "wait": "10s"}, timeout=20)
-        waited = time.time() - freed_at
         stop.set()
         assert granted.status == 200, granted
-        assert waited >= 2.0, f"granted {waited:.2f} s after the expiry, inside a 3 s lock-delay"
+        # No grant inside the delay, in the log's own time.
+        holder = call(port, "GET", "/v1/locks/guarded").json["holders"][0]
+        assert holder["session"] == other and holder["granted_log_ms"] >= delay_until, (holder, delay_until)
         # A clean release has no lock-delay.
         assert call(port, "DELETE", f"/v1/locks/guarded?session={other}").status == 200
         third = session(port)
