@@ -1826,7 +1826,10 @@ void Node::Impl::report_expiry(const Reported& before) {
              {"ttl_ms", session.ttl_ms}, {"silent_ms", log_now - session.renewed_log_ms},
              {"overdue_ms", log_now - session.deadline_log_ms}, {"lived_ms", log_now - session.created_log_ms},
              {"released", locks}, {"lock_delay_ms", session.lock_delay_ms},
-             {"ephemeral_keys", static_cast<uint64_t>(session.ephemeral_keys)}});
+             {"ephemeral_keys", static_cast<uint64_t>(session.ephemeral_keys)},
+             // How long after its stamp the expiry was applied: the lock-delay
+             // runs from the stamp, so a slow commit eats into it.
+             {"applied_after_ms", keeper.leading() ? keeper.log_now_ms(machine, steady_us() / 1000) - log_now : 0}});
 }
 
 void Node::Impl::report_forced_release(const Reported& before) {
