@@ -47,11 +47,7 @@ struct Config {
   // acceptor. With one slot in flight the commands of a round's wait share
   // the next slot: 16% more lock cycles with 3 nodes and 29% more with 7, on
   // 2 cores (docs/ARCHITECTURE.md, "Where the time goes").
-  paxos::Limits limits = [] {
-    paxos::Limits l;
-    l.pipeline_window_slots = 1;
-    return l;
-  }();
+  paxos::Limits limits{.pipeline_window_slots = 1};
   // Snapshot the state machine and compact the log once this many chosen
   // slots sit above the last snapshot (bounds what a restart replays).
   uint64_t snapshot_after_slots = 100'000;
