@@ -4,7 +4,7 @@
 #   bench/compare.sh [--quick] [--out FILE]
 #
 # Installs Debian's etcd-server, zookeeper and libzookeeper-mt-dev if they
-# are missing, builds synod and the load tools (release), starts three-node
+# are missing, builds synod and the load tools in build/ (the README commands' folder), starts three-node
 # clusters of each system on 127.0.0.1 in turn (fresh data, fsync on), runs
 # the same workloads against each, prints the table with ratios, writes one
 # JSON line per row to FILE (default bench/results/DATE-COMMIT.jsonl) and the
@@ -23,7 +23,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 deploy/install-deps.sh --bench
-build=build-release
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+build=build
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target synod synod-loadgen zk_load floor >/dev/null
 exec python3 bench/compare.py --build "$build" "${args[@]}"

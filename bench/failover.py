@@ -2,11 +2,11 @@
 the first write a new leader commits, repeated; and leader changes under a
 steady load without faults.
 
-  python3 bench/failover.py --binary build-release/server/synod --runs 20 --signal KILL
+  python3 bench/failover.py --binary build/server/synod --runs 20 --signal KILL
   python3 bench/failover.py --binary ... --runs 20 --signal STOP
-  python3 bench/failover.py --binary ... --runs 20 --loadgen build-release/bench/synod-loadgen --load-clients 64
-  python3 bench/failover.py --binary ... --steady-seconds 600 --loadgen build-release/bench/synod-loadgen
-  python3 bench/failover.py --binary ... --metrics-cost 4 --loadgen build-release/bench/synod-loadgen
+  python3 bench/failover.py --binary ... --runs 20 --loadgen build/bench/synod-loadgen --load-clients 64
+  python3 bench/failover.py --binary ... --steady-seconds 600 --loadgen build/bench/synod-loadgen
+  python3 bench/failover.py --binary ... --metrics-cost 4 --loadgen build/bench/synod-loadgen
 
 Each run starts a fresh 3-node cluster on 127.0.0.1, waits for a serving
 leader, keeps writing through it, signals it, and polls the other two nodes

@@ -2,7 +2,7 @@
 // and a large snapshot (issue #3: 1,000,000 log entries and a snapshot of
 // 100,000 sessions and 100,000 locks, ready in under 2 s).
 //
-//   recovery_bench --synod build-release/server/synod [--dir DIR]
+//   recovery_bench --synod build/server/synod [--dir DIR]
 //                  [--entries 1000000] [--sessions 100000]
 //
 // 1. Builds a data directory for node 1 of a one-node cluster with the real

@@ -1,69 +1,138 @@
 #!/usr/bin/env bash
 # Starts a local 3-node synod cluster on 127.0.0.1 and stays in the foreground.
 #
-#   deploy/quickstart.sh           reuse the data of an earlier run
-#   deploy/quickstart.sh --fresh   wipe it first
+#   deploy/quickstart.sh             reuse the data of an earlier run
+#   deploy/quickstart.sh --fresh     wipe it first (refused while the cluster runs)
+#   deploy/quickstart.sh --restart N in another shell: stop node N and start it again
 #
 # Clients: 127.0.0.1:7001, 7002, 7003. Peers: 127.0.0.1:7101-7103.
-# Data and logs: .synod-quickstart/ (or $SYNOD_QUICKSTART_DIR).
-# Ctrl-C or SIGTERM stops all three cleanly.
+# Data, logs (appended, never overwritten) and pid files: .synod-quickstart/
+# (or $SYNOD_QUICKSTART_DIR). Ctrl-C or SIGTERM stops all three cleanly.
 #
 # On a fresh Debian 12 machine it first installs what is missing (the
-# compiler included) and builds a release build; it rebuilds only when the
-# binary is missing or older than the sources.
+# compiler and curl included) and builds synod and synodctl in build/, the
+# folder and build type the README's test command uses too; it rebuilds only
+# when a binary is missing or older than the sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 fresh=0
-for arg in "$@"; do
-  case "$arg" in
-    --fresh) fresh=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) echo "quickstart: unknown argument $arg (try --help)" >&2; exit 2 ;;
+restart=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --fresh) fresh=1; shift ;;
+    --restart)
+      [[ "${2:-}" =~ ^[123]$ ]] || { echo "quickstart: --restart takes a node id, 1 to 3" >&2; exit 2; }
+      restart=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "quickstart: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
 
-build="$root/build-release"
-binary="$build/server/synod"
-if [[ ! -x "$binary" ]] || [[ -n "$(find paxos lockservice persistence http server CMakeLists.txt -newer "$binary" \( -name '*.cpp' -o -name '*.h' -o -name CMakeLists.txt \) -print -quit)" ]]; then
-  deploy/install-deps.sh
-  echo "quickstart: building (release) ..." >&2
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j2 --target synod synodctl >/dev/null
-fi
-
 data="${SYNOD_QUICKSTART_DIR:-$root/.synod-quickstart}"
-if [[ $fresh -eq 1 ]]; then rm -rf "$data"; fi
-mkdir -p "$data"
-
+build="$root/build"
+binary="$build/server/synod"
+synodctl="$build/server/synodctl"
 peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103
 clients=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
-pids=()
-stop() {
+
+# The running quickstart holds an flock on $data/quickstart.lock for its whole
+# life (the kernel drops it when the script dies), and every node holds one on
+# its data directory's LOCK file. Either one held means a cluster is running
+# on this data: nothing may be wiped or started over it.
+cluster_running() {
+  local file
+  for file in "$data/quickstart.lock" "$data"/node{1,2,3}/LOCK; do
+    [[ -e "$file" ]] || continue
+    if ! flock -n "$file" true 2>/dev/null; then return 0; fi
+  done
+  return 1
+}
+
+start_node() {  # start_node ID: in the background, appending to its log
+  local id=$1
+  echo "=== $(date -u +%FT%TZ) quickstart starts node $id" >>"$data/node$id.log"
+  "$binary" --id "$id" --peers "$peers" --clients "$clients" --data-dir "$data/node$id" \
+    --log-format text </dev/null >/dev/null 2>>"$data/node$id.log" 9>&- &
+  echo $! >"$data/node$id.pid"
+}
+
+if [[ -n "$restart" ]]; then
+  cluster_running || { echo "quickstart: no cluster is running on $data" >&2; exit 1; }
+  pid=$(cat "$data/node$restart.pid")
+  echo "quickstart: stopping node $restart (pid $pid) ..." >&2
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  # The restarted node is not this shell's child; the foreground quickstart
+  # stops it on Ctrl-C through its pid file.
+  start_node "$restart"
+  disown
+  echo "quickstart: node $restart runs again as pid $(cat "$data/node$restart.pid"); log $data/node$restart.log" >&2
+  exit 0
+fi
+
+# Refuse before installing or building anything: a second quickstart would
+# fail on the ports, and --fresh would delete the data under live nodes.
+if cluster_running; then
+  echo "quickstart: a cluster is already running on $data; stop it first (Ctrl-C in its shell)" >&2
+  exit 1
+fi
+
+# The stamp is touched after every successful build, so a source change that
+# make found no reason to relink for does not send us back to apt and cmake.
+stamp="$build/.quickstart-built"
+stale() {
+  [[ ! -x "$binary" || ! -x "$synodctl" || ! -e "$stamp" ]] && return 0
+  [[ -n "$(find paxos lockservice persistence http server CMakeLists.txt \
+      \( -name '*.cpp' -o -name '*.h' -o -name CMakeLists.txt \) -newer "$stamp" -print -quit)" ]]
+}
+if stale; then
+  deploy/install-deps.sh
+  echo "quickstart: building synod and synodctl in build/ (a few minutes the first time) ..." >&2
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  touch "$stamp.new"  # before the build: a source saved during it counts as not built
+  # make's own "[ NN%]" lines are the progress; the whole output goes to a log.
+  status=0
+  cmake --build "$build" -j2 --target synod synodctl 2>&1 | tee "$build/quickstart-build.log" |
+    grep --line-buffered -E '^\[ *[0-9]+%\] (Building|Linking)' >&2 || status=${PIPESTATUS[0]}
+  if [[ $status -ne 0 ]]; then
+    tail -30 "$build/quickstart-build.log" >&2
+    echo "quickstart: the build failed; the whole output is in $build/quickstart-build.log" >&2
+    exit 1
+  fi
+  mv "$stamp.new" "$stamp"
+fi
+
+if [[ $fresh -eq 1 ]]; then rm -rf "$data"; fi
+mkdir -p "$data"
+exec 9>"$data/quickstart.lock"
+flock -n 9 || { echo "quickstart: a cluster is already running on $data" >&2; exit 1; }
+
+stop() {  # stop STATUS
   trap - INT TERM
   echo >&2
   echo "quickstart: stopping ..." >&2
+  local pids=() id
+  for id in 1 2 3; do [[ -f "$data/node$id.pid" ]] && pids+=("$(cat "$data/node$id.pid")"); done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  exit 0
+  for pid in "${pids[@]}"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; done
+  rm -f "$data"/node{1,2,3}.pid
+  exit "$1"
 }
-trap stop INT TERM
+trap 'stop 0' INT TERM
 
-for id in 1 2 3; do
-  "$binary" --id "$id" --peers "$peers" --clients "$clients" --data-dir "$data/node$id" \
-    --log-format text 2>"$data/node$id.log" &
-  pids+=($!)
-done
+for id in 1 2 3; do start_node "$id"; done
 
-# Wait for a leader (any node answers /v1/cluster with one).
+# Wait for a leader (any node answers /v1/cluster with one). A node that
+# exits now (a port in use, a bad data directory) fails the quickstart.
 leader=""
 for _ in $(seq 1 100); do
   for id in 1 2 3; do
-    if ! kill -0 "${pids[$((id - 1))]}" 2>/dev/null; then
-      echo "quickstart: node $id exited; see $data/node$id.log" >&2
+    if ! kill -0 "$(cat "$data/node$id.pid")" 2>/dev/null; then
+      echo "quickstart: node $id exited; the end of $data/node$id.log:" >&2
       tail -3 "$data/node$id.log" >&2
-      stop
+      stop 1
     fi
   done
   leader=$(curl -sf --max-time 1 http://127.0.0.1:7001/v1/cluster | sed -n 's/.*"leader":{"client_addr":"\([^"]*\)".*/\1/p' || true)
@@ -73,13 +142,26 @@ done
 
 cat <<MSG
 synod is running: 3 nodes on 127.0.0.1 (leader: ${leader:-none yet}).
-  node 1: clients http://127.0.0.1:7001  peers 127.0.0.1:7101  log $data/node1.log
-  node 2: clients http://127.0.0.1:7002  peers 127.0.0.1:7102  log $data/node2.log
-  node 3: clients http://127.0.0.1:7003  peers 127.0.0.1:7103  log $data/node3.log
+  node 1: pid $(cat "$data/node1.pid")  clients http://127.0.0.1:7001  peers 127.0.0.1:7101  log $data/node1.log
+  node 2: pid $(cat "$data/node2.pid")  clients http://127.0.0.1:7002  peers 127.0.0.1:7102  log $data/node2.log
+  node 3: pid $(cat "$data/node3.pid")  clients http://127.0.0.1:7003  peers 127.0.0.1:7103  log $data/node3.log
 Try:
   curl -s http://127.0.0.1:7001/v1/cluster
-  curl -s -X PUT --data hello http://${leader:-127.0.0.1:7001}/v1/kv/greeting
-  curl -s http://${leader:-127.0.0.1:7001}/v1/kv/greeting
+  curl -s -X PUT --data hello http://127.0.0.1:7001/v1/kv/greeting
+  curl -s http://127.0.0.1:7002/v1/kv/greeting
+  build/server/synodctl help            (or: cmake --install build, then synodctl help)
+Restart one node: deploy/quickstart.sh --restart 2 (in another shell).
 Ctrl-C stops the cluster; run this again to restart it with the same data (--fresh wipes it).
 MSG
-wait
+# wait returns when a signal arrives (the trap then stops the nodes) or when
+# every child has exited.
+while true; do
+  wait || true
+  alive=0
+  for id in 1 2 3; do
+    pid=$(cat "$data/node$id.pid" 2>/dev/null || true)
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && alive=1
+  done
+  [[ $alive -eq 1 ]] || { echo "quickstart: every node has exited" >&2; stop 1; }
+  sleep 1
+done
