@@ -13,7 +13,7 @@ set -euo pipefail
 
 packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev liblmdb-dev catch2 libssl-dev curl)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang-14 libclang-rt-14-dev procps python3 chromium prometheus)
+  packages+=(clang-14 libclang-rt-14-dev procps python3 chromium prometheus debootstrap)
 fi
 if [[ "${1:-}" == "--bench" ]]; then
   # The systems bench/compare.sh sets synod beside, and ZooKeeper's C client.
