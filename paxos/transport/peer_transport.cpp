@@ -3,6 +3,7 @@
 #include "paxos/transport/peer_transport.h"
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -55,6 +56,45 @@ std::string text(const tcp::endpoint& endpoint) {
   return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
+// RFC 1123 host name: dot-separated labels of letters, digits and inner
+// hyphens, each 1-63 characters, 253 in all (a trailing dot allowed). Checked
+// at configuration so a typo such as "node1:7001" in a host is a bad
+// configuration (exit 2), not a name that never resolves.
+bool is_host_name(std::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty() || host.size() > 253) return false;
+  size_t label_bytes = 0;
+  char previous = '.';
+  for (const char c : host) {
+    if (c == '.') {
+      if (label_bytes == 0 || previous == '-') return false;
+      label_bytes = 0;
+    } else {
+      const bool alphanumeric = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      if (!alphanumeric && (c != '-' || label_bytes == 0)) return false;
+      if (++label_bytes > 63) return false;
+    }
+    previous = c;
+  }
+  return previous != '-';
+}
+
+// A resolved name's addresses, IPv4 ones first (each family in the
+// resolver's order). Listener and dialer pick alike, so a name that maps to
+// both 127.0.0.1 and ::1 ("localhost" on many hosts) is bound and dialed at
+// 127.0.0.1 rather than refused once per dial at ::1.
+std::vector<tcp::endpoint> ipv4_first(const tcp::resolver::results_type& results) {
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  std::stable_partition(endpoints.begin(), endpoints.end(),
+                        [](const tcp::endpoint& endpoint) { return endpoint.address().is_v4(); });
+  return endpoints;
+}
+
+// Not address_configured (Asio's default): in a network namespace with only
+// loopback, glibc would then return nothing for "localhost".
+constexpr auto kResolveFlags = tcp::resolver::numeric_service;
+
 // Suppresses a line that repeats the previous one of its kind: a repeat is
 // logged only at its 2nd, 4th, 8th, ... occurrence, with the count, so a
 // misconfigured peer that redials every second cannot flood the log.
@@ -85,9 +125,13 @@ struct Peer;
 // that arrives after the link was replaced does nothing.
 struct Link {
   Link(tcp::socket connected, bool is_outbound)
-      : socket(std::move(connected)), deadline(socket.get_executor()), outbound(is_outbound) {}
+      : socket(std::move(connected)),
+        resolver(socket.get_executor()),
+        deadline(socket.get_executor()),
+        outbound(is_outbound) {}
 
   tcp::socket socket;
+  tcp::resolver resolver;       // outbound: the dialed name, on Asio's resolver thread
   asio::steady_timer deadline;  // connect, then handshake
   const bool outbound;
   Peer* peer = nullptr;      // outbound: the peer dialed; inbound: set by the hello
@@ -153,6 +197,8 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
  private:
   // Outbound links.
   void dial(Peer& peer);
+  void on_resolve(const LinkPtr& link, const error_code& error, const tcp::resolver::results_type& results);
+  void connect(const LinkPtr& link, std::vector<tcp::endpoint> endpoints);
   void on_connect(const LinkPtr& link, const error_code& error);
   void on_established_outbound(const LinkPtr& link);
   void redial_later(Peer& peer);
@@ -212,9 +258,14 @@ std::string PeerTransport::Impl::listen() {
                                  [&](const Member& m) { return m.node == options_.self; });
   const PeerAddress& address = self->address;
   error_code error;
-  const auto ip = asio::ip::make_address(address.host, error);
-  if (error) return "the peer address " + text(address) + " is not an IP address";
-  const tcp::endpoint endpoint(ip, address.port);
+  // Blocking, once: listen() runs before the owner loop does.
+  tcp::resolver resolver(io_);
+  const auto results = resolver.resolve(address.host, std::to_string(address.port), kResolveFlags, error);
+  if (error || results.empty()) {
+    return "cannot listen for peers on " + text(address) + ": the name does not resolve" +
+           (error ? " (" + error.message() + ")" : std::string());
+  }
+  const tcp::endpoint endpoint = ipv4_first(results).front();
   acceptor_.open(endpoint.protocol(), error);
   // Lets a restarted node bind its port while old connections sit in TIME_WAIT.
   if (!error) acceptor_.set_option(tcp::acceptor::reuse_address(true), error);
@@ -273,6 +324,7 @@ void PeerTransport::Impl::close(Link& link) {
   link.closed = true;
   error_code ignored;
   link.socket.close(ignored);
+  link.resolver.cancel();
   link.deadline.cancel();
 }
 
@@ -394,14 +446,41 @@ void PeerTransport::Impl::dial(Peer& peer) {
   peer.link = link;
   error_code error;
   const auto ip = asio::ip::make_address(peer.member.address.host, error);
-  if (error) {
-    drop(link, "warn", "the address is not an IP address");
+  if (!error) {
+    connect(link, {tcp::endpoint(ip, peer.member.address.port)});
     return;
   }
+  // A name is resolved at every dial (not once at start), so a member whose
+  // name now points elsewhere is found there on its next reconnect. Asio
+  // runs getaddrinfo on its own resolver thread: the owner thread never
+  // waits for DNS. No deadline of ours: the system's resolver timeouts
+  // (resolv.conf) bound it, and a deadline shorter than a slow but working
+  // DNS would never let the name resolve. The cost: names resolve one at a
+  // time on that thread, so a hung DNS delays every peer's name alike.
+  link->resolver.async_resolve(
+      peer.member.address.host, std::to_string(peer.member.address.port), kResolveFlags,
+      [self = shared_from_this(), link](const error_code& resolve_error, const tcp::resolver::results_type& results) {
+        self->on_resolve(link, resolve_error, results);
+      });
+}
+
+void PeerTransport::Impl::on_resolve(const LinkPtr& link, const error_code& error,
+                                     const tcp::resolver::results_type& results) {
+  if (stopped_ || link->closed) return;
+  if (error || results.empty()) {
+    drop(link, "warn", "the name does not resolve" + (error ? " (" + error.message() + ")" : std::string()));
+    return;
+  }
+  connect(link, ipv4_first(results));
+}
+
+// Tries each address in turn until one accepts, all within connect_timeout_ms.
+void PeerTransport::Impl::connect(const LinkPtr& link, std::vector<tcp::endpoint> endpoints) {
   arm_deadline(link, options_.connect_timeout_ms, "connecting");
-  link->socket.async_connect(
-      tcp::endpoint(ip, peer.member.address.port),
-      [self = shared_from_this(), link](const error_code& connect_error) { self->on_connect(link, connect_error); });
+  asio::async_connect(link->socket, std::move(endpoints),
+                      [self = shared_from_this(), link](const error_code& connect_error, const tcp::endpoint&) {
+                        self->on_connect(link, connect_error);
+                      });
 }
 
 void PeerTransport::Impl::on_connect(const LinkPtr& link, const error_code& error) {
@@ -693,9 +772,9 @@ std::string validate(const TransportOptions& options) {
     if (!seen.insert(member.node).second) return "node " + std::to_string(member.node) + " is listed twice";
     error_code error;
     asio::ip::make_address(member.address.host, error);
-    if (error) {
+    if (error && !is_host_name(member.address.host)) {
       return "the peer address of node " + std::to_string(member.node) + " (" + member.address.host +
-             ") is not an IP address";
+             ") is neither an IP address nor a host name";
     }
   }
   if (seen.count(options.self) == 0) return "this node (" + std::to_string(options.self) + ") is not a member";

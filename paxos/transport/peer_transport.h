@@ -71,7 +71,13 @@ class io_context;
 namespace synod::transport {
 
 // Where a member listens for peers. `host` is an IPv4 or IPv6 literal
-// ("127.0.0.1"); names are not resolved.
+// ("127.0.0.1") or a host name ("localhost", "n1.synod.svc"). A dialed name
+// is resolved again at every dial, so a member that comes back at another
+// address (a rescheduled pod) is found on the next reconnect; a name that
+// does not resolve is an operating error, logged and redialed with backoff.
+// Our own listening name is resolved once, by listen(). Of a name's
+// addresses, IPv4 ones are tried first (then IPv6), on both sides, so that
+// "localhost" means 127.0.0.1 to listener and dialer alike.
 struct PeerAddress {
   std::string host;
   uint16_t port = 0;
@@ -96,7 +102,7 @@ struct TransportOptions {
   size_t write_batch_bytes_max = size_t{4} << 20;  // one async_write (at least one frame)
   int64_t backoff_ms_min = 10;
   int64_t backoff_ms_max = 1000;
-  int64_t connect_timeout_ms = 1000;
+  int64_t connect_timeout_ms = 1000;  // to every address of a name together; resolving is the system's
   int64_t handshake_timeout_ms = 2000;
   size_t inbound_pending_max = 16;  // inbound connections still in their handshake
   uint64_t random_seed = 1;         // backoff jitter
@@ -120,7 +126,7 @@ struct PeerStats {
   uint64_t messages_oversize = 0;  // over frame_bytes_max, never queued
   uint64_t connects = 0;           // outbound handshakes completed
   uint64_t reconnects = 0;         // connects after the first
-  uint64_t connect_failures = 0;   // dials that failed, timed out or were refused
+  uint64_t connect_failures = 0;   // dials that failed, timed out or were refused, or whose name did not resolve
   size_t queue_messages = 0;
   size_t queue_bytes = 0;
   // When the last message from this peer arrived; the epoch if none has.
@@ -147,8 +153,10 @@ class PeerTransport {
   PeerTransport(const PeerTransport&) = delete;
   PeerTransport& operator=(const PeerTransport&) = delete;
 
-  // Binds self's address and listens. Returns "" or a sentence naming the
-  // address and the system's reason (a port in use is an operating error).
+  // Binds self's address and listens. A name is resolved here, once, and the
+  // first of its addresses (IPv4 first) is bound; this blocks, so call it
+  // before the io_context runs. Returns "" or a sentence naming the address
+  // and the system's reason (a port in use, a name that does not resolve).
   [[nodiscard]] std::string listen();
   // The port listen() bound: the configured one, or the kernel's pick for 0.
   uint16_t listen_port() const;

@@ -515,13 +515,88 @@ TEST_CASE("listen() reports a port in use as a sentence, not a crash") {
   CHECK(problem.find("cannot listen for peers on 127.0.0.1:" + std::to_string(n1.transport.listen_port())) == 0);
 }
 
+TEST_CASE("members named localhost listen and dial by name") {
+  asio::io_context io;
+  std::vector<std::unique_ptr<Node>> nodes;
+  for (const NodeId self : {NodeId{1}, NodeId{2}, NodeId{3}}) {
+    auto options = options_for(self, {1, 2, 3});
+    for (auto& member : options.members) member.address.host = "localhost";
+    nodes.push_back(std::make_unique<Node>(io, options));
+  }
+  for (auto& node : nodes) REQUIRE(node->transport.listen().empty());
+  for (auto& node : nodes) {
+    for (auto& other : nodes) {
+      if (other != node) node->transport.set_address(other->self, PeerAddress{"localhost", other->transport.listen_port()});
+    }
+    node->transport.start();
+  }
+  for (auto& from : nodes) {
+    for (auto& to : nodes) {
+      if (from != to) REQUIRE(from->transport.send(heartbeat(from->self, to->self, 1)));
+    }
+  }
+  REQUIRE(wait_until(io, [&] {
+    return std::all_of(nodes.begin(), nodes.end(), [](const auto& node) { return node->received.size() == 2; });
+  }));
+  const std::string port2 = std::to_string(nodes[1]->transport.listen_port());
+  INFO(nodes[0]->log_text());
+  CHECK(nodes[0]->logged("connected to node 2 at localhost:" + port2));
+  CHECK(nodes[0]->peer(2).connect_failures == 0);
+}
+
+TEST_CASE("a peer name that does not resolve is logged, rate-limited, and redialed until it does") {
+  asio::io_context io;
+  Node n2(io, options_for(2, {1, 2}));
+  REQUIRE(n2.transport.listen().empty());
+  auto options = options_for(1, {1, 2});
+  // RFC 6761: names under .invalid never resolve.
+  options.members[1].address = PeerAddress{"no-such-member.invalid", n2.transport.listen_port()};
+  Node n1(io, options);
+  REQUIRE(n1.transport.listen().empty());
+  n2.transport.set_address(1, PeerAddress{"127.0.0.1", n1.transport.listen_port()});
+  n1.transport.start();
+  n2.transport.start();
+  REQUIRE(n1.transport.send(heartbeat(1, 2, 1)));  // waits in the queue meanwhile
+  REQUIRE(wait_until(io, [&] { return n1.peer(2).connect_failures >= 4; }));
+  INFO(n1.log_text());
+  const std::string refusal =
+      "cannot link to node 2 at no-such-member.invalid:" + std::to_string(n2.transport.listen_port()) +
+      ": the name does not resolve";
+  CHECK(n1.logged(refusal));
+  const auto lines = std::count_if(n1.logs.begin(), n1.logs.end(),
+                                   [&](const std::string& line) { return line.find(refusal) != std::string::npos; });
+  CHECK(static_cast<uint64_t>(lines) < n1.peer(2).connect_failures);  // repeats are logged at 2, 4, 8, ...
+  CHECK_FALSE(n1.peer(2).connected);
+
+  // The next dial resolves the (now good) name again and delivers the queue.
+  n1.transport.set_address(2, PeerAddress{"localhost", n2.transport.listen_port()});
+  REQUIRE(wait_until(io, [&] { return n2.received.size() == 1 && n1.peer(2).connected; }));
+  CHECK(seq_of(n2.received[0]) == 1);
+}
+
+TEST_CASE("listen() names a listening address that does not resolve") {
+  asio::io_context io;
+  auto options = options_for(1, {1, 2});
+  options.members[0].address.host = "no-such-member.invalid";
+  Node n1(io, options);
+  CHECK(n1.transport.listen().find("cannot listen for peers on no-such-member.invalid:0: the name does not resolve") ==
+        0);
+}
+
 TEST_CASE("validate() names what is wrong with the options") {
   CHECK(validate(options_for(1, {1, 2, 3})).empty());
   CHECK(validate(options_for(4, {1, 2, 3})) == "this node (4) is not a member");
   CHECK(validate(options_for(1, {1, 2, 2})) == "node 2 is listed twice");
   auto options = options_for(1, {1, 2});
-  options.members[1].address.host = "localhost";
-  CHECK(validate(options).find("is not an IP address") != std::string::npos);
+  for (const char* host : {"localhost", "n2.synod.svc.cluster.local", "node-2", "::1", "10.0.0.2"}) {
+    options.members[1].address.host = host;
+    CHECK(validate(options).empty());
+  }
+  for (const char* host : {"", "node 2", "node2:7002", "-node2", "node2-", "n..2", "http://node2"}) {
+    options.members[1].address.host = host;
+    CHECK(validate(options) == "the peer address of node 2 (" + std::string(host) +
+                                   ") is neither an IP address nor a host name");
+  }
   options = options_for(1, {1, 2});
   options.backoff_ms_min = 100;
   options.backoff_ms_max = 10;
