@@ -4,14 +4,37 @@
 
 namespace synod::paxos {
 
-Learner::Learner(Slot snapshot_slot, const std::vector<ChosenEntry>& recovered, size_t retention_slots)
-    : log_base_(snapshot_slot), handed_out_(snapshot_slot), retention_slots_(retention_slots) {
-  SYNOD_ASSERT(retention_slots_ >= 1);
+Learner::Learner(Slot snapshot_slot, const std::vector<ChosenEntry>& recovered, size_t retention_slots,
+                 size_t retention_bytes)
+    : log_base_(snapshot_slot),
+      handed_out_(snapshot_slot),
+      retention_slots_(retention_slots),
+      retention_bytes_(retention_bytes) {
+  SYNOD_ASSERT(retention_slots_ >= 1 && retention_bytes_ >= 1);
   for (const auto& entry : recovered) {
     SYNOD_ASSERT_MSG(entry.slot == chosen_through() + 1, "recovered chosen log has a gap");
     SYNOD_ASSERT(entry.value);
-    log_.push_back(entry.value);
+    append(entry.value);
   }
+}
+
+size_t Learner::retained_bytes_of(const Value& value) {
+  // A heap block costs its size plus about 16 bytes of malloc's header and
+  // rounding; the shared Value block carries the control block too.
+  constexpr size_t kBlockOverheadBytes = 16;
+  constexpr size_t kSharedBlockBytes = sizeof(Value) + 16 + kBlockOverheadBytes;
+  size_t bytes = kSharedBlockBytes;
+  if (value.commands.capacity() > 0) bytes += value.commands.capacity() * sizeof(Command) + kBlockOverheadBytes;
+  for (const auto& command : value.commands) {
+    // std::string keeps up to 15 bytes inline; a longer payload is a block.
+    if (command.payload.capacity() > 15) bytes += command.payload.capacity() + 1 + kBlockOverheadBytes;
+  }
+  return bytes;
+}
+
+void Learner::append(ValuePtr value) {
+  retained_bytes_ += retained_bytes_of(*value);
+  log_.push_back(std::move(value));
 }
 
 Slot Learner::highest_chosen() const {
@@ -34,7 +57,7 @@ void Learner::learn(Slot slot, const ValuePtr& value) {
     return;
   }
   while (!ahead_.empty() && ahead_.begin()->first == chosen_through() + 1) {
-    log_.push_back(std::move(ahead_.begin()->second));
+    append(std::move(ahead_.begin()->second));
     ahead_.erase(ahead_.begin());
   }
 }
@@ -42,11 +65,12 @@ void Learner::learn(Slot slot, const ValuePtr& value) {
 void Learner::jump_to(Slot slot) {
   if (slot <= chosen_through()) return;
   log_.clear();
+  retained_bytes_ = 0;
   log_base_ = slot;
   handed_out_ = slot;
   ahead_.erase(ahead_.begin(), ahead_.upper_bound(slot));
   while (!ahead_.empty() && ahead_.begin()->first == chosen_through() + 1) {
-    log_.push_back(std::move(ahead_.begin()->second));
+    append(std::move(ahead_.begin()->second));
     ahead_.erase(ahead_.begin());
   }
 }
@@ -77,7 +101,10 @@ std::vector<ChosenEntry> Learner::entries_from(Slot from, size_t entries_max, si
 
 void Learner::trim() {
   // Only values already handed out may go; the rest are still owed to the caller.
-  while (log_.size() > retention_slots_ && log_base_ < handed_out_) {
+  while ((log_.size() > retention_slots_ || retained_bytes_ > retention_bytes_) && log_base_ < handed_out_) {
+    const size_t bytes = retained_bytes_of(*log_.front());
+    SYNOD_ASSERT(bytes <= retained_bytes_);
+    retained_bytes_ -= bytes;
     log_.pop_front();
     ++log_base_;
   }

@@ -32,6 +32,9 @@ std::string validate(const Options& options) {
   if (l.log_retention_slots < l.pipeline_window_slots) {
     return "log retention must hold at least one pipeline window";
   }
+  if (l.log_retention_bytes_max < l.batch_bytes_max) {
+    return "log retention bytes must hold at least one full batch (batch_bytes_max)";
+  }
   return {};
 }
 

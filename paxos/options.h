@@ -41,8 +41,10 @@ struct Limits {
   size_t catchup_bytes_max = 4 << 20;     // payload bytes in one CatchupReply
   size_t retransmits_per_tick_max = 64;   // Accepts resent per tick
   int64_t repair_query_ms = 100;          // a repairing replica asks again this often
-  // Chosen values kept in memory to serve catch-up; older slots need a snapshot.
+  // Chosen values kept in memory to serve catch-up, bounded in slots and in
+  // heap bytes (Learner::retained_bytes_of); older slots need a snapshot.
   size_t log_retention_slots = 1 << 20;
+  size_t log_retention_bytes_max = 64 << 20;
 };
 
 // Deliberate bugs, switched on only by the simulator's mutant tests, to show

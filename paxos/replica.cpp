@@ -25,7 +25,8 @@ Replica::Replica(Options options, const DurableState& durable, TimeUs now)
       random_(options_.random_seed),
       now_(now),
       acceptor_(recovered_acceptor(durable, options_.mutants)),
-      learner_(durable.snapshot_slot, durable.chosen, options_.limits.log_retention_slots),
+      learner_(durable.snapshot_slot, durable.chosen, options_.limits.log_retention_slots,
+               options_.limits.log_retention_bytes_max),
       proposer_(options_.self, quorum_, options_.limits) {
   const std::string problem = validate(options_);
   SYNOD_ASSERT_MSG(problem.empty(), problem.c_str());

@@ -102,6 +102,9 @@ class Replica {
   NodeId leader() const { return leader_; }
   const Ballot& promised() const { return acceptor_.promised(); }
   Slot commit_index() const { return learner_.chosen_through(); }
+  // The chosen values held in memory for catch-up (the memory accounting).
+  size_t retained_log_slots() const { return learner_.retained_slots(); }
+  size_t retained_log_bytes() const { return learner_.retained_bytes(); }
   bool serving() const { return role_ == Role::leader && serving_; }
   bool voting() const { return voting_; }
   bool lease_valid(TimeUs now) const;

@@ -160,6 +160,8 @@ std::vector<Option> options(Pending& pending) {
       {"batch-bytes-max", "payload bytes in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_bytes_max; })},
       {"log-retention-slots", "chosen values kept in memory to catch peers up; older ones need a snapshot",
        size_option([](Config& c) -> size_t& { return c.limits.log_retention_slots; })},
+      {"log-retention-bytes-max", "heap bytes of chosen values kept in memory to catch peers up (default 64 MiB)",
+       size_option([](Config& c) -> size_t& { return c.limits.log_retention_bytes_max; })},
       {"snapshot-after-slots", "snapshot and compact the log after this many slots",
        [](Config& c, const std::string& v, std::string& e) {
          if (!parse_number(v, c.snapshot_after_slots) || c.snapshot_after_slots == 0) {

@@ -57,7 +57,7 @@ TEST_CASE("the acceptor promises only upward and accepts only at or above its pr
 }
 
 TEST_CASE("the learner hands out chosen values in slot order, without gaps") {
-  Learner learner(0, {}, 100);
+  Learner learner(0, {}, 100, 1 << 20);
   learner.learn(2, batch("b"));
   CHECK(learner.chosen_through() == 0);
   CHECK(learner.take_newly_chosen().empty());
@@ -72,7 +72,7 @@ TEST_CASE("the learner hands out chosen values in slot order, without gaps") {
 }
 
 TEST_CASE("the learner keeps only the retention window once values are handed out") {
-  Learner learner(0, {}, 2);
+  Learner learner(0, {}, 2, 1 << 20);
   for (Slot slot = 1; slot <= 5; ++slot) learner.learn(slot, batch("x"));
   CHECK(learner.first_retained() == 1);  // nothing handed out yet: nothing may go
   CHECK(learner.take_newly_chosen().size() == 5);
@@ -80,8 +80,23 @@ TEST_CASE("the learner keeps only the retention window once values are handed ou
   CHECK(learner.entries_from(1, 10, 1 << 20).empty());  // below the window: a snapshot is needed
 }
 
+TEST_CASE("the learner's retention is bounded in heap bytes too, whatever the slot bound (issue 23)") {
+  const std::string payload(1000, 'p');
+  const size_t per_value = Learner::retained_bytes_of(*batch(payload));
+  CHECK(per_value > payload.size());  // the payload is not all a value holds
+  Learner learner(0, {}, 1 << 20, 10 * per_value);
+  for (Slot slot = 1; slot <= 100; ++slot) learner.learn(slot, batch(payload));
+  CHECK(learner.retained_slots() == 100);  // nothing handed out yet: nothing may go
+  CHECK(learner.take_newly_chosen().size() == 100);
+  CHECK(learner.retained_slots() == 10);
+  CHECK(learner.retained_bytes() == 10 * per_value);
+  CHECK(learner.first_retained() == 91);
+  learner.jump_to(200);  // a snapshot install empties the log and its count
+  CHECK(learner.retained_bytes() == 0);
+}
+
 TEST_CASE("a recovered learner replays its durable chosen log") {
-  Learner learner(10, {ChosenEntry{11, batch("a")}, ChosenEntry{12, batch("b")}}, 100);
+  Learner learner(10, {ChosenEntry{11, batch("a")}, ChosenEntry{12, batch("b")}}, 100, 1 << 20);
   CHECK(learner.chosen_through() == 12);
   const auto replay = learner.take_newly_chosen();
   REQUIRE(replay.size() == 2);
