@@ -1,8 +1,8 @@
 // The blocking HTTP/1.1 client (client.h).
 #include "http/client.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 namespace synod::http {
 namespace {
@@ -39,6 +41,32 @@ bool wait_fd(int fd, short events, int64_t timeout_ms) {
     if (ready < 0 && errno == EINTR) continue;
     return ready > 0;
   }
+}
+
+using AddressList = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;
+
+// Resolves `host` (an IP literal or a name) at every connect, so a node
+// whose name now points elsewhere is found there. No AI_ADDRCONFIG: in a
+// network namespace with only loopback, glibc then returns nothing for
+// "localhost". Returns the addresses IPv4 first, as the server binds them.
+std::vector<const addrinfo*> resolve(const std::string& host, uint16_t port, AddressList& list, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* head = nullptr;
+  const int status = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &head);
+  list.reset(head);
+  if (status != 0) {
+    error = "cannot resolve " + host + ": " + (status == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(status));
+    return {};
+  }
+  std::vector<const addrinfo*> addresses;
+  for (const addrinfo* entry = head; entry != nullptr; entry = entry->ai_next) addresses.push_back(entry);
+  std::stable_partition(addresses.begin(), addresses.end(),
+                        [](const addrinfo* entry) { return entry->ai_family == AF_INET; });
+  if (addresses.empty()) error = "cannot resolve " + host + ": no addresses";
+  return addresses;
 }
 
 }  // namespace
@@ -72,36 +100,30 @@ void Client::close() {
 
 bool Client::connect(std::string& error) {
   close();
-  if (port_ == 0) {
-    error = "bad address '" + address_ + "' (want IP:port)";
+  if (port_ == 0 || host_.empty()) {
+    error = "bad address '" + address_ + "' (want host:port)";
     return false;
   }
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  int family = AF_INET;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
-  if (::inet_pton(AF_INET, host_.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port_);
-    length = sizeof(sockaddr_in);
-  } else if (::inet_pton(AF_INET6, host_.c_str(), &v6->sin6_addr) == 1) {
-    family = AF_INET6;
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port_);
-    length = sizeof(sockaddr_in6);
-  } else {
-    error = "not a numeric address: " + host_;
-    return false;
+  AddressList list(nullptr, &::freeaddrinfo);
+  const auto addresses = resolve(host_, port_, list, error);
+  if (addresses.empty()) return false;
+  // Each address in turn until one accepts; the error is the last one's.
+  for (const addrinfo* address : addresses) {
+    if (connect_to(*address, error)) return true;
   }
-  fd_ = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  return false;
+}
+
+bool Client::connect_to(const addrinfo& address, std::string& error) {
+  close();
+  fd_ = ::socket(address.ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd_ < 0) {
     error = std::string("socket: ") + std::strerror(errno);
     return false;
   }
   const int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&storage), length) != 0) {
+  if (::connect(fd_, address.ai_addr, address.ai_addrlen) != 0) {
     if (errno != EINPROGRESS || !wait_fd(fd_, POLLOUT, timeout_ms_)) {
       error = "cannot connect to " + address_ + ": " + (errno == EINPROGRESS ? "timed out" : std::strerror(errno));
       close();

@@ -1,6 +1,6 @@
 // A tiny blocking HTTP/1.1 client for synodctl and the load tool
-// (bench/http_lock_load.cpp): plain POSIX sockets, numeric addresses only
-// (synod's client addresses are IP:port), one keep-alive connection per
+// (bench/http_lock_load.cpp): plain POSIX sockets, addresses as IP:port or
+// name:port (getaddrinfo at every connect), one keep-alive connection per
 // Client, responses with Content-Length, chunked or read-until-close bodies,
 // and server-sent-event streams. No Beast: synodctl stays small and quick to
 // build.
@@ -14,6 +14,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+struct addrinfo;
 
 namespace synod::http {
 
@@ -35,8 +37,10 @@ struct SseEvent {
 
 class Client {
  public:
-  // `address` is "IP:port". Every read and write must make progress within
-  // timeout_ms, and a connect must finish within it.
+  // `address` is "host:port": an IPv4 literal, "[IPv6]" or a name
+  // ("localhost"), resolved (blocking) at every connect, IPv4 addresses
+  // tried first. Every read and write must make progress within timeout_ms,
+  // and a connect to each address must finish within it.
   Client(std::string address, int64_t timeout_ms);
   ~Client();
   Client(const Client&) = delete;
@@ -57,6 +61,7 @@ class Client {
 
  private:
   bool connect(std::string& error);
+  bool connect_to(const addrinfo& address, std::string& error);
   bool send_all(std::string_view bytes, std::string& error);
   // Reads at least one more byte into buffer_; false at EOF or error.
   bool fill(std::string& error, int64_t timeout_ms);

@@ -9,6 +9,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -113,6 +114,21 @@ std::string chunk(std::string_view bytes) {
   return out;
 }
 
+// Not address_configured (Asio's default): in a network namespace with only
+// loopback, glibc would then return nothing for "localhost".
+constexpr auto kResolveFlags = tcp::resolver::numeric_service;
+
+// A resolved name's addresses, IPv4 ones first, as the peer transport orders
+// them: "localhost" is bound and dialed at 127.0.0.1 even where it also
+// maps to ::1.
+std::vector<tcp::endpoint> ipv4_first(const tcp::resolver::results_type& results) {
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  std::stable_partition(endpoints.begin(), endpoints.end(),
+                        [](const tcp::endpoint& endpoint) { return endpoint.address().is_v4(); });
+  return endpoints;
+}
+
 // A pooled connection to an upstream node, idle since `since`.
 struct Idle {
   std::unique_ptr<beast::tcp_stream> stream;
@@ -149,30 +165,62 @@ struct Server::Impl {
 namespace {
 
 // ---------------------------------------------------------------- forwarding
-// One request to an upstream server: take a pooled connection (or connect),
-// write, read the whole response within the deadline, give the connection
-// back if it stays alive.
+// One request to an upstream server: take a pooled connection (or resolve
+// and connect), write, read the whole response within the deadline, give
+// the connection back if it stays alive. The upstream's host may be a name:
+// it is resolved for every new connection (a pooled one is reused as is), on
+// Asio's resolver thread, within forward_connect_ms_max like the connect.
 class Forward : public std::enable_shared_from_this<Forward> {
  public:
   Forward(Server::Impl& server, Outbound outbound, std::function<void(ForwardResult)> done)
       : server_(server), out_(std::move(outbound)), done_(std::move(done)),
-        upstream_(out_.host + ":" + std::to_string(out_.port)) {}
+        upstream_(out_.host + ":" + std::to_string(out_.port)), strand_(asio::make_strand(server_.io)),
+        resolver_(strand_), resolve_deadline_(strand_) {}
 
   void start() {
     stream_ = server_.take_idle(upstream_);
     if (stream_) return send();
     beast::error_code ec;
     const auto address = asio::ip::make_address(out_.host, ec);
-    if (ec) return finish(ForwardResult::Kind::unreachable, "not a numeric address: " + out_.host);
-    stream_ = std::make_unique<beast::tcp_stream>(asio::make_strand(server_.io));
+    if (!ec) return connect({tcp::endpoint(address, out_.port)});
+    resolve();
+  }
+
+ private:
+  void resolve() {
+    resolve_deadline_.expires_after(ms(server_.limits.forward_connect_ms_max));
+    resolve_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->resolver_.cancel();  // the resolve handler reports operation_aborted
+    });
+    resolver_.async_resolve(out_.host, std::to_string(out_.port), kResolveFlags,
+                            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+                              self->resolve_deadline_.cancel();
+                              self->on_resolve(ec, results);
+                            });
+  }
+
+  void on_resolve(beast::error_code ec, const tcp::resolver::results_type& results) {
+    if (ec == asio::error::operation_aborted) {
+      return finish(ForwardResult::Kind::unreachable, "resolving " + out_.host + " took over " +
+                                                          std::to_string(server_.limits.forward_connect_ms_max) + " ms");
+    }
+    if (ec || results.empty()) {
+      return finish(ForwardResult::Kind::unreachable,
+                    "cannot resolve " + out_.host + (ec ? ": " + ec.message() : std::string()));
+    }
+    connect(ipv4_first(results));
+  }
+
+  // Tries each address in turn until one accepts, within forward_connect_ms_max.
+  void connect(const std::vector<tcp::endpoint>& endpoints) {
+    stream_ = std::make_unique<beast::tcp_stream>(strand_);
     stream_->expires_after(ms(server_.limits.forward_connect_ms_max));
-    stream_->async_connect(tcp::endpoint(address, out_.port), [self = shared_from_this()](beast::error_code e) {
+    stream_->async_connect(endpoints, [self = shared_from_this()](beast::error_code e, const tcp::endpoint&) {
       if (e) return self->finish(ForwardResult::Kind::unreachable, "cannot connect to " + self->upstream_ + ": " + e.message());
       self->send();
     });
   }
 
- private:
   void send() {
     request_.version(11);
     request_.method_string(out_.method);
@@ -230,6 +278,9 @@ class Forward : public std::enable_shared_from_this<Forward> {
   Outbound out_;
   std::function<void(ForwardResult)> done_;
   std::string upstream_;
+  asio::strand<asio::io_context::executor_type> strand_;  // resolve, connect and their deadline
+  tcp::resolver resolver_;
+  asio::steady_timer resolve_deadline_;
   std::unique_ptr<beast::tcp_stream> stream_;
   bhttp::request<bhttp::string_body> request_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
@@ -676,9 +727,14 @@ Server::~Server() { stop(); }
 
 std::string Server::listen(const std::string& host, uint16_t port) {
   beast::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  if (ec) return "bad listen address '" + host + "': " + ec.message();
-  const tcp::endpoint endpoint(address, port);
+  // A name ("localhost") is resolved once, here, before the threads start.
+  tcp::resolver resolver(impl_->io);
+  const auto results = resolver.resolve(host, std::to_string(port), kResolveFlags, ec);
+  if (ec || results.empty()) {
+    return "cannot listen on " + host + ":" + std::to_string(port) + ": the name does not resolve" +
+           (ec ? " (" + ec.message() + ")" : std::string());
+  }
+  const tcp::endpoint endpoint = ipv4_first(results).front();
   auto& acceptor = impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);

@@ -105,7 +105,7 @@ class Stream {
 
 // A request to send to another server.
 struct Outbound {
-  std::string host;  // numeric IP address
+  std::string host;  // an IP address or a host name, resolved for each new connection
   uint16_t port = 0;
   std::string method;
   std::string target;
@@ -178,8 +178,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens. Returns an empty string, or why it could not (for
-  // example the port is in use).
+  // Binds and listens. `host` is an IP address or a name ("localhost"),
+  // resolved here once (blocking; IPv4 addresses first). Returns an empty
+  // string, or why it could not (the port is in use, the name does not
+  // resolve).
   std::string listen(const std::string& host, uint16_t port);
   uint16_t port() const;
   void start(int threads);
