@@ -431,9 +431,10 @@ class Run:
             raise Failure(f"{name}: `{line}` exited {code} on the bare root")
         return elapsed
 
-    def chroot_curl(self, pid, url):
+    def chroot_curl(self, pid, url, host_curl=False):
         """(status, body) of GET url from inside the cluster's namespace, with the chroot's own curl."""
-        result = run(in_netns_of(pid, ["chroot", self.root, "curl", "-s", "--max-time", "2", url]),
+        curl = ["curl", "-s", "--max-time", "2", url]
+        result = run(in_netns_of(pid, curl if host_curl else ["chroot", self.root, *curl]),
                      check=False, capture_output=True, timeout=10)
         return result.returncode, result.stdout
 
@@ -446,17 +447,23 @@ class Run:
                         os.path.join(self.log_dir, "quickstart.log"), "  quickstart| ")
         pid = node.process.pid
         try:
-            leader, last = None, ""
+            leader, last, host_curl, no_curl = None, "", False, ""
             while leader is None:
                 if node.process.poll() is not None:
+                    node.reader.join(timeout=5)
                     raise Failure(f"{name}: `{command}` exited {node.process.returncode} before a leader was "
-                                  f"elected; its last lines:\n" + "\n".join(node.tail[-15:]))
+                                  f"elected; its last lines:\n" + "\n".join(node.tail[-15:])
+                                  + (f"\nand {no_curl}" if no_curl else ""))
                 if time.time() - started > self.remaining(self.args.quickstart_timeout):
                     raise Failure(f"{name}: no leader after {self.args.quickstart_timeout} s; last answer {last!r}")
-                code, body = self.chroot_curl(pid, "http://127.0.0.1:7001/v1/cluster")
-                if code == 127:
-                    raise Failure(f"{name}: the chroot has no curl after the quickstart's install step, "
-                                  "so the quickstart's own leader wait and the README's curl session cannot run")
+                code, body = self.chroot_curl(pid, "http://127.0.0.1:7001/v1/cluster", host_curl)
+                if code == 127 and not host_curl:
+                    # Keep watching with the host's curl: the quickstart may fail for more reasons.
+                    host_curl = True
+                    no_curl = (f"{name}: the chroot has no curl after the quickstart's install step, so the "
+                               "quickstart's own leader wait and the README's curl session cannot run")
+                    log(f"\n{no_curl}; watching for a leader with the host's curl, in the same namespace")
+                    continue
                 last = body or f"curl exit {code}"
                 with contextlib.suppress(ValueError):
                     answer = json.loads(body) if body else None
@@ -464,6 +471,8 @@ class Run:
                 time.sleep(1)
             to_leader = time.time() - started
             self.timings.append((f"{name}: README command to a leader (own netns)", to_leader))
+            if no_curl:
+                raise Failure(no_curl)
             log(f"\n{name}: GET /v1/cluster names a leader after {fmt(to_leader)}: {json.dumps(leader)}")
             # Let the quickstart print its banner (it waits for the leader itself).
             banner_deadline = time.time() + 20
