@@ -272,17 +272,30 @@ std::optional<KeyView> Machine::key_view(std::string_view key) const {
   return KeyView{it->first, it->second.value, it->second.stat};
 }
 
+// Two ranges in byte order: the key `prefix` itself, then everything under
+// prefix + "/" (names such as "/app-x" or "/apple" sort around the latter and
+// are never looked at).
 KeyList Machine::key_list(std::string_view prefix, std::string_view after, size_t limit) const {
   KeyList list;
   limit = std::min(limit, limits().list_results_max);
-  auto it = keys_.lower_bound(prefix);
-  if (!after.empty() && after >= prefix) it = keys_.upper_bound(after);
-  for (; it != keys_.end() && starts_with(it->first, prefix); ++it) {
+  auto add = [&](const auto& it) {
     if (list.keys.size() >= limit) {
       list.more = true;
-      break;
+      return false;
     }
     list.keys.push_back(KeyView{it->first, it->second.value, it->second.stat});
+    return true;
+  };
+  const bool whole_name = !prefix.empty() && prefix.back() != '/';
+  if (whole_name && (after.empty() || after < prefix)) {
+    auto self = keys_.find(prefix);
+    if (self != keys_.end() && !add(self)) return list;
+  }
+  const std::string under = whole_name ? std::string(prefix) + '/' : std::string(prefix);
+  auto it = keys_.lower_bound(under);
+  if (!after.empty() && after >= under) it = keys_.upper_bound(after);
+  for (; it != keys_.end() && starts_with(it->first, under); ++it) {
+    if (!add(it)) break;
   }
   return list;
 }
@@ -307,7 +320,7 @@ Events Machine::events_since(Revision after, const EventFilter& filter, size_t l
       current = it->revision;
     }
     if (filter.space && *filter.space != it->space) continue;
-    if (!starts_with(it->name, filter.prefix)) continue;
+    if (!within_prefix(it->name, filter.prefix)) continue;
     out.events.push_back(*it);
   }
   out.next_index = std::max(after, revision_);
@@ -315,3 +328,13 @@ Events Machine::events_since(Revision after, const EventFilter& filter, size_t l
 }
 
 }  // namespace synod::lockservice::detail
+
+namespace synod::lockservice {
+
+bool within_prefix(std::string_view name, std::string_view prefix) {
+  if (prefix.empty()) return true;
+  if (name.substr(0, prefix.size()) != prefix) return false;
+  return name.size() == prefix.size() || prefix.back() == '/' || name[prefix.size()] == '/';
+}
+
+}  // namespace synod::lockservice

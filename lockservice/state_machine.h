@@ -168,9 +168,15 @@ struct Event {
   bool operator==(const Event&) const = default;
 };
 
+// Prefixes match whole path segments, everywhere (watches, listings,
+// recursive deletes): "/app" matches "/app" and "/app/...", never "/apple";
+// a prefix that ends in '/' ("/app/") matches only what is under it; ""
+// matches every name. One rule for keys, locks and elections alike.
+bool within_prefix(std::string_view name, std::string_view prefix);
+
 struct EventFilter {
   std::optional<Space> space;  // nullopt: every space
-  std::string prefix;          // names starting with it
+  std::string prefix;          // names within it (within_prefix)
 };
 
 struct Events {
@@ -232,7 +238,8 @@ class StateMachine {
   // An election nobody leads or campaigns for reads as nullopt: no leader.
   std::optional<ElectionView> election(std::string_view name) const;
   std::optional<KeyView> get(std::string_view key) const;
-  // Keys that start with `prefix`, in byte order, after `after` (exclusive).
+  // Keys within `prefix` (within_prefix: whole segments), in byte order,
+  // after `after` (exclusive).
   KeyList list(std::string_view prefix, std::string_view after, size_t limit) const;
   // Events with revision > after that pass `filter`, at most about `limit`.
   Events events(Revision after, const EventFilter& filter, size_t limit) const;

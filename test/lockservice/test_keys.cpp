@@ -247,7 +247,9 @@ TEST_CASE("transactions: guards, all or nothing", "[lockservice][keys][txn]") {
     seq.sequential = true;
     txn.ops = {seq, seq};
     CHECK(h.apply(txn).status == Status::conflict);
-    CHECK(h.machine.list("/t/s-", "", 10).keys.empty());
+    const KeyList under = h.machine.list("/t", "", 10);
+    REQUIRE(under.keys.size() == 1);  // /t/a alone: no sequential key was created
+    CHECK(under.keys[0].key == "/t/a");
   }
   SECTION("success applies every operation at one revision") {
     Txn txn;
@@ -283,7 +285,62 @@ TEST_CASE("listing by prefix, in pages", "[lockservice][keys][list]") {
   REQUIRE(page.keys.size() == 1);
   CHECK(page.keys[0].key == "/app/c");
   CHECK_FALSE(page.more);
-  CHECK(h.machine.list("/app", "", 10).keys.size() == 4);
+  CHECK(h.machine.list("/app", "", 10).keys.size() == 3);  // whole segments: never "/apple"
+}
+
+TEST_CASE("a prefix matches whole path segments in listings, watches and recursive deletes",
+          "[lockservice][keys][prefix]") {
+  CHECK(within_prefix("/app", "/app"));
+  CHECK(within_prefix("/app/x", "/app"));
+  CHECK(within_prefix("/app/x/y", "/app"));
+  CHECK_FALSE(within_prefix("/apple", "/app"));
+  CHECK_FALSE(within_prefix("/app-x", "/app"));
+  CHECK_FALSE(within_prefix("/ap", "/app"));
+  CHECK(within_prefix("/app/x", "/app/"));  // a trailing '/' asks for what is under it
+  CHECK_FALSE(within_prefix("/app", "/app/"));
+  CHECK(within_prefix("/anything", ""));
+  CHECK(within_prefix("/anything", "/"));
+  CHECK(within_prefix("jobs/nightly", "jobs"));  // lock and election names alike
+  CHECK_FALSE(within_prefix("jobsworth", "jobs"));
+
+  Harness h;
+  const Revision start = h.machine.revision();
+  // "/app-x" and "/app.d" sort before "/app/" and "/apple" after it.
+  for (const char* key : {"/app", "/app-x", "/app.d", "/app/a", "/app/b/c", "/apple", "/b"}) h.put(key, key);
+  h.acquire("jobs", h.session());
+  h.acquire("jobsworth", h.session());
+  auto keys = [](const KeyList& list) {
+    std::vector<std::string> out;
+    for (const auto& view : list.keys) out.push_back(view.key);
+    return out;
+  };
+  using Names = std::vector<std::string>;
+  CHECK(keys(h.machine.list("/app", "", 10)) == Names{"/app", "/app/a", "/app/b/c"});
+  CHECK(keys(h.machine.list("/app/", "", 10)) == Names{"/app/a", "/app/b/c"});
+  CHECK(keys(h.machine.list("/app", "/app", 10)) == Names{"/app/a", "/app/b/c"});  // paged after the key itself
+  const KeyList first = h.machine.list("/app", "", 1);
+  CHECK(keys(first) == Names{"/app"});
+  CHECK(first.more);
+  CHECK(h.machine.list("/", "", 10).keys.size() == 7);
+  CHECK(h.machine.list("", "", 10).keys.size() == 7);
+
+  auto watched = [&](std::optional<Space> space, const std::string& prefix) {
+    Names out;
+    for (const Event& e : h.machine.events(start, EventFilter{space, prefix}, 100).events)
+      if (e.type == EventType::put || e.type == EventType::granted || e.type == EventType::deleted) out.push_back(e.name);
+    return out;
+  };
+  CHECK(watched(Space::key, "/app") == Names{"/app", "/app/a", "/app/b/c"});
+  CHECK(watched(Space::key, "/app/") == Names{"/app/a", "/app/b/c"});
+  CHECK(watched(Space::lock, "jobs") == Names{"jobs"});
+
+  const Revision before_delete = h.machine.revision();
+  const Result erased = h.erase("/app", true);
+  CHECK(erased.count == 3);
+  CHECK(keys(h.machine.list("/", "", 10)) == Names{"/app-x", "/app.d", "/apple", "/b"});
+  Names deleted;
+  for (const Event& e : h.machine.events(before_delete, EventFilter{Space::key, "/app"}, 100).events) deleted.push_back(e.name);
+  CHECK(deleted == Names{"/app", "/app/a", "/app/b/c"});
 }
 
 TEST_CASE("a recursive delete removes the subtree, within its limit", "[lockservice][keys][delete]") {
