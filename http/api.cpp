@@ -290,6 +290,7 @@ struct Api::Impl {
   void readyz(const CallPtr& c);
   void write(const CallPtr& c, std::function<json(const ls::Result&)> ok_body);
   void keepalive(const CallPtr& c);
+  void keepalive_refused(const CallPtr& c, uint32_t leader);
   void acquire(const CallPtr& c);
   json grant_json(const CallPtr& c, const ls::Result& result) const;
   void session_get(const CallPtr& c);
@@ -693,12 +694,27 @@ void Api::Impl::keepalive(const CallPtr& c) {
                        json_response(200, {{"session", session_string(c->req.session)},
                                            {"valid_for_ms", outcome.valid_for_ms}}),
                        c->view.applied_revision, outcome.leader);
-        case KeepAliveOutcome::Kind::expired:
-          return fail(c, 404, "session_expired", "the session is gone (expired or deleted)", c->view.applied_revision,
-                      outcome.leader);
+        case KeepAliveOutcome::Kind::expired: return keepalive_refused(c, outcome.leader);
         case KeepAliveOutcome::Kind::not_leader: return not_leader(c, outcome.leader, c->view.applied_revision);
       }
     });
+  });
+}
+
+// The leader found no live session: 404 not_found if the id was never one
+// (ls::SessionHistory::never), session_expired if it ended or nobody can tell.
+// The local replica decides ids it has applied exactly (every replica holds
+// the same event window at a revision). An id above its revision is decided
+// only where this node's own keeper refused it: a leader has applied every
+// session a client can have been told of. Elsewhere the node may simply lag.
+void Api::Impl::keepalive_refused(const CallPtr& c, uint32_t leader) {
+  node.read(true, [this, c, leader](const ReadContext& context) {
+    const ls::SessionId id = c->req.session;
+    const bool decidable = id <= context.revision || leader == c->view.self;
+    if (decidable && context.machine->session_history(id) == ls::SessionHistory::never) {
+      return fail(c, 404, "not_found", "no session " + session_string(id) + " ever existed", context.revision, leader);
+    }
+    fail(c, 404, "session_expired", "the session is gone (expired or deleted)", context.revision, leader);
   });
 }
 

@@ -88,6 +88,7 @@ const Result* StateMachine::recorded(ClientId client_id, uint64_t seq) const {
 }
 Counts StateMachine::counts() const { return machine_->counts(); }
 std::optional<SessionLease> StateMachine::lease(SessionId id) const { return machine_->lease(id); }
+SessionHistory StateMachine::session_history(SessionId id) const { return machine_->session_history(id); }
 std::vector<SessionLease> StateMachine::leases_by_deadline(int64_t after_deadline_ms, SessionId after_session,
                                                            size_t limit) const {
   return machine_->leases_by_deadline(after_deadline_ms, after_session, limit);
@@ -422,6 +423,20 @@ std::optional<SessionLease> Machine::lease(SessionId id) const {
   const Session* session = find_session(id);
   if (session == nullptr) return std::nullopt;
   return SessionLease{id, session->ttl_ms, session->renewed_log_ms, session->deadline_log_ms()};
+}
+
+// Exact while the event window reaches back to `id`: every event after
+// compacted_revision_ is in the window, and creating a session emits
+// `created` at its id.
+SessionHistory Machine::session_history(SessionId id) const {
+  if (find_session(id) != nullptr) return SessionHistory::live;
+  if (id < make_revision(1, 0) || id > revision_) return SessionHistory::never;
+  if (id <= compacted_revision_) return SessionHistory::unknown;
+  auto it = std::partition_point(events_.begin(), events_.end(), [id](const Event& e) { return e.revision < id; });
+  for (; it != events_.end() && it->revision == id; ++it) {
+    if (it->type == EventType::created && it->space == Space::session && it->session == id) return SessionHistory::ended;
+  }
+  return SessionHistory::never;
 }
 
 std::vector<SessionLease> Machine::leases_by_deadline(int64_t after_deadline_ms, SessionId after_session,

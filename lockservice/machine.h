@@ -163,6 +163,7 @@ class Machine {
   const Result* recorded(ClientId client_id, uint64_t seq) const;
   Counts counts() const;
   std::optional<SessionLease> lease(SessionId id) const;
+  SessionHistory session_history(SessionId id) const;
   std::vector<SessionLease> leases_by_deadline(int64_t after_deadline_ms, SessionId after_session,
                                                size_t limit) const;
   bool needs_time() const { return !sessions_.empty() || !waiter_timers_.empty() || !delay_timers_.empty(); }

@@ -76,7 +76,14 @@ std::optional<int64_t> SessionKeeper::deadline_ms(const StateMachine& machine, S
 
 KeepAliveAnswer SessionKeeper::keep_alive(const StateMachine& machine, SessionId session, int64_t mono_now_ms) {
   const auto lease = machine.lease(session);
-  if (!lease || expiring_.count(session) != 0) return KeepAliveAnswer{Status::session_expired, 0};
+  if (!lease) {
+    // This leader has applied every session a client can have been told of,
+    // so an id the machine knows was never a session is not_found; one that
+    // ended, or is too old to tell, is session_expired.
+    const bool never = machine.session_history(session) == SessionHistory::never;
+    return KeepAliveAnswer{never ? Status::not_found : Status::session_expired, 0};
+  }
+  if (expiring_.count(session) != 0) return KeepAliveAnswer{Status::session_expired, 0};
   const int64_t now = log_now_ms(machine, mono_now_ms);
   pending_[session] = now;
   // Little logged validity left (a failover lost renewals): log this one at

@@ -122,7 +122,10 @@ static_assert(KeeperConfig{}.checkpoint_interval_ms * 3 <= kTtlMsMin);
 std::string validate(const KeeperConfig& config);
 
 struct KeepAliveAnswer {
-  Status status = Status::ok;  // ok, or session_expired (unknown, ended or being expired)
+  // ok; not_found for an id that was never a session (SessionHistory::never);
+  // session_expired for one that ended, is being expired, or is older than
+  // the event window (it may have been a session: never not_found then).
+  Status status = Status::ok;
   int64_t valid_for_ms = 0;    // ok: what the log guarantees, conservatively
 };
 

@@ -199,6 +199,16 @@ struct SessionLease {
   int64_t deadline_log_ms = 0;  // renewed + ttl
 };
 
+// What an id names, for a client that asks about a session (a session's id
+// is the revision of the command that created it).
+enum class SessionHistory : uint8_t {
+  live,     // a session now
+  ended,    // a session once: it expired or was deleted
+  never,    // never a session: not a revision yet, a revision before the
+            // first slot, or one inside the event window without a `created`
+  unknown,  // older than the event window: ended, or never a session
+};
+
 struct Counts {
   size_t sessions = 0, locks = 0, elections = 0, keys = 0, store_bytes = 0, events = 0, event_bytes = 0,
          dedup_entries = 0, waiters = 0;
@@ -249,6 +259,7 @@ class StateMachine {
 
   // ---- for the session keeper ----
   std::optional<SessionLease> lease(SessionId id) const;
+  SessionHistory session_history(SessionId id) const;
   // Sessions in ascending (deadline, id) order, strictly after the given pair.
   std::vector<SessionLease> leases_by_deadline(int64_t after_deadline_ms, SessionId after_session,
                                                size_t limit) const;

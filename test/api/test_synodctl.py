@@ -53,6 +53,15 @@ def test_synodctl_everyday_commands(binary):
         assert bad.returncode == 1 and "bad_key" in bad.stderr, bad
         assert synodctl(cluster, "no-such-command").returncode == 2
 
+        # A keep-alive for an id that never was a session is not_found; for
+        # one that ended, session_expired (issue 14).
+        never = synodctl(cluster, "session", "keepalive", "12345")
+        assert never.returncode == 1 and "404 not_found" in never.stderr, never
+        ended = synodctl(cluster, "session", "create", "--ttl", "5s").stdout.strip()
+        assert synodctl(cluster, "session", "delete", ended).returncode == 0
+        gone = synodctl(cluster, "session", "keepalive", ended)
+        assert gone.returncode == 1 and "404 session_expired" in gone.stderr, gone
+
 
 def test_synodctl_lock_run_passes_the_token_and_the_exit_code(binary):
     with running_cluster(binary) as cluster, tempfile.TemporaryDirectory() as scratch:

@@ -75,7 +75,55 @@ TEST_CASE("keeper: keep-alives are answered from memory and checkpointed in one 
   CHECK(h.machine.lease(a)->renewed_log_ms == 1'000 + mono);
   CHECK(h.machine.lease(b)->renewed_log_ms == 1'000);
   CHECK(keeper.keep_alive(h.machine, a, mono).valid_for_ms == 6'000 * 100 / 110);
-  CHECK(keeper.keep_alive(h.machine, 12'345, mono).status == Status::session_expired);
+  CHECK(keeper.keep_alive(h.machine, 12'345, mono).status == Status::not_found);  // before slot 1: never a session
+}
+
+TEST_CASE("keeper: a keep-alive for an id that was never a session is not_found, for one that ended session_expired",
+          "[lockservice][keeper][history]") {
+  Config config;
+  config.limits.events_max = 8;
+  Harness h(config);
+  const SessionId old = h.session();
+  h.apply(DeleteSession{old});
+  h.put("/k", "v");
+  const Revision not_a_session = h.machine.revision();
+  const SessionId deleted = h.session();
+  h.apply(DeleteSession{deleted});
+  const SessionId alive = h.session();
+  SessionKeeper keeper;
+  keeper.lead(h.machine, 0, 0);
+  // The event window still holds `deleted`'s creation; `old` has left it.
+  REQUIRE(h.machine.events(deleted - 1, EventFilter{}, 100).status == Status::ok);
+  for (int i = 0; i < 8; ++i) h.put("/fill/" + std::to_string(i), "");
+  REQUIRE(h.machine.events(old - 1, EventFilter{}, 100).status == Status::compacted);
+  REQUIRE(h.machine.events(deleted - 1, EventFilter{}, 100).status == Status::compacted);
+  // So: take a fresh one, still inside the window.
+  const SessionId recent = h.session();
+  h.apply(DeleteSession{recent});
+  h.put("/r", "");
+  const Revision recent_put = h.machine.revision();
+
+  CHECK(h.machine.session_history(alive) == SessionHistory::live);
+  CHECK(keeper.keep_alive(h.machine, alive, 1).status == Status::ok);
+  CHECK(h.machine.session_history(recent) == SessionHistory::ended);
+  CHECK(keeper.keep_alive(h.machine, recent, 1).status == Status::session_expired);
+  CHECK(h.machine.session_history(recent_put) == SessionHistory::never);  // in the window, no `created`
+  CHECK(keeper.keep_alive(h.machine, recent_put, 1).status == Status::not_found);
+  CHECK(h.machine.session_history(h.machine.revision() + 1) == SessionHistory::never);  // not a revision yet
+  CHECK(keeper.keep_alive(h.machine, h.machine.revision() + 1, 1).status == Status::not_found);
+  CHECK(keeper.keep_alive(h.machine, 1, 1).status == Status::not_found);  // slot 0 holds no command
+  // Older than the window nobody can tell: a session that ended there stays
+  // session_expired, and so does a revision that never was one.
+  CHECK(h.machine.session_history(old) == SessionHistory::unknown);
+  CHECK(keeper.keep_alive(h.machine, old, 1).status == Status::session_expired);
+  CHECK(h.machine.session_history(not_a_session) == SessionHistory::unknown);
+  CHECK(keeper.keep_alive(h.machine, not_a_session, 1).status == Status::session_expired);
+  // An expired session is one that ended.
+  const SessionId short_lived = h.session(2'000);
+  h.advance(2'000);
+  REQUIRE(h.expire(short_lived).status == Status::ok);
+  CHECK(h.machine.session_history(short_lived) == SessionHistory::ended);
+  CHECK(keeper.keep_alive(h.machine, short_lived, 1).status == Status::session_expired);
 }
 
 TEST_CASE("keeper: a checkpoint is proposed even with no renewal while time matters", "[lockservice][keeper]") {
