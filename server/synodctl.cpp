@@ -469,15 +469,74 @@ int watch_command(const Options& options, Args& args) {
 
 // ---------------------------------------------------------------- sessions kept alive
 
+// The lock service's timing, at its defaults (docs/lockservice.md §3). A
+// keep-alive answers what the log already guarantees: (D - now) / (1 + rho),
+// with D the session's last LOGGED renewal plus its TTL. The keep-alive being
+// answered is logged only by the next checkpoint (every C), so even on a
+// healthy cluster an answer is worth the TTL less the time since the renewal
+// the log last recorded (one keep-alive period, or up to C plus a commit when
+// keep-alives come faster than C), divided by 1 + rho: about 0.6 x TTL for
+// keep-alives every TTL/3.
+constexpr int64_t kCheckpointIntervalMs = 500;  // C
+constexpr int64_t kDriftBoundPercent = 10;      // rho
+// The fastest cadence: a faster one would buy less than a commit takes.
+constexpr int64_t kKeepAlivePeriodMsMin = 100;
+// SIGTERM at the margin, SIGKILL halfway through it: CMD gets 100 ms to stop.
+constexpr int64_t kMarginMsMin = 200;
+
+// What a keep-alive returns on a healthy cluster when keep-alives go at the
+// fastest cadence: the TTL less a checkpoint interval and a period, over 1 + rho.
+int64_t healthy_validity_ms(int64_t ttl_ms) {
+  return (ttl_ms - kCheckpointIntervalMs - kKeepAlivePeriodMsMin) * 100 / (100 + kDriftBoundPercent);
+}
+
+// Empty if a session of `ttl_ms` can be kept alive with `margin_ms` to spare
+// on a healthy cluster, else why not. The validity a keep-alive returns must
+// leave room above the margin for two keep-alives at the fastest cadence: the
+// next one goes halfway to the margin, a retry in the other half.
+std::string margin_problem(int64_t ttl_ms, int64_t margin_ms) {
+  if (margin_ms < kMarginMsMin) return "--margin must be at least " + std::to_string(kMarginMsMin) + "ms";
+  const int64_t margin_ms_max = healthy_validity_ms(ttl_ms) - 2 * kKeepAlivePeriodMsMin;
+  if (margin_ms <= margin_ms_max) return {};
+  const int64_t room_ms = 2 * kKeepAlivePeriodMsMin + margin_ms;
+  int64_t ttl_ms_min = room_ms * (100 + kDriftBoundPercent) / 100 + kCheckpointIntervalMs + kKeepAlivePeriodMsMin;
+  ttl_ms_min = (ttl_ms_min + 99) / 100 * 100;
+  return "--ttl " + std::to_string(ttl_ms) + "ms with --margin " + std::to_string(margin_ms) +
+         "ms cannot work: a keep-alive returns at most about " + std::to_string(healthy_validity_ms(ttl_ms)) +
+         "ms of validity for this TTL (the TTL less the server's 500ms checkpoint interval and a 100ms keep-alive "
+         "period, over its 10% drift bound), "
+         "which must exceed the margin by " + std::to_string(2 * kKeepAlivePeriodMsMin) +
+         "ms; use --margin " + std::to_string(std::max(margin_ms_max, int64_t{0})) + "ms or less, or --ttl " +
+         std::to_string(ttl_ms_min) + "ms or more";
+}
+
+// min(2 s, TTL/2): CMD gets a second or more to stop cleanly.
+int64_t default_margin_ms(int64_t ttl_ms) { return std::min<int64_t>(2'000, ttl_ms / 2); }
+
+int64_t ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
 // Keeps a session alive from its own thread and tracks how long the lock
 // service guarantees it: each answer's valid_for_ms counts from when that
 // keep-alive was SENT (docs/lockservice.md), so the deadline is never later
 // than the server's.
+//
+// Cadence: the next keep-alive goes halfway from this one's send time to the
+// moment the validity left would reach the margin (at most TTL/3 later, at
+// least kKeepAlivePeriodMsMin). On a healthy cluster it is answered long
+// before the margin; when it fails, as much time again is left for retries,
+// which go at once to the next endpoint, each with a short timeout so that
+// one dead node cannot eat the TTL.
 class Keeper {
  public:
-  Keeper(const Options& options, std::string session, int64_t ttl_ms, Clock::time_point sent, int64_t valid_for_ms)
-      : options_(options), session_(std::move(session)), ttl_ms_(ttl_ms) {
+  Keeper(const Options& options, std::string session, int64_t ttl_ms, int64_t margin_ms, Clock::time_point sent,
+         int64_t valid_for_ms)
+      : options_(options), session_(std::move(session)), ttl_ms_(ttl_ms), margin_ms_(margin_ms) {
     deadline_ = sent + std::chrono::milliseconds(valid_for_ms);
+    last_answer_sent_ = sent;
+    last_valid_ms_ = valid_for_ms;
+    next_ = next_after(sent);
     thread_ = std::thread([this] { run(); });
   }
   ~Keeper() { stop(); }
@@ -492,46 +551,98 @@ class Keeper {
     if (thread_.joinable()) thread_.join();
   }
 
+  // Why the validity left is short, for the person reading stderr: the
+  // cluster did not answer (in time), it answered little, or it said the
+  // session is gone. Facts only: which it was is for the reader to judge.
+  std::string why() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (expired_) return "the lock service answered that the session is gone";
+    const auto now = Clock::now();
+    const std::string last = "the last answer, to a keep-alive sent " + std::to_string(ms_between(last_answer_sent_, now)) +
+                             " ms ago, gave " + std::to_string(last_valid_ms_) + " ms of validity";
+    std::string out;
+    if (failures_ > 0) out = std::to_string(failures_) + " keep-alives failed since " + last + "; the latest failure: " +
+                             last_failure_;
+    else out = last;
+    if (in_flight_) out += "; one sent " + std::to_string(ms_between(*in_flight_, now)) + " ms ago is not answered yet";
+    return out;
+  }
+
  private:
+  Clock::time_point next_after(Clock::time_point sent) const {
+    const int64_t to_margin_ms = ms_between(sent, deadline_) - margin_ms_;
+    const int64_t period_ms_max = std::max(ttl_ms_ / 3, kKeepAlivePeriodMsMin);
+    return sent + std::chrono::milliseconds(std::clamp(to_margin_ms / 2, kKeepAlivePeriodMsMin, period_ms_max));
+  }
+
+  void set_in_flight(std::optional<Clock::time_point> sent) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_flight_ = sent;
+  }
+
+  void answered(Clock::time_point sent, int64_t valid_for_ms) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    deadline_ = std::max(deadline_, sent + std::chrono::milliseconds(valid_for_ms));
+    last_answer_sent_ = sent;
+    last_valid_ms_ = valid_for_ms;
+    failures_ = 0;
+    next_ = next_after(sent);
+  }
+
+  void failed(const ClientResponse& response, const std::string& endpoint) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++failures_;
+    last_failure_ = endpoint + ": ";
+    if (response.status == 0) {
+      last_failure_ += response.error;
+    } else {
+      const json body = body_json(response);
+      const bool coded = body.contains("error") && body["error"].is_object();
+      last_failure_ += std::to_string(response.status) + " " + (coded ? body["error"].value("code", "") : "");
+    }
+    next_ = Clock::now() + std::chrono::milliseconds(kKeepAlivePeriodMsMin);
+  }
+
   void run() {
-    // A keep-alive every ttl/3; after a failure, another at once on the next
-    // endpoint, each with a short timeout so one dead node cannot eat the TTL.
-    const int64_t period_ms = std::max<int64_t>(ttl_ms_ / 3, 100);
     const int64_t attempt_ms = std::clamp<int64_t>(ttl_ms_ / 6, 200, 2'000);
     size_t endpoint = 0;
-    auto next = Clock::now() + std::chrono::milliseconds(period_ms);
     while (!stop_ && !expired_) {
-      if (Clock::now() < next) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (Clock::now() < next_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
         continue;
       }
-      Client client(options_.endpoints[endpoint % options_.endpoints.size()], attempt_ms);
+      const std::string& address = options_.endpoints[endpoint % options_.endpoints.size()];
+      Client client(address, attempt_ms);
       const auto sent = Clock::now();
+      set_in_flight(sent);
       const auto response = client.request("POST", "/v1/sessions/" + encode(session_) + "/keepalive");
+      set_in_flight(std::nullopt);
       if (response.status == 200) {
-        const json body = body_json(response);
-        const auto valid = std::chrono::milliseconds(body.value("valid_for_ms", int64_t{0}));
+        answered(sent, body_json(response).value("valid_for_ms", int64_t{0}));
+      } else if (response.status == 404) {
         std::lock_guard<std::mutex> lock(mutex_);
-        deadline_ = std::max(deadline_, sent + valid);
-        next = sent + std::chrono::milliseconds(period_ms);
-        continue;
-      }
-      if (response.status == 404) {
         expired_ = true;  // the service says it is gone: nothing to wait for
-        std::lock_guard<std::mutex> lock(mutex_);
         deadline_ = Clock::now();
-        return;
+      } else {
+        failed(response, address);
+        ++endpoint;
       }
-      ++endpoint;
-      next = Clock::now() + std::chrono::milliseconds(100);
     }
   }
 
   const Options& options_;
   std::string session_;
   int64_t ttl_ms_;
+  int64_t margin_ms_;
   mutable std::mutex mutex_;
+  // Guarded by mutex_:
   Clock::time_point deadline_;
+  Clock::time_point last_answer_sent_;
+  int64_t last_valid_ms_ = 0;
+  int failures_ = 0;
+  std::string last_failure_;
+  std::optional<Clock::time_point> in_flight_;  // when the keep-alive on its way was sent
+  Clock::time_point next_;  // when to send the next keep-alive (the keeper thread's own)
   std::atomic<bool> stop_{false};
   std::atomic<bool> expired_{false};
   std::thread thread_;
@@ -591,11 +702,11 @@ int lock_run(const Options& options, Cluster& cluster, Args& args) {
   const int64_t ttl_ms = duration_arg(args.flag("ttl").value_or("10s"), "--ttl");
   const std::string lock_delay = args.flag("lock-delay").value_or("0s");
   const int64_t wait_ms = duration_arg(args.flag("wait").value_or("24h"), "--wait");
-  const int64_t margin_ms = duration_arg(args.flag("margin").value_or(std::to_string(std::min<int64_t>(2'000, ttl_ms / 2)) + "ms"), "--margin");
+  const int64_t margin_ms = duration_arg(args.flag("margin").value_or(std::to_string(default_margin_ms(ttl_ms)) + "ms"), "--margin");
   const std::string name = args.positional(0, "the lock name");
   args.done(1);
   if (args.rest().empty()) usage_error("lock run needs a command after --");
-  if (margin_ms < 200 || margin_ms * 2 > ttl_ms) usage_error("--margin must be at least 200ms and at most half the TTL");
+  if (const std::string problem = margin_problem(ttl_ms, margin_ms); !problem.empty()) usage_error(problem);
 
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
@@ -605,7 +716,7 @@ int lock_run(const Options& options, Cluster& cluster, Args& args) {
   if (created.status != 200) return refused(created);
   const json session_body = body_json(created);
   const std::string session = text(session_body, "session");
-  Keeper keeper(options, session, ttl_ms, created_sent, session_body.value("valid_for_ms", int64_t{0}));
+  Keeper keeper(options, session, ttl_ms, margin_ms, created_sent, session_body.value("valid_for_ms", int64_t{0}));
   Clock::time_point sent;
   const auto grant = take_lock(options, cluster, name, session, wait_ms, sent);
   if (!grant) {
@@ -648,8 +759,10 @@ int lock_run(const Options& options, Cluster& cluster, Args& args) {
     if (!killed_at && left < std::chrono::milliseconds(margin_ms)) {
       lost = true;
       killed_at = Clock::now();
-      std::fprintf(stderr, "synodctl: the session can no longer be kept alive (%lld ms of validity left): stopping the command\n",
-                   static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(left).count()));
+      std::fprintf(stderr, "synodctl: %lld ms of the session's validity left, less than the margin of %lld ms: %s; "
+                   "stopping the command\n",
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(left).count()),
+                   static_cast<long long>(margin_ms), keeper.why().c_str());
       ::kill(-child, SIGTERM);
     }
     if (killed_at && Clock::now() - *killed_at >= std::chrono::milliseconds(margin_ms / 2)) {
@@ -695,7 +808,8 @@ int elect(const Options& options, Cluster& cluster, Args& args) {
   const auto created = cluster.call("POST", "/v1/sessions", json{{"ttl", std::to_string(ttl_ms) + "ms"}}.dump());
   if (created.status != 200) return refused(created);
   const std::string session = text(body_json(created), "session");
-  Keeper keeper(options, session, ttl_ms, sent, body_json(created).value("valid_for_ms", int64_t{0}));
+  Keeper keeper(options, session, ttl_ms, default_margin_ms(ttl_ms), sent,
+                body_json(created).value("valid_for_ms", int64_t{0}));
   const std::string path = "/v1/elections/" + encode(name);
   int code = 0;
   bool announced = false;

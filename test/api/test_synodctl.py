@@ -2,14 +2,16 @@
 
 `synodctl lock run` must kill its command's whole process group before the
 server could grant the lock to anyone else, even with lock-delay 0; pass the
-exit code through; export the fencing token. The binary comes from
-$SYNODCTL (run.py --synodctl).
+exit code through; export the fencing token; keep short TTLs alive under
+load. The binary comes from $SYNODCTL (run.py --synodctl), the load
+generator from $SYNOD_LOADGEN.
 """
 import json
 import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 from apitools import call, followers, retry, running_cluster
@@ -119,3 +121,45 @@ def test_synodctl_lock_run_stops_the_command_before_the_lock_can_move(binary):
             print(f"command dead {granted_at - dead_at:.2f} s or more before the lock was granted again")
         finally:
             cluster.resume(lonely)
+
+
+def test_synodctl_lock_run_keeps_short_ttls_alive_under_load(binary):
+    """`lock run` around a command that outlives its TTL, for TTLs of 3, 5, 6
+    and 10 s at the default margin, all at once while a put load runs: each
+    command must finish (exit 0), never be stopped for want of validity
+    (issue 14: keep-alives every TTL/3 returned about 0.6 x TTL, less than the
+    margin). The generator comes from $SYNOD_LOADGEN."""
+    refused = subprocess.run([os.environ["SYNODCTL"], "lock", "run", "--ttl", "3s", "--margin", "2s", "x", "--", "true"],
+                             capture_output=True, text=True, timeout=10)
+    assert refused.returncode == 2 and "cannot work" in refused.stderr, refused
+    with running_cluster(binary) as cluster:
+        endpoints = ",".join(f"127.0.0.1:{cluster.port(n)}" for n in cluster.ids())
+        done = threading.Event()
+        rows, load_failures = [], []
+
+        def load():  # back to back until every run is over, so the load covers them all
+            while not done.is_set():
+                result = subprocess.run([os.environ["SYNOD_LOADGEN"], "--endpoints", endpoints, "--workload", "put",
+                                         "--clients", "8", "--seconds", "3", "--warmup", "0.2"],
+                                        capture_output=True, text=True, timeout=60)
+                if result.returncode != 0:
+                    return load_failures.append(result)
+                rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        try:
+            runs = {ttl: subprocess.Popen([os.environ["SYNODCTL"], "--endpoints", endpoints, "lock", "run", "--ttl",
+                                           f"{ttl}s", f"outlives-{ttl}", "--", "sh", "-c", f"sleep {ttl + 1.5}"],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    for ttl in (3, 5, 6, 10)}
+            finished = {ttl: (proc.wait(timeout=60), proc.stderr.read()) for ttl, proc in runs.items()}
+        finally:
+            done.set()
+            loader.join(timeout=70)
+        for ttl, (code, err) in finished.items():
+            print(f"  ttl {ttl}s: exit {code}")
+        assert all(code == 0 for code, _ in finished.values()), finished
+        assert not load_failures, load_failures
+        assert rows and sum(row["ops"] for row in rows) > 0, rows
+        print(f"  load meanwhile: {sum(row['ops'] for row in rows)} puts, {sum(row['errors'] for row in rows)} errors")
