@@ -254,15 +254,19 @@ int cluster_status(const Options& options, Cluster& cluster) {
   const auto response = cluster.call("GET", "/v1/cluster");
   return simple(options, response, [](const json& body) {
     const uint64_t leader = body["leader"].is_object() ? body["leader"]["id"].get<uint64_t>() : 0;
+    // Only a leader tracks every member's progress: a follower knows its own
+    // and the leader's, so the others show "-", not a false 0.
+    const bool asked_leader = body.value("role", "") == "leader";
     std::printf("leader: %s   ballot: %s   commit index: %s\n",
                 leader ? ("node " + std::to_string(leader)).c_str() : "none", body["ballot"].dump().c_str(),
                 text(body, "commit_index").c_str());
     std::printf("%-4s %-22s %-22s %-8s %-10s %s\n", "ID", "CLIENT", "PEER", "ROLE", "CONNECTED", "CHOSEN_THROUGH");
     for (const auto& m : body["members"]) {
       const uint64_t id = m["id"].get<uint64_t>();
+      const bool known = asked_leader || m.value("self", false) || id == leader;
       std::printf("%-4llu %-22s %-22s %-8s %-10s %s\n", static_cast<unsigned long long>(id),
                   text(m, "client_addr").c_str(), text(m, "peer_addr").c_str(), id == leader ? "leader" : "follower",
-                  m.value("connected", false) ? "yes" : "no", text(m, "chosen_through").c_str());
+                  m.value("connected", false) ? "yes" : "no", known ? text(m, "chosen_through").c_str() : "-");
     }
   });
 }

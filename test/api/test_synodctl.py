@@ -64,6 +64,15 @@ def test_synodctl_everyday_commands(binary):
         gone = synodctl(cluster, "session", "keepalive", ended)
         assert gone.returncode == 1 and "404 session_expired" in gone.stderr, gone
 
+        # Asked through a follower, a member's progress it cannot know shows
+        # "-", never a false 0; the leader's shows what the follower heard.
+        leader = cluster.leader()
+        asked, other = followers(cluster, leader)
+        rows = {}
+        for line in synodctl(cluster, "cluster", "status", nodes=[asked]).stdout.splitlines()[2:]:
+            rows[int(line.split()[0])] = line.split()[-1]
+        assert rows[other] == "-" and rows[asked].isdigit() and rows[leader].isdigit(), rows
+
 
 def test_synodctl_lock_run_passes_the_token_and_the_exit_code(binary):
     with running_cluster(binary) as cluster, tempfile.TemporaryDirectory() as scratch:
