@@ -69,6 +69,7 @@ th{color:var(--mute);font-weight:600}td.num,th.num{text-align:right;font-variant
 <th class="num">token</th><th>waiters</th></tr></thead><tbody></tbody></table></div></section>
 <section class="card"><h2>Service elections</h2><div class="scroll"><table id="service-elections"><thead><tr><th>election</th>
 <th>leader session</th><th class="num">token</th><th>value</th><th class="num">candidates</th></tr></thead><tbody></tbody></table></div></section>
+<section class="card wide"><h2>Memory</h2><div class="counts" id="memory"></div></section>
 <section class="card"><h2>This node</h2><div id="node-facts" class="sub"></div>
 <p class="sub">Raw data: <a href="/metrics">/metrics</a> · <a href="/v1/status">/v1/status</a> · <a href="/v1/cluster">/v1/cluster</a></p></section>
 </main>
@@ -158,6 +159,15 @@ function service(s){
   rows("service-elections",s.service.elections.map(e=>'<tr><td>'+esc(e.name)+'</td><td>'+(e.leader?esc(e.leader):"none")+'</td><td class="num">'+
     (e.token||"–")+'</td><td>'+esc(e.value)+'</td><td class="num">'+e.candidates+'</td></tr>'));
 }
+function memory(s){
+  const m=s.memory,mib=v=>(v/1048576).toFixed(1)+" MiB";
+  const items=[["heap live",mib(m.heap_live_bytes)],["heap free (kept by malloc)",mib(m.heap_free_bytes)],
+    ["log cache",m.log_cache_slots+" slots, "+mib(m.log_cache_bytes)],["exactly-once table",m.dedup_entries],
+    ["watch window",m.watch_events+" events, "+mib(m.watch_event_bytes)],["key store",mib(m.store_bytes)],
+    ["sessions",m.sessions],["lock waiters",m.lock_waiters],["proposals waiting",m.proposals_waiting],
+    ["forwards waiting",m.forwards_waiting],["reads waiting",m.reads_waiting]];
+  $("memory").innerHTML=items.map(([k,v])=>'<span>'+k+' <b>'+v+'</b></span>').join("");
+}
 function facts(s){
   $("node-facts").innerHTML="up since "+new Date(s.started_unix_ms).toLocaleString()+" · applied revision "+s.applied_revision+
     " · elections started here "+s.elections_started+" · leader changes seen "+s.leader_changes+
@@ -165,7 +175,7 @@ function facts(s){
     "<br>log since snapshot "+s.storage.log_slots_since_snapshot+" slots (snapshot at slot "+s.storage.snapshot_slot+")"+
     (s.metrics_enabled?"":"<br><b>metric recording is off (--metrics false): latency charts stay empty</b>");
 }
-function render(s){header(s);quorum(s);members(s);timeline(s);charts(s);service(s);facts(s);document.body.dataset.rendered=s.now_unix_ms;}
+function render(s){header(s);quorum(s);members(s);timeline(s);charts(s);service(s);memory(s);facts(s);document.body.dataset.rendered=s.now_unix_ms;}
 async function poll(){
   try{const r=await fetch("/v1/status",{cache:"no-store"});if(!r.ok)throw new Error("HTTP "+r.status);render(await r.json());$("error").textContent="";}
   catch(e){$("error").textContent="cannot reach this node: "+e.message;}
@@ -289,6 +299,16 @@ json service_json(const StatusSnapshot& s) {
           {"truncated", s.tables_truncated}};
 }
 
+json memory_json(const MemoryUse& m) {
+  return {{"heap_live_bytes", m.heap_live_bytes},     {"heap_free_bytes", m.heap_free_bytes},
+          {"log_cache_slots", m.log_cache_slots},     {"log_cache_bytes", m.log_cache_bytes},
+          {"dedup_entries", m.dedup_entries},         {"watch_events", m.watch_events},
+          {"watch_event_bytes", m.watch_event_bytes}, {"store_bytes", m.store_bytes},
+          {"sessions", m.sessions},                   {"lock_waiters", m.lock_waiters},
+          {"proposals_waiting", m.proposals_waiting}, {"forwards_waiting", m.forwards_waiting},
+          {"reads_waiting", m.reads_waiting}};
+}
+
 Response text_response(int status, std::string content_type, std::string body) {
   Response response;
   response.status = status;
@@ -333,7 +353,8 @@ std::string status_json(const StatusSnapshot& s) {
                {"elections_started", s.elections_started},
                {"leader_changes", s.leader_changes},
                {"service", service_json(s)},
-               {"storage", {{"snapshot_slot", s.snapshot_slot}, {"log_slots_since_snapshot", s.log_slots_since_snapshot}}}};
+               {"storage", {{"snapshot_slot", s.snapshot_slot}, {"log_slots_since_snapshot", s.log_slots_since_snapshot}}},
+               {"memory", memory_json(s.memory)}};
   // Names and values are the lock service's (UTF-8 is not enforced there):
   // replace what is not UTF-8 rather than throw.
   return body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";

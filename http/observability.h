@@ -81,6 +81,25 @@ struct PeerHealth {
   int64_t lag_slots = -1;           // the leader's view: commit index - its chosen-through; -1 unknown
 };
 
+// What this node's memory holds (issue 23): the heap as the allocator sees
+// it, and the size of every in-memory structure that can grow with load.
+// server/memory.cpp fills it; /metrics and the status page show it.
+struct MemoryUse {
+  uint64_t heap_live_bytes = 0;     // allocated and not freed (mallinfo2 uordblks + hblkhd)
+  uint64_t heap_free_bytes = 0;     // freed but kept by the allocator (fordblks)
+  uint64_t log_cache_slots = 0;     // chosen values held for catch-up
+  uint64_t log_cache_bytes = 0;
+  uint64_t dedup_entries = 0;       // the exactly-once table
+  uint64_t watch_events = 0;        // the watch window
+  uint64_t watch_event_bytes = 0;
+  uint64_t store_bytes = 0;         // key names and values
+  uint64_t sessions = 0;
+  uint64_t lock_waiters = 0;
+  uint64_t proposals_waiting = 0;   // client requests waiting for their slot to be chosen
+  uint64_t forwards_waiting = 0;    // requests forwarded to the leader, waiting for its reply
+  uint64_t reads_waiting = 0;       // linearizable reads and long-polls waiting
+};
+
 struct StatusSnapshot {
   ClusterView cluster;
   std::vector<PeerHealth> peers;  // in member order
@@ -105,6 +124,7 @@ struct StatusSnapshot {
   // Storage.
   uint64_t snapshot_slot = 0;
   uint64_t log_slots_since_snapshot = 0;
+  MemoryUse memory;
 };
 
 class ObservabilityApi : public HttpObserver {

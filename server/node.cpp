@@ -38,6 +38,7 @@
 #include "paxos/transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
 #include "server/log.h"
+#include "server/memory.h"
 #include "server/metrics.h"
 #include "server/storage_thread.h"
 
@@ -345,6 +346,7 @@ struct NodeMetrics {
   metrics::Counter& forced_releases;
   metrics::Gauge& metrics_enabled;
   metrics::Gauge& start_time;
+  MemoryGauges memory{registry};
 };
 
 // The store as the storage thread sees it: the node's LMDB store, with each
@@ -646,6 +648,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   bool has_leader(int64_t now) const;
   double quorum_health(int64_t now) const;
   void refresh_gauges(int64_t now);
+  http::MemoryUse memory_use() const;
   http::StatusSnapshot take_status();
 
   // ---------------------------------------------------- ObservabilityApi
@@ -1985,6 +1988,25 @@ void Node::Impl::refresh_gauges(int64_t now) {
   metrics.waiters.set(static_cast<double>(counts.waiters));
   metrics.keys.set(static_cast<double>(counts.keys));
   metrics.service_elections.set(static_cast<double>(counts.elections));
+  metrics.memory.publish(memory_use());
+}
+
+http::MemoryUse Node::Impl::memory_use() const {
+  http::MemoryUse use;
+  read_heap(use);
+  use.log_cache_slots = replica->retained_log_slots();
+  use.log_cache_bytes = replica->retained_log_bytes();
+  const auto counts = machine.counts();
+  use.dedup_entries = counts.dedup_entries;
+  use.watch_events = counts.events;
+  use.watch_event_bytes = counts.event_bytes;
+  use.store_bytes = counts.store_bytes;
+  use.sessions = counts.sessions;
+  use.lock_waiters = counts.waiters;
+  use.proposals_waiting = proposals.size() + waiting_for_serving.size();
+  use.forwards_waiting = forwarded.size();
+  use.reads_waiting = reads.size() + revision_waits.size();
+  return use;
 }
 
 http::StatusSnapshot Node::Impl::take_status() {
@@ -2033,6 +2055,7 @@ http::StatusSnapshot Node::Impl::take_status() {
   s.watchers = watchers_reported.load(std::memory_order_relaxed);
   s.snapshot_slot = snapshot_slot;
   s.log_slots_since_snapshot = applied_slot > snapshot_slot ? applied_slot - snapshot_slot : 0;
+  s.memory = memory_use();
   return s;
 }
 

@@ -1,0 +1,55 @@
+#include "server/memory.h"
+
+#include <malloc.h>
+
+namespace synod::server {
+
+void read_heap(http::MemoryUse& use) {
+  const struct mallinfo2 info = ::mallinfo2();
+  // uordblks: bytes in use in the arenas; hblkhd: bytes in blocks malloc
+  // mapped on their own (large allocations). fordblks: free bytes malloc
+  // keeps in its arenas instead of returning them to the kernel.
+  use.heap_live_bytes = info.uordblks + info.hblkhd;
+  use.heap_free_bytes = info.fordblks;
+}
+
+namespace {
+metrics::Gauge& gauge(metrics::Registry& registry, const char* name, const char* help) {
+  return registry.gauge(name, help).only();
+}
+double as_double(uint64_t v) { return static_cast<double>(v); }
+}  // namespace
+
+MemoryGauges::MemoryGauges(metrics::Registry& registry)
+    : heap_live_(gauge(registry, "synod_memory_heap_live_bytes", "Heap bytes allocated and not freed (mallinfo2).")),
+      heap_free_(gauge(registry, "synod_memory_heap_free_bytes",
+                       "Heap bytes freed but kept by the allocator, not returned to the kernel (mallinfo2).")),
+      log_cache_slots_(gauge(registry, "synod_memory_log_cache_slots",
+                             "Chosen slots held in memory to catch peers up (--log-retention-slots).")),
+      log_cache_bytes_(gauge(registry, "synod_memory_log_cache_bytes",
+                             "Heap bytes of the chosen values held to catch peers up (--log-retention-bytes-max).")),
+      dedup_entries_(gauge(registry, "synod_memory_dedup_entries",
+                           "Results in the exactly-once table (bounded by the lock service's dedup_entries_max).")),
+      watch_events_(gauge(registry, "synod_memory_watch_events", "Events in the watch window.")),
+      watch_event_bytes_(gauge(registry, "synod_memory_watch_event_bytes", "Name and value bytes in the watch window.")),
+      store_bytes_(gauge(registry, "synod_service_store_bytes", "Key name and value bytes in the key space.")),
+      requests_waiting_(registry.gauge("synod_memory_requests_waiting",
+                                       "Client requests held in memory, by what they wait for: proposal (their slot to "
+                                       "be chosen), forward (the leader's reply), read (a read or long-poll).",
+                                       {"kind"})) {}
+
+void MemoryGauges::publish(const http::MemoryUse& use) {
+  heap_live_.set(as_double(use.heap_live_bytes));
+  heap_free_.set(as_double(use.heap_free_bytes));
+  log_cache_slots_.set(as_double(use.log_cache_slots));
+  log_cache_bytes_.set(as_double(use.log_cache_bytes));
+  dedup_entries_.set(as_double(use.dedup_entries));
+  watch_events_.set(as_double(use.watch_events));
+  watch_event_bytes_.set(as_double(use.watch_event_bytes));
+  store_bytes_.set(as_double(use.store_bytes));
+  requests_waiting_.with({"proposal"}).set(as_double(use.proposals_waiting));
+  requests_waiting_.with({"forward"}).set(as_double(use.forwards_waiting));
+  requests_waiting_.with({"read"}).set(as_double(use.reads_waiting));
+}
+
+}  // namespace synod::server
