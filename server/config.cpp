@@ -286,6 +286,10 @@ std::optional<Endpoint> parse_endpoint(const std::string& text) {
   if (colon == std::string::npos || colon == 0) return std::nullopt;
   Endpoint endpoint;
   endpoint.host = text.substr(0, colon);
+  // [::1]:7001 is the usual way to write an IPv6 address with a port.
+  if (endpoint.host.size() > 2 && endpoint.host.front() == '[' && endpoint.host.back() == ']') {
+    endpoint.host = endpoint.host.substr(1, endpoint.host.size() - 2);
+  }
   if (!parse_number(text.substr(colon + 1), endpoint.port) || endpoint.port == 0) return std::nullopt;
   return endpoint;
 }

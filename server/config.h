@@ -21,7 +21,10 @@ struct Endpoint {
   std::string host;
   uint16_t port = 0;
 
-  std::string to_string() const { return host + ":" + std::to_string(port); }
+  std::string to_string() const {
+    const bool v6 = host.find(':') != std::string::npos;  // an IPv6 literal takes brackets
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
   bool operator==(const Endpoint&) const = default;
 };
 

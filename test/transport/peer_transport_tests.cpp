@@ -544,44 +544,10 @@ TEST_CASE("members named localhost listen and dial by name") {
   CHECK(nodes[0]->peer(2).connect_failures == 0);
 }
 
-TEST_CASE("a peer name that does not resolve is logged, rate-limited, and redialed until it does") {
-  asio::io_context io;
-  Node n2(io, options_for(2, {1, 2}));
-  REQUIRE(n2.transport.listen().empty());
-  auto options = options_for(1, {1, 2});
-  // RFC 6761: names under .invalid never resolve.
-  options.members[1].address = PeerAddress{"no-such-member.invalid", n2.transport.listen_port()};
-  Node n1(io, options);
-  REQUIRE(n1.transport.listen().empty());
-  n2.transport.set_address(1, PeerAddress{"127.0.0.1", n1.transport.listen_port()});
-  n1.transport.start();
-  n2.transport.start();
-  REQUIRE(n1.transport.send(heartbeat(1, 2, 1)));  // waits in the queue meanwhile
-  REQUIRE(wait_until(io, [&] { return n1.peer(2).connect_failures >= 4; }));
-  INFO(n1.log_text());
-  const std::string refusal =
-      "cannot link to node 2 at no-such-member.invalid:" + std::to_string(n2.transport.listen_port()) +
-      ": the name does not resolve";
-  CHECK(n1.logged(refusal));
-  const auto lines = std::count_if(n1.logs.begin(), n1.logs.end(),
-                                   [&](const std::string& line) { return line.find(refusal) != std::string::npos; });
-  CHECK(static_cast<uint64_t>(lines) < n1.peer(2).connect_failures);  // repeats are logged at 2, 4, 8, ...
-  CHECK_FALSE(n1.peer(2).connected);
-
-  // The next dial resolves the (now good) name again and delivers the queue.
-  n1.transport.set_address(2, PeerAddress{"localhost", n2.transport.listen_port()});
-  REQUIRE(wait_until(io, [&] { return n2.received.size() == 1 && n1.peer(2).connected; }));
-  CHECK(seq_of(n2.received[0]) == 1);
-}
-
-TEST_CASE("listen() names a listening address that does not resolve") {
-  asio::io_context io;
-  auto options = options_for(1, {1, 2});
-  options.members[0].address.host = "no-such-member.invalid";
-  Node n1(io, options);
-  CHECK(n1.transport.listen().find("cannot listen for peers on no-such-member.invalid:0: the name does not resolve") ==
-        0);
-}
+// A name that does not resolve (logged, rate-limited, redialed with backoff)
+// is not tested here: proving it takes a query to the system's resolver,
+// which is traffic off loopback, and the tests send none (the brief's
+// network rule).
 
 TEST_CASE("validate() names what is wrong with the options") {
   CHECK(validate(options_for(1, {1, 2, 3})).empty());
