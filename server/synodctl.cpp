@@ -481,8 +481,8 @@ int watch_command(const Options& options, Args& args) {
 // the log last recorded (one keep-alive period, or up to C plus a commit when
 // keep-alives come faster than C), divided by 1 + rho: about 0.6 x TTL for
 // keep-alives every TTL/3.
-constexpr int64_t kCheckpointIntervalMs = 500;  // C
-constexpr int64_t kDriftBoundPercent = 10;      // rho
+constexpr int64_t kCheckpointIntervalMs = synod::lockservice::kCheckpointIntervalMsDefault;  // C
+constexpr int64_t kDriftBoundPercent = 10;  // rho, the server's --drift-bound-percent default
 // The fastest cadence: a faster one would buy less than a commit takes.
 constexpr int64_t kKeepAlivePeriodMsMin = 100;
 // SIGTERM at the margin, SIGKILL halfway through it: CMD gets 100 ms to stop.
@@ -499,19 +499,22 @@ int64_t healthy_validity_ms(int64_t ttl_ms) {
 // leave room above the margin for two keep-alives at the fastest cadence: the
 // next one goes halfway to the margin, a retry in the other half.
 std::string margin_problem(int64_t ttl_ms, int64_t margin_ms) {
+  using synod::lockservice::kTtlMsMax, synod::lockservice::kTtlMsMin;
+  if (ttl_ms < kTtlMsMin || ttl_ms > kTtlMsMax) return "--ttl must be 2s to 24h (the lock service's bounds)";
   if (margin_ms < kMarginMsMin) return "--margin must be at least " + std::to_string(kMarginMsMin) + "ms";
   const int64_t margin_ms_max = healthy_validity_ms(ttl_ms) - 2 * kKeepAlivePeriodMsMin;
   if (margin_ms <= margin_ms_max) return {};
   const int64_t room_ms = 2 * kKeepAlivePeriodMsMin + margin_ms;
   int64_t ttl_ms_min = room_ms * (100 + kDriftBoundPercent) / 100 + kCheckpointIntervalMs + kKeepAlivePeriodMsMin;
   ttl_ms_min = (ttl_ms_min + 99) / 100 * 100;
+  std::string fix = "use --ttl " + std::to_string(ttl_ms_min) + "ms or more";
+  if (margin_ms_max >= kMarginMsMin) fix += ", or --margin " + std::to_string(margin_ms_max) + "ms or less";
   return "--ttl " + std::to_string(ttl_ms) + "ms with --margin " + std::to_string(margin_ms) +
          "ms cannot work: a keep-alive returns at most about " + std::to_string(healthy_validity_ms(ttl_ms)) +
-         "ms of validity for this TTL (the TTL less the server's 500ms checkpoint interval and a 100ms keep-alive "
-         "period, over its 10% drift bound), "
-         "which must exceed the margin by " + std::to_string(2 * kKeepAlivePeriodMsMin) +
-         "ms; use --margin " + std::to_string(std::max(margin_ms_max, int64_t{0})) + "ms or less, or --ttl " +
-         std::to_string(ttl_ms_min) + "ms or more";
+         "ms of validity for this TTL (the TTL less the server's " + std::to_string(kCheckpointIntervalMs) +
+         "ms checkpoint interval and a " + std::to_string(kKeepAlivePeriodMsMin) + "ms keep-alive period, over its " +
+         std::to_string(kDriftBoundPercent) + "% drift bound), which must exceed the margin by " +
+         std::to_string(2 * kKeepAlivePeriodMsMin) + "ms; " + fix;
 }
 
 // min(2 s, TTL/2): CMD gets a second or more to stop cleanly.
