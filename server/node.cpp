@@ -1521,7 +1521,11 @@ http::ClusterView Node::Impl::build_view(int64_t now) {
                                      .count();
       }
     }
-    member.chosen_through = member.self ? replica->commit_index() : replica->peer(m.id).chosen_through;
+    // Only a leader tracks every member's progress. A follower knows its own
+    // and the leader's commit index as last heard; the rest stay 0, unknown.
+    if (member.self) member.chosen_through = replica->commit_index();
+    else if (replica->role() == paxos::Role::leader) member.chosen_through = replica->peer(m.id).chosen_through;
+    else if (m.id == replica->leader()) member.chosen_through = replica->leader_commit_index();
     next.members.push_back(std::move(member));
   }
   return next;
