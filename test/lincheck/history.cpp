@@ -87,6 +87,19 @@ std::size_t hash_value(const Value& value) {
   return seed;
 }
 
+std::string describe(const History& history, std::size_t index) {
+  const Operation& operation = history.operations[index];
+  std::string text = "operation " + std::to_string(index) + " (process " + std::to_string(operation.process) + " " +
+                     operation.f + " " + to_string(operation.input);
+  // A write's nil output says nothing; a read's nil does.
+  bool says_something = !operation.output.is_nil() || operation.input.is_nil();
+  if (operation.status == Status::ok && says_something) text += " -> " + to_string(operation.output);
+  if (operation.status == Status::info) text += " -> unknown";
+  text += ", invoked at " + std::to_string(operation.invoke_time);
+  if (operation.complete_time != time_open) text += ", completed at " + std::to_string(operation.complete_time);
+  return text + ")";
+}
+
 std::string HistoryBuilder::add(Event event) {
   if (event.time == time_open) return "time " + std::to_string(time_open) + " is reserved for open operations";
   auto open = open_by_process_.find(event.process);

@@ -83,6 +83,9 @@ struct History {
   std::vector<Operation> operations;
 };
 
+// For messages: "operation 7 (process 2 write "a", invoked at 10, completed at 12)".
+std::string describe(const History& history, std::size_t index);
+
 enum class EventType : std::uint8_t { invoke, ok, fail, info };
 
 struct Event {

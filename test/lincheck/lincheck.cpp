@@ -5,6 +5,9 @@
 #include <chrono>
 #include <limits>
 
+#include "test/lincheck/unique_tokens.h"
+#include "test/lincheck/unique_values.h"
+
 namespace synod::lincheck {
 namespace {
 
@@ -31,16 +34,6 @@ std::vector<Interval> intervals_of(const History& history, const Partition& part
     intervals.push_back({operation.invoke_time, operation.complete_time, operation.status == Status::info});
   }
   return intervals;
-}
-
-std::string describe(const History& history, std::size_t index) {
-  const Operation& operation = history.operations[index];
-  std::string text = "operation " + std::to_string(index) + " (process " + std::to_string(operation.process) + " " +
-                     operation.f + " " + to_string(operation.input);
-  if (operation.status == Status::ok) text += " -> " + to_string(operation.output);
-  text += ", invoked at " + std::to_string(operation.invoke_time);
-  if (operation.complete_time != time_open) text += ", completed at " + std::to_string(operation.complete_time);
-  return text + ")";
 }
 
 std::string object_name(const Partition& partition) {
@@ -82,6 +75,7 @@ bool decide(const History& history, Partition& partition, const SearchLimits& li
   if (found.stop == Stop::steps) return false;
   if (found.verdict == Verdict::not_linearizable) {
     result.verdict = Verdict::not_linearizable;
+    result.path = Path::search;
     result.explanation = explain_violation(history, partition, found);
   } else if (found.verdict == Verdict::unknown && result.verdict == Verdict::linearizable) {
     result.verdict = Verdict::unknown;
@@ -91,7 +85,61 @@ bool decide(const History& history, Partition& partition, const SearchLimits& li
   return true;
 }
 
+// Decides what it can without a search; returns the partitions left for the search.
+std::vector<Partition*> decide_by_unique_values(const History& history, ModelKind model,
+                                                std::vector<Partition>& partitions, CheckResult& result) {
+  std::vector<Partition*> undecided;
+  for (Partition& partition : partitions) {
+    PathDecision decision = decide_without_search(history, partition, model);
+    if (decision.verdict == Verdict::unknown) {
+      undecided.push_back(&partition);
+      continue;
+    }
+    ++result.partitions_unique_values;
+    if (decision.verdict == Verdict::not_linearizable) {
+      result.verdict = Verdict::not_linearizable;
+      result.path = Path::unique_values;
+      result.explanation = decision.explanation;
+      return {};
+    }
+  }
+  return undecided;
+}
+
+Path path_of(const CheckResult& result) {
+  if (result.verdict == Verdict::unknown) return result.partitions_searched > 0 ? Path::search : Path::none;
+  if (result.partitions_searched == 0) return result.partitions_unique_values == 0 ? Path::none : Path::unique_values;
+  return result.partitions_unique_values == 0 ? Path::search : Path::mixed;
+}
+
 }  // namespace
+
+const char* path_name(Path path) {
+  switch (path) {
+    case Path::none:
+      return "none";
+    case Path::unique_values:
+      return "unique-values";
+    case Path::search:
+      return "search";
+    case Path::mixed:
+      return "mixed";
+  }
+  return "?";
+}
+
+PathDecision decide_without_search(const History& history, const Partition& partition, ModelKind model) {
+  switch (model) {
+    case ModelKind::cas_register:
+    case ModelKind::keys:
+      return decide_unique_values(history, partition);
+    case ModelKind::lock:
+      return decide_unique_tokens(history, partition);
+    case ModelKind::kv:
+      return PathDecision{};
+  }
+  return PathDecision{};
+}
 
 CheckResult check(const History& history, ModelKind model, const Budget& budget) {
   Clock::time_point start = Clock::now();
@@ -100,8 +148,8 @@ CheckResult check(const History& history, ModelKind model, const Budget& budget)
   Prepared prepared = prepare(history, model);
   result.error = prepared.error;
   result.verdict = result.error.empty() ? Verdict::linearizable : Verdict::unknown;
-  std::vector<Partition*> undecided;
-  for (Partition& partition : prepared.partitions) undecided.push_back(&partition);
+  std::vector<Partition*> undecided = decide_by_unique_values(history, model, prepared.partitions, result);
+  result.partitions_searched = undecided.size();
   std::int64_t time_ms = std::clamp<std::int64_t>(budget.time_ms_max, 0, budget_time_ms_limit);
   SearchLimits limits{start + std::chrono::milliseconds(time_ms), 0, first_round_steps};
   while (!undecided.empty() && result.verdict != Verdict::not_linearizable) {
@@ -114,6 +162,7 @@ CheckResult check(const History& history, ModelKind model, const Budget& budget)
     undecided = std::move(next_round);
     limits.steps_max = next_allowance(limits.steps_max);
   }
+  if (result.verdict != Verdict::not_linearizable) result.path = path_of(result);
   result.seconds = seconds_since(start);
   return result;
 }

@@ -1,9 +1,13 @@
 // lincheck.h — the checker's entry point: a history and a model in, a verdict out.
 //
-// Owns Budget and check(). check() prepares the history for the model (models.h), searches each
-// partition (search.h) under one shared budget, and combines the answers: not-linearizable if any
-// object is not, else unknown if any search ran out of budget, else linearizable. Include this
-// header, not the others, to use the checker.
+// Owns Budget, Path and check(). check() prepares the history for the model (models.h), and
+// decides each partition by one of two paths:
+//   unique-values  polynomial, for registers whose written values are unique (unique_values.h) and
+//                  locks whose grants carry tokens (unique_tokens.h); tried first, on every partition;
+//   search         the general search (search.h), under one budget shared by the partitions the
+//                  first path left open.
+// It combines the answers: not-linearizable if any object is not, else unknown if any search ran
+// out of budget, else linearizable. Include this header, not the others, to use the checker.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +17,7 @@
 #include "test/lincheck/history.h"
 #include "test/lincheck/models.h"
 #include "test/lincheck/search.h"
+#include "test/lincheck/witness.h"
 
 namespace synod::lincheck {
 
@@ -24,8 +29,17 @@ struct Budget {
   std::size_t memory_bytes_max = std::size_t{1} << 30;  // memo and model states
 };
 
+// Which path decided a verdict. `mixed`: a linearizable history some of whose partitions each path
+// decided. `none`: nothing was decided (an empty history, bad input).
+enum class Path : std::uint8_t { none, unique_values, search, mixed };
+
+const char* path_name(Path path);  // "none", "unique-values", "search", "mixed"
+
 struct CheckResult {
   Verdict verdict = Verdict::unknown;
+  Path path = Path::none;
+  std::size_t partitions_unique_values = 0;  // partitions decided without a search
+  std::size_t partitions_searched = 0;
   std::size_t operations = 0;  // every operation of the history, failed and open ones included
   double seconds = 0;          // wall time of preparation and search
   std::string error;           // set when the history does not fit the model; the verdict is unknown
@@ -33,5 +47,9 @@ struct CheckResult {
 };
 
 CheckResult check(const History& history, ModelKind model, const Budget& budget = {});
+
+// The unique-values path on one prepared partition of `model` (the simulator calls it before its
+// own step-bounded search). Unknown when the partition is not for this path.
+PathDecision decide_without_search(const History& history, const Partition& partition, ModelKind model);
 
 }  // namespace synod::lincheck

@@ -4,7 +4,7 @@
 //                  [--budget-ms N] [--memory-mb N] FILE
 //   synod-lincheck [--budget-ms N] [--memory-mb N] --labels DIR [DIR ...]
 //
-// FILE mode prints, as its last line, {"verdict":...,"operations":N,"seconds":S} and exits 0 when
+// FILE mode prints, as its last line, {"verdict":...,"operations":N,"seconds":S,"path":P} and exits 0 when
 // linearizable, 1 when not, 2 when unknown or the input is bad (with the reason on stderr).
 // --labels mode checks every file DIR/labels.tsv lists against its label, prints the agreement and
 // the time per set (total and slowest file), and exits 0 only when every verdict agrees.
@@ -34,7 +34,8 @@ constexpr const char* usage =
     "                      [--budget-ms N] [--memory-mb N] FILE\n"
     "       synod-lincheck [--budget-ms N] [--memory-mb N] --labels DIR [DIR ...]\n"
     "Checks a history for linearizability. The last line of output is\n"
-    "{\"verdict\":\"linearizable\"|\"not-linearizable\"|\"unknown\",\"operations\":N,\"seconds\":S}.\n"
+    "{\"verdict\":\"linearizable\"|\"not-linearizable\"|\"unknown\",\"operations\":N,\"seconds\":S,\n"
+    " \"path\":\"unique-values\"|\"search\"|\"mixed\"|\"none\"} (which path decided it).\n"
     "Exit status: 0 linearizable, 1 not linearizable, 2 unknown or bad input.\n"
     "The format is detected unless given. The model defaults to register for Jepsen logs, kv for\n"
     "EDN, and for JSON lines follows the functions used (docs/history-format.md).\n"
@@ -140,8 +141,10 @@ Outcome check_file(const std::string& path, const Options& options) {
   return outcome;
 }
 
-void print_verdict_line(const char* verdict, std::size_t operations, double seconds) {
-  std::printf("{\"verdict\":\"%s\",\"operations\":%zu,\"seconds\":%.6f}\n", verdict, operations, seconds);
+// DESIGN §7's three fields, then which path decided (lincheck.h).
+void print_verdict_line(const char* verdict, std::size_t operations, double seconds, Path path) {
+  std::printf("{\"verdict\":\"%s\",\"operations\":%zu,\"seconds\":%.6f,\"path\":\"%s\"}\n", verdict, operations,
+              seconds, path_name(path));
   std::fflush(stdout);
 }
 
@@ -149,12 +152,12 @@ int run_file(const Options& options) {
   Outcome outcome = check_file(options.file, options);
   if (!outcome.error.empty()) {
     std::fprintf(stderr, "synod-lincheck: %s\n", outcome.error.c_str());
-    print_verdict_line("unknown", outcome.result.operations, outcome.seconds);
+    print_verdict_line("unknown", outcome.result.operations, outcome.seconds, Path::none);
     return exit_unknown;
   }
   const CheckResult& result = outcome.result;
   if (!result.explanation.empty()) std::fprintf(stderr, "synod-lincheck: %s\n", result.explanation.c_str());
-  print_verdict_line(verdict_name(result.verdict), result.operations, outcome.seconds);
+  print_verdict_line(verdict_name(result.verdict), result.operations, outcome.seconds, result.path);
   if (result.verdict == Verdict::linearizable) return exit_linearizable;
   return result.verdict == Verdict::not_linearizable ? exit_not_linearizable : exit_unknown;
 }
@@ -259,7 +262,7 @@ int main(int argc, char** argv) {
   Options options;
   if (std::string error = parse_options(arguments, options); !error.empty()) {
     std::fprintf(stderr, "synod-lincheck: %s\n%s", error.c_str(), usage);
-    print_verdict_line("unknown", 0, 0.0);
+    print_verdict_line("unknown", 0, 0.0, Path::none);
     return exit_unknown;
   }
   if (options.help) {
