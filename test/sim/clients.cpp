@@ -18,8 +18,7 @@
 
 #include "sim/simulation.h"
 #include "test/lincheck/formats.h"
-#include "test/lincheck/models.h"
-#include "test/lincheck/search.h"
+#include "test/lincheck/lincheck.h"
 
 namespace synod::sim::detail {
 
@@ -290,8 +289,9 @@ void Simulation::record_event(const Client& client, lincheck::EventType type, li
   }
 }
 
-// Each key's history must be linearizable under the keys model. A search
-// that runs out of steps answers unknown: counted, not a violation.
+// Each key's history must be linearizable under the keys model. The unique-values path
+// (test/lincheck/unique_values.h) decides most keys; the rest are searched within a step budget.
+// A search that runs out of steps answers unknown: a failure of the seed unless allowed.
 void Simulation::check_key_histories() {
   const auto started = std::chrono::steady_clock::now();
   if (history_events_ > kHistoryEventsMax) violation("the key history outgrew its bound");
@@ -301,29 +301,46 @@ void Simulation::check_key_histories() {
   lincheck::Prepared prepared = lincheck::prepare(history, lincheck::ModelKind::keys);
   if (!prepared.error.empty()) violation("the key history does not fit the keys model: " + prepared.error);
   for (auto& partition : prepared.partitions) {
-    std::vector<lincheck::Interval> intervals;
-    intervals.reserve(partition.operations.size());
-    for (size_t op : partition.operations) {
-      const auto& operation = history.operations[op];
-      intervals.push_back({operation.invoke_time, operation.complete_time,
-                           operation.status == lincheck::Status::info});
-    }
-    const lincheck::SearchLimits limits{std::chrono::steady_clock::time_point::max(), kLincheckMemoryBytesMax,
-                                        config_.lincheck_steps_max};
-    const lincheck::SearchResult found = lincheck::search(intervals, *partition.object, limits);
     ++result_.lincheck_keys;
-    result_.lincheck_steps += found.steps;
-    if (found.verdict == lincheck::Verdict::unknown) ++result_.lincheck_unknown;
-    if (found.verdict != lincheck::Verdict::not_linearizable) continue;
-    const auto& blocking = history.operations[partition.operations[found.blocking_operation]];
-    violation("key " + partition.key + " is not linearizable: " + std::to_string(found.linearized_max) + " of " +
-              std::to_string(partition.operations.size()) + " operations linearized, stuck at client " +
-              std::to_string(blocking.process) + "'s " + blocking.f + " " + lincheck::to_string(blocking.input) +
-              (blocking.status == lincheck::Status::ok ? " -> " + lincheck::to_string(blocking.output) : "") +
-              " invoked at " + std::to_string(blocking.invoke_time / kMs) + "ms");
+    const lincheck::PathDecision decided =
+        lincheck::decide_without_search(history, partition, lincheck::ModelKind::keys);
+    if (decided.verdict != lincheck::Verdict::unknown) {
+      ++result_.lincheck_unique_values;
+      if (decided.verdict == lincheck::Verdict::not_linearizable) violation(decided.explanation);
+      continue;
+    }
+    search_key_history(history, partition);
   }
   result_.lincheck_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+void Simulation::search_key_history(const lincheck::History& history, lincheck::Partition& partition) {
+  std::vector<lincheck::Interval> intervals;
+  intervals.reserve(partition.operations.size());
+  for (size_t op : partition.operations) {
+    const auto& operation = history.operations[op];
+    intervals.push_back({operation.invoke_time, operation.complete_time, operation.status == lincheck::Status::info});
+  }
+  const lincheck::SearchLimits limits{std::chrono::steady_clock::time_point::max(), kLincheckMemoryBytesMax,
+                                      config_.lincheck_steps_max};
+  const lincheck::SearchResult found = lincheck::search(intervals, *partition.object, limits);
+  ++result_.lincheck_searched;
+  result_.lincheck_steps += found.steps;
+  if (found.verdict == lincheck::Verdict::unknown) {
+    ++result_.lincheck_unknown;
+    if (!config_.allow_unknown) {
+      violation("key " + partition.key + " is undecided: the search ran out of its " +
+                std::to_string(config_.lincheck_steps_max) + " steps (--allow-unknown to accept)");
+    }
+  }
+  if (found.verdict != lincheck::Verdict::not_linearizable) return;
+  const auto& blocking = history.operations[partition.operations[found.blocking_operation]];
+  violation("key " + partition.key + " is not linearizable: " + std::to_string(found.linearized_max) + " of " +
+            std::to_string(partition.operations.size()) + " operations linearized, stuck at client " +
+            std::to_string(blocking.process) + "'s " + blocking.f + " " + lincheck::to_string(blocking.input) +
+            (blocking.status == lincheck::Status::ok ? " -> " + lincheck::to_string(blocking.output) : "") +
+            " invoked at " + std::to_string(blocking.invoke_time / kMs) + "ms");
 }
 
 }  // namespace synod::sim::detail

@@ -2,15 +2,17 @@
 //
 //   synod-sim --seeds A-B [--replicas 3|5|7|mix] [--faults all|none|NAME,...]
 //             [--mutant NAME] [--trace] [--quiet] [--stop-at-first-failure]
-//             [--history FILE]
+//             [--history FILE] [--allow-unknown]
 //
 // Prints one line per failing seed, then, as its last line, one JSON object
 // (DESIGN §7): seeds, commands, faults, safety_violations, live_after_heal,
 // first_failing_seed (null if none) and replay, plus more figures: those of
 // the lock service (lock_grants, fenced_writes, fenced_refusals,
 // stale_writes_refused, concurrent_holders_believed, sessions_expired, ...)
-// and of the key histories' linearizability check (lincheck_keys,
-// lincheck_unknown, lincheck_seconds). --history writes the key history of
+// and of the key histories' linearizability check (lincheck_keys, how many
+// each path decided: lincheck_unique_values and lincheck_searched, then
+// lincheck_unknown, lincheck_seconds). A key the search leaves undecided is
+// a safety violation unless --allow-unknown is given. --history writes the key history of
 // the last seed in synod's JSON-lines format (docs/history-format.md), for
 // synod-lincheck.
 // Exit code: 0 if every seed was safe and live again after healing, 1 if not,
@@ -39,13 +41,14 @@ struct Arguments {
   bool trace = false;
   bool quiet = false;
   bool stop_at_first_failure = false;
+  bool allow_unknown = false;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "synod-sim: %s\n"
                "usage: synod-sim --seeds A-B [--replicas 3|5|7|mix] [--faults all|none|NAME,...] [--mutant NAME] "
-               "[--trace] [--quiet] [--stop-at-first-failure] [--history FILE]\n"
+               "[--trace] [--quiet] [--stop-at-first-failure] [--history FILE] [--allow-unknown]\n"
                "mutants: forget-promise, skip-noop-fill, quorum-half, lease-read-after-expiry, "
                "prepare-after-restart, keepalive-after-step-down, stamp-ahead, stamp-behind, "
                "credit-without-lease-wait, apply-without-client-id, read-without-read-index, resource-unfenced, damaged-disk-votes\n",
@@ -117,6 +120,8 @@ Arguments parse(int argc, char** argv) {
       args.quiet = true;
     } else if (flag == "--stop-at-first-failure") {
       args.stop_at_first_failure = true;
+    } else if (flag == "--allow-unknown") {
+      args.allow_unknown = true;
     } else {
       usage("unknown argument " + flag);
     }
@@ -136,7 +141,7 @@ struct Totals {
   int64_t slack_min_ms = -1;
   uint64_t lock_grants = 0, lock_delay_grants = 0, fenced_writes = 0, fenced_refusals = 0;
   uint64_t stale_refused = 0, stale_accepted = 0, stale_after_regrant = 0, pauses = 0, concurrent = 0;
-  uint64_t history_ops = 0, lincheck_keys = 0, lincheck_unknown = 0;
+  uint64_t history_ops = 0, lincheck_keys = 0, lincheck_unique_values = 0, lincheck_searched = 0, lincheck_unknown = 0;
   double lincheck_seconds = 0;
 
   void add(const synod::sim::SimResult& r) {
@@ -175,6 +180,8 @@ struct Totals {
     concurrent += r.concurrent_holders_believed;
     history_ops += r.history_operations;
     lincheck_keys += r.lincheck_keys;
+    lincheck_unique_values += r.lincheck_unique_values;
+    lincheck_searched += r.lincheck_searched;
     lincheck_unknown += r.lincheck_unknown;
     lincheck_seconds += r.lincheck_seconds;
   }
@@ -209,6 +216,7 @@ int main(int argc, char** argv) {
   if (!FaultMix::parse(args.faults, base.faults, error)) usage(error);
   if (!args.mutant.empty() && !set_mutant(args.mutant, base)) usage("unknown mutant " + args.mutant);
   base.trace = args.trace;
+  base.allow_unknown = args.allow_unknown;
 
   const auto started = std::chrono::steady_clock::now();
   Totals totals;
@@ -293,6 +301,8 @@ int main(int argc, char** argv) {
   // The key histories.
   json.number("history_operations", t.history_ops);
   json.number("lincheck_keys", t.lincheck_keys);
+  json.number("lincheck_unique_values", t.lincheck_unique_values);
+  json.number("lincheck_searched", t.lincheck_searched);
   json.number("lincheck_unknown", t.lincheck_unknown);
   json.seconds("lincheck_seconds", t.lincheck_seconds);
   json.text("replicas", args.replicas);

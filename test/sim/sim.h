@@ -134,6 +134,9 @@ struct SimConfig {
   // The linearizability search gives up (verdict unknown) after this many
   // steps per key: a step budget, not a time budget, so a seed replays.
   uint64_t lincheck_steps_max = 2'000'000;
+  // A key the search could not decide within those steps is a violation unless this is set
+  // (synod-sim --allow-unknown): an undecided history proves nothing.
+  bool allow_unknown = false;
   bool trace = false;  // print every event to stderr
 };
 
@@ -185,8 +188,10 @@ struct SimResult {
 
   // The key histories (synod_lincheck, keys model).
   uint64_t history_operations = 0;
-  uint64_t lincheck_keys = 0;       // key histories checked
-  uint64_t lincheck_unknown = 0;    // of those: step budget exhausted (reported, not a violation)
+  uint64_t lincheck_keys = 0;           // key histories checked
+  uint64_t lincheck_unique_values = 0;  // of those: decided by the unique-values path
+  uint64_t lincheck_searched = 0;       // of those: left to the search
+  uint64_t lincheck_unknown = 0;        // of the searched: step budget exhausted (a violation unless allowed)
   uint64_t lincheck_steps = 0;
   double lincheck_seconds = 0;      // checker wall time; reported only, it decides nothing
   std::string history_jsonl;        // the key history, if SimConfig asked for it (see keep_history)

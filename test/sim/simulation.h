@@ -34,6 +34,7 @@
 #include "sim/fenced_resource.h"
 #include "sim/sim.h"
 #include "test/lincheck/history.h"
+#include "test/lincheck/models.h"
 
 namespace synod::sim::detail {
 
@@ -380,6 +381,7 @@ class Simulation {
   void key_read_done(size_t client, const Node& node);
   void record_event(const Client& client, lincheck::EventType type, lincheck::Value value);
   void check_key_histories();
+  void search_key_history(const lincheck::History& history, lincheck::Partition& partition);
 
   // -------------------------------------------------- lock_clients.cpp
   void lock_client_step(size_t client, uint64_t gen);
