@@ -51,6 +51,29 @@ std::string validate(const Config& config) {
   return {};
 }
 
+static_assert(sizeof(Limits) == 21 * sizeof(size_t), "a new limit joins config_digest and the server's flags");
+uint64_t config_digest(const Config& config) {
+  const Limits& l = config.limits;
+  // FNV-1a over the fields in a fixed order; a new field goes at the end.
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  const auto mix = [&hash](uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      hash ^= (v >> (8 * i)) & 0xff;
+      hash *= 0x100000001b3ULL;
+    }
+  };
+  for (size_t v : {l.sessions_max, l.locks_max, l.holders_per_lock_max, l.waiters_per_lock_max, l.locks_per_session_max,
+                   l.keys_max, l.ephemeral_keys_per_session_max, l.key_bytes_max, l.name_bytes_max, l.value_bytes_max,
+                   l.store_bytes_max, l.reason_bytes_max, l.losses_per_session_max, l.txn_ops_max, l.txn_guards_max,
+                   l.delete_prefix_keys_max, l.renewals_per_checkpoint_max, l.events_max, l.events_bytes_max,
+                   l.dedup_entries_max, l.list_results_max}) {
+    mix(v);
+  }
+  mix(static_cast<uint64_t>(config.grant_validity_ms_min));
+  mix(static_cast<uint64_t>(config.drift_bound_percent));
+  return hash;
+}
+
 // ---- the facade ----
 StateMachine::StateMachine(Config config) {
   const std::string problem = validate(config);

@@ -161,6 +161,10 @@ struct Config {
 
 // Returns an empty string if `config` is usable, or what is wrong.
 std::string validate(const Config& config);
+// A digest of everything in Config that decides results. Members whose
+// digests differ would apply the same log differently, so the server's peer
+// handshake refuses a member whose digest is not its own.
+uint64_t config_digest(const Config& config);
 
 // Remaining validity as the service reports it: log milliseconds divided by
 // the drift factor, rounded down, never negative.

@@ -1,15 +1,74 @@
 #include "server/config.h"
 
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
 
+#include "server/config_options.h"
+
 namespace synod::server {
 
+namespace detail {
+
+Option int_option(const char* name, const char* help, int64_t& (*field)(Config&), int64_t min) {
+  return Option{name, help,
+                [field, min](Config& c, const std::string& v, std::string& error) {
+                  int64_t n = 0;
+                  if (!parse_number(v, n) || n < min) {
+                    error = "want an integer of at least " + std::to_string(min) + ", got '" + v + "'";
+                    return false;
+                  }
+                  field(c) = n;
+                  return true;
+                },
+                true, [field](const Config& c) {
+                  Config copy = c;  // field() hands out a mutable reference
+                  return std::to_string(field(copy));
+                }};
+}
+
+// "4096", "64K", "64KiB", "8M", "8MiB", "1G", "1GiB": powers of 1024.
+bool parse_size(const std::string& text, size_t& out) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  size_t n = 0;
+  if (digits == 0 || !parse_number(text.substr(0, digits), n)) return false;
+  const std::string unit = text.substr(digits);
+  int shift = 0;
+  if (unit == "K" || unit == "KiB") shift = 10;
+  else if (unit == "M" || unit == "MiB") shift = 20;
+  else if (unit == "G" || unit == "GiB") shift = 30;
+  else if (!unit.empty()) return false;
+  if (shift > 0 && n > (SIZE_MAX >> shift)) return false;
+  out = n << shift;
+  return true;
+}
+
+Option size_option(const char* name, const char* help, size_t& (*field)(Config&)) {
+  return Option{name, help,
+                [field](Config& c, const std::string& v, std::string& error) {
+                  size_t n = 0;
+                  if (!parse_size(v, n) || n == 0) {
+                    error = "want a positive integer (K, M and G suffixes allowed), got '" + v + "'";
+                    return false;
+                  }
+                  field(c) = n;
+                  return true;
+                },
+                true, [field](const Config& c) {
+                  Config copy = c;  // field() hands out a mutable reference
+                  return std::to_string(field(copy));
+                }};
+}
+
+}  // namespace detail
+
 namespace {
+
+using detail::Option;
+using detail::parse_number;
 
 std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r\n");
@@ -27,13 +86,6 @@ std::vector<std::string> split(const std::string& text, char separator) {
     if (!part.empty()) parts.push_back(part);
   }
   return parts;
-}
-
-template <class T>
-bool parse_number(const std::string& text, T& out) {
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && ptr == end;
 }
 
 // "1=127.0.0.1:7101,2=..." or "127.0.0.1:7101,..." (ids 1, 2, ... in order).
@@ -64,44 +116,13 @@ bool parse_address_list(const std::string& text, std::map<paxos::NodeId, Endpoin
   return true;
 }
 
-struct Option {
-  const char* name;  // flag without "--", with '-'; the file uses '_' for '-'
-  const char* help;
-  std::function<bool(Config&, const std::string&, std::string&)> set;
-  bool takes_value = true;
-};
-
-std::function<bool(Config&, const std::string&, std::string&)> int_option(int64_t& (*field)(Config&), int64_t min) {
-  return [field, min](Config& c, const std::string& v, std::string& error) {
-    int64_t n = 0;
-    if (!parse_number(v, n) || n < min) {
-      error = "want an integer of at least " + std::to_string(min) + ", got '" + v + "'";
-      return false;
-    }
-    field(c) = n;
-    return true;
-  };
-}
-
-std::function<bool(Config&, const std::string&, std::string&)> size_option(size_t& (*field)(Config&)) {
-  return [field](Config& c, const std::string& v, std::string& error) {
-    size_t n = 0;
-    if (!parse_number(v, n) || n == 0) {
-      error = "want a positive integer, got '" + v + "'";
-      return false;
-    }
-    field(c) = n;
-    return true;
-  };
-}
-
 struct Pending {
   std::map<paxos::NodeId, Endpoint> peers;
   std::map<paxos::NodeId, Endpoint> clients;
 };
 
 std::vector<Option> options(Pending& pending) {
-  return {
+  std::vector<Option> all{
       {"id", "this node's id (1, 2, ...)",
        [](Config& c, const std::string& v, std::string& e) {
          if (!parse_number(v, c.id) || c.id == paxos::kNoNode) {
@@ -120,9 +141,15 @@ std::vector<Option> options(Pending& pending) {
          return true;
        }},
       {"peers", "every member's peer address: 1=127.0.0.1:7101,2=127.0.0.1:7102,...",
-       [&pending](Config&, const std::string& v, std::string& e) { return parse_address_list(v, pending.peers, e); }},
+       [&pending](Config&, const std::string& v, std::string& e) {
+         pending.peers.clear();  // a later source (file, environment, flags) replaces the whole list
+         return parse_address_list(v, pending.peers, e);
+       }},
       {"clients", "every member's client (HTTP) address, in the same form as --peers",
-       [&pending](Config&, const std::string& v, std::string& e) { return parse_address_list(v, pending.clients, e); }},
+       [&pending](Config&, const std::string& v, std::string& e) {
+         pending.clients.clear();
+         return parse_address_list(v, pending.clients, e);
+       }},
       {"data-dir", "where this node keeps its state",
        [](Config& c, const std::string& v, std::string& e) {
          if (v.empty()) {
@@ -146,22 +173,25 @@ std::vector<Option> options(Pending& pending) {
          if (endpoint) c.client_listen = *endpoint;
          return endpoint.has_value();
        }},
-      {"heartbeat-ms", "leader heartbeat interval", int_option([](Config& c) -> int64_t& { return c.timing.heartbeat_ms; }, 1)},
-      {"lease-ms", "leader lease", int_option([](Config& c) -> int64_t& { return c.timing.lease_ms; }, 1)},
-      {"election-timeout-min-ms", "election timeout, lower bound",
-       int_option([](Config& c) -> int64_t& { return c.timing.election_timeout_min_ms; }, 1)},
-      {"election-timeout-max-ms", "election timeout, upper bound",
-       int_option([](Config& c) -> int64_t& { return c.timing.election_timeout_max_ms; }, 1)},
-      {"drift-bound-percent", "largest clock-rate difference between two nodes, in percent",
-       int_option([](Config& c) -> int64_t& { return c.timing.drift_bound_percent; }, 0)},
-      {"pipeline-window-slots", "slots in flight at once (default 1)",
-       size_option([](Config& c) -> size_t& { return c.limits.pipeline_window_slots; })},
-      {"batch-commands-max", "commands in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_commands_max; })},
-      {"batch-bytes-max", "payload bytes in one slot", size_option([](Config& c) -> size_t& { return c.limits.batch_bytes_max; })},
-      {"log-retention-slots", "chosen values kept in memory to catch peers up; older ones need a snapshot",
-       size_option([](Config& c) -> size_t& { return c.limits.log_retention_slots; })},
-      {"log-retention-bytes-max", "heap bytes of chosen values kept in memory to catch peers up (default 64 MiB)",
-       size_option([](Config& c) -> size_t& { return c.limits.log_retention_bytes_max; })},
+      detail::int_option("heartbeat-ms", "leader heartbeat interval",
+                         [](Config& c) -> int64_t& { return c.timing.heartbeat_ms; }, 1),
+      detail::int_option("lease-ms", "leader lease", [](Config& c) -> int64_t& { return c.timing.lease_ms; }, 1),
+      detail::int_option("election-timeout-min-ms", "election timeout, lower bound",
+                         [](Config& c) -> int64_t& { return c.timing.election_timeout_min_ms; }, 1),
+      detail::int_option("election-timeout-max-ms", "election timeout, upper bound",
+                         [](Config& c) -> int64_t& { return c.timing.election_timeout_max_ms; }, 1),
+      detail::int_option("drift-bound-percent", "largest clock-rate difference between two nodes, in percent",
+                         [](Config& c) -> int64_t& { return c.timing.drift_bound_percent; }, 0),
+      detail::size_option("pipeline-window-slots", "slots in flight at once",
+                          [](Config& c) -> size_t& { return c.limits.pipeline_window_slots; }),
+      detail::size_option("batch-commands-max", "commands in one slot",
+                          [](Config& c) -> size_t& { return c.limits.batch_commands_max; }),
+      detail::size_option("batch-bytes-max", "payload bytes in one slot",
+                          [](Config& c) -> size_t& { return c.limits.batch_bytes_max; }),
+      detail::size_option("log-retention-slots", "chosen values kept in memory to catch peers up; older ones need a snapshot",
+                          [](Config& c) -> size_t& { return c.limits.log_retention_slots; }),
+      detail::size_option("log-retention-bytes-max", "heap bytes of chosen values kept in memory to catch peers up",
+                          [](Config& c) -> size_t& { return c.limits.log_retention_bytes_max; }),
       {"snapshot-after-slots", "snapshot and compact the log after this many slots",
        [](Config& c, const std::string& v, std::string& e) {
          if (!parse_number(v, c.snapshot_after_slots) || c.snapshot_after_slots == 0) {
@@ -206,6 +236,8 @@ std::vector<Option> options(Pending& pending) {
        },
        false},
   };
+  detail::add_limit_options(all);
+  return all;
 }
 
 std::string file_key_to_flag(std::string key) {
@@ -254,6 +286,36 @@ bool read_file(std::vector<Option>& all, Config& config, const std::string& path
   return true;
 }
 
+bool loopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+bool unspecified(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
+
+// Followers forward clients to the leader's client address, and peers dial
+// each other's peer address, so a member's addresses must be reachable from
+// every other member. Loopback is only reachable from its own host.
+std::string check_reachable(const Config& config, bool clients_given) {
+  bool off_host = false;
+  for (const auto& m : config.members) off_host = off_host || !loopback(m.peer.host);
+  for (const auto& m : config.members) {
+    const std::string who = "node " + std::to_string(m.id);
+    if (unspecified(m.peer.host) || unspecified(m.client.host)) {
+      return who + "'s address " + (unspecified(m.peer.host) ? m.peer : m.client).to_string() +
+             " is a listen address, not one others can reach; give it to --peer-addr or --client-addr instead";
+    }
+    if (!off_host) continue;
+    if (!clients_given) {
+      return "--clients is required when members are on other hosts (--peers names " + m.peer.to_string() +
+             "): followers forward clients to each member's client address";
+    }
+    if (loopback(m.peer.host) || loopback(m.client.host)) {
+      return who + "'s address " + (loopback(m.peer.host) ? m.peer : m.client).to_string() +
+             " is on loopback, but other members are on other hosts and cannot reach it";
+    }
+  }
+  return {};
+}
+
 std::string finish(Config& config, const Pending& pending) {
   if (config.id == paxos::kNoNode) return "--id is required";
   if (pending.peers.empty()) return "--peers is required";
@@ -262,21 +324,28 @@ std::string finish(Config& config, const Pending& pending) {
     for (const auto& [id, endpoint] : pending.clients) {
       if (!pending.peers.count(id)) return "--clients names node " + std::to_string(id) + ", which --peers lacks";
     }
+    for (const auto& [id, endpoint] : pending.peers) {
+      if (!pending.clients.count(id)) return "--clients lacks node " + std::to_string(id) + ", which --peers names";
+    }
   }
   for (const auto& [id, endpoint] : pending.peers) {
     Member member{id, endpoint, {}};
     auto client = pending.clients.find(id);
+    // Without --clients, a single-host cluster's members serve clients on
+    // 127.0.0.1:7000+id (check_reachable refuses this off a single host).
     member.client = client != pending.clients.end() ? client->second
                                                     : Endpoint{"127.0.0.1", static_cast<uint16_t>(7000 + id)};
     config.members.push_back(member);
   }
   const Member* self = config.member(config.id);
   if (self == nullptr) return "node id " + std::to_string(config.id) + " is not in --peers";
+  if (auto problem = check_reachable(config, !pending.clients.empty()); !problem.empty()) return problem;
   if (config.peer_listen.port == 0) config.peer_listen = self->peer;
   if (config.client_listen.port == 0) config.client_listen = self->client;
-  const std::string problem = paxos::validate(config.paxos_options(1));
-  if (!problem.empty()) return problem;
-  return {};
+  // The lock service divides the validity it reports by the same drift bound.
+  config.service.drift_bound_percent = config.timing.drift_bound_percent;
+  if (auto problem = paxos::validate(config.paxos_options(1)); !problem.empty()) return problem;
+  return detail::check_limit_relations(config);
 }
 
 }  // namespace
@@ -315,34 +384,48 @@ paxos::Options Config::paxos_options(uint64_t random_seed) const {
 
 std::string usage() {
   Pending pending;
+  const Config defaults;
   std::string text =
       "usage: synod --id N --peers 1=HOST:PORT,2=HOST:PORT,... --data-dir PATH [options]\n"
-      "       synod --config FILE [options]\n\noptions (a config file takes the same names with '_' for '-'):\n";
+      "       synod --config FILE [options]\n\n"
+      "Every option is also read from the environment as SYNOD_<OPTION> (upper case, '_' for '-') and from\n"
+      "a config file (--config FILE or SYNOD_CONFIG; lines 'name = value', '_' for '-'). Flags win over\n"
+      "the environment, the environment over the file. Sizes take K, M and G suffixes (powers of 1024).\n\n"
+      "options:\n";
   for (const auto& option : options(pending)) {
-    text += "  --" + std::string(option.name) + (option.takes_value ? " VALUE" : "") + "\n      " + option.help + "\n";
+    text += "  --" + std::string(option.name) + (option.takes_value ? " VALUE" : "") + "\n      " + option.help;
+    if (option.show) text += " (default " + option.show(defaults) + ")";
+    text += "\n";
   }
-  text += "  --config FILE\n      read options from FILE (lines 'name = value'); flags win\n";
+  text += "  --config FILE\n      read options from FILE\n";
   return text;
 }
 
-ParseResult parse_config(int argc, const char* const* argv) {
+ParseResult parse_config(int argc, const char* const* argv, const char* const* environment) {
   ParseResult result;
   Pending pending;
   auto all = options(pending);
   Config config;
   std::string error;
-  // The config file first, so that flags win.
+  // The config file first, then the environment, then the flags: each later
+  // source wins over the one before.
+  std::string file = detail::environment_config_file(environment);
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--config") {
       if (i + 1 >= argc) {
         result.error = "--config needs a file";
         return result;
       }
-      if (!read_file(all, config, argv[i + 1], error)) {
-        result.error = error;
-        return result;
-      }
+      file = argv[i + 1];
     }
+  }
+  if (!file.empty() && !read_file(all, config, file, error)) {
+    result.error = error;
+    return result;
+  }
+  if (!detail::apply_environment(all, config, environment, result.warnings, error)) {
+    result.error = error;
+    return result;
   }
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];

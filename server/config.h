@@ -1,11 +1,15 @@
-// Configuration of one synod server: command-line flags and a config file
-// with the same options (a file line `heartbeat_ms = 50` is the flag
-// `--heartbeat-ms 50`). Flags given on the command line win over the file.
+// Configuration of one synod server, from three places with the same
+// options: command-line flags, SYNOD_<OPTION> environment variables (the
+// flag's name in upper case with '_' for '-', as etcd's ETCD_*), and a config
+// file (a line `heartbeat_ms = 50` is the flag `--heartbeat-ms 50`). Flags
+// win over the environment, and the environment over the file.
 //
 // A bad configuration is an operating error with one clear sentence; the
-// server prints it and exits with code 2 (issue #4).
+// server prints it and exits with code 2 (issue #4). An unknown SYNOD_*
+// variable is only a warning: the project's scripts and tests use a few
+// (SYNOD_QUICKSTART_DIR, SYNOD_LOADGEN, ...), and an environment is shared.
 //
-// Pure parsing; any thread.
+// Pure parsing; any thread. The option table lives in config_options.h.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "http/server.h"
+#include "lockservice/types.h"
 #include "paxos/options.h"
 
 namespace synod::server {
@@ -51,6 +57,10 @@ struct Config {
   // the next slot: 16% more lock cycles with 3 nodes and 29% more with 7, on
   // 2 cores (docs/ARCHITECTURE.md, "Where the time goes").
   paxos::Limits limits{.pipeline_window_slots = 1};
+  // The client API's limits (this node's own) and the lock service's (the
+  // same on every member: the peer handshake compares their digest).
+  http::Limits http_limits;
+  lockservice::Config service;
   // Snapshot the state machine and compact the log once this many chosen
   // slots sit above the last snapshot (bounds what a restart replays).
   uint64_t snapshot_after_slots = 100'000;
@@ -74,10 +84,12 @@ struct ParseResult {
   std::optional<Config> config;
   std::string error;  // set when config is empty
   bool help = false;
+  std::vector<std::string> warnings;  // to print whether or not the configuration is good
 };
 
-// Parses argv (flags, possibly --config FILE) into a validated Config.
-ParseResult parse_config(int argc, const char* const* argv);
+// Parses argv (flags, possibly --config FILE) and `environ`-style variables
+// ("NAME=value" strings; null-terminated, may be null) into a validated Config.
+ParseResult parse_config(int argc, const char* const* argv, const char* const* environment = nullptr);
 
 // "host:port" → Endpoint; nullopt if malformed.
 std::optional<Endpoint> parse_endpoint(const std::string& text);

@@ -6,9 +6,12 @@
 #include "server/config.h"
 #include "server/node.h"
 
+extern char** environ;
+
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a peer or client that hangs up is an error code, not a death
-  const auto parsed = synod::server::parse_config(argc, argv);
+  const auto parsed = synod::server::parse_config(argc, argv, environ);
+  for (const auto& warning : parsed.warnings) std::fprintf(stderr, "synod: warning: %s\n", warning.c_str());
   if (parsed.help) {
     std::fputs(synod::server::usage().c_str(), stdout);
     return 0;

@@ -416,6 +416,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
         tick_timer(io),
         signals(io, SIGTERM, SIGINT),
         boot_nonce(static_cast<uint64_t>(steady_us()) & 0xffffff),
+        machine(config.service),
         metrics(config),
         recording(config.metrics),
         started_us(steady_us()),
@@ -783,6 +784,7 @@ std::string Node::Impl::open_transport() {
   transport::TransportOptions options;
   options.self = config.id;
   options.cluster_id = hash_cluster_id(config.cluster_id);
+  options.config_digest = lockservice::config_digest(machine.config());
   for (const auto& m : config.members) {
     transport::PeerAddress address{m.peer.host, m.peer.port};
     if (m.id == config.id) address = transport::PeerAddress{config.peer_listen.host, config.peer_listen.port};
@@ -803,7 +805,7 @@ std::string Node::Impl::open_transport() {
 std::string Node::Impl::open_http() {
   api = std::make_unique<http::Api>(*this, http::ApiOptions{});
   http_server = std::make_unique<http::Server>(
-      http::Limits{},
+      config.http_limits,
       [this](http::Request&& request, http::Responder respond) {
         // GET /, /metrics and /v1/status (http/observability.h); the rest is the client API.
         if (http::serve_observability(request, respond, *this)) return;

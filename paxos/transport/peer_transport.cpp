@@ -219,6 +219,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   void on_hello(const LinkPtr& link, const Frame& frame);
   std::string check_dialed(const Link& link, const Hello& hello) const;
   std::string check_dialer(const Hello& hello) const;
+  std::string config_mismatch(const Hello& hello) const;
   void deliver(const LinkPtr& link, Envelope envelope, size_t frame_bytes);
   void drop(const LinkPtr& link, std::string_view level, const std::string& reason);
   void drop_outbound(const LinkPtr& link, const std::string& reason);
@@ -573,7 +574,7 @@ void PeerTransport::Impl::on_established_inbound(const LinkPtr& link, Peer& peer
 // ---- both directions -----------------------------------------------------
 
 void PeerTransport::Impl::send_hello(const LinkPtr& link) {
-  encode_hello(Hello{kProtocolVersion, options_.cluster_id, options_.self}, link->hello);
+  encode_hello(Hello{kProtocolVersion, options_.cluster_id, options_.self, options_.config_digest}, link->hello);
   link->writing = true;
   asio::async_write(link->socket, asio::buffer(link->hello),
                     [self = shared_from_this(), link](const error_code& error, size_t) {
@@ -686,6 +687,12 @@ void PeerTransport::Impl::on_hello(const LinkPtr& link, const Frame& frame) {
   }
 }
 
+std::string PeerTransport::Impl::config_mismatch(const Hello& hello) const {
+  return "node " + std::to_string(hello.node) + " runs with another configuration (digest " +
+         std::to_string(hello.config_digest) + ", this node " + std::to_string(options_.config_digest) +
+         "): every member needs the same lock-service limits";
+}
+
 // The node we dialed must be of our cluster and be the member we dialed.
 std::string PeerTransport::Impl::check_dialed(const Link& link, const Hello& hello) const {
   if (hello.cluster_id != options_.cluster_id) {
@@ -695,6 +702,7 @@ std::string PeerTransport::Impl::check_dialed(const Link& link, const Hello& hel
   if (hello.node != link.peer->member.node) {
     return "it says it is node " + std::to_string(hello.node) + ", not the node dialed there";
   }
+  if (hello.config_digest != options_.config_digest) return config_mismatch(hello);
   return {};
 }
 
@@ -707,6 +715,7 @@ std::string PeerTransport::Impl::check_dialer(const Hello& hello) const {
   }
   if (hello.node == options_.self) return who + " claims this node's own id";
   if (find_peer(hello.node) == nullptr) return who + " is not a member of this cluster";
+  if (hello.config_digest != options_.config_digest) return config_mismatch(hello);
   return {};
 }
 

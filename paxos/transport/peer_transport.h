@@ -21,7 +21,9 @@
 // before we see its old one close), and a third replaces the oldest.
 //
 // HANDSHAKE. Both ends of a new connection first send a hello frame
-// (wire.h: protocol version, cluster id, node id) and read the other's. The
+// (wire.h: protocol version, cluster id, node id, config digest) and read the
+// other's. Both sides refuse a hello with another config digest (a member
+// whose results-deciding limits differ). The
 // listening side refuses a hello from another cluster, from a node id that is
 // not a member or is its own, or in an unknown protocol version. The dialing
 // side also refuses a peer whose node id is not the one it dialed. Refusing
@@ -93,6 +95,9 @@ struct TransportOptions {
   // Nodes with another cluster id are refused at the handshake. The server
   // derives it from its configuration (for example a hash of a cluster name).
   uint64_t cluster_id = 0;
+  // Nodes with another config digest are refused at the handshake too: the
+  // server's digest of the configuration every member must share.
+  uint64_t config_digest = 0;
   // Every voting member, self included; self's address is where we listen.
   std::vector<Member> members;
 

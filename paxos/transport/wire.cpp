@@ -447,6 +447,7 @@ Decoded decode_hello(Body& body, uint8_t header_version) {
   const uint64_t version = body.reader.varint();
   hello.cluster_id = body.reader.fixed64();
   hello.node = get_node(body);
+  hello.config_digest = body.reader.fixed64();
   if (body.ok() && version != header_version) {
     body.fail(WireError::malformed, "says protocol version " + std::to_string(version) + " in a version " +
                                         std::to_string(header_version) + " frame");
@@ -506,6 +507,7 @@ size_t encode_hello(const Hello& hello, std::string& out) {
   writer.varint(hello.protocol_version);
   writer.fixed64(hello.cluster_id);
   writer.varint(hello.node);
+  writer.fixed64(hello.config_digest);
   return end_frame(start, out);
 }
 

@@ -24,7 +24,7 @@
 //
 //   u8 frame type: 1 = hello, 2 = envelope
 //   hello:    varint protocol version (must equal the header's),
-//             fixed64 cluster id, varint node id
+//             fixed64 cluster id, varint node id, fixed64 config digest
 //   envelope: varint from, varint to, u8 message tag, message body
 //
 //   tag  message         body
@@ -79,7 +79,8 @@
 
 namespace synod::transport {
 
-inline constexpr uint8_t kProtocolVersion = 1;
+// 2: the hello carries the config digest (issue 14).
+inline constexpr uint8_t kProtocolVersion = 2;
 inline constexpr std::string_view kFrameMagic = "SYNP";
 inline constexpr size_t kFrameHeaderBytes = 13;  // magic, version, length, crc32c
 
@@ -127,6 +128,10 @@ struct Hello {
   uint32_t protocol_version = kProtocolVersion;
   uint64_t cluster_id = 0;
   paxos::NodeId node = paxos::kNoNode;
+  // A digest of the configuration every member must share (the server's:
+  // lockservice::config_digest). Nodes whose digests differ never exchange a
+  // message, so a limit that decides results cannot differ silently.
+  uint64_t config_digest = 0;
 };
 
 using Frame = std::variant<Hello, paxos::Envelope>;

@@ -42,8 +42,8 @@ int main(int argc, char** argv) {
     encode_envelope(envelope, frame);
     if (!write_file(name(synod::paxos::message_name(envelope.message)), frame)) return 1;
   }
-  for (const Hello& hello : {Hello{kProtocolVersion, 0, 1}, Hello{kProtocolVersion, 7, 3},
-                             Hello{kProtocolVersion, testing::kU64Max, testing::kNodeMax}}) {
+  for (const Hello& hello : {Hello{kProtocolVersion, 0, 1, 0}, Hello{kProtocolVersion, 7, 3, 11},
+                             Hello{kProtocolVersion, testing::kU64Max, testing::kNodeMax, testing::kU64Max}}) {
     std::string frame;
     encode_hello(hello, frame);
     if (!write_file(name("hello"), frame)) return 1;

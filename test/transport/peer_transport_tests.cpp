@@ -238,6 +238,24 @@ TEST_CASE("a peer from another cluster is refused by both sides, with a line say
   CHECK(n1.logged("refused a connection from 127.0.0.1:"));
 }
 
+TEST_CASE("a member with another config digest is refused by both sides (issue 14)") {
+  asio::io_context io;
+  auto other = options_for(2, {1, 2});
+  other.config_digest = 99;  // e.g. another --sessions-max: it would apply the log differently
+  Node n1(io, options_for(1, {1, 2})), n2(io, other);
+  link_up({&n1, &n2});
+  n2.transport.send(heartbeat(2, 1, 1));
+  n1.transport.send(heartbeat(1, 2, 1));
+  REQUIRE(wait_until(io, [&] {
+    return n1.logged("node 2 runs with another configuration (digest 99, this node 0)") &&
+           n2.logged("node 1 runs with another configuration (digest 0, this node 99)");
+  }));
+  run_for(io, 100);
+  CHECK(n1.received.empty());
+  CHECK(n2.received.empty());
+  CHECK_FALSE(n1.peer(2).connected);
+}
+
 TEST_CASE("a node id that is not a member, or is our own, is refused") {
   asio::io_context io;
   Node n1(io, options_for(1, {1, 2, 3}));
@@ -291,15 +309,17 @@ TEST_CASE("an unknown protocol version is refused, naming the version") {
   Node n1(io, options_for(1, {1, 2}));
   REQUIRE(n1.transport.listen().empty());
   n1.transport.start();
-  RawClient client(io, n1.transport.listen_port(), hello_frame(2, kCluster, 2));
+  const uint32_t other = kProtocolVersion + 1;
+  RawClient client(io, n1.transport.listen_port(), hello_frame(2, kCluster, other));
   REQUIRE(wait_until(io, [&] { return client.closed; }));
   INFO(n1.log_text());
-  CHECK(n1.logged("unknown protocol version 2 (this node speaks version 1)"));
+  CHECK(n1.logged("unknown protocol version " + std::to_string(other) + " (this node speaks version " +
+                  std::to_string(kProtocolVersion) + ")"));
   CHECK(n1.transport.stats().inbound_refused == 1);
-  // The node spoke first: the stranger got its hello, which names version 1.
+  // The node spoke first: the stranger got its hello, which names its version.
   const Decoded hello = decode_frame(client.received, WireLimits{});
   REQUIRE(hello.status.ok());
-  CHECK(std::get<Hello>(hello.frame).protocol_version == 1);
+  CHECK(std::get<Hello>(hello.frame).protocol_version == kProtocolVersion);
 }
 
 TEST_CASE("garbage on the peer port is refused while the node keeps serving its peers") {
@@ -317,7 +337,8 @@ TEST_CASE("garbage on the peer port is refused while the node keeps serving its 
   std::string noise(2000, '\0');
   for (auto& byte : noise) byte = static_cast<char>(random.next());
   std::string huge_header(kFrameMagic);
-  huge_header += std::string("\x01\xff\xff\xff\x7f\0\0\0\0", 9);
+  huge_header += static_cast<char>(kProtocolVersion);
+  huge_header += std::string("\xff\xff\xff\x7f\0\0\0\0", 8);
   std::string bad_crc = hello_frame(3);
   bad_crc.back() = static_cast<char>(bad_crc.back() ^ 1);
   std::string forged;  // node 3 says hello, then sends an envelope "from node 2"
