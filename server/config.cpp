@@ -140,12 +140,12 @@ std::vector<Option> options(Pending& pending) {
          c.cluster_id = v;
          return true;
        }},
-      {"peers", "every member's peer address: 1=127.0.0.1:7101,2=127.0.0.1:7102,...",
+      {"peers", "every member's peer address, a host name or an IP: 1=127.0.0.1:7101,2=127.0.0.1:7102,...",
        [&pending](Config&, const std::string& v, std::string& e) {
          pending.peers.clear();  // a later source (file, environment, flags) replaces the whole list
          return parse_address_list(v, pending.peers, e);
        }},
-      {"clients", "every member's client (HTTP) address, in the same form as --peers",
+      {"clients", "every member's client (HTTP) address, in the same form as --peers; required off a single host",
        [&pending](Config&, const std::string& v, std::string& e) {
          pending.clients.clear();
          return parse_address_list(v, pending.clients, e);

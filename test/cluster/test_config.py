@@ -79,7 +79,21 @@ def check_refusals(binary, cluster):
     refused(cluster.args(1) + ["--sessions-max", "0"], "want a positive integer")
 
 
+def check_documented(binary):
+    """Every option with a default in --help is in docs/configuration.md's table, with that default."""
+    import re
+    help_text = subprocess.run([binary, "--help"], capture_output=True, text=True, check=True).stdout
+    docs = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "configuration.md")).read()
+    options = re.findall(r"^  --(\S+)(?: VALUE)?\n      .*\(default (.*)\)$", help_text, re.MULTILINE)
+    assert len(options) > 30, options
+    for name, default in options:
+        assert re.search(rf"^\| `--{re.escape(name)}` \|.*\| {re.escape(default)} \|$", docs, re.MULTILINE), \
+            f"docs/configuration.md lacks --{name} with its default {default}"
+    print(f"  docs/configuration.md lists all {len(options)} options that have defaults")
+
+
 def test_configuration_sources_and_limits(binary):
+    check_documented(binary)
     with Cluster(3, binary) as cluster:
         check_refusals(binary, cluster)
         check_precedence(cluster)
