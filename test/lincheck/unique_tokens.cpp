@@ -15,9 +15,12 @@ struct Grant {
   std::size_t position = 0;  // in the partition
 };
 
-// A process's releases in invocation order, with the latest completion among the first i.
+// A process's releases in its own order, and by invocation time with the latest completion among
+// the first i. The two orders can differ: a recorder may stamp a release with an invocation time
+// before the completion of the acquire it follows (the chaos suite's late campaign wins).
 struct Releases {
   std::vector<std::size_t> positions;
+  std::vector<std::size_t> by_invoke;
   std::vector<std::int64_t> latest_prefix_max;
 };
 
@@ -44,8 +47,12 @@ LockOps classify(const History& history, const Partition& partition) {
   }
   std::sort(lock.grants.begin(), lock.grants.end(), [](const Grant& a, const Grant& b) { return a.token < b.token; });
   for (auto& [process, releases] : lock.releases) {
+    releases.by_invoke = releases.positions;
+    std::sort(releases.by_invoke.begin(), releases.by_invoke.end(), [&](std::size_t a, std::size_t b) {
+      return at(history, partition, a).invoke_time < at(history, partition, b).invoke_time;
+    });
     std::int64_t latest = std::numeric_limits<std::int64_t>::min();
-    for (std::size_t position : releases.positions) {  // partition order is invocation order
+    for (std::size_t position : releases.by_invoke) {
       latest = std::max(latest, latest_effect_time(at(history, partition, position)));
       releases.latest_prefix_max.push_back(latest);
     }
@@ -98,10 +105,10 @@ bool release_fits(const LockOps& lock, const History& history, const Partition& 
   auto found = lock.releases.find(process);
   if (found == lock.releases.end()) return false;
   const Releases& releases = found->second;
-  auto invoked_before = std::partition_point(releases.positions.begin(), releases.positions.end(), [&](std::size_t p) {
+  auto invoked_before = std::partition_point(releases.by_invoke.begin(), releases.by_invoke.end(), [&](std::size_t p) {
     return at(history, partition, p).invoke_time <= to_complete;
   });
-  std::size_t count = static_cast<std::size_t>(invoked_before - releases.positions.begin());
+  std::size_t count = static_cast<std::size_t>(invoked_before - releases.by_invoke.begin());
   return count > 0 && releases.latest_prefix_max[count - 1] >= from_invoke;
 }
 
@@ -119,18 +126,16 @@ std::string held_twice(const History& history, const Partition& partition, const
   return "";
 }
 
-// Each grant, then the first release its process invoked after the grant completed.
+// Each grant, then the next release of its process. A process runs one operation at a time, so
+// its operations' positions in the partition are its own order.
 std::vector<std::size_t> suggested_order(const History& history, const Partition& partition, const LockOps& lock) {
   std::vector<std::size_t> sequence;
   for (const Grant& grant : lock.grants) {
     sequence.push_back(grant.position);
-    const Operation& operation = at(history, partition, grant.position);
-    auto found = lock.releases.find(operation.process);
+    auto found = lock.releases.find(at(history, partition, grant.position).process);
     if (found == lock.releases.end()) continue;
     const std::vector<std::size_t>& positions = found->second.positions;
-    auto after = std::partition_point(positions.begin(), positions.end(), [&](std::size_t p) {
-      return at(history, partition, p).invoke_time < operation.complete_time;
-    });
+    auto after = std::upper_bound(positions.begin(), positions.end(), grant.position);
     if (after != positions.end()) sequence.push_back(*after);
   }
   return sequence;
