@@ -64,5 +64,23 @@ TEST_CASE("labelled: every kv-append history agrees with its label", "[lincheck]
   CHECK(not_linearizable == 3);
 }
 
+TEST_CASE("planted: recorded histories and their planted twins are decided by the unique-values path",
+          "[lincheck][labelled]") {
+  std::string dir = std::string(SYNOD_TEST_DATA_DIR) + "/planted";
+  std::size_t planted = 0;
+  for (const auto& [name, label] : read_labels(dir)) {
+    INFO("planted/" << name);
+    FileText file = read_file(dir + "/" + name);
+    REQUIRE(file.error.empty());
+    ParseResult parsed = parse_jsonl(file.text);
+    REQUIRE(parsed.ok());
+    CheckResult result = check(parsed.history, *infer_model(parsed.history));
+    CHECK(verdict_name(result.verdict) == label);
+    CHECK(result.path == Path::unique_values);
+    if (label == "not-linearizable") ++planted;
+  }
+  CHECK(planted >= 5);  // one of each kind at least
+}
+
 }  // namespace
 }  // namespace synod::lincheck
