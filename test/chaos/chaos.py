@@ -3,6 +3,7 @@ a nemesis on a seeded schedule, clients that record histories, and the checks.
 
   run.sh --runs N --seconds S --seed X [--nodes 3|5|3,5] [--mix NAME|A,B|all]
          [--binary PATH] [--lincheck PATH] [--out DIR] [--break KIND,...]
+         [--allow-unknown]
 
 Run i (0-based) uses seed X+i, the i-th mix of the --mix list and the i-th
 size of the --nodes list (both cycled). Each run writes into
@@ -11,8 +12,10 @@ history-locks.jsonl, history-elections.jsonl: synod-lincheck's JSON-lines
 format), its side records (*.jsonl), its schedule, summary.json (one line),
 and for a failing run the nodes' logs. The LAST line printed is one JSON
 object summing up all runs (DESIGN section 7); the exit code is 0 iff every
-violation count is 0. A failing run prints its seed and the command that
-replays its schedule.
+violation count is 0. A history synod-lincheck cannot decide (verdict
+unknown) is a violation (lincheck_unknown) unless --allow-unknown is given;
+the summaries count the histories each of its paths decided (lincheck_paths).
+A failing run prints its seed and the command that replays its schedule.
 
 --break is for proving that the checks can fail (docs/chaos.md):
   fence          the fenced resource accepts every token (no fencing)
@@ -64,6 +67,8 @@ def parse_args(argv):
     p.add_argument("--expect-violations", default="",
                    help="test-only: succeed iff each of these kinds was found (the checks can fail)")
     p.add_argument("--keep-logs", action="store_true", help="keep the nodes' logs of passing runs too")
+    p.add_argument("--allow-unknown", action="store_true",
+                   help="a history synod-lincheck cannot decide is reported, not a violation")
     args = p.parse_args(argv)
     args.node_list = [int(n) for n in args.nodes.split(",")]
     if any(n not in (3, 5) for n in args.node_list):
@@ -96,6 +101,8 @@ def replay_command(args, seed, mix, nodes):
              "--nodes", str(nodes), "--mix", mix, "--binary", args.binary]
     if args.break_set:
         parts += ["--break", ",".join(sorted(args.break_set))]
+    if args.allow_unknown:
+        parts.append("--allow-unknown")
     return " ".join(shlex.quote(x) for x in parts)
 
 
@@ -329,6 +336,8 @@ class Run:
                 checks.add(found, "harness_error", {"lincheck": name, "file": path, "verdict": verdict})
             elif verdict.get("verdict") != "linearizable":
                 unknown.append(name)
+                if not self.args.allow_unknown:
+                    checks.add(found, "lincheck_unknown", {"lincheck": name, "file": path, "verdict": verdict})
         mutations = checks.key_mutations(key_ops)
         for key, items in checks.probe_mutations(rec.get("probe")).items():
             mutations[key] = items
@@ -414,8 +423,9 @@ class Run:
                                            if worst(lambda f, k=k: f["kind"] == k) is not None},
             "live_after_heal_ms": None if live_at is None else round((live_at - nem.final_heal) / 1e6, 1),
             "lincheck": {k: {"verdict": v.get("verdict"), "operations": v.get("operations"),
-                             "seconds": v.get("seconds")} for k, v in verdicts.items()},
+                             "seconds": v.get("seconds"), "path": v.get("path")} for k, v in verdicts.items()},
             "lincheck_unknown": unknown,
+            "lincheck_paths": checks.count_paths(verdicts.values()),
             "session_expiry_after_death_ms_max": _expiry_lateness(rec),
             "clock_skew": "not injected: synod has no clock-rate hook",
             "breaks": sorted(self.args.break_set),
@@ -464,7 +474,7 @@ def main(argv):
              "concurrent_holders_believed": 0, "unavailable_ms_max": None,
              "unavailable_after_leader_kill_ms_max": None, "unavailable_after_leader_isolation_ms_max": None,
              "unavailable_after_leader_pause_ms_max": None, "live_after_heal_ms_max": None,
-             "unavailable_ms_max_by_kind": {}, "client_pauses": 0, "coverage": {}, "lincheck_unknown": 0, "faults_by_kind": {}, "mixes": {},
+             "unavailable_ms_max_by_kind": {}, "client_pauses": 0, "coverage": {}, "lincheck_unknown": 0, "lincheck_paths": {}, "faults_by_kind": {}, "mixes": {},
              "clock_skew": "not injected: synod has no clock-rate hook", "failing_seeds": [], "results": base}
     with open(os.path.join(base, "summaries.jsonl"), "w") as all_summaries:
         for i in range(args.runs):
@@ -484,7 +494,8 @@ def main(argv):
             print(json.dumps({k: summary.get(k) for k in (
                 "run", "seed", "mix", "nodes", "operations", "faults", "concurrent_holders_believed",
                 "unavailable_ms_max", "unavailable_after_leader_kill_ms_max",
-                "unavailable_after_leader_isolation_ms_max", "live_after_heal_ms", "lincheck_unknown")}
+                "unavailable_after_leader_isolation_ms_max", "live_after_heal_ms", "lincheck_unknown",
+                "lincheck_paths")}
                 | {"violations": {k: v for k, v in summary["violations"].items() if v},
                    "wall_s": round(time.monotonic() - started, 1)}), flush=True)
             total["runs"] += 1
@@ -493,6 +504,8 @@ def main(argv):
             total["concurrent_holders_believed"] += summary.get("concurrent_holders_believed", 0)
             total["client_pauses"] += summary.get("client_pauses", 0)
             total["lincheck_unknown"] += len(summary.get("lincheck_unknown", []))
+            for k, v in summary.get("lincheck_paths", {}).items():
+                total["lincheck_paths"][k] = total["lincheck_paths"].get(k, 0) + v
             total["mixes"][mix] = total["mixes"].get(mix, 0) + 1
             for k, v in summary.get("unavailable_ms_max_by_kind", {}).items():
                 total["unavailable_ms_max_by_kind"][k] = max(total["unavailable_ms_max_by_kind"].get(k, 0), v)

@@ -8,8 +8,11 @@ slow or paused harness can hide a violation but never invent one.
 
 Kinds (every one must be 0):
   keys_not_linearizable, locks_not_linearizable, elections_not_linearizable
-      synod-lincheck's verdict on the run's histories (unknown is reported
-      apart, not as a violation)
+      synod-lincheck's verdict on the run's histories
+  lincheck_unknown
+      synod-lincheck could not decide a history (its search ran out of
+      budget): the history proves nothing, so the run fails unless
+      --allow-unknown is given
   acknowledged_write_lost
       a key's final value (read after the heal) is neither the value of an
       acknowledged write that no later acknowledged write superseded, nor of a
@@ -56,7 +59,7 @@ import subprocess
 DRIFT = 0.10  # synod's default --drift-bound-percent
 
 KINDS = [
-    "keys_not_linearizable", "locks_not_linearizable", "elections_not_linearizable",
+    "keys_not_linearizable", "locks_not_linearizable", "elections_not_linearizable", "lincheck_unknown",
     "acknowledged_write_lost", "failed_write_visible",
     "resource_token_not_rising", "resource_refused_valid_holder",
     "fenced_key_token_not_rising", "fenced_key_refused_valid_holder", "fenced_key_generation_wrong",
@@ -80,20 +83,22 @@ def ended_cleanly(record):
 
 # ---------------------------------------------------------------- lincheck
 def lincheck(binary, path, timeout_s=300):
-    """synod-lincheck's last line, as a dict; verdict 'unknown' if it could not say."""
+    """synod-lincheck's last line, as a dict; verdict 'unknown' if it could not say.
+    Its "path" says which of the checker's paths decided (unique-values, search, mixed)."""
     try:
         result = subprocess.run([binary, path], capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        return {"verdict": "unknown", "reason": "timeout", "harness": True}
+        return {"verdict": "unknown", "reason": "timeout", "path": "none", "harness": True}
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     try:
         verdict = json.loads(lines[-1])
     except (IndexError, ValueError):
-        return {"verdict": "unknown", "reason": "no verdict", "stderr": result.stderr[-2000:], "harness": True}
+        return {"verdict": "unknown", "reason": "no verdict", "path": "none", "stderr": result.stderr[-2000:],
+                "harness": True}
     if verdict.get("verdict") != "linearizable":
         verdict["stderr"] = result.stderr[-4000:]
-    # Unknown is a search out of budget; with no operations it is input the
-    # checker could not read, which is the harness's fault, not a verdict.
+    # Unknown is a search out of budget (lincheck_unknown); with no operations
+    # it is input the checker could not read, which is the harness's fault.
     if verdict.get("verdict") == "unknown" and not verdict.get("operations"):
         verdict["harness"] = True
     return verdict
@@ -366,6 +371,15 @@ def concurrent_beliefs(beliefs):
                     if len(examples) < 5:
                         examples.append({"lock": lock, "a": a, "b": b})
     return count, examples
+
+
+def count_paths(verdicts):
+    """How many of the histories each of synod-lincheck's paths decided: {path: count}."""
+    counts = {}
+    for v in verdicts:
+        if v.get("verdict") in ("linearizable", "not-linearizable"):
+            counts[v.get("path", "none")] = counts.get(v.get("path", "none"), 0) + 1
+    return counts
 
 
 def merge(*results):
