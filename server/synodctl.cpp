@@ -871,7 +871,7 @@ int main(int argc, char** argv) {
         if (end > start) options.endpoints.push_back(list.substr(start, end - start));
         start = end + 1;
       }
-      if (options.endpoints.empty()) usage_error("--endpoints needs at least one IP:port");
+      if (options.endpoints.empty()) usage_error("--endpoints needs at least one HOST:PORT");
     } else if (word == "--timeout" && i + 1 < argc) {
       options.timeout_ms = duration_arg(argv[++i], "--timeout");
     } else if (word == "help" || word == "--help" || word == "-h") {
