@@ -50,6 +50,10 @@ copied); `--tree REV` copies `git archive REV` instead (HEAD, or an older
 commit to see the test fail). The README, the scripts' install lines and the
 curl blocks are read from this checkout either way.
 
+The root gets what a machine's setup provides and debootstrap does not: the
+host's resolv.conf, and the Debian installer's /etc/hosts (without it,
+`localhost` does not resolve).
+
 Safety: /proc, /sys, /dev, /dev/pts (and a fresh tmpfs on /dev/shm) are bind-
 mounted into the root; everything is unmounted in a `finally` (and on SIGTERM
 or SIGINT), the processes left in the root are stopped first, and the root is
@@ -268,6 +272,14 @@ def mount_all(root):
     # keeps the chroot off the host's.
     run(["mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", os.path.join(root, "dev/shm")])
     shutil.copyfile("/etc/resolv.conf", os.path.join(root, "etc/resolv.conf"), follow_symlinks=True)
+    # debootstrap writes no /etc/hosts (the installer's netcfg, or a container
+    # runtime, does), and without one `localhost` does not resolve. The
+    # installer's lines, as on any installed Debian 12 machine:
+    hosts = os.path.join(root, "etc/hosts")
+    if not os.path.exists(hosts):
+        with open(hosts, "w") as f:
+            f.write("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+                    "ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n")
 
 
 def unmount_all(root):
