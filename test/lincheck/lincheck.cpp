@@ -96,6 +96,7 @@ std::vector<Partition*> decide_by_unique_values(const History& history, ModelKin
       continue;
     }
     ++result.partitions_unique_values;
+    partition.object.reset();  // decided: free its states
     if (decision.verdict == Verdict::not_linearizable) {
       result.verdict = Verdict::not_linearizable;
       result.path = Path::unique_values;
