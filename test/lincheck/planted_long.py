@@ -5,7 +5,7 @@ no verdict unknown.
   planted_long.py --lincheck PATH [--binary SYNOD] [--history FILE] --work DIR
 
 Register bases: a synthetic one (plant.py synth-register), and, with --binary, one recorded
-against real synod processes by record_register.py (150 s, cut to its first 100,000 operations),
+against real synod processes by record_register.py (180 s, cut to its first 100,000 operations),
 or the recorded --history FILE. Lock base: plant.py synth-lock. Each register base gets a stale
 read, a lost acknowledged write, a read of a value never written and a read before its write;
 the lock base gets two grants at once. Prints one line per check, then a JSON summary with the
@@ -51,6 +51,11 @@ def first_operations(source, target, count):
             out.write(line)
 
 
+def operation_count(path):
+    with open(path) as f:
+        return sum(1 for line in f if json.loads(line)["type"] == "invoke")
+
+
 def indeterminate_writes(path):
     opened, count = {}, 0
     with open(path) as f:
@@ -82,7 +87,7 @@ def register_bases(args):
     if recorded is None and args.binary:
         recorded = os.path.join(args.work, "recorded-full.jsonl")
         subprocess.run([sys.executable, os.path.join(HERE, "record_register.py"), "--binary", args.binary,
-                        "--seconds", "150", "--clients", "12", "--seed", "31", "--out", recorded], check=True)
+                        "--seconds", "180", "--clients", "16", "--seed", "41", "--out", recorded], check=True)
     if recorded is not None:
         cut = os.path.join(args.work, "recorded-register.jsonl")
         first_operations(recorded, cut, OPERATIONS)
@@ -101,7 +106,10 @@ def main(argv):
     rows, agree, notes = [], True, []
     for name, base in register_bases(args):
         writes = indeterminate_writes(base)
-        notes.append({"history": name, "indeterminate_writes": writes})
+        notes.append({"history": name, "operations": operation_count(base), "indeterminate_writes": writes})
+        if operation_count(base) < OPERATIONS:
+            print(f"{name}: only {operation_count(base)} operations (want {OPERATIONS})", flush=True)
+            agree = False
         if writes < INDETERMINATE_WRITES_MIN:
             print(f"{name}: only {writes} indeterminate writes (want {INDETERMINATE_WRITES_MIN})", flush=True)
             agree = False
