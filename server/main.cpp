@@ -4,11 +4,13 @@
 #include <cstdio>
 
 #include "server/config.h"
+#include "server/memory.h"
 #include "server/node.h"
 
 extern char** environ;
 
 int main(int argc, char** argv) {
+  synod::server::configure_allocator();
   std::signal(SIGPIPE, SIG_IGN);  // a peer or client that hangs up is an error code, not a death
   const auto parsed = synod::server::parse_config(argc, argv, environ);
   for (const auto& warning : parsed.warnings) std::fprintf(stderr, "synod: warning: %s\n", warning.c_str());

@@ -13,6 +13,20 @@ void read_heap(http::MemoryUse& use) {
   use.heap_free_bytes = info.fordblks;
 }
 
+void configure_allocator() {
+  // synod's large blocks are transient bulk buffers: a snapshot image (the
+  // state's size), its 1 MiB chunks on the storage thread and on the peer
+  // link, catch-up replies of up to 4 MiB, request bodies. glibc maps blocks
+  // over M_MMAP_THRESHOLD on their own and unmaps them on free, but it raises
+  // that threshold to the size of each mapped block it frees (up to 32 MiB).
+  // After the first snapshot every such buffer came from an arena instead,
+  // and the holes they left after being freed stayed resident: steps of tens
+  // of MiB in a node's RSS under a steady load (issue 23). Fixing the
+  // threshold turns that adjustment off; 256 KiB keeps every small, frequent
+  // allocation in the arenas.
+  ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
+}
+
 namespace {
 metrics::Gauge& gauge(metrics::Registry& registry, const char* name, const char* help) {
   return registry.gauge(name, help).only();

@@ -20,6 +20,11 @@ namespace synod::server {
 // Live and free heap bytes, from glibc's mallinfo2.
 void read_heap(http::MemoryUse& use);
 
+// Called once at the start of main, before any thread: large blocks are
+// always mapped on their own, so they go back to the kernel when freed
+// (memory.cpp says why).
+void configure_allocator();
+
 class MemoryGauges {
  public:
   explicit MemoryGauges(metrics::Registry& registry);
