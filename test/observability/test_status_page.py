@@ -77,6 +77,9 @@ def main():
         if lock:
             assert lock in dom.by_id("locks")["text"], "the held lock is not in the locks table"
             assert int(dom.by_id("count-sessions")["text"]) >= 1
+        # The Memory card (issue 23): the heap and the log cache, as the node counts them.
+        memory = dom.by_id("memory")["text"]
+        assert "heap live" in memory and "log cache" in memory and "MiB" in memory, f"memory card: {memory}"
         # A follower's page: the same leader, and the heartbeats it receives.
         follower = next(n for n in cluster.ids() if n != leader)
         wait_until(lambda: harness.request(cluster.port(follower), "GET", "/v1/status").json["windows"][-1]
