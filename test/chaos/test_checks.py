@@ -177,6 +177,16 @@ class Beliefs(unittest.TestCase):
         self.assertEqual(checks.concurrent_beliefs(beliefs)[0], 1)
 
 
+class LincheckPaths(unittest.TestCase):
+    def test_only_decided_histories_count_by_their_path(self):
+        verdicts = [{"verdict": "linearizable", "path": "unique-values"},
+                    {"verdict": "not-linearizable", "path": "unique-values"},
+                    {"verdict": "linearizable", "path": "mixed"},
+                    {"verdict": "linearizable", "path": "search"},
+                    {"verdict": "unknown", "path": "search"}]
+        self.assertEqual(checks.count_paths(verdicts), {"unique-values": 2, "mixed": 1, "search": 1})
+
+
 class Shapes(unittest.TestCase):
     def test_every_shape_cuts_something_and_keeps_majority_as_documented(self):
         for nodes in (3, 5):
