@@ -7,7 +7,8 @@
 #
 # Clients: 127.0.0.1:7001, 7002, 7003. Peers: 127.0.0.1:7101-7103.
 # Data, logs (appended, never overwritten) and pid files: .synod-quickstart/
-# (or $SYNOD_QUICKSTART_DIR). Ctrl-C or SIGTERM stops all three cleanly.
+# (or $SYNOD_QUICKSTART_DIR), with its lock file beside it (.synod-quickstart.lock).
+# Ctrl-C or SIGTERM stops all three cleanly.
 #
 # On a fresh Debian 12 machine it first installs what is missing (the
 # compiler and curl included) and builds synod and synodctl in build/, the
@@ -25,7 +26,7 @@ while [[ $# -gt 0 ]]; do
     --restart)
       [[ "${2:-}" =~ ^[123]$ ]] || { echo "quickstart: --restart takes a node id, 1 to 3" >&2; exit 2; }
       restart=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,18 +38,22 @@ synodctl="$build/server/synodctl"
 peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103
 clients=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
 
-# The running quickstart holds an flock on $data/quickstart.lock for its whole
-# life (the kernel drops it when the script dies), and every node holds one on
-# its data directory's LOCK file. Either one held means a cluster is running
-# on this data: nothing may be wiped or started over it.
-cluster_running() {
+# The running quickstart holds an flock on $lockfile (beside the data, so
+# --fresh cannot delete it) from before it installs or builds anything until
+# it exits (the kernel drops it if the script dies), and every node holds one
+# on its data directory's LOCK file. Either one held means a cluster is
+# running, or being started, on this data: nothing may be wiped or started
+# over it.
+lockfile="${data%/}.lock"
+nodes_running() {
   local file
-  for file in "$data/quickstart.lock" "$data"/node{1,2,3}/LOCK; do
+  for file in "$data"/node{1,2,3}/LOCK; do
     [[ -e "$file" ]] || continue
     if ! flock -n "$file" true 2>/dev/null; then return 0; fi
   done
   return 1
 }
+quickstart_running() { [[ -e "$lockfile" ]] && ! flock -n "$lockfile" true 2>/dev/null; }
 
 start_node() {  # start_node ID: in the background, appending to its log
   local id=$1
@@ -59,11 +64,14 @@ start_node() {  # start_node ID: in the background, appending to its log
 }
 
 if [[ -n "$restart" ]]; then
-  cluster_running || { echo "quickstart: no cluster is running on $data" >&2; exit 1; }
-  pid=$(cat "$data/node$restart.pid")
-  echo "quickstart: stopping node $restart (pid $pid) ..." >&2
-  kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  quickstart_running || { echo "quickstart: no quickstart cluster is running on $data" >&2; exit 1; }
+  pid=$(cat "$data/node$restart.pid" 2>/dev/null || true)
+  # Only a live node of this cluster: a pid file can outlive its process.
+  if [[ -n "$pid" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--data-dir $data/node$restart "; then
+    echo "quickstart: stopping node $restart (pid $pid) ..." >&2
+    kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
   # The restarted node is not this shell's child; the foreground quickstart
   # stops it on Ctrl-C through its pid file.
   start_node "$restart"
@@ -74,8 +82,9 @@ fi
 
 # Refuse before installing or building anything: a second quickstart would
 # fail on the ports, and --fresh would delete the data under live nodes.
-if cluster_running; then
-  echo "quickstart: a cluster is already running on $data; stop it first (Ctrl-C in its shell)" >&2
+exec 9>"$lockfile"
+if ! flock -n 9 || nodes_running; then
+  echo "quickstart: a cluster is already running (or starting) on $data; stop it first (Ctrl-C in its shell)" >&2
   exit 1
 fi
 
@@ -106,8 +115,6 @@ fi
 
 if [[ $fresh -eq 1 ]]; then rm -rf "$data"; fi
 mkdir -p "$data"
-exec 9>"$data/quickstart.lock"
-flock -n 9 || { echo "quickstart: a cluster is already running on $data" >&2; exit 1; }
 
 stop() {  # stop STATUS
   trap - INT TERM

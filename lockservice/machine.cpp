@@ -40,10 +40,13 @@ std::string validate(const Config& config) {
     return "per-lock and per-session limits must be >= 1";
   if (l.holders_per_lock_max > UINT32_MAX) return "holders_per_lock_max must fit a semaphore limit";
   if (l.key_bytes_max < 2 || l.name_bytes_max < 1) return "key_bytes_max must be >= 2 and name_bytes_max >= 1";
-  if (l.key_bytes_max + l.value_bytes_max > l.store_bytes_max) return "store_bytes_max must hold one key and value";
+  // Configurable sizes: compare without a sum that could wrap.
+  if (l.key_bytes_max > l.store_bytes_max || l.value_bytes_max > l.store_bytes_max - l.key_bytes_max)
+    return "store_bytes_max must hold one key and value";
   if (l.txn_ops_max == 0 || l.dedup_entries_max == 0 || l.events_max == 0 || l.list_results_max == 0)
     return "txn_ops_max, dedup_entries_max, events_max and list_results_max must be >= 1";
-  if (l.events_bytes_max < l.key_bytes_max + l.value_bytes_max) return "events_bytes_max must hold one put";
+  if (l.key_bytes_max > l.events_bytes_max || l.value_bytes_max > l.events_bytes_max - l.key_bytes_max)
+    return "events_bytes_max must hold one put";
   if (l.renewals_per_checkpoint_max == 0) return "renewals_per_checkpoint_max must be >= 1";
   if (config.grant_validity_ms_min < 0 || config.grant_validity_ms_min >= kTtlMsMin)
     return "grant_validity_ms_min must be in [0, kTtlMsMin)";

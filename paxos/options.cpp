@@ -33,7 +33,7 @@ std::string validate(const Options& options) {
     return "log retention must hold at least one pipeline window";
   }
   if (l.log_retention_bytes_max < l.batch_bytes_max) {
-    return "log retention bytes must hold at least one full batch (batch_bytes_max)";
+    return "log retention bytes must be at least batch_bytes_max";
   }
   return {};
 }

@@ -407,6 +407,13 @@ ParseResult parse_config(int argc, const char* const* argv, const char* const* e
   auto all = options(pending);
   Config config;
   std::string error;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {  // whatever the file or the environment hold
+      result.help = true;
+      return result;
+    }
+  }
   // The config file first, then the environment, then the flags: each later
   // source wins over the one before.
   std::string file = detail::environment_config_file(environment);

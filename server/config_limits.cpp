@@ -7,6 +7,7 @@
 // peer handshake carries lockservice::config_digest and refuses a member
 // whose digest differs (paxos/transport/peer_transport.h). The client API's
 // limits are each node's own.
+#include <cstdint>
 #include <string>
 
 #include "server/config_options.h"
@@ -107,7 +108,11 @@ std::string check_limit_relations(const Config& config) {
   // A slot's value is bounded by batch-bytes-max, which the peer frames and
   // the log cache are sized for; a command larger than that would make a slot
   // of its own past the bound.
-  const size_t command_bytes_max = h.body_bytes_max + h.header_bytes_max + kCommandOverheadBytesMax;
+  // Each size is at most SIZE_MAX alone: saturate the sum rather than wrap.
+  const size_t command_bytes_max =
+      h.body_bytes_max > SIZE_MAX - h.header_bytes_max - kCommandOverheadBytesMax
+          ? SIZE_MAX
+          : h.body_bytes_max + h.header_bytes_max + kCommandOverheadBytesMax;
   if (config.limits.batch_bytes_max < command_bytes_max) {
     return "batch-bytes-max (" + std::to_string(config.limits.batch_bytes_max) +
            ") must hold the largest command, body-bytes-max + header-bytes-max + 4 KiB (" +

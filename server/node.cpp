@@ -417,6 +417,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
         signals(io, SIGTERM, SIGINT),
         boot_nonce(static_cast<uint64_t>(steady_us()) & 0xffffff),
         machine(config.service),
+        keeper(lockservice::KeeperConfig{.drift_bound_percent = config.timing.drift_bound_percent}),
         metrics(config),
         recording(config.metrics),
         started_us(steady_us()),
@@ -805,7 +806,16 @@ std::string Node::Impl::open_transport() {
 }
 
 std::string Node::Impl::open_http() {
-  api = std::make_unique<http::Api>(*this, http::ApiOptions{});
+  // Decoding refuses what the lock service would refuse, at its configured
+  // limits (a raised --value-bytes-max must reach the API too).
+  http::ApiOptions api_options;
+  const auto& service = config.service.limits;
+  api_options.decode.key_bytes_max = service.key_bytes_max;
+  api_options.decode.name_bytes_max = service.name_bytes_max;
+  api_options.decode.value_bytes_max = service.value_bytes_max;
+  api_options.decode.txn_ops_max = service.txn_ops_max;
+  api_options.decode.txn_guards_max = service.txn_guards_max;
+  api = std::make_unique<http::Api>(*this, api_options);
   http_server = std::make_unique<http::Server>(
       config.http_limits,
       [this](http::Request&& request, http::Responder respond) {
@@ -1143,9 +1153,10 @@ void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(h
 // pipe: it closes every other descriptor first, so it holds no socket or
 // file of the parent's open, takes no lock, writes no log, runs at nice 19
 // so that it never takes a core from a serving thread, and _exits. It
-// writes the image's length after the image, so a child that dies midway is
-// a short read, never a truncated snapshot. If fork fails, the owner thread
-// serializes inline as before.
+// writes the image's length before the image (read_snapshot_image says why),
+// and a child that dies midway is a short read, never a truncated snapshot:
+// the owner loop takes the image only with all its bytes, the end of the pipe
+// and exit status 0. If fork fails, the owner thread serializes inline.
 void Node::Impl::maybe_snapshot() {
   if (snapshot_running || applied_slot == paxos::kNoSlot) return;
   snapshot_running = true;
@@ -1205,9 +1216,23 @@ void Node::Impl::read_snapshot_image(std::shared_ptr<asio::posix::stream_descrip
                                                                      size_t) mutable {
                      if (ec) return finish(ec);
                      image->resize(*length);  // one allocation, at the exact size
-                     asio::async_read(*pipe, asio::buffer(image->data(), image->size()),
-                                      [pipe, finish = std::move(finish)](const boost::system::error_code& read_ec,
-                                                                         size_t) mutable { finish(read_ec); });
+                     asio::async_read(
+                         *pipe, asio::buffer(image->data(), image->size()),
+                         [pipe, finish = std::move(finish)](const boost::system::error_code& read_ec, size_t) mutable {
+                           if (read_ec) return finish(read_ec);
+                           // Then the end of the pipe, which the kernel signals once the child is
+                           // gone, so that waitpid does not hold the owner loop while a nice-19
+                           // child tears its copy of the address space down.
+                           auto extra = std::make_shared<char>(0);
+                           asio::async_read(*pipe, asio::buffer(extra.get(), 1),
+                                            [pipe, extra, finish = std::move(finish)](
+                                                const boost::system::error_code& end_ec, size_t) mutable {
+                                              finish(end_ec == asio::error::eof
+                                                         ? boost::system::error_code{}
+                                                         : end_ec ? end_ec
+                                                                  : make_error_code(asio::error::message_size));
+                                            });
+                         });
                    });
 }
 

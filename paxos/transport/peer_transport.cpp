@@ -690,7 +690,7 @@ void PeerTransport::Impl::on_hello(const LinkPtr& link, const Frame& frame) {
 std::string PeerTransport::Impl::config_mismatch(const Hello& hello) const {
   return "node " + std::to_string(hello.node) + " runs with another configuration (digest " +
          std::to_string(hello.config_digest) + ", this node " + std::to_string(options_.config_digest) +
-         "): every member needs the same lock-service limits";
+         "): every member needs the same lock-service limits and drift bound";
 }
 
 // The node we dialed must be of our cluster and be the member we dialed.

@@ -99,13 +99,15 @@ def test_configuration_sources_and_limits(binary):
         check_precedence(cluster)
 
     # A lock-service limit is the state machine's, on every member alike.
-    with Cluster(3, binary, extra_args=["--value-bytes-max", "100"]) as cluster:
+    # Raised past the default (64 KiB), it reaches the API's decoding as well.
+    with Cluster(3, binary, extra_args=["--value-bytes-max", "100K"]) as cluster:
         cluster.start_all()
         leader = cluster.leader()
-        assert cluster.put(leader, "small", "v" * 100).status == 200
-        too_big = cluster.put(leader, "big", "v" * 101)
-        assert too_big.status in (400, 413), too_big
-        print(f"  --value-bytes-max 100: a 101-byte value answers {too_big.status}")
+        fits = cluster.put(leader, "big", "v" * (100 << 10))
+        assert fits.status == 200, fits
+        too_big = cluster.put(leader, "bigger", "v" * ((100 << 10) + 1))
+        assert too_big.status == 413, too_big
+        print(f"  --value-bytes-max 100K: a 100 KiB value is written, one byte more answers {too_big.status}")
 
         # A member restarted with other lock-service limits is refused by its peers.
         cluster.kill(3)
