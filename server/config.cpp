@@ -12,6 +12,17 @@ namespace synod::server {
 
 namespace detail {
 
+namespace {
+// --help's default of a numeric field, read from a Config.
+template <class T>
+Shower show_field(T& (*field)(Config&)) {
+  return [field](const Config& c) {
+    Config copy = c;  // field() hands out a mutable reference
+    return std::to_string(field(copy));
+  };
+}
+}  // namespace
+
 Option int_option(const char* name, const char* help, int64_t& (*field)(Config&), int64_t min) {
   return Option{name, help,
                 [field, min](Config& c, const std::string& v, std::string& error) {
@@ -23,10 +34,7 @@ Option int_option(const char* name, const char* help, int64_t& (*field)(Config&)
                   field(c) = n;
                   return true;
                 },
-                true, [field](const Config& c) {
-                  Config copy = c;  // field() hands out a mutable reference
-                  return std::to_string(field(copy));
-                }};
+                true, show_field(field)};
 }
 
 // "4096", "64K", "64KiB", "8M", "8MiB", "1G", "1GiB": powers of 1024.
@@ -57,10 +65,7 @@ Option size_option(const char* name, const char* help, size_t& (*field)(Config&)
                   field(c) = n;
                   return true;
                 },
-                true, [field](const Config& c) {
-                  Config copy = c;  // field() hands out a mutable reference
-                  return std::to_string(field(copy));
-                }};
+                true, show_field(field)};
 }
 
 }  // namespace detail

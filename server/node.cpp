@@ -651,7 +651,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   std::vector<http::PeerHealth> peer_health(int64_t now);
   bool has_leader(int64_t now) const;
   double quorum_health(int64_t now) const;
-  void refresh_gauges(int64_t now);
+  http::MemoryUse refresh_gauges(int64_t now);  // returns what it published of memory
   http::MemoryUse memory_use() const;
   http::StatusSnapshot take_status();
 
@@ -2004,7 +2004,7 @@ double Node::Impl::quorum_health(int64_t now) const {
   return static_cast<double>(heard) / static_cast<double>(config.members.size());
 }
 
-void Node::Impl::refresh_gauges(int64_t now) {
+http::MemoryUse Node::Impl::refresh_gauges(int64_t now) {
   const auto role = replica->role();
   metrics.role.with({"follower"}).set(role == paxos::Role::follower ? 1 : 0);
   metrics.role.with({"candidate"}).set(role == paxos::Role::candidate ? 1 : 0);
@@ -2035,7 +2035,9 @@ void Node::Impl::refresh_gauges(int64_t now) {
   metrics.waiters.set(static_cast<double>(counts.waiters));
   metrics.keys.set(static_cast<double>(counts.keys));
   metrics.service_elections.set(static_cast<double>(counts.elections));
-  metrics.memory.publish(memory_use());
+  const http::MemoryUse memory = memory_use();  // mallinfo2 walks every arena: once per refresh
+  metrics.memory.publish(memory);
+  return memory;
 }
 
 http::MemoryUse Node::Impl::memory_use() const {
@@ -2058,7 +2060,7 @@ http::MemoryUse Node::Impl::memory_use() const {
 
 http::StatusSnapshot Node::Impl::take_status() {
   const int64_t now = steady_us();
-  refresh_gauges(now);
+  const http::MemoryUse memory = refresh_gauges(now);
   http::StatusSnapshot s;
   s.cluster = build_view(now);
   s.peers = peer_health(now);
@@ -2102,7 +2104,7 @@ http::StatusSnapshot Node::Impl::take_status() {
   s.watchers = watchers_reported.load(std::memory_order_relaxed);
   s.snapshot_slot = snapshot_slot;
   s.log_slots_since_snapshot = applied_slot > snapshot_slot ? applied_slot - snapshot_slot : 0;
-  s.memory = memory_use();
+  s.memory = memory;
   return s;
 }
 
