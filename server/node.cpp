@@ -38,6 +38,7 @@
 #include "paxos/transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
 #include "server/log.h"
+#include "server/driver.h"
 #include "server/memory.h"
 #include "server/metrics.h"
 #include "server/storage_thread.h"
@@ -56,8 +57,6 @@ constexpr int64_t kTickMs = 2;
 constexpr int64_t kRequestMsMax = 10'000;
 // How long a leader that hands over on SIGTERM waits to see the successor.
 constexpr int64_t kHandoverMsMax = 1'000;
-// Proposals that arrive between winning an election and serving wait here.
-constexpr size_t kWaitingProposalsMax = 1 << 16;
 
 int64_t steady_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -70,15 +69,6 @@ uint64_t hash_cluster_id(const std::string& name) {
   for (char c : name) hash = (hash ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
   return hash;
 }
-
-struct ProposalKey {
-  lockservice::ClientId client_id;
-  uint64_t seq;
-  bool operator==(const ProposalKey&) const = default;
-};
-struct ProposalKeyHash {
-  size_t operator()(const ProposalKey& k) const { return std::hash<uint64_t>()(k.client_id * 31 + k.seq); }
-};
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -409,15 +399,24 @@ class MeteredStorage final : public persistence::Storage {
 
 }  // namespace
 
-struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
+DriverOptions driver_options(const Config& config) {
+  DriverOptions options;
+  options.service = config.service;
+  options.limits.request_ms_max = kRequestMsMax;
+  return options;
+}
+
+struct Node::Impl final : http::NodeApi, http::ObservabilityApi, DriverObserver {
   explicit Impl(Config c)
       : config(std::move(c)),
         log(config.log_format, Log::parse_level(config.log_level), config.id),
         tick_timer(io),
         signals(io, SIGTERM, SIGINT),
         boot_nonce(static_cast<uint64_t>(steady_us()) & 0xffffff),
-        machine(config.service),
-        keeper(lockservice::KeeperConfig{.drift_bound_percent = config.timing.drift_bound_percent}),
+        driver(driver_options(config), this),
+        machine(driver.machine()),
+        keeper(driver.keeper()),
+        soft(driver.soft_state()),
         metrics(config),
         recording(config.metrics),
         started_us(steady_us()),
@@ -440,25 +439,19 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
 
   std::unique_ptr<persistence::LmdbStorage> storage;
   std::unique_ptr<StorageThread> storage_thread;
-  std::unique_ptr<paxos::Replica> replica;
+  // The Replica, the StateMachine, the keeper and the requests waiting on
+  // them (server/driver.h); the names below are views of the driver's.
+  Driver driver;
+  const lockservice::StateMachine& machine;
+  const lockservice::SessionKeeper& keeper;
+  const paxos::SoftState& soft;
+  paxos::Replica* replica = nullptr;  // the driver's, once open_storage made it
   std::unique_ptr<transport::PeerTransport> transport;
-  lockservice::StateMachine machine;
-  lockservice::SessionKeeper keeper;
   std::unique_ptr<http::Api> api;
   std::unique_ptr<http::Server> http_server;
 
   // owner thread only
   bool flush_posted = false;
-  std::deque<uint64_t> persist_in_flight;  // ready ids at the storage thread, in order
-  std::map<uint64_t, paxos::AfterSync> after_sync;
-  Slot applied_slot = paxos::kNoSlot;
-  paxos::SoftState soft;
-  struct Waiter {
-    std::function<void(http::Outcome)> done;
-    int64_t deadline_us;
-    int64_t proposed_us;  // for the commit latency
-  };
-  std::unordered_map<ProposalKey, std::vector<Waiter>, ProposalKeyHash> proposals;
   // Commands and keep-alives a follower forwarded to the leader over the
   // peer link, waiting for the leader's ForwardReply (see forward_*).
   struct Forwarded {
@@ -470,21 +463,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   std::map<uint64_t, Forwarded> forwarded;
   uint64_t next_forward_id = 0;
   static constexpr size_t kForwardedMax = 1 << 16;
-  struct WaitingProposal {
-    lockservice::Command command;
-    ProposalKey key;
-    std::function<void(http::Outcome)> done;
-  };
-  std::deque<WaitingProposal> waiting_for_serving;
-  uint64_t next_read_id = 0;
-  struct PendingRead {
-    std::function<void(const http::ReadContext&)> read;
-    int64_t deadline_us;
-  };
-  std::map<uint64_t, PendingRead> reads;
-  // Long-polls waiting for the applied revision to pass a mark.
-  std::multimap<uint64_t, PendingRead> revision_waits;  // by the revision they wait to pass
-  static constexpr size_t kRevisionWaitsMax = 1 << 16;
   bool snapshot_running = false;
   // Fetching a snapshot from a peer (Ready::snapshot_from), chunk by chunk.
   struct SnapshotFetch {
@@ -596,22 +574,16 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
     asio::post(io, [this] { flush(); });
   }
   void flush();
-  void handle(paxos::Ready ready);
+  void carry_out(Effects effects);
   void on_synced(persistence::PersistResult result, bool snapshot_due);
-  void release_durable(const paxos::SyncReceipt& receipt);
-  void apply(const std::vector<paxos::ChosenEntry>& entries);
-  void grant_reads(const paxos::Ready& ready);
-  void on_soft_state(const paxos::SoftState& next);
   void start_ticks();
   void on_tick();
-  void expire_requests(int64_t now);
   void propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done);
   void maybe_snapshot();
   [[noreturn]] void serialize_in_child(const int fds[2]);
   void read_snapshot_image(std::shared_ptr<asio::posix::stream_descriptor> pipe, pid_t child, int64_t started,
                            int64_t fork_us, persistence::Snapshot snapshot);
   void save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us, int64_t owner_us);
-  void propose_waiting();
   void on_peer_message(paxos::Envelope envelope);
   bool forward_to_leader(paxos::ForwardRequest request, Forwarded pending);
   void on_forward_request(NodeId from, paxos::ForwardRequest request);
@@ -625,10 +597,24 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   http::ClusterView build_view(int64_t now);
   void begin_stop();
   void finish_stop();
-  int64_t mono_ms() const { return steady_us() / 1000; }
-  int64_t takeover_credit_ms() const {
-    return config.timing.lease_ms * 100 / (100 + config.timing.drift_bound_percent);
+
+  // ------------------------------------------------------ DriverObserver
+  void entry_applying(const paxos::ChosenEntry& entry) override {
+    if (recording && !entry.value->commands.empty()) {
+      metrics.batch_commands.observe(static_cast<double>(entry.value->commands.size()));
+    }
   }
+  void command_applying(const paxos::ChosenEntry& entry, size_t index) override;
+  void command_applied(const paxos::ChosenEntry& entry, size_t index, const lockservice::Result& result) override;
+  void proposal_committed(int64_t latency_us) override {
+    if (recording) metrics.commit_latency.observe(static_cast<double>(latency_us) / 1e6);
+  }
+  void soft_state_changing(const paxos::SoftState& previous, const paxos::SoftState& next) override;
+  void keeper_leads(int64_t /*takeover_log_ms*/, bool /*with_credit*/) override {
+    log.write(Level::info, "leading", {{"ballot_round", soft.ballot.round}, {"applied_slot", driver.applied_slot()}});
+  }
+  // What the command being applied looked like before, if the node reports on it.
+  std::optional<Reported> reporting;
 
   // -------------------------------------------------------- observability
   void note_peer_message(const paxos::Envelope& envelope, int64_t now);
@@ -690,7 +676,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   }
   void read(bool stale, std::function<void(const http::ReadContext&)> fn) override;
   void wait_for(uint64_t after_revision, int64_t timeout_ms, std::function<void(const http::ReadContext&)> fn) override;
-  void wake_revision_waits();
   void keep_alive(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) override;
   lockservice::ClientId new_client_id() override {
     // node id | boot nonce | counter: unique across nodes and restarts.
@@ -746,12 +731,9 @@ std::string Node::Impl::open_storage() {
     start_repairing = true;
     repair_reason = "a repair that did not finish";
   }
-  if (loaded.snapshot) {
-    if (!machine.restore(loaded.snapshot->bytes)) {
-      return "data directory " + config.data_dir + ": the snapshot at slot " +
-             std::to_string(loaded.snapshot->slot) + " does not restore";
-    }
-    applied_slot = loaded.snapshot->slot;
+  if (loaded.snapshot && !driver.restore(loaded.snapshot->bytes, loaded.snapshot->slot)) {
+    return "data directory " + config.data_dir + ": the snapshot at slot " + std::to_string(loaded.snapshot->slot) +
+           " does not restore";
   }
   snapshot_slot = loaded.durable.snapshot_slot;
   log.write(Level::info, "storage_loaded",
@@ -764,20 +746,16 @@ std::string Node::Impl::open_storage() {
   const uint64_t seed = static_cast<uint64_t>(steady_us()) ^ (static_cast<uint64_t>(config.id) << 40);
   auto paxos_options = config.paxos_options(seed);
   paxos_options.start_repairing = start_repairing;
-  replica = std::make_unique<paxos::Replica>(paxos_options, loaded.durable, steady_us());
-  soft.voting = replica->voting();
+  driver.start(paxos_options, loaded.durable, steady_us());
+  replica = &driver.replica();
   // Replay the chosen log above the snapshot now, so the node is ready when
   // it opens its ports.
   const auto replay_started = steady_us();
-  while (replica->has_ready()) {
-    auto ready = replica->take_ready();
-    // A new replica has nothing to write or send yet, only the log to replay.
-    SYNOD_ASSERT(ready.persist.empty() && ready.messages.empty() && ready.messages_after_sync.empty());
-    apply(ready.apply);
-    if (ready.soft_state) soft = *ready.soft_state;
-  }
+  const auto replayed = driver.flush(steady_us());
+  // A new replica has nothing to write or send yet, only the log to replay.
+  SYNOD_ASSERT(replayed.persist.empty() && replayed.messages.empty() && replayed.snapshot_from == paxos::kNoNode);
   log.write(Level::info, "recovered",
-            {{"applied_slot", applied_slot},
+            {{"applied_slot", driver.applied_slot()},
              {"replay_ms", (steady_us() - replay_started) / 1000},
              {"total_ms", (steady_us() - load_started) / 1000}});
   return {};
@@ -831,50 +809,26 @@ std::string Node::Impl::open_http() {
 }
 
 // ------------------------------------------------------------------ loop
+//
+// The driving itself is server/driver.h's (the simulator runs the same
+// code); here it is wired to the storage thread, the transport and Asio.
 
 void Node::Impl::flush() {
   flush_posted = false;
-  while (replica->has_ready()) handle(replica->take_ready());
-  propose_waiting();
+  carry_out(driver.flush(steady_us()));
   publish_view();
 }
 
-// Proposals that waited for the takeover to finish or for the lease go out
-// once both hold.
-void Node::Impl::propose_waiting() {
-  if (waiting_for_serving.empty() || !keeper.leading() || !replica->lease_valid(steady_us())) return;
-  auto waiting = std::move(waiting_for_serving);
-  waiting_for_serving.clear();
-  for (auto& w : waiting) propose_now(std::move(w.command), w.key, std::move(w.done));
-  while (replica->has_ready()) handle(replica->take_ready());
-}
-
-void Node::Impl::handle(paxos::Ready ready) {
-  // Every Ready with after-sync messages goes to storage, even with nothing
-  // to write, so that its receipt, like every receipt, comes from storage.
-  if (!ready.persist.empty() || !ready.messages_after_sync.empty()) {
-    persist_in_flight.push_back(ready.id);
-    if (!ready.messages_after_sync.empty()) after_sync.emplace(ready.id, std::move(ready.messages_after_sync));
-    storage_thread->submit(std::move(ready.persist));
-  }
-  if (recording) note_heartbeats_sent(ready.messages);
-  for (const auto& envelope : ready.messages) transport->send(envelope);
-  apply(ready.apply);
-  grant_reads(ready);
-  if (!ready.apply.empty()) wake_revision_waits();
-  for (const auto& command : ready.dropped) {
-    auto it = proposals.find(ProposalKey{command.client_id, command.seq});
-    if (it == proposals.end()) continue;
-    for (auto& waiter : it->second) waiter.done(http::Outcome{http::Outcome::Kind::not_leader, replica->leader(), {}, 0});
-    proposals.erase(it);
-  }
-  if (ready.soft_state) on_soft_state(*ready.soft_state);
-  if (ready.snapshot_from != paxos::kNoNode && !fetch.active) {
+void Node::Impl::carry_out(Effects effects) {
+  for (auto& batch : effects.persist) storage_thread->submit(std::move(batch));
+  if (recording) note_heartbeats_sent(effects.messages);
+  for (const auto& envelope : effects.messages) transport->send(envelope);
+  if (effects.snapshot_from != paxos::kNoNode && !fetch.active) {
     fetch = SnapshotFetch{};
     fetch.active = true;
-    fetch.from = ready.snapshot_from;
+    fetch.from = effects.snapshot_from;
     fetch.started_us = steady_us();
-    log.write(Level::info, "snapshot_fetch", {{"from", ready.snapshot_from}, {"applied_slot", applied_slot}});
+    log.write(Level::info, "snapshot_fetch", {{"from", effects.snapshot_from}, {"applied_slot", driver.applied_slot()}});
     request_snapshot_chunk();
   }
 }
@@ -888,76 +842,27 @@ void Node::Impl::on_synced(persistence::PersistResult result, bool snapshot_due)
     begin_stop();
     return;
   }
-  release_durable(*result.receipt);
+  for (const auto& envelope : driver.synced(*result.receipt, steady_us())) transport->send(envelope);
   if (snapshot_due) maybe_snapshot();
   flush();
 }
 
-void Node::Impl::release_durable(const paxos::SyncReceipt& receipt) {
-  while (!persist_in_flight.empty() && persist_in_flight.front() <= receipt.ready_id()) persist_in_flight.pop_front();
-  while (!after_sync.empty() && after_sync.begin()->first <= receipt.ready_id()) {
-    auto messages = std::move(after_sync.begin()->second).release(receipt);
-    after_sync.erase(after_sync.begin());
-    for (auto& envelope : messages) {
-      if (envelope.to == config.id) {
-        replica->step(envelope, steady_us());
-      } else {
-        transport->send(envelope);
-      }
-    }
-  }
+// Expiries and forced releases are rare and logged with what they ended;
+// every other command costs one tag compare here.
+void Node::Impl::command_applying(const paxos::ChosenEntry& entry, size_t index) {
+  const auto& payload = entry.value->commands[index].payload;
+  const uint8_t tag = command_tag(payload);
+  reporting.reset();
+  if (tag == kExpireSessionTag || tag == kForceReleaseTag) reporting = look_before(payload, tag);
 }
 
-void Node::Impl::apply(const std::vector<paxos::ChosenEntry>& entries) {
-  // One clock read per turn gives every command this node proposed its
-  // commit latency: these entries were chosen in this turn.
-  const bool timing = recording && !entries.empty() && !proposals.empty();
-  const int64_t chosen_us = timing ? steady_us() : 0;
-  for (const auto& entry : entries) {
-    SYNOD_ASSERT(entry.slot == applied_slot + 1);
-    applied_slot = entry.slot;
-    const auto& commands = entry.value->commands;
-    if (recording && !commands.empty()) metrics.batch_commands.observe(static_cast<double>(commands.size()));
-    for (size_t i = 0; i < commands.size(); ++i) {
-      const auto& command = commands[i];
-      // Expiries and forced releases are rare and logged with what they
-      // ended; every other command costs one tag compare here.
-      const uint8_t tag = command_tag(command.payload);
-      std::optional<Reported> before;
-      if (tag == kExpireSessionTag || tag == kForceReleaseTag) before = look_before(command.payload, tag);
-      auto result = machine.apply(lockservice::LogEntry{entry.slot, i, command.client_id, command.seq, command.payload});
-      if (result.status == lockservice::Status::lock_delay) metrics.lock_delay_hits.inc();
-      if (before) report_applied(*before, result);
-      auto it = proposals.find(ProposalKey{command.client_id, command.seq});
-      if (it == proposals.end()) continue;
-      if (timing) metrics.commit_latency.observe(seconds_between(it->second.front().proposed_us, chosen_us));
-      for (auto& waiter : it->second) {
-        waiter.done(http::Outcome{http::Outcome::Kind::applied, config.id, result, machine.revision()});
-      }
-      proposals.erase(it);
-    }
-  }
+void Node::Impl::command_applied(const paxos::ChosenEntry&, size_t, const lockservice::Result& result) {
+  if (result.status == lockservice::Status::lock_delay) metrics.lock_delay_hits.inc();
+  if (reporting) report_applied(*reporting, result);
+  reporting.reset();
 }
 
-void Node::Impl::grant_reads(const paxos::Ready& ready) {
-  for (const auto& grant : ready.reads) {
-    auto it = reads.find(grant.read_id);
-    if (it == reads.end()) continue;
-    SYNOD_ASSERT(applied_slot >= grant.index);
-    it->second.read(http::ReadContext{true, config.id, machine.revision(), &machine});
-    reads.erase(it);
-  }
-  for (uint64_t read_id : ready.reads_failed) {
-    auto it = reads.find(read_id);
-    if (it == reads.end()) continue;
-    it->second.read(http::ReadContext{false, replica->leader(), machine.revision(), nullptr});
-    reads.erase(it);
-  }
-}
-
-void Node::Impl::on_soft_state(const paxos::SoftState& next) {
-  const auto previous = soft;
-  soft = next;
+void Node::Impl::soft_state_changing(const paxos::SoftState& previous, const paxos::SoftState& next) {
   const int64_t now = steady_us();
   watch_candidacy(previous, next, now);
   watch_leader(previous, next, now);
@@ -965,21 +870,6 @@ void Node::Impl::on_soft_state(const paxos::SoftState& next) {
     log.write(Level::info, "repair_complete",
               {{"ballot_round", next.ballot.round}, {"reason", repair_reason},
                {"duration_ms", (now - repair_started_us) / 1000}});
-  }
-  if (next.role == paxos::Role::leader && next.serving && !keeper.leading()) {
-    // Everything chosen before is applied (this Ready's entries came first).
-    // The credit is real time that provably passed since the last chosen
-    // entry; only a leader that waited out its predecessor's lease has it.
-    keeper.lead(machine, mono_ms(), next.lease_waited ? takeover_credit_ms() : 0);
-    log.write(Level::info, "leading", {{"ballot_round", next.ballot.round}, {"applied_slot", applied_slot}});
-    auto waiting = std::move(waiting_for_serving);
-    waiting_for_serving.clear();
-    for (auto& w : waiting) propose_now(std::move(w.command), w.key, std::move(w.done));
-  }
-  if (next.role != paxos::Role::leader && keeper.leading()) keeper.follow();  // watch_leader logged why
-  if (next.role != paxos::Role::leader) {
-    for (auto& w : waiting_for_serving) w.done(http::Outcome{http::Outcome::Kind::not_leader, next.leader, {}, 0});
-    waiting_for_serving.clear();
   }
 }
 
@@ -994,14 +884,7 @@ void Node::Impl::start_ticks() {
 
 void Node::Impl::on_tick() {
   const int64_t now = steady_us();
-  replica->tick(now);
-  if (keeper.leading() && !stopping && replica->lease_valid(now)) {
-    for (auto& command : keeper.tick(machine, now / 1000)) {
-      const auto payload = lockservice::encode(command, keeper.log_now_ms(machine, now / 1000));
-      replica->propose(paxos::Command{0, 0, payload}, now);
-    }
-  }
-  expire_requests(now);
+  driver.tick(now);
   if (!forwarded.empty()) fail_forwarded(true);
   if (now >= window_end_us) close_windows(now);
   if (fetch.active && now >= fetch.deadline_us) request_snapshot_chunk();  // resume from what we hold
@@ -1012,133 +895,42 @@ void Node::Impl::on_tick() {
   flush();
 }
 
-void Node::Impl::expire_requests(int64_t now) {
-  for (auto it = proposals.begin(); it != proposals.end();) {
-    auto& waiters = it->second;
-    for (auto w = waiters.begin(); w != waiters.end();) {
-      if (w->deadline_us > now) {
-        ++w;
-        continue;
-      }
-      w->done(http::Outcome{http::Outcome::Kind::timeout, soft.leader, {}, 0});
-      w = waiters.erase(w);
-    }
-    it = waiters.empty() ? proposals.erase(it) : std::next(it);
-  }
-  for (auto it = reads.begin(); it != reads.end();) {
-    if (it->second.deadline_us > now) {
-      ++it;
-      continue;
-    }
-    it->second.read(http::ReadContext{false, soft.leader, machine.revision(), nullptr});
-    it = reads.erase(it);
-  }
-  for (auto it = revision_waits.begin(); it != revision_waits.end();) {
-    if (it->second.deadline_us > now) {
-      ++it;
-      continue;
-    }
-    it->second.read(http::ReadContext{false, soft.leader, machine.revision(), &machine});
-    it = revision_waits.erase(it);
-  }
-}
-
-void Node::Impl::wake_revision_waits() {
-  const uint64_t revision = machine.revision();
-  while (!revision_waits.empty() && revision_waits.begin()->first < revision) {
-    auto waiter = std::move(revision_waits.begin()->second);
-    revision_waits.erase(revision_waits.begin());
-    waiter.read(http::ReadContext{true, soft.leader, revision, &machine});
-  }
-}
-
 void Node::Impl::wait_for(uint64_t after_revision, int64_t timeout_ms,
                           std::function<void(const http::ReadContext&)> fn) {
   asio::post(io, [this, after_revision, timeout_ms, fn = std::move(fn)]() mutable {
-    if (machine.revision() > after_revision) {
-      return fn(http::ReadContext{true, soft.leader, machine.revision(), &machine});
-    }
-    if (revision_waits.size() >= kRevisionWaitsMax) {
-      return fn(http::ReadContext{false, soft.leader, machine.revision(), &machine});
-    }
-    revision_waits.emplace(after_revision, PendingRead{std::move(fn), steady_us() + timeout_ms * 1000});
+    driver.wait_for(after_revision, timeout_ms, std::move(fn), steady_us());
   });
 }
 
 void Node::Impl::propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done) {
-  if (stopping) return done(http::Outcome{http::Outcome::Kind::stopping, soft.leader, {}, 0});
-  if (replica->role() != paxos::Role::leader) {
+  if (!stopping && replica->role() != paxos::Role::leader) {
     // A follower hands the command to the leader it knows over the peer link;
     // the leader stamps its own time on it.
     paxos::ForwardRequest request{0, paxos::ForwardRequest::Kind::propose, key.client_id, key.seq,
                                   lockservice::encode(command, 0)};
     if (forward_to_leader(std::move(request), Forwarded{paxos::kNoNode, done, nullptr, 0})) return;
-    return done(http::Outcome{http::Outcome::Kind::not_leader, replica->leader(), {}, 0});
   }
-  if (!keeper.leading() || !replica->lease_valid(steady_us())) {
-    // Elected, but the takeover slots are not all chosen yet, or no lease:
-    // the log clock may only be read under a lease (a deposed leader that
-    // does not know it yet has a clock that ran on without it).
-    if (waiting_for_serving.size() >= kWaitingProposalsMax) {
-      return done(http::Outcome{http::Outcome::Kind::busy, config.id, {}, 0});
-    }
-    waiting_for_serving.push_back(WaitingProposal{std::move(command), key, std::move(done)});
-    return;
-  }
-  const int64_t now = steady_us();
-  auto payload = lockservice::encode(command, keeper.log_now_ms(machine, now / 1000));
-  auto existing = proposals.find(key);
-  if (existing != proposals.end()) {
-    // The same (client, seq) is already on its way: one answer for both.
-    existing->second.push_back(Waiter{std::move(done), now + kRequestMsMax * 1000, now});
-    return;
-  }
-  switch (replica->propose(paxos::Command{key.client_id, key.seq, std::move(payload)}, now)) {
-    case paxos::Replica::ProposeStatus::queued:
-      proposals[key].push_back(Waiter{std::move(done), now + kRequestMsMax * 1000, now});
-      schedule_flush();
-      return;
-    case paxos::Replica::ProposeStatus::busy:
-      return done(http::Outcome{http::Outcome::Kind::busy, config.id, {}, 0});
-    case paxos::Replica::ProposeStatus::not_leader:
-      return done(http::Outcome{http::Outcome::Kind::not_leader, replica->leader(), {}, 0});
-  }
+  driver.propose(paxos::Command{key.client_id, key.seq, lockservice::encode(command, 0)}, std::move(done),
+                 steady_us());
+  schedule_flush();
 }
 
 void Node::Impl::read(bool stale, std::function<void(const http::ReadContext&)> fn) {
   asio::post(io, [this, stale, fn = std::move(fn)]() mutable {
-    if (stale) return fn(http::ReadContext{true, soft.leader, machine.revision(), &machine});
-    const uint64_t read_id = ++next_read_id;
-    const int64_t now = steady_us();
-    switch (replica->read(read_id, now)) {
-      case paxos::Replica::ReadStatus::queued:
-        reads.emplace(read_id, PendingRead{std::move(fn), now + kRequestMsMax * 1000});
-        flush();
-        return;
-      case paxos::Replica::ReadStatus::not_leader:
-      case paxos::Replica::ReadStatus::busy:
-        return fn(http::ReadContext{false, replica->leader(), machine.revision(), nullptr});
-    }
+    driver.read(stale, std::move(fn), steady_us());
+    if (!stale) flush();
   });
 }
 
 void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) {
   asio::post(io, [this, session, done = std::move(done)] {
-    const int64_t now = steady_us();
     if (replica->role() != paxos::Role::leader && !stopping) {
       std::string payload;
       Writer(payload).varint(session);
       paxos::ForwardRequest request{0, paxos::ForwardRequest::Kind::keep_alive, 0, 0, std::move(payload)};
       if (forward_to_leader(std::move(request), Forwarded{paxos::kNoNode, nullptr, done, 0})) return;
     }
-    if (!keeper.leading() || !replica->lease_valid(now)) {
-      return done(http::KeepAliveOutcome{http::KeepAliveOutcome::Kind::not_leader, soft.leader, 0});
-    }
-    const auto answer = keeper.keep_alive(machine, session, now / 1000);
-    if (answer.status != lockservice::Status::ok) {
-      return done(http::KeepAliveOutcome{http::KeepAliveOutcome::Kind::expired, config.id, 0});
-    }
-    done(http::KeepAliveOutcome{http::KeepAliveOutcome::Kind::ok, config.id, answer.valid_for_ms});
+    done(driver.keep_alive(session, steady_us()));
   });
 }
 
@@ -1158,10 +950,10 @@ void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(h
 // the owner loop takes the image only with all its bytes, the end of the pipe
 // and exit status 0. If fork fails, the owner thread serializes inline.
 void Node::Impl::maybe_snapshot() {
-  if (snapshot_running || applied_slot == paxos::kNoSlot) return;
+  if (snapshot_running || driver.applied_slot() == paxos::kNoSlot) return;
   snapshot_running = true;
   persistence::Snapshot snapshot;
-  snapshot.slot = applied_slot;
+  snapshot.slot = driver.applied_slot();
   for (const auto& m : config.members) snapshot.members.push_back(m.id);
   const auto started = steady_us();
   int fds[2] = {-1, -1};
@@ -1326,7 +1118,7 @@ void Node::Impl::on_peer_message(paxos::Envelope envelope) {
   }
   const int64_t now = steady_us();
   note_peer_message(envelope, now);
-  replica->step(envelope, now);
+  driver.step(envelope, now);
   schedule_flush();
 }
 
@@ -1493,15 +1285,14 @@ void Node::Impl::install_fetched_snapshot() {
                {"duration_ms", (steady_us() - fetch.started_us) / 1000}});
     return;
   }
-  if (fetch.slot <= applied_slot) return;  // we caught up meanwhile
+  if (fetch.slot <= driver.applied_slot()) return;  // we caught up meanwhile
   lockservice::StateMachine restored(machine.config());
   if (!restored.restore(fetch.bytes)) {
     log.write(Level::error, "snapshot_fetch_failed", {{"from", fetch.from}, {"reason", "the image does not restore"}});
     return;
   }
-  machine = std::move(restored);
-  applied_slot = fetch.slot;
-  persistence::Snapshot snapshot{fetch.slot, fetch.members, std::move(fetch.bytes)};
+  const Slot slot = fetch.slot;
+  persistence::Snapshot snapshot{slot, fetch.members, std::move(fetch.bytes)};
   // Saved before any later chosen entry: tasks and batches run in order.
   storage_thread->run_task([this, snapshot = std::move(snapshot)](persistence::Storage& store) {
     const auto status = store.save_snapshot(snapshot);
@@ -1513,13 +1304,12 @@ void Node::Impl::install_fetched_snapshot() {
       });
     }
   });
-  replica->install_snapshot(applied_slot, steady_us());
+  driver.install_snapshot(std::move(restored), slot, steady_us());
   metrics.snapshots_installed.inc();
-  snapshot_slot = applied_slot;
+  snapshot_slot = slot;
   log.write(Level::info, "snapshot_installed",
-            {{"slot", applied_slot}, {"from", fetch.from}, {"bytes", fetch.total_bytes},
+            {{"slot", slot}, {"from", fetch.from}, {"bytes", fetch.total_bytes},
              {"duration_ms", (steady_us() - fetch.started_us) / 1000}});
-  wake_revision_waits();
   flush();
 }
 
@@ -1579,26 +1369,14 @@ http::ClusterView Node::Impl::build_view(int64_t now) {
 void Node::Impl::begin_stop() {
   if (stopping) return;
   stopping = true;
+  driver.stop();
   stop_deadline_us = steady_us() + kHandoverMsMax * 1000;
-  if (replica->role() == paxos::Role::leader) {
-    // Hand over to the peer that is most caught up and most recently heard.
-    NodeId successor = paxos::kNoNode;
-    paxos::Replica::PeerProgress best;
-    for (const auto& m : config.members) {
-      if (m.id == config.id) continue;
-      const auto progress = replica->peer(m.id);
-      if (successor == paxos::kNoNode || progress.chosen_through > best.chosen_through ||
-          (progress.chosen_through == best.chosen_through && progress.last_ack > best.last_ack)) {
-        successor = m.id;
-        best = progress;
-      }
-    }
-    if (successor != paxos::kNoNode && replica->transfer_leadership(successor, steady_us())) {
-      log.write(Level::info, "handing_over", {{"successor", successor}, {"successor_chosen_through", best.chosen_through},
-                                              {"commit_index", replica->commit_index()}});
-      flush();
-      return;  // on_tick finishes once the successor leads or the deadline passes
-    }
+  if (const NodeId successor = driver.hand_over(steady_us()); successor != paxos::kNoNode) {
+    log.write(Level::info, "handing_over", {{"successor", successor},
+                                            {"successor_chosen_through", replica->peer(successor).chosen_through},
+                                            {"commit_index", replica->commit_index()}});
+    flush();
+    return;  // on_tick finishes once the successor leads or the deadline passes
   }
   stop_deadline_us = 0;
 }
@@ -1606,10 +1384,7 @@ void Node::Impl::begin_stop() {
 void Node::Impl::finish_stop() {
   log.write(Level::info, "stopping", {{"leader", soft.leader}});
   fail_forwarded(false);
-  for (auto& [key, waiters] : proposals) {
-    for (auto& w : waiters) w.done(http::Outcome{http::Outcome::Kind::stopping, soft.leader, {}, 0});
-  }
-  proposals.clear();
+  driver.fail_proposals();
   tick_timer.cancel();
   signals.cancel();
   http_server->stop();
@@ -2014,7 +1789,7 @@ http::MemoryUse Node::Impl::refresh_gauges(int64_t now) {
   metrics.lease_valid.set(replica->lease_valid(now) ? 1 : 0);
   metrics.commit_index.set(static_cast<double>(replica->commit_index()));
   metrics.applied_revision.set(static_cast<double>(machine.revision()));
-  metrics.proposals_pending.set(static_cast<double>(proposals.size() + waiting_for_serving.size()));
+  metrics.proposals_pending.set(static_cast<double>(driver.proposals_waiting()));
   metrics.has_leader.set(has_leader(now) ? 1 : 0);
   metrics.quorum_health.set(quorum_health(now));
   for (const auto& peer : peer_health(now)) {
@@ -2052,9 +1827,9 @@ http::MemoryUse Node::Impl::memory_use() const {
   use.store_bytes = counts.store_bytes;
   use.sessions = counts.sessions;
   use.lock_waiters = counts.waiters;
-  use.proposals_waiting = proposals.size() + waiting_for_serving.size();
+  use.proposals_waiting = driver.proposals_waiting();
   use.forwards_waiting = forwarded.size();
-  use.reads_waiting = reads.size() + revision_waits.size();
+  use.reads_waiting = driver.reads_waiting();
   return use;
 }
 
@@ -2103,7 +1878,7 @@ http::StatusSnapshot Node::Impl::take_status() {
                        s.counts.elections > s.service_elections.size();
   s.watchers = watchers_reported.load(std::memory_order_relaxed);
   s.snapshot_slot = snapshot_slot;
-  s.log_slots_since_snapshot = applied_slot > snapshot_slot ? applied_slot - snapshot_slot : 0;
+  s.log_slots_since_snapshot = driver.applied_slot() > snapshot_slot ? driver.applied_slot() - snapshot_slot : 0;
   s.memory = memory;
   return s;
 }
