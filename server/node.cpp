@@ -37,6 +37,8 @@
 #include "paxos/replica.h"
 #include "paxos/transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
+#include "server/clock.h"
+#include "server/limits.h"
 #include "server/log.h"
 #include "server/memory.h"
 #include "server/metrics.h"
@@ -49,21 +51,6 @@ using paxos::NodeId;
 using paxos::Slot;
 
 namespace {
-
-constexpr int64_t kTickMs = 2;
-// How long a proposal or read may wait for its answer before the client is
-// told "unknown outcome".
-constexpr int64_t kRequestMsMax = 10'000;
-// How long a leader that hands over on SIGTERM waits to see the successor.
-constexpr int64_t kHandoverMsMax = 1'000;
-// Proposals that arrive between winning an election and serving wait here.
-constexpr size_t kWaitingProposalsMax = 1 << 16;
-
-int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 uint64_t hash_cluster_id(const std::string& name) {
   uint64_t hash = 1469598103934665603ULL;  // FNV-1a
@@ -79,13 +66,6 @@ struct ProposalKey {
 struct ProposalKeyHash {
   size_t operator()(const ProposalKey& k) const { return std::hash<uint64_t>()(k.client_id * 31 + k.seq); }
 };
-
-int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-double seconds_between(int64_t from_us, int64_t to_us) { return static_cast<double>(to_us - from_us) / 1e6; }
 
 // The wire tag of a lock-service command (its index in the Command variant,
 // lockservice/command.h), so apply() can spot the rare commands it reports
@@ -415,16 +395,16 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
         log(config.log_format, Log::parse_level(config.log_level), config.id),
         tick_timer(io),
         signals(io, SIGTERM, SIGINT),
-        boot_nonce(static_cast<uint64_t>(steady_us()) & 0xffffff),
+        boot_nonce(static_cast<uint64_t>(steady_us()) & ((uint64_t{1} << kClientIdNonceBits) - 1)),
         machine(config.service),
         keeper(lockservice::KeeperConfig{.drift_bound_percent = config.timing.drift_bound_percent}),
         metrics(config),
         recording(config.metrics),
         started_us(steady_us()),
         started_unix_ms(unix_ms()),
-        commit_windows(metrics.commit_latency, 1),
-        heartbeat_windows(metrics.heartbeat_interval, 1),
-        heartbeat_sent_windows(metrics.heartbeat_sent_interval, 1) {
+        commit_windows(metrics.commit_latency, kHistogramWindowsKept),
+        heartbeat_windows(metrics.heartbeat_interval, kHistogramWindowsKept),
+        heartbeat_sent_windows(metrics.heartbeat_sent_interval, kHistogramWindowsKept) {
     watch.lost_at_us = started_us;
     window_end_us = started_us + kWindowMs * 1000;
   }
@@ -469,7 +449,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   };
   std::map<uint64_t, Forwarded> forwarded;
   uint64_t next_forward_id = 0;
-  static constexpr size_t kForwardedMax = 1 << 16;
   struct WaitingProposal {
     lockservice::Command command;
     ProposalKey key;
@@ -484,7 +463,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   std::map<uint64_t, PendingRead> reads;
   // Long-polls waiting for the applied revision to pass a mark.
   std::multimap<uint64_t, PendingRead> revision_waits;  // by the revision they wait to pass
-  static constexpr size_t kRevisionWaitsMax = 1 << 16;
   bool snapshot_running = false;
   // Fetching a snapshot from a peer (Ready::snapshot_from), chunk by chunk.
   struct SnapshotFetch {
@@ -537,10 +515,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
     NodeId nominated_by = paxos::kNoNode;
     int64_t led_since_us = 0;
   };
-  static constexpr size_t kRefusalsBytesMax = 400;
   ElectionWatch watch;
   std::map<NodeId, int64_t> leader_message_at_us;  // the last Heartbeat or Accept from each node
-  static constexpr size_t kElectionLogMax = 50;
   std::deque<http::ElectionRecord> election_log;
   // Heartbeat gaps: the last heartbeat received (from whom, at which ballot)
   // and the last round sent.
@@ -551,24 +527,19 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   uint64_t heartbeat_sent_seq = 0;
   int64_t heartbeat_sent_at_us = 0;
   int64_t heartbeat_gap_max_us = -1;  // in the open window
-  // The status page's history: one summary per window, 10 minutes of them.
-  static constexpr int64_t kWindowMs = 10'000;
-  static constexpr size_t kWindowsMax = 60;
+  // The status page's history: one summary per kWindowMs, kWindowsMax of them.
   metrics::HistogramWindows commit_windows;
   metrics::HistogramWindows heartbeat_windows;
   metrics::HistogramWindows heartbeat_sent_windows;
   std::deque<http::LatencyWindow> windows;
   int64_t window_end_us = 0;
-  // The status page's tables show this many rows at most.
-  static constexpr size_t kStatusRowsMax = 100;
-  // Peer refusals are logged once per (peer, refused, reason) per second.
+  // Peer refusals are logged once per (peer, refused, reason) per
+  // kRefusalLogIntervalUs; at most kRefusalLogsMax keys.
   struct RefusalLog {
     int64_t logged_at_us = 0;
     uint64_t suppressed = 0;
   };
   std::map<std::tuple<NodeId, uint8_t, uint8_t>, RefusalLog> refusal_logs;
-  static constexpr int64_t kRefusalLogIntervalUs = 1'000'000;
-  static constexpr size_t kRefusalLogsMax = 256;
   uint64_t snapshot_slot = 0;
   int64_t repair_started_us = 0;
   std::string repair_reason;
@@ -693,8 +664,10 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   void wake_revision_waits();
   void keep_alive(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) override;
   lockservice::ClientId new_client_id() override {
-    // node id | boot nonce | counter: unique across nodes and restarts.
-    return (static_cast<uint64_t>(config.id) << 56) | (boot_nonce << 32) | (++client_counter & 0xffffffff);
+    // node id | boot nonce | counter: unique across nodes and restarts (limits.h).
+    constexpr unsigned kCounterBits = kClientIdCounterBits;
+    return (static_cast<uint64_t>(config.id) << (kClientIdNonceBits + kCounterBits)) | (boot_nonce << kCounterBits) |
+           (++client_counter & ((uint64_t{1} << kCounterBits) - 1));
   }
 };
 
@@ -809,6 +782,10 @@ std::string Node::Impl::open_http() {
   // Decoding refuses what the lock service would refuse, at its configured
   // limits (a raised --value-bytes-max must reach the API too).
   http::ApiOptions api_options;
+  // The API's forwarding deadline is the node's own request deadline plus a
+  // margin (http/api.h), so that the node's answer, even "timeout", comes
+  // first.
+  static_assert(http::ApiOptions{}.forward_timeout_ms > kRequestMsMax);
   const auto& service = config.service.limits;
   api_options.decode.key_bytes_max = service.key_bytes_max;
   api_options.decode.name_bytes_max = service.name_bytes_max;
@@ -1343,7 +1320,7 @@ bool Node::Impl::forward_to_leader(paxos::ForwardRequest request, Forwarded pend
   if (leader == paxos::kNoNode || leader == config.id || forwarded.size() >= kForwardedMax) return false;
   request.request_id = ++next_forward_id;
   pending.to = leader;
-  pending.deadline_us = steady_us() + kRequestMsMax * 1000;
+  pending.deadline_us = steady_us() + kForwardMsMax * 1000;
   if (!transport->send(paxos::Envelope{config.id, leader, request})) return false;
   forwarded.emplace(request.request_id, std::move(pending));
   return true;
@@ -1425,14 +1402,13 @@ void Node::Impl::fail_forwarded(bool only_to_lost_leader) {
 }
 
 void Node::Impl::serve_snapshot_chunk(NodeId to, const paxos::SnapshotRequest& request) {
-  constexpr uint64_t kChunkBytesMax = 1 << 20;
   storage_thread->run_task([this, to, request](persistence::Storage& store) {
     paxos::SnapshotChunk reply;
     const auto info = store.snapshot_info();
     if (info) {
       // A request for a snapshot we no longer hold restarts at our latest.
       const bool same = request.slot == paxos::kNoSlot || request.slot == info->slot;
-      auto read = store.read_snapshot_chunk(info->slot, same ? request.offset : 0, kChunkBytesMax);
+      auto read = store.read_snapshot_chunk(info->slot, same ? request.offset : 0, kSnapshotChunkBytesMax);
       if (read.status.ok()) {
         reply = paxos::SnapshotChunk{read.chunk.slot,     info->members,         read.chunk.offset,
                                      std::move(read.chunk.bytes), read.chunk.crc32c, read.chunk.snapshot_bytes,
@@ -1446,7 +1422,7 @@ void Node::Impl::serve_snapshot_chunk(NodeId to, const paxos::SnapshotRequest& r
 }
 
 void Node::Impl::request_snapshot_chunk() {
-  fetch.deadline_us = steady_us() + 2'000'000;
+  fetch.deadline_us = steady_us() + kSnapshotChunkWaitMs * 1000;
   transport->send(paxos::Envelope{config.id, fetch.from, paxos::SnapshotRequest{fetch.slot, fetch.bytes.size()}});
 }
 
@@ -2125,7 +2101,7 @@ int Node::run() {
         const bool due = result.status.ok() && s.storage->snapshot_due();
         asio::post(s.io, [&s, result = std::move(result), due]() mutable { s.on_synced(std::move(result), due); });
       },
-      1024);
+      kGroupCommitReadiesMax);
   s.signals.async_wait([&s](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     s.log.write(Level::info, "signal", {{"signal", signal}});
