@@ -38,6 +38,7 @@
 #include "paxos/transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
 #include "server/clock.h"
+#include "server/election_watch.h"
 #include "server/limits.h"
 #include "server/log.h"
 #include "server/memory.h"
@@ -88,25 +89,6 @@ uint8_t command_tag(const std::string& payload) {
   return static_cast<uint8_t>(payload[lockservice::kCommandHeaderBytes]);
 }
 
-const char* reject_reason_name(paxos::Reject::Reason reason) {
-  switch (reason) {
-    case paxos::Reject::Reason::stale_ballot: return "stale_ballot";
-    case paxos::Reject::Reason::lease_held: return "lease_held";
-    case paxos::Reject::Reason::restarting: return "restarting";
-    case paxos::Reject::Reason::repairing: return "repairing";
-  }
-  return "unknown";
-}
-
-const char* refused_name(paxos::Reject::Refused refused) {
-  switch (refused) {
-    case paxos::Reject::Refused::prepare: return "prepare";
-    case paxos::Reject::Refused::accept: return "accept";
-    case paxos::Reject::Refused::heartbeat: return "heartbeat";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
@@ -122,10 +104,13 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
         recording(config.metrics),
         started_us(steady_us()),
         started_unix_ms(unix_ms()),
+        election(config.id, metrics, recording, started_us,
+                 [this](Level level, std::string_view event, std::initializer_list<Field> fields) {
+                   log.write(level, event, fields);
+                 }),
         commit_windows(metrics.commit_latency, kHistogramWindowsKept),
         heartbeat_windows(metrics.heartbeat_interval, kHistogramWindowsKept),
         heartbeat_sent_windows(metrics.heartbeat_sent_interval, kHistogramWindowsKept) {
-    watch.lost_at_us = started_us;
     window_end_us = started_us + kWindowMs * 1000;
   }
 
@@ -217,49 +202,13 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   std::unique_ptr<MeteredStorage> metered_storage;
   std::atomic<int64_t> watchers_reported{-1};
 
-  // Leadership as this node sees it: election durations and their logs.
-  struct ElectionWatch {
-    NodeId effective_leader = paxos::kNoNode;  // the leader followed, or this node once it serves
-    bool without_leader = true;                // since start
-    int64_t lost_at_us = 0;                    // when the leaderless time began, as this node sees it
-    NodeId lost_leader = paxos::kNoNode;       // kNoNode: none since start
-    std::string loss_reason = "process start";
-    bool saw_phase1 = false;                   // a Prepare since start: an election, not a discovery
-    NodeId handover_from = paxos::kNoNode;     // a Nominate arrived from this leader
-    // This node's own candidacy.
-    bool campaigning = false;
-    int64_t campaign_started_us = 0;
-    NodeId campaign_leader_before = paxos::kNoNode;
-    std::string campaign_reason;
-    std::string refusals;  // what peers refused meanwhile, for the "lost" line; bounded
-    NodeId nominated_by = paxos::kNoNode;
-    int64_t led_since_us = 0;
-  };
-  ElectionWatch watch;
-  std::map<NodeId, int64_t> leader_message_at_us;  // the last Heartbeat or Accept from each node
-  std::deque<http::ElectionRecord> election_log;
-  // Heartbeat gaps: the last heartbeat received (from whom, at which ballot)
-  // and the last round sent.
-  NodeId heartbeat_from = paxos::kNoNode;
-  paxos::Ballot heartbeat_ballot;
-  int64_t heartbeat_at_us = 0;
-  paxos::Ballot heartbeat_sent_ballot;
-  uint64_t heartbeat_sent_seq = 0;
-  int64_t heartbeat_sent_at_us = 0;
-  int64_t heartbeat_gap_max_us = -1;  // in the open window
+  ElectionWatch election;  // leadership as this node sees it, and its logs
   // The status page's history: one summary per kWindowMs, kWindowsMax of them.
   metrics::HistogramWindows commit_windows;
   metrics::HistogramWindows heartbeat_windows;
   metrics::HistogramWindows heartbeat_sent_windows;
   std::deque<http::LatencyWindow> windows;
   int64_t window_end_us = 0;
-  // Peer refusals are logged once per (peer, refused, reason) per
-  // kRefusalLogIntervalUs; at most kRefusalLogsMax keys.
-  struct RefusalLog {
-    int64_t logged_at_us = 0;
-    uint64_t suppressed = 0;
-  };
-  std::map<std::tuple<NodeId, uint8_t, uint8_t>, RefusalLog> refusal_logs;
   uint64_t snapshot_slot = 0;
   int64_t repair_started_us = 0;
   std::string repair_reason;
@@ -322,16 +271,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   }
 
   // -------------------------------------------------------- observability
-  void note_peer_message(const paxos::Envelope& envelope, int64_t now);
-  void note_heartbeats_sent(const std::vector<paxos::Envelope>& messages);
-  void note_reject(NodeId from, const paxos::Reject& reject, int64_t now);
-  void note_refusal(const std::string& what);
-  void watch_candidacy(const paxos::SoftState& previous, const paxos::SoftState& next, int64_t now);
-  std::string campaign_reason(const paxos::SoftState& previous, int64_t now);
-  void watch_leader(const paxos::SoftState& previous, const paxos::SoftState& next, int64_t now);
-  std::string step_down_reason(const paxos::SoftState& next) const;
-  void leader_found(NodeId leader, const paxos::SoftState& next, int64_t now);
-  void record_election(http::ElectionRecord record);
   int64_t unix_at(int64_t steady) const { return unix_ms() - (steady_us() - steady) / 1000; }
   Reported look_before(const std::string& payload, uint8_t tag) const;
   void report_applied(const Reported& before, const lockservice::Result& result);
@@ -554,7 +493,7 @@ void Node::Impl::handle(paxos::Ready ready) {
     if (!ready.messages_after_sync.empty()) after_sync.emplace(ready.id, std::move(ready.messages_after_sync));
     storage_thread->submit(std::move(ready.persist));
   }
-  if (recording) note_heartbeats_sent(ready.messages);
+  if (recording) election.note_heartbeats_sent(ready.messages, steady_us());
   for (const auto& envelope : ready.messages) transport->send(envelope);
   apply(ready.apply);
   grant_reads(ready);
@@ -656,8 +595,8 @@ void Node::Impl::on_soft_state(const paxos::SoftState& next) {
   const auto previous = soft;
   soft = next;
   const int64_t now = steady_us();
-  watch_candidacy(previous, next, now);
-  watch_leader(previous, next, now);
+  election.watch_candidacy(previous, next, Instant{now, unix_ms()}, replica->last_leader_contact());
+  election.watch_leader(previous, next, Instant{now, unix_ms()}, stopping);
   if (!previous.voting && next.voting) {
     log.write(Level::info, "repair_complete",
               {{"ballot_round", next.ballot.round}, {"reason", repair_reason},
@@ -1022,7 +961,7 @@ void Node::Impl::on_peer_message(paxos::Envelope envelope) {
     return;
   }
   const int64_t now = steady_us();
-  note_peer_message(envelope, now);
+  election.note_peer_message(envelope, now);
   replica->step(envelope, now);
   schedule_flush();
 }
@@ -1315,227 +1254,6 @@ void Node::Impl::finish_stop() {
   io.stop();
 }
 
-// --------------------------------------------------------- observability
-//
-// ELECTION DURATION, as this node sees it (synod_election_duration_seconds):
-// from its last contact (a Heartbeat or an Accept) with the leader it lost,
-// to the moment it knows a new one: a follower when the new leader's first
-// message arrives, the new leader itself only once it SERVES (its takeover
-// slots are chosen), because only then can a client commit. A node that led
-// and stepped down counts from its step-down. The first election counts from
-// the process start, but only if this node saw it happen (a Prepare, or its
-// own candidacy): a node that restarts into a running cluster merely
-// discovers the leader, and that is not an election. The replica keeps
-// naming the leader it lost until it hears of another, so the loss is dated
-// after the fact, from the contact times kept here.
-
-void Node::Impl::note_peer_message(const paxos::Envelope& envelope, int64_t now) {
-  const auto& message = envelope.message;
-  if (const auto* heartbeat = std::get_if<paxos::Heartbeat>(&message)) {
-    leader_message_at_us[envelope.from] = now;
-    if (recording && envelope.from == heartbeat_from && heartbeat->ballot == heartbeat_ballot) {
-      const int64_t gap_us = now - heartbeat_at_us;
-      metrics.heartbeat_interval.observe(static_cast<double>(gap_us) / 1e6);
-      heartbeat_gap_max_us = std::max(heartbeat_gap_max_us, gap_us);
-    }
-    heartbeat_from = envelope.from;
-    heartbeat_ballot = heartbeat->ballot;
-    heartbeat_at_us = now;
-  } else if (std::holds_alternative<paxos::Accept>(message)) {
-    leader_message_at_us[envelope.from] = now;
-  } else if (const auto* reject = std::get_if<paxos::Reject>(&message)) {
-    note_reject(envelope.from, *reject, now);
-  } else if (const auto* reply = std::get_if<paxos::ProbeReply>(&message)) {
-    if (watch.campaigning && !reply->granted) {
-      note_refusal("node " + std::to_string(envelope.from) + " still hears a leader (probe not granted)");
-    }
-  } else if (std::holds_alternative<paxos::Prepare>(message)) {
-    watch.saw_phase1 = true;
-  } else if (const auto* nominate = std::get_if<paxos::Nominate>(&message)) {
-    watch.handover_from = envelope.from;
-    if (nominate->successor == config.id) watch.nominated_by = envelope.from;
-  }
-}
-
-void Node::Impl::note_heartbeats_sent(const std::vector<paxos::Envelope>& messages) {
-  for (const auto& envelope : messages) {
-    const auto* heartbeat = std::get_if<paxos::Heartbeat>(&envelope.message);
-    if (heartbeat == nullptr || heartbeat->seq == heartbeat_sent_seq) continue;  // one per round
-    const int64_t now = steady_us();
-    if (heartbeat->seq == heartbeat_sent_seq + 1 && heartbeat->ballot == heartbeat_sent_ballot) {
-      metrics.heartbeat_sent_interval.observe(seconds_between(heartbeat_sent_at_us, now));
-    }
-    heartbeat_sent_seq = heartbeat->seq;
-    heartbeat_sent_ballot = heartbeat->ballot;
-    heartbeat_sent_at_us = now;
-  }
-}
-
-void Node::Impl::note_reject(NodeId from, const paxos::Reject& reject, int64_t now) {
-  const char* refused = refused_name(reject.refused);
-  const char* reason = reject_reason_name(reject.reason);
-  metrics.rejects_received.with({refused, reason}).inc();
-  if (watch.campaigning) {
-    note_refusal("node " + std::to_string(from) + " refused our " + refused + " (" + reason + ")");
-  }
-  // A deposed leader can be refused once per Accept: one line per second
-  // per kind is plenty, with the count of the ones not logged.
-  const auto key = std::make_tuple(from, static_cast<uint8_t>(reject.refused), static_cast<uint8_t>(reject.reason));
-  auto it = refusal_logs.find(key);
-  if (it == refusal_logs.end()) {
-    if (refusal_logs.size() >= kRefusalLogsMax) refusal_logs.clear();
-    it = refusal_logs.emplace(key, RefusalLog{}).first;
-  } else if (now - it->second.logged_at_us < kRefusalLogIntervalUs) {
-    ++it->second.suppressed;
-    return;
-  }
-  log.write(Level::info, "peer_refused",
-            {{"peer", from}, {"refused", refused}, {"reason", reason}, {"our_ballot_round", reject.ballot.round},
-             {"their_promised_round", reject.promised.round}, {"suppressed_since_last", it->second.suppressed}});
-  it->second = RefusalLog{now, 0};
-}
-
-void Node::Impl::note_refusal(const std::string& what) {
-  if (watch.refusals.size() + what.size() + 2 > kRefusalsBytesMax) return;
-  if (watch.refusals.find(what) != std::string::npos) return;
-  if (!watch.refusals.empty()) watch.refusals += "; ";
-  watch.refusals += what;
-}
-
-std::string Node::Impl::campaign_reason(const paxos::SoftState& previous, int64_t now) {
-  if (watch.nominated_by != paxos::kNoNode) {
-    const NodeId by = std::exchange(watch.nominated_by, paxos::kNoNode);
-    return "nominated by node " + std::to_string(by) + " (leadership transfer)";
-  }
-  const auto contact = replica->last_leader_contact();
-  if (!contact) return "no leader heard since start, " + std::to_string((now - started_us) / 1000) + " ms ago";
-  const std::string who = previous.leader != paxos::kNoNode ? "node " + std::to_string(previous.leader) : "a leader";
-  return "nothing from " + who + " for " + std::to_string((now - *contact) / 1000) + " ms (election timeout)";
-}
-
-void Node::Impl::watch_candidacy(const paxos::SoftState& previous, const paxos::SoftState& next, int64_t now) {
-  const bool was = previous.role == paxos::Role::candidate;
-  const bool is = next.role == paxos::Role::candidate;
-  if (!was && is) {
-    watch.campaigning = true;
-    watch.saw_phase1 = true;
-    watch.campaign_started_us = now;
-    watch.campaign_leader_before = previous.leader;
-    watch.campaign_reason = campaign_reason(previous, now);
-    watch.refusals.clear();
-    metrics.elections_started.inc();
-    log.write(Level::info, "election_started",
-              {{"reason", watch.campaign_reason}, {"ballot_round", next.ballot.round},
-               {"last_leader", previous.leader}});
-    return;
-  }
-  if (!was || is) return;
-  watch.campaigning = false;
-  const bool won = next.role == paxos::Role::leader;
-  const int64_t duration_us = now - watch.campaign_started_us;
-  std::string reason;
-  if (won) {
-    metrics.elections_won.inc();
-    reason = "a majority promised ballot " + std::to_string(next.ballot.round);
-  } else {
-    metrics.elections_lost.inc();
-    if (next.leader != paxos::kNoNode && next.leader != config.id) {
-      reason = "node " + std::to_string(next.leader) + " leads";
-    } else if (!watch.refusals.empty()) {
-      reason = "refused: " + watch.refusals;
-    } else {
-      reason = "no majority answered before the candidacy deadline";
-    }
-  }
-  log.write(Level::info, won ? "election_won" : "election_lost",
-            {{"reason", reason}, {"started_because", watch.campaign_reason}, {"ballot_round", next.ballot.round},
-             {"duration_ms", duration_us / 1000}});
-  http::ElectionRecord record;
-  record.kind = "candidacy";
-  record.outcome = won ? "won" : "lost";
-  record.started_unix_ms = unix_at(watch.campaign_started_us);
-  record.ended_unix_ms = unix_at(now);
-  record.duration_ms = static_cast<double>(duration_us) / 1000.0;
-  record.leader_before = watch.campaign_leader_before;
-  record.leader_after = won ? config.id : next.leader;
-  record.ballot_round = next.ballot.round;
-  record.reason = watch.campaign_reason + "; " + reason;
-  record_election(std::move(record));
-}
-
-std::string Node::Impl::step_down_reason(const paxos::SoftState& next) const {
-  if (stopping) return "handing over before stopping";
-  if (next.leader != paxos::kNoNode && next.leader != config.id) {
-    return "node " + std::to_string(next.leader) + " leads at a higher ballot";
-  }
-  return "heard from no majority within the lease (check-quorum)";
-}
-
-void Node::Impl::watch_leader(const paxos::SoftState& previous, const paxos::SoftState& next, int64_t now) {
-  const bool stepped_down = previous.role == paxos::Role::leader && next.role != paxos::Role::leader;
-  if (stepped_down) {
-    log.write(Level::info, "stepped_down",
-              {{"ballot_round", next.ballot.round}, {"reason", step_down_reason(next)},
-               {"led_ms", (now - watch.led_since_us) / 1000}});
-  }
-  if (next.role == paxos::Role::leader && previous.role != paxos::Role::leader) watch.led_since_us = now;
-  // The leader this node follows, or itself once it serves.
-  const NodeId effective = next.leader == config.id
-                               ? (next.role == paxos::Role::leader && next.serving ? config.id : paxos::kNoNode)
-                               : next.leader;
-  if (effective == watch.effective_leader) return;
-  const NodeId lost = watch.effective_leader;
-  if (lost != paxos::kNoNode) {
-    watch.lost_leader = lost;
-    watch.without_leader = true;
-    if (lost == config.id) {
-      watch.lost_at_us = now;
-      watch.loss_reason = "this node stopped leading: " + step_down_reason(next);
-    } else {
-      const auto contact = leader_message_at_us.find(lost);
-      watch.lost_at_us = contact != leader_message_at_us.end() ? std::min(contact->second, now) : now;
-      watch.loss_reason = watch.handover_from == lost
-                              ? "node " + std::to_string(lost) + " handed leadership over"
-                              : "last heard from node " + std::to_string(lost) + " " +
-                                    std::to_string((now - watch.lost_at_us) / 1000) + " ms before";
-    }
-    watch.handover_from = paxos::kNoNode;
-  }
-  watch.effective_leader = effective;
-  if (effective != paxos::kNoNode && watch.without_leader) leader_found(effective, next, now);
-}
-
-void Node::Impl::leader_found(NodeId leader, const paxos::SoftState& next, int64_t now) {
-  watch.without_leader = false;
-  if (watch.lost_leader == paxos::kNoNode && !watch.saw_phase1) {
-    log.write(Level::info, "leader_discovered",
-              {{"leader", leader}, {"ballot_round", next.ballot.round}, {"after_start_ms", (now - started_us) / 1000}});
-    return;
-  }
-  const int64_t duration_us = now - watch.lost_at_us;
-  metrics.election_duration.observe(static_cast<double>(duration_us) / 1e6);
-  metrics.leader_changes.inc();
-  log.write(Level::info, "leader_changed",
-            {{"leader", leader}, {"previous_leader", watch.lost_leader}, {"ballot_round", next.ballot.round},
-             {"ballot_node", next.ballot.node}, {"duration_ms", duration_us / 1000}, {"reason", watch.loss_reason}});
-  http::ElectionRecord record;
-  record.kind = "leader_change";
-  record.outcome = "new_leader";
-  record.started_unix_ms = unix_at(watch.lost_at_us);
-  record.ended_unix_ms = unix_at(now);
-  record.duration_ms = static_cast<double>(duration_us) / 1000.0;
-  record.leader_before = watch.lost_leader;
-  record.leader_after = leader;
-  record.ballot_round = next.ballot.round;
-  record.reason = watch.loss_reason;
-  record_election(std::move(record));
-}
-
-void Node::Impl::record_election(http::ElectionRecord record) {
-  election_log.push_back(std::move(record));
-  while (election_log.size() > kElectionLogMax) election_log.pop_front();
-}
-
 // ----------------------------------------------- expiries, forced releases
 
 Node::Impl::Reported Node::Impl::look_before(const std::string& payload, uint8_t tag) const {
@@ -1621,7 +1339,8 @@ http::LatencyWindow Node::Impl::window_summary(bool open, int64_t end_unix_ms) c
   w.heartbeats_received = received.count;
   w.heartbeat_p50_ms = ms_or_none(received.p50);
   w.heartbeat_p99_ms = ms_or_none(received.p99);
-  w.heartbeat_max_ms = heartbeat_gap_max_us < 0 ? -1.0 : static_cast<double>(heartbeat_gap_max_us) / 1000.0;
+  w.heartbeat_max_ms =
+      election.heartbeat_gap_max_us() < 0 ? -1.0 : static_cast<double>(election.heartbeat_gap_max_us()) / 1000.0;
   w.heartbeats_sent = sent.count;
   w.heartbeat_sent_p99_ms = ms_or_none(sent.p99);
   return w;
@@ -1634,7 +1353,7 @@ void Node::Impl::close_windows(int64_t now) {
   heartbeat_sent_windows.close(end_unix_ms);
   windows.push_back(window_summary(false, end_unix_ms));
   while (windows.size() > kWindowsMax) windows.pop_front();
-  heartbeat_gap_max_us = -1;
+  election.reset_heartbeat_gap_max();
   window_end_us += kWindowMs * 1000;
   if (window_end_us <= now) window_end_us = now + kWindowMs * 1000;  // the loop stalled: skip, don't catch up
 }
@@ -1677,11 +1396,11 @@ std::vector<http::PeerHealth> Node::Impl::peer_health(int64_t now) {
 }
 
 bool Node::Impl::has_leader(int64_t now) const {
-  if (watch.effective_leader == paxos::kNoNode) return false;
-  if (watch.effective_leader == config.id) return true;
-  const auto contact = leader_message_at_us.find(watch.effective_leader);
-  return contact != leader_message_at_us.end() &&
-         now - contact->second <= config.timing.election_timeout_max_ms * 1000;
+  const NodeId leader = election.effective_leader();
+  if (leader == paxos::kNoNode) return false;
+  if (leader == config.id) return true;
+  const auto contact = election.leader_message_at_us(leader);
+  return contact && now - *contact <= config.timing.election_timeout_max_ms * 1000;
 }
 
 double Node::Impl::quorum_health(int64_t now) const {
@@ -1772,7 +1491,7 @@ http::StatusSnapshot Node::Impl::take_status() {
   s.window_seconds = kWindowMs / 1000;
   s.windows.assign(windows.begin(), windows.end());
   s.windows.push_back(window_summary(true, s.now_unix_ms));
-  s.elections.assign(election_log.begin(), election_log.end());
+  s.elections.assign(election.elections().begin(), election.elections().end());
   s.elections_started = metrics.elections_started.value();
   s.leader_changes = metrics.leader_changes.value();
   s.counts = machine.counts();
@@ -1793,7 +1512,7 @@ http::StatusSnapshot Node::Impl::take_status() {
     if (auto lock = machine.lock(name)) s.locks.push_back(std::move(*lock));
   }
   for (const auto& name : election_names) {
-    if (auto election = machine.election(name)) s.service_elections.push_back(std::move(*election));
+    if (auto found = machine.election(name)) s.service_elections.push_back(std::move(*found));
   }
   s.tables_truncated = s.counts.sessions > s.sessions.size() || s.counts.locks > s.locks.size() ||
                        s.counts.elections > s.service_elections.size();
