@@ -43,6 +43,7 @@
 #include "server/log.h"
 #include "server/memory.h"
 #include "server/node_metrics.h"
+#include "server/status_report.h"
 #include "server/storage_thread.h"
 
 namespace synod::server {
@@ -108,11 +109,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
                  [this](Level level, std::string_view event, std::initializer_list<Field> fields) {
                    log.write(level, event, fields);
                  }),
-        commit_windows(metrics.commit_latency, kHistogramWindowsKept),
-        heartbeat_windows(metrics.heartbeat_interval, kHistogramWindowsKept),
-        heartbeat_sent_windows(metrics.heartbeat_sent_interval, kHistogramWindowsKept) {
-    window_end_us = started_us + kWindowMs * 1000;
-  }
+        status_report(config, metrics, election, recording, started_us, started_unix_ms) {}
 
   // ---------------------------------------------------------------- state
   Config config;
@@ -200,15 +197,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   const int64_t started_us;
   const int64_t started_unix_ms;
   std::unique_ptr<MeteredStorage> metered_storage;
-  std::atomic<int64_t> watchers_reported{-1};
-
-  ElectionWatch election;  // leadership as this node sees it, and its logs
-  // The status page's history: one summary per kWindowMs, kWindowsMax of them.
-  metrics::HistogramWindows commit_windows;
-  metrics::HistogramWindows heartbeat_windows;
-  metrics::HistogramWindows heartbeat_sent_windows;
-  std::deque<http::LatencyWindow> windows;
-  int64_t window_end_us = 0;
+  ElectionWatch election;       // leadership as this node sees it, and its logs
+  StatusReport status_report;   // the cluster view, the gauges and the status page
   uint64_t snapshot_slot = 0;
   int64_t repair_started_us = 0;
   std::string repair_reason;
@@ -261,8 +251,15 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   void request_snapshot_chunk();
   void on_snapshot_chunk(NodeId from, paxos::SnapshotChunk chunk);
   void install_fetched_snapshot();
-  void publish_view();
-  http::ClusterView build_view(int64_t now);
+  void publish_view() {
+    auto next = status_report.build_view(reading(), steady_us());
+    std::lock_guard<std::mutex> lock(view_mutex);
+    view = std::move(next);
+  }
+  NodeReading reading() const {
+    return NodeReading{*replica, *transport, machine, soft, proposals.size() + waiting_for_serving.size(),
+                       forwarded.size(), reads.size() + revision_waits.size(), snapshot_slot, applied_slot};
+  }
   void begin_stop();
   void finish_stop();
   int64_t mono_ms() const { return steady_us() / 1000; }
@@ -271,19 +268,10 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   }
 
   // -------------------------------------------------------- observability
-  int64_t unix_at(int64_t steady) const { return unix_ms() - (steady_us() - steady) / 1000; }
   Reported look_before(const std::string& payload, uint8_t tag) const;
   void report_applied(const Reported& before, const lockservice::Result& result);
   void report_expiry(const Reported& before);
   void report_forced_release(const Reported& before);
-  void close_windows(int64_t now);
-  http::LatencyWindow window_summary(bool open, int64_t end_unix_ms) const;
-  std::vector<http::PeerHealth> peer_health(int64_t now);
-  bool has_leader(int64_t now) const;
-  double quorum_health(int64_t now) const;
-  http::MemoryUse refresh_gauges(int64_t now);  // returns what it published of memory
-  http::MemoryUse memory_use() const;
-  http::StatusSnapshot take_status();
 
   // ---------------------------------------------------- ObservabilityApi
   void observe_http(std::string_view route, int status, double seconds) override {
@@ -292,19 +280,16 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
     const auto written = std::to_chars(code, code + sizeof code, status);
     metrics.http_duration.with({route, std::string_view(code, static_cast<size_t>(written.ptr - code))}).observe(seconds);
   }
-  void set_watchers(uint64_t open) override {
-    metrics.watchers.set(static_cast<double>(open));
-    watchers_reported.store(static_cast<int64_t>(open), std::memory_order_relaxed);
-  }
+  void set_watchers(uint64_t open) override { status_report.set_watchers(open); }
   void metrics_text(std::function<void(std::string)> done) override {
     // The sampled gauges are the owner thread's state: refresh them there.
     asio::post(io, [this, done = std::move(done)] {
-      refresh_gauges(steady_us());
+      status_report.refresh_gauges(reading(), steady_us());
       done(metrics.registry.render());
     });
   }
   void status(std::function<void(const http::StatusSnapshot&)> done) override {
-    asio::post(io, [this, done = std::move(done)] { done(take_status()); });
+    asio::post(io, [this, done = std::move(done)] { done(status_report.take_status(reading())); });
   }
 
   // ------------------------------------------------------------ NodeApi
@@ -639,7 +624,7 @@ void Node::Impl::on_tick() {
   }
   expire_requests(now);
   if (!forwarded.empty()) fail_forwarded(true);
-  if (now >= window_end_us) close_windows(now);
+  if (status_report.window_due(now)) status_report.close_windows(now);
   if (fetch.active && now >= fetch.deadline_us) request_snapshot_chunk();  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
     finish_stop();
@@ -1158,57 +1143,6 @@ void Node::Impl::install_fetched_snapshot() {
   flush();
 }
 
-void Node::Impl::publish_view() {
-  auto next = build_view(steady_us());
-  std::lock_guard<std::mutex> lock(view_mutex);
-  view = std::move(next);
-}
-
-http::ClusterView Node::Impl::build_view(int64_t now) {
-  http::ClusterView next;
-  next.self = config.id;
-  next.role = paxos::role_name(replica->role());
-  next.leader = replica->leader();
-  next.ballot_round = soft.ballot.round;
-  next.ballot_node = soft.ballot.node;
-  next.commit_index = replica->commit_index();
-  next.applied_revision = machine.revision();
-  next.leader_commit_index = replica->leader_commit_index();
-  next.serving = replica->serving();
-  next.voting = replica->voting();
-  next.lease_valid = replica->lease_valid(now);
-  if (auto contact = replica->last_leader_contact()) next.last_leader_contact_ms = (now - *contact) / 1000;
-  next.sees_quorum = replica->role() == paxos::Role::leader
-                         ? next.lease_valid
-                         : next.last_leader_contact_ms >= 0 &&
-                               next.last_leader_contact_ms <= config.timing.election_timeout_max_ms;
-  const auto stats = transport->stats();
-  for (const auto& m : config.members) {
-    http::MemberView member;
-    member.id = m.id;
-    member.peer_addr = m.peer.to_string();
-    member.client_addr = m.client.to_string();
-    member.self = m.id == config.id;
-    member.connected = member.self;
-    for (const auto& peer : stats.peers) {
-      if (peer.node != m.id) continue;
-      member.connected = peer.connected;
-      if (peer.last_received.time_since_epoch().count() != 0) {
-        member.last_contact_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now() - peer.last_received)
-                                     .count();
-      }
-    }
-    // Only a leader tracks every member's progress. A follower knows its own
-    // and the leader's commit index as last heard; the rest stay 0, unknown.
-    if (member.self) member.chosen_through = replica->commit_index();
-    else if (replica->role() == paxos::Role::leader) member.chosen_through = replica->peer(m.id).chosen_through;
-    else if (m.id == replica->leader()) member.chosen_through = replica->leader_commit_index();
-    next.members.push_back(std::move(member));
-  }
-  return next;
-}
-
 // -------------------------------------------------------------- stopping
 
 void Node::Impl::begin_stop() {
@@ -1321,206 +1255,6 @@ void Node::Impl::report_forced_release(const Reported& before) {
                {"reason", force.reason}, {"held_ms", log_now - holder.granted_log_ms},
                {"lock_delay", !force.skip_lock_delay}});
   }
-}
-
-// --------------------------------------------------- windows and gauges
-
-http::LatencyWindow Node::Impl::window_summary(bool open, int64_t end_unix_ms) const {
-  const auto ms_or_none = [](double seconds) { return std::isnan(seconds) ? -1.0 : seconds * 1000.0; };
-  const auto commit = open ? commit_windows.open(end_unix_ms) : commit_windows.closed().back();
-  const auto received = open ? heartbeat_windows.open(end_unix_ms) : heartbeat_windows.closed().back();
-  const auto sent = open ? heartbeat_sent_windows.open(end_unix_ms) : heartbeat_sent_windows.closed().back();
-  http::LatencyWindow w;
-  w.end_unix_ms = end_unix_ms;
-  w.open = open;
-  w.commits = commit.count;
-  w.commit_p50_ms = ms_or_none(commit.p50);
-  w.commit_p99_ms = ms_or_none(commit.p99);
-  w.heartbeats_received = received.count;
-  w.heartbeat_p50_ms = ms_or_none(received.p50);
-  w.heartbeat_p99_ms = ms_or_none(received.p99);
-  w.heartbeat_max_ms =
-      election.heartbeat_gap_max_us() < 0 ? -1.0 : static_cast<double>(election.heartbeat_gap_max_us()) / 1000.0;
-  w.heartbeats_sent = sent.count;
-  w.heartbeat_sent_p99_ms = ms_or_none(sent.p99);
-  return w;
-}
-
-void Node::Impl::close_windows(int64_t now) {
-  const int64_t end_unix_ms = unix_at(now);
-  commit_windows.close(end_unix_ms);
-  heartbeat_windows.close(end_unix_ms);
-  heartbeat_sent_windows.close(end_unix_ms);
-  windows.push_back(window_summary(false, end_unix_ms));
-  while (windows.size() > kWindowsMax) windows.pop_front();
-  election.reset_heartbeat_gap_max();
-  window_end_us += kWindowMs * 1000;
-  if (window_end_us <= now) window_end_us = now + kWindowMs * 1000;  // the loop stalled: skip, don't catch up
-}
-
-std::vector<http::PeerHealth> Node::Impl::peer_health(int64_t now) {
-  std::vector<http::PeerHealth> peers;
-  const auto stats = transport->stats();
-  const bool leading = replica->role() == paxos::Role::leader;
-  const int64_t lease_us = config.timing.lease_ms * 1000;
-  for (const auto& m : config.members) {
-    http::PeerHealth peer;
-    peer.id = m.id;
-    peer.self = m.id == config.id;
-    if (peer.self) {
-      peer.up = peer.heard_within_lease = true;
-      peer.last_contact_ms = 0;
-      peer.lag_slots = leading ? 0 : -1;
-      peers.push_back(peer);
-      continue;
-    }
-    for (const auto& p : stats.peers) {
-      if (p.node != m.id) continue;
-      peer.up = p.connected;
-      if (p.last_received.time_since_epoch().count() != 0) {
-        peer.last_contact_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now() - p.last_received)
-                                   .count();
-      }
-    }
-    if (leading) {
-      const auto progress = replica->peer(m.id);
-      peer.heard_within_lease = progress.last_ack != 0 && now - progress.last_ack <= lease_us;
-      peer.lag_slots = static_cast<int64_t>(replica->commit_index() - std::min(replica->commit_index(), progress.chosen_through));
-    } else {
-      peer.heard_within_lease = peer.last_contact_ms >= 0 && peer.last_contact_ms * 1000 <= lease_us;
-    }
-    peers.push_back(peer);
-  }
-  return peers;
-}
-
-bool Node::Impl::has_leader(int64_t now) const {
-  const NodeId leader = election.effective_leader();
-  if (leader == paxos::kNoNode) return false;
-  if (leader == config.id) return true;
-  const auto contact = election.leader_message_at_us(leader);
-  return contact && now - *contact <= config.timing.election_timeout_max_ms * 1000;
-}
-
-double Node::Impl::quorum_health(int64_t now) const {
-  // Only the leader hears from every member (followers hear the leader
-  // alone), so only its view is the quorum's health; followers report 0.
-  if (replica->role() != paxos::Role::leader || config.members.empty()) return 0;
-  size_t heard = 0;
-  for (const auto& m : config.members) {
-    if (m.id == config.id) {
-      ++heard;
-      continue;
-    }
-    const auto progress = replica->peer(m.id);
-    if (progress.last_ack != 0 && now - progress.last_ack <= config.timing.lease_ms * 1000) ++heard;
-  }
-  return static_cast<double>(heard) / static_cast<double>(config.members.size());
-}
-
-http::MemoryUse Node::Impl::refresh_gauges(int64_t now) {
-  const auto role = replica->role();
-  metrics.role.with({"follower"}).set(role == paxos::Role::follower ? 1 : 0);
-  metrics.role.with({"candidate"}).set(role == paxos::Role::candidate ? 1 : 0);
-  metrics.role.with({"leader"}).set(role == paxos::Role::leader ? 1 : 0);
-  metrics.ballot_round.set(static_cast<double>(soft.ballot.round));
-  metrics.voting.set(replica->voting() ? 1 : 0);
-  metrics.lease_valid.set(replica->lease_valid(now) ? 1 : 0);
-  metrics.commit_index.set(static_cast<double>(replica->commit_index()));
-  metrics.applied_revision.set(static_cast<double>(machine.revision()));
-  metrics.proposals_pending.set(static_cast<double>(proposals.size() + waiting_for_serving.size()));
-  metrics.has_leader.set(has_leader(now) ? 1 : 0);
-  metrics.quorum_health.set(quorum_health(now));
-  for (const auto& peer : peer_health(now)) {
-    if (peer.self) continue;
-    const std::string id = std::to_string(peer.id);
-    metrics.peer_up.with({id}).set(peer.up ? 1 : 0);
-    auto& contact = metrics.peer_last_contact.with({id});
-    if (peer.last_contact_ms >= 0) contact.set(static_cast<double>(peer.last_contact_ms) / 1000.0);
-    else contact.hide();
-    auto& lag = metrics.peer_lag.with({id});
-    if (peer.lag_slots >= 0) lag.set(static_cast<double>(peer.lag_slots));
-    else lag.hide();
-  }
-  metrics.transport_refused.raise_to(transport->stats().inbound_refused);
-  const auto counts = machine.counts();
-  metrics.sessions.set(static_cast<double>(counts.sessions));
-  metrics.locks.set(static_cast<double>(counts.locks));
-  metrics.waiters.set(static_cast<double>(counts.waiters));
-  metrics.keys.set(static_cast<double>(counts.keys));
-  metrics.service_elections.set(static_cast<double>(counts.elections));
-  const http::MemoryUse memory = memory_use();  // mallinfo2 walks every arena: once per refresh
-  metrics.memory.publish(memory);
-  return memory;
-}
-
-http::MemoryUse Node::Impl::memory_use() const {
-  http::MemoryUse use;
-  read_heap(use);
-  use.log_cache_slots = replica->retained_log_slots();
-  use.log_cache_bytes = replica->retained_log_bytes();
-  const auto counts = machine.counts();
-  use.dedup_entries = counts.dedup_entries;
-  use.watch_events = counts.events;
-  use.watch_event_bytes = counts.event_bytes;
-  use.store_bytes = counts.store_bytes;
-  use.sessions = counts.sessions;
-  use.lock_waiters = counts.waiters;
-  use.proposals_waiting = proposals.size() + waiting_for_serving.size();
-  use.forwards_waiting = forwarded.size();
-  use.reads_waiting = reads.size() + revision_waits.size();
-  return use;
-}
-
-http::StatusSnapshot Node::Impl::take_status() {
-  const int64_t now = steady_us();
-  const http::MemoryUse memory = refresh_gauges(now);
-  http::StatusSnapshot s;
-  s.cluster = build_view(now);
-  s.peers = peer_health(now);
-  s.has_leader = has_leader(now);
-  s.quorum_health_ratio = quorum_health(now);
-  s.now_unix_ms = unix_ms();
-  s.started_unix_ms = started_unix_ms;
-  s.heartbeat_ms = config.timing.heartbeat_ms;
-  s.lease_ms = config.timing.lease_ms;
-  s.election_timeout_min_ms = config.timing.election_timeout_min_ms;
-  s.election_timeout_max_ms = config.timing.election_timeout_max_ms;
-  s.metrics_enabled = recording;
-  s.window_seconds = kWindowMs / 1000;
-  s.windows.assign(windows.begin(), windows.end());
-  s.windows.push_back(window_summary(true, s.now_unix_ms));
-  s.elections.assign(election.elections().begin(), election.elections().end());
-  s.elections_started = metrics.elections_started.value();
-  s.leader_changes = metrics.leader_changes.value();
-  s.counts = machine.counts();
-  s.sessions = machine.sessions(lockservice::kNoSession, kStatusRowsMax);
-  // Locks and service elections by name, from the sessions that hold them
-  // (the state machine lists no locks on its own).
-  std::vector<std::string> lock_names, election_names;
-  for (const auto& session : s.sessions) {
-    lock_names.insert(lock_names.end(), session.locks.begin(), session.locks.end());
-    election_names.insert(election_names.end(), session.elections.begin(), session.elections.end());
-  }
-  for (auto* names : {&lock_names, &election_names}) {
-    std::sort(names->begin(), names->end());
-    names->erase(std::unique(names->begin(), names->end()), names->end());
-    if (names->size() > kStatusRowsMax) names->resize(kStatusRowsMax);
-  }
-  for (const auto& name : lock_names) {
-    if (auto lock = machine.lock(name)) s.locks.push_back(std::move(*lock));
-  }
-  for (const auto& name : election_names) {
-    if (auto found = machine.election(name)) s.service_elections.push_back(std::move(*found));
-  }
-  s.tables_truncated = s.counts.sessions > s.sessions.size() || s.counts.locks > s.locks.size() ||
-                       s.counts.elections > s.service_elections.size();
-  s.watchers = watchers_reported.load(std::memory_order_relaxed);
-  s.snapshot_slot = snapshot_slot;
-  s.log_slots_since_snapshot = applied_slot > snapshot_slot ? applied_slot - snapshot_slot : 0;
-  s.memory = memory;
-  return s;
 }
 
 // ------------------------------------------------------------------- Node
