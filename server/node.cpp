@@ -23,7 +23,6 @@
 #include "lockservice/session_keeper.h"
 #include "lockservice/state_machine.h"
 #include "paxos/codec.h"
-#include "paxos/crc32c.h"
 #include "paxos/replica.h"
 #include "paxos/transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
@@ -33,6 +32,7 @@
 #include "server/log.h"
 #include "server/memory.h"
 #include "server/node_metrics.h"
+#include "server/peer_services.h"
 #include "server/snapshot_fork.h"
 #include "server/status_report.h"
 #include "server/storage_thread.h"
@@ -50,15 +50,6 @@ uint64_t hash_cluster_id(const std::string& name) {
   for (char c : name) hash = (hash ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
   return hash;
 }
-
-struct ProposalKey {
-  lockservice::ClientId client_id;
-  uint64_t seq;
-  bool operator==(const ProposalKey&) const = default;
-};
-struct ProposalKeyHash {
-  size_t operator()(const ProposalKey& k) const { return std::hash<uint64_t>()(k.client_id * 31 + k.seq); }
-};
 
 // The wire tag of a lock-service command (its index in the Command variant,
 // lockservice/command.h), so apply() can spot the rare commands it reports
@@ -83,7 +74,7 @@ uint8_t command_tag(const std::string& payload) {
 
 }  // namespace
 
-struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
+struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::Host {
   explicit Impl(Config c)
       : config(std::move(c)),
         log(config.log_format, Log::parse_level(config.log_level), config.id),
@@ -101,7 +92,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
                    log.write(level, event, fields);
                  }),
         status_report(config, metrics, election, recording, started_us, started_unix_ms),
-        snapshots(io, log, metrics, [this](Slot slot) { snapshot_slot = slot; }) {}
+        snapshots(io, log, metrics, [this](Slot slot) { snapshot_slot = slot; }),
+        peers(config.id, *this, log, metrics) {}
 
   // ---------------------------------------------------------------- state
   Config config;
@@ -133,16 +125,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
     int64_t proposed_us;  // for the commit latency
   };
   std::unordered_map<ProposalKey, std::vector<Waiter>, ProposalKeyHash> proposals;
-  // Commands and keep-alives a follower forwarded to the leader over the
-  // peer link, waiting for the leader's ForwardReply (see forward_*).
-  struct Forwarded {
-    NodeId to;
-    std::function<void(http::Outcome)> proposed;           // set for a command
-    std::function<void(http::KeepAliveOutcome)> renewed;   // set for a keep-alive
-    int64_t deadline_us;
-  };
-  std::map<uint64_t, Forwarded> forwarded;
-  uint64_t next_forward_id = 0;
   struct WaitingProposal {
     lockservice::Command command;
     ProposalKey key;
@@ -157,19 +139,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   std::map<uint64_t, PendingRead> reads;
   // Long-polls waiting for the applied revision to pass a mark.
   std::multimap<uint64_t, PendingRead> revision_waits;  // by the revision they wait to pass
-  // Fetching a snapshot from a peer (Ready::snapshot_from), chunk by chunk.
-  struct SnapshotFetch {
-    bool active = false;
-    NodeId from = paxos::kNoNode;
-    Slot slot = paxos::kNoSlot;  // kNoSlot until the first chunk names it
-    std::vector<NodeId> members;
-    std::string bytes;
-    uint64_t total_bytes = 0;
-    uint32_t total_crc32c = 0;
-    int64_t deadline_us = 0;
-    int64_t started_us = 0;
-  };
-  SnapshotFetch fetch;
   bool start_repairing = false;
   bool stopping = false;
   int64_t stop_deadline_us = 0;
@@ -191,6 +160,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   ElectionWatch election;       // leadership as this node sees it, and its logs
   StatusReport status_report;   // the cluster view, the gauges and the status page
   SnapshotFork snapshots;       // this node's snapshots, serialized by a child
+  PeerServices peers;           // forwarding to the leader, snapshot transfer
   uint64_t snapshot_slot = 0;
   int64_t repair_started_us = 0;
   std::string repair_reason;
@@ -227,7 +197,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   void start_ticks();
   void on_tick();
   void expire_requests(int64_t now);
-  void propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done);
+  void propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done) override;
   void maybe_snapshot() {
     std::vector<NodeId> members;
     for (const auto& m : config.members) members.push_back(m.id);
@@ -235,14 +205,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   }
   void propose_waiting();
   void on_peer_message(paxos::Envelope envelope);
-  bool forward_to_leader(paxos::ForwardRequest request, Forwarded pending);
-  void on_forward_request(NodeId from, paxos::ForwardRequest request);
-  void on_forward_reply(const paxos::ForwardReply& reply);
-  void fail_forwarded(bool only_to_lost_leader);
-  void serve_snapshot_chunk(NodeId to, const paxos::SnapshotRequest& request);
-  void request_snapshot_chunk();
-  void on_snapshot_chunk(NodeId from, paxos::SnapshotChunk chunk);
-  void install_fetched_snapshot();
   void publish_view() {
     auto next = status_report.build_view(reading(), steady_us());
     std::lock_guard<std::mutex> lock(view_mutex);
@@ -250,7 +212,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   }
   NodeReading reading() const {
     return NodeReading{*replica, *transport, machine, soft, proposals.size() + waiting_for_serving.size(),
-                       forwarded.size(), reads.size() + revision_waits.size(), snapshot_slot, applied_slot};
+                       peers.forwards_waiting(), reads.size() + revision_waits.size(), snapshot_slot, applied_slot};
   }
   void begin_stop();
   void finish_stop();
@@ -258,6 +220,17 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi {
   int64_t takeover_credit_ms() const {
     return config.timing.lease_ms * 100 / (100 + config.timing.drift_bound_percent);
   }
+
+  // ------------------------------------------------- PeerServices::Host
+  NodeId known_leader() const override { return replica->leader(); }
+  bool is_leader() const override { return replica->role() == paxos::Role::leader; }
+  bool send_to_peer(const paxos::Envelope& envelope) override { return transport->send(envelope); }
+  void keep_alive_here(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) override {
+    keep_alive(session, std::move(done));
+  }
+  void run_storage_task(StorageThread::Task task) override { storage_thread->run_task(std::move(task)); }
+  void post(std::function<void()> fn) override { asio::post(io, std::move(fn)); }
+  void install_snapshot(FetchedSnapshot fetched) override;
 
   // -------------------------------------------------------- observability
   Reported look_before(const std::string& payload, uint8_t tag) const;
@@ -482,14 +455,7 @@ void Node::Impl::handle(paxos::Ready ready) {
     proposals.erase(it);
   }
   if (ready.soft_state) on_soft_state(*ready.soft_state);
-  if (ready.snapshot_from != paxos::kNoNode && !fetch.active) {
-    fetch = SnapshotFetch{};
-    fetch.active = true;
-    fetch.from = ready.snapshot_from;
-    fetch.started_us = steady_us();
-    log.write(Level::info, "snapshot_fetch", {{"from", ready.snapshot_from}, {"applied_slot", applied_slot}});
-    request_snapshot_chunk();
-  }
+  if (ready.snapshot_from != paxos::kNoNode) peers.start_fetch(ready.snapshot_from, applied_slot);
 }
 
 void Node::Impl::on_synced(persistence::PersistResult result, bool snapshot_due) {
@@ -615,9 +581,9 @@ void Node::Impl::on_tick() {
     }
   }
   expire_requests(now);
-  if (!forwarded.empty()) fail_forwarded(true);
+  peers.fail_forwarded(true);
   if (status_report.window_due(now)) status_report.close_windows(now);
-  if (fetch.active && now >= fetch.deadline_us) request_snapshot_chunk();  // resume from what we hold
+  peers.resume_fetch(now);  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
     finish_stop();
     return;
@@ -685,7 +651,7 @@ void Node::Impl::propose_now(lockservice::Command command, ProposalKey key, std:
     // the leader stamps its own time on it.
     paxos::ForwardRequest request{0, paxos::ForwardRequest::Kind::propose, key.client_id, key.seq,
                                   lockservice::encode(command, 0)};
-    if (forward_to_leader(std::move(request), Forwarded{paxos::kNoNode, done, nullptr, 0})) return;
+    if (peers.forward_to_leader(std::move(request), done)) return;
     return done(http::Outcome{http::Outcome::Kind::not_leader, replica->leader(), {}, 0});
   }
   if (!keeper.leading() || !replica->lease_valid(steady_us())) {
@@ -742,7 +708,7 @@ void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(h
       std::string payload;
       Writer(payload).varint(session);
       paxos::ForwardRequest request{0, paxos::ForwardRequest::Kind::keep_alive, 0, 0, std::move(payload)};
-      if (forward_to_leader(std::move(request), Forwarded{paxos::kNoNode, nullptr, done, 0})) return;
+      if (peers.forward_to_leader(std::move(request), done)) return;
     }
     if (!keeper.leading() || !replica->lease_valid(now)) {
       return done(http::KeepAliveOutcome{http::KeepAliveOutcome::Kind::not_leader, soft.leader, 0});
@@ -755,29 +721,23 @@ void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(h
   });
 }
 
-// ------------------------------------------------------ snapshot transfer
-//
-// A replica that needs slots its peers compacted away (Ready::snapshot_from)
-// fetches the peer's latest snapshot in chunks of at most 1 MiB, each checked
-// against its CRC32C, resuming from the last offset it holds after a timeout.
-// The whole image is checked against its CRC32C, restored into the state
-// machine, saved to storage, and then handed to the replica.
+// ------------------------------------------------------------ peer messages
 
 void Node::Impl::on_peer_message(paxos::Envelope envelope) {
   if (const auto* request = std::get_if<paxos::SnapshotRequest>(&envelope.message)) {
-    serve_snapshot_chunk(envelope.from, *request);
+    peers.serve_snapshot_chunk(envelope.from, *request);
     return;
   }
   if (auto* chunk = std::get_if<paxos::SnapshotChunk>(&envelope.message)) {
-    on_snapshot_chunk(envelope.from, std::move(*chunk));
+    peers.on_snapshot_chunk(envelope.from, std::move(*chunk));
     return;
   }
   if (auto* forward = std::get_if<paxos::ForwardRequest>(&envelope.message)) {
-    on_forward_request(envelope.from, std::move(*forward));
+    peers.on_forward_request(envelope.from, std::move(*forward));
     return;
   }
   if (const auto* reply = std::get_if<paxos::ForwardReply>(&envelope.message)) {
-    on_forward_reply(*reply);
+    peers.on_forward_reply(*reply);
     return;
   }
   const int64_t now = steady_us();
@@ -786,177 +746,20 @@ void Node::Impl::on_peer_message(paxos::Envelope envelope) {
   schedule_flush();
 }
 
-// ---------------------------------------------------------- forwarding
-//
-// A follower forwards a client's command or keep-alive to the leader over
-// the peer link rather than as HTTP: the leader then parses no HTTP and no
-// JSON, and the follower answers its client itself. If the leader changes
-// or the answer does not come in time, the client is told the outcome is
-// unknown (504: retry with the same Idempotency-Key).
-
-bool Node::Impl::forward_to_leader(paxos::ForwardRequest request, Forwarded pending) {
-  const NodeId leader = replica->leader();
-  if (leader == paxos::kNoNode || leader == config.id || forwarded.size() >= kForwardedMax) return false;
-  request.request_id = ++next_forward_id;
-  pending.to = leader;
-  pending.deadline_us = steady_us() + kForwardMsMax * 1000;
-  if (!transport->send(paxos::Envelope{config.id, leader, request})) return false;
-  forwarded.emplace(request.request_id, std::move(pending));
-  return true;
-}
-
-void Node::Impl::on_forward_request(NodeId from, paxos::ForwardRequest request) {
-  const uint64_t id = request.request_id;
-  auto reply = [this, from, id](uint8_t outcome, NodeId leader, uint64_t revision, std::string payload) {
-    transport->send(paxos::Envelope{config.id, from, paxos::ForwardReply{id, outcome, leader, revision, std::move(payload)}});
-  };
-  if (request.kind == paxos::ForwardRequest::Kind::keep_alive) {
-    Reader in(request.payload);
-    const lockservice::SessionId session = in.varint();
-    if (!in.done()) return;  // a malformed forward from a peer: drop it
-    // Answered locally (never forwarded again: no leader here means not_leader).
-    keep_alive(session, [reply](http::KeepAliveOutcome outcome) {
-      std::string payload;
-      Writer w(payload);
-      w.svarint(outcome.valid_for_ms);
-      reply(static_cast<uint8_t>(outcome.kind), outcome.leader, 0, std::move(payload));
-    });
-    return;
-  }
-  auto decoded = lockservice::decode(request.payload);
-  if (!decoded.ok) return;
-  if (replica->role() != paxos::Role::leader) {
-    return reply(static_cast<uint8_t>(http::Outcome::Kind::not_leader), replica->leader(), 0, {});
-  }
-  propose_now(std::move(decoded.command), ProposalKey{request.client_id, request.seq},
-              [reply](http::Outcome outcome) {
-                reply(static_cast<uint8_t>(outcome.kind), outcome.leader, outcome.revision,
-                      outcome.kind == http::Outcome::Kind::applied ? lockservice::encode_result(outcome.result)
-                                                                    : std::string());
-              });
-}
-
-void Node::Impl::on_forward_reply(const paxos::ForwardReply& reply) {
-  auto it = forwarded.find(reply.request_id);
-  if (it == forwarded.end()) return;
-  auto pending = std::move(it->second);
-  forwarded.erase(it);
-  if (pending.renewed) {
-    Reader in(reply.payload);
-    const int64_t valid_for_ms = in.svarint();
-    const auto kind = reply.outcome <= static_cast<uint8_t>(http::KeepAliveOutcome::Kind::expired)
-                          ? static_cast<http::KeepAliveOutcome::Kind>(reply.outcome)
-                          : http::KeepAliveOutcome::Kind::not_leader;
-    return pending.renewed(http::KeepAliveOutcome{kind, reply.leader, in.ok() ? valid_for_ms : 0});
-  }
-  http::Outcome outcome{http::Outcome::Kind::timeout, reply.leader, {}, reply.revision};
-  if (reply.outcome <= static_cast<uint8_t>(http::Outcome::Kind::stopping)) {
-    outcome.kind = static_cast<http::Outcome::Kind>(reply.outcome);
-  }
-  if (outcome.kind == http::Outcome::Kind::applied) {
-    auto result = lockservice::decode_result(reply.payload);
-    if (!result) outcome.kind = http::Outcome::Kind::timeout;  // unreadable: the outcome is unknown to us
-    else outcome.result = std::move(*result);
-  }
-  pending.proposed(std::move(outcome));
-}
-
-// Forwards whose answer can no longer come (the leader changed, the node
-// stops, or they timed out) end as "unknown outcome".
-void Node::Impl::fail_forwarded(bool only_to_lost_leader) {
-  const int64_t now = steady_us();
-  for (auto it = forwarded.begin(); it != forwarded.end();) {
-    const bool lost = it->second.to != replica->leader();
-    if ((only_to_lost_leader && !lost && now < it->second.deadline_us)) {
-      ++it;
-      continue;
-    }
-    if (it->second.proposed) {
-      it->second.proposed(http::Outcome{http::Outcome::Kind::timeout, replica->leader(), {}, 0});
-    } else {
-      it->second.renewed(http::KeepAliveOutcome{http::KeepAliveOutcome::Kind::not_leader, replica->leader(), 0});
-    }
-    it = forwarded.erase(it);
-  }
-}
-
-void Node::Impl::serve_snapshot_chunk(NodeId to, const paxos::SnapshotRequest& request) {
-  storage_thread->run_task([this, to, request](persistence::Storage& store) {
-    paxos::SnapshotChunk reply;
-    const auto info = store.snapshot_info();
-    if (info) {
-      // A request for a snapshot we no longer hold restarts at our latest.
-      const bool same = request.slot == paxos::kNoSlot || request.slot == info->slot;
-      auto read = store.read_snapshot_chunk(info->slot, same ? request.offset : 0, kSnapshotChunkBytesMax);
-      if (read.status.ok()) {
-        reply = paxos::SnapshotChunk{read.chunk.slot,     info->members,         read.chunk.offset,
-                                     std::move(read.chunk.bytes), read.chunk.crc32c, read.chunk.snapshot_bytes,
-                                     read.chunk.snapshot_crc32c,  read.chunk.last};
-      }
-    }
-    asio::post(io, [this, to, reply = std::move(reply)]() mutable {
-      transport->send(paxos::Envelope{config.id, to, std::move(reply)});
-    });
-  });
-}
-
-void Node::Impl::request_snapshot_chunk() {
-  fetch.deadline_us = steady_us() + kSnapshotChunkWaitMs * 1000;
-  transport->send(paxos::Envelope{config.id, fetch.from, paxos::SnapshotRequest{fetch.slot, fetch.bytes.size()}});
-}
-
-void Node::Impl::on_snapshot_chunk(NodeId from, paxos::SnapshotChunk chunk) {
-  if (!fetch.active || from != fetch.from) return;
-  if (chunk.slot == paxos::kNoSlot) {
-    // The peer has no snapshot (yet): let the replica ask again later.
-    log.write(Level::warn, "snapshot_fetch_failed", {{"from", from}, {"reason", "the peer has no snapshot"}});
-    fetch.active = false;
-    return;
-  }
-  if (chunk.slot != fetch.slot) {
-    // A newer snapshot than the one we were fetching: start it over.
-    if (chunk.offset != 0) return;
-    fetch.slot = chunk.slot;
-    fetch.bytes.clear();
-  }
-  if (chunk.offset != fetch.bytes.size() || crc32c(chunk.bytes) != chunk.crc32c) {
-    if (chunk.offset == fetch.bytes.size()) {
-      metrics.corruption_events.inc();
-      log.write(Level::warn, "snapshot_chunk_damaged",
-                {{"from", from}, {"slot", chunk.slot}, {"offset", chunk.offset}, {"reason", "chunk checksum"}});
-    }
-    request_snapshot_chunk();  // a duplicate, a gap or a damaged chunk: ask for what we need
-    return;
-  }
-  fetch.members = chunk.members;
-  fetch.total_bytes = chunk.total_bytes;
-  fetch.total_crc32c = chunk.total_crc32c;
-  fetch.bytes += chunk.bytes;
-  if (!chunk.last) {
-    request_snapshot_chunk();
-    return;
-  }
-  install_fetched_snapshot();
-}
-
-void Node::Impl::install_fetched_snapshot() {
-  fetch.active = false;
-  if (fetch.bytes.size() != fetch.total_bytes || crc32c(fetch.bytes) != fetch.total_crc32c) {
-    metrics.corruption_events.inc();
-    log.write(Level::error, "snapshot_fetch_failed",
-              {{"from", fetch.from}, {"reason", "checksum of the whole image"},
-               {"duration_ms", (steady_us() - fetch.started_us) / 1000}});
-    return;
-  }
-  if (fetch.slot <= applied_slot) return;  // we caught up meanwhile
+// A snapshot fetched from a peer (PeerServices checked its checksum):
+// restored into the state machine, saved to storage, then handed to the
+// replica.
+void Node::Impl::install_snapshot(FetchedSnapshot fetched) {
+  if (fetched.slot <= applied_slot) return;  // we caught up meanwhile
   lockservice::StateMachine restored(machine.config());
-  if (!restored.restore(fetch.bytes)) {
-    log.write(Level::error, "snapshot_fetch_failed", {{"from", fetch.from}, {"reason", "the image does not restore"}});
+  if (!restored.restore(fetched.bytes)) {
+    log.write(Level::error, "snapshot_fetch_failed", {{"from", fetched.from}, {"reason", "the image does not restore"}});
     return;
   }
   machine = std::move(restored);
-  applied_slot = fetch.slot;
-  persistence::Snapshot snapshot{fetch.slot, fetch.members, std::move(fetch.bytes)};
+  applied_slot = fetched.slot;
+  const auto bytes = static_cast<uint64_t>(fetched.bytes.size());
+  persistence::Snapshot snapshot{fetched.slot, std::move(fetched.members), std::move(fetched.bytes)};
   // Saved before any later chosen entry: tasks and batches run in order.
   storage_thread->run_task([this, snapshot = std::move(snapshot)](persistence::Storage& store) {
     const auto status = store.save_snapshot(snapshot);
@@ -972,8 +775,8 @@ void Node::Impl::install_fetched_snapshot() {
   metrics.snapshots_installed.inc();
   snapshot_slot = applied_slot;
   log.write(Level::info, "snapshot_installed",
-            {{"slot", applied_slot}, {"from", fetch.from}, {"bytes", fetch.total_bytes},
-             {"duration_ms", (steady_us() - fetch.started_us) / 1000}});
+            {{"slot", applied_slot}, {"from", fetched.from}, {"bytes", bytes},
+             {"duration_ms", (steady_us() - fetched.started_us) / 1000}});
   wake_revision_waits();
   flush();
 }
@@ -1009,7 +812,7 @@ void Node::Impl::begin_stop() {
 
 void Node::Impl::finish_stop() {
   log.write(Level::info, "stopping", {{"leader", soft.leader}});
-  fail_forwarded(false);
+  peers.fail_forwarded(false);
   for (auto& [key, waiters] : proposals) {
     for (auto& w : waiters) w.done(http::Outcome{http::Outcome::Kind::stopping, soft.leader, {}, 0});
   }
