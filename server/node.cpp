@@ -15,7 +15,6 @@
 #include <unordered_map>
 #include <variant>
 
-
 #include "http/api.h"
 #include "http/node_api.h"
 #include "http/observability.h"
@@ -27,10 +26,10 @@
 #include "paxos/transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
 #include "server/clock.h"
+#include "server/command_reports.h"
 #include "server/election_watch.h"
 #include "server/limits.h"
 #include "server/log.h"
-#include "server/memory.h"
 #include "server/node_metrics.h"
 #include "server/peer_services.h"
 #include "server/snapshot_fork.h"
@@ -51,29 +50,9 @@ uint64_t hash_cluster_id(const std::string& name) {
   return hash;
 }
 
-// The wire tag of a lock-service command (its index in the Command variant,
-// lockservice/command.h), so apply() can spot the rare commands it reports
-// on without decoding every payload.
-template <class T, class... Ts>
-constexpr uint8_t tag_in(const std::variant<Ts...>*) {
-  constexpr bool same[] = {std::is_same_v<T, Ts>...};
-  for (uint8_t i = 0; i < sizeof...(Ts); ++i) {
-    if (same[i]) return i;
-  }
-  return 0xff;
-}
-constexpr uint8_t kExpireSessionTag =
-    tag_in<lockservice::ExpireSession>(static_cast<const lockservice::Command*>(nullptr));
-constexpr uint8_t kForceReleaseTag = tag_in<lockservice::ForceRelease>(static_cast<const lockservice::Command*>(nullptr));
-static_assert(kExpireSessionTag != 0xff && kForceReleaseTag != 0xff);
-
-uint8_t command_tag(const std::string& payload) {
-  if (payload.size() <= lockservice::kCommandHeaderBytes || payload[0] != lockservice::kCommandFormatVersion) return 0xff;
-  return static_cast<uint8_t>(payload[lockservice::kCommandHeaderBytes]);
-}
-
 }  // namespace
 
+// The node's wiring: it owns every part and runs the owner loop (node.h).
 struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::Host {
   explicit Impl(Config c)
       : config(std::move(c)),
@@ -93,7 +72,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
                  }),
         status_report(config, metrics, election, recording, started_us, started_unix_ms),
         snapshots(io, log, metrics, [this](Slot slot) { snapshot_slot = slot; }),
-        peers(config.id, *this, log, metrics) {}
+        peers(config.id, *this, log, metrics),
+        reports(machine, keeper, log, metrics) {}
 
   // ---------------------------------------------------------------- state
   Config config;
@@ -143,15 +123,17 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   bool stopping = false;
   int64_t stop_deadline_us = 0;
   int exit_code = 0;
+  uint64_t snapshot_slot = 0;  // of the latest snapshot taken or installed
+  int64_t repair_started_us = 0;
+  std::string repair_reason;
 
   // any thread
   mutable std::mutex view_mutex;
   http::ClusterView view;
 
-  // -------------------------------------------------------- observability
-  // (docs/observability.md). The registry is updated from the owner thread,
-  // the storage thread (MeteredStorage) and the HTTP thread (observe_http);
-  // everything else in this section is the owner thread's.
+  // ---------------------------------------------------------------- parts
+  // The registry is updated from the owner thread, the storage thread
+  // (MeteredStorage) and the HTTP thread (observe_http, set_watchers).
   NodeMetrics metrics;
   const bool recording;  // config.metrics: take the hot-path measurements
   const int64_t started_us;
@@ -161,19 +143,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   StatusReport status_report;   // the cluster view, the gauges and the status page
   SnapshotFork snapshots;       // this node's snapshots, serialized by a child
   PeerServices peers;           // forwarding to the leader, snapshot transfer
-  uint64_t snapshot_slot = 0;
-  int64_t repair_started_us = 0;
-  std::string repair_reason;
-
-  // What a command the node reports on (an expiry, a forced release) looked
-  // like before it applied.
-  struct Reported {
-    uint8_t tag = 0xff;
-    lockservice::Decoded decoded;
-    std::optional<lockservice::SessionView> session;
-    std::optional<lockservice::LockView> lock;
-    std::optional<lockservice::ElectionView> election;
-  };
+  CommandReports reports;       // expiries and forced releases, as they apply
+  using Reported = CommandReports::Reported;
 
   // ------------------------------------------------------------- opening
   std::string open();
@@ -231,12 +202,6 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   void run_storage_task(StorageThread::Task task) override { storage_thread->run_task(std::move(task)); }
   void post(std::function<void()> fn) override { asio::post(io, std::move(fn)); }
   void install_snapshot(FetchedSnapshot fetched) override;
-
-  // -------------------------------------------------------- observability
-  Reported look_before(const std::string& payload, uint8_t tag) const;
-  void report_applied(const Reported& before, const lockservice::Result& result);
-  void report_expiry(const Reported& before);
-  void report_forced_release(const Reported& before);
 
   // ---------------------------------------------------- ObservabilityApi
   void observe_http(std::string_view route, int status, double seconds) override {
@@ -503,10 +468,10 @@ void Node::Impl::apply(const std::vector<paxos::ChosenEntry>& entries) {
       // ended; every other command costs one tag compare here.
       const uint8_t tag = command_tag(command.payload);
       std::optional<Reported> before;
-      if (tag == kExpireSessionTag || tag == kForceReleaseTag) before = look_before(command.payload, tag);
+      if (tag == kExpireSessionTag || tag == kForceReleaseTag) before = reports.look_before(command.payload, tag);
       auto result = machine.apply(lockservice::LogEntry{entry.slot, i, command.client_id, command.seq, command.payload});
       if (result.status == lockservice::Status::lock_delay) metrics.lock_delay_hits.inc();
-      if (before) report_applied(*before, result);
+      if (before) reports.report_applied(*before, result);
       auto it = proposals.find(ProposalKey{command.client_id, command.seq});
       if (it == proposals.end()) continue;
       if (timing) metrics.commit_latency.observe(seconds_between(it->second.front().proposed_us, chosen_us));
@@ -824,75 +789,6 @@ void Node::Impl::finish_stop() {
   storage_thread->drain_and_stop();
   transport->stop();
   io.stop();
-}
-
-// ----------------------------------------------- expiries, forced releases
-
-Node::Impl::Reported Node::Impl::look_before(const std::string& payload, uint8_t tag) const {
-  Reported before;
-  before.tag = tag;
-  before.decoded = lockservice::decode(payload);
-  if (!before.decoded.ok) return before;
-  if (const auto* expire = std::get_if<lockservice::ExpireSession>(&before.decoded.command)) {
-    before.session = machine.session(expire->session);
-  } else if (const auto* force = std::get_if<lockservice::ForceRelease>(&before.decoded.command)) {
-    if (force->space == lockservice::Space::election) before.election = machine.election(force->name);
-    else before.lock = machine.lock(force->name);
-  }
-  return before;
-}
-
-void Node::Impl::report_applied(const Reported& before, const lockservice::Result& result) {
-  if (!before.decoded.ok || result.status != lockservice::Status::ok) return;
-  if (before.tag == kExpireSessionTag) report_expiry(before);
-  else report_forced_release(before);
-}
-
-void Node::Impl::report_expiry(const Reported& before) {
-  if (!before.session) return;
-  const auto& session = *before.session;
-  metrics.session_expiries.inc();
-  std::string locks;
-  for (const auto& name : session.locks) locks += (locks.empty() ? "" : ",") + name;
-  for (const auto& name : session.elections) locks += (locks.empty() ? "election:" : ",election:") + name;
-  const int64_t log_now = machine.log_time_ms();
-  // Every replica applies it; the leader, which proposed it, says so at info.
-  log.write(keeper.leading() ? Level::info : Level::debug, "session_expired",
-            {{"session", session.id}, {"reason", "no keep-alive reached the leader within the TTL"},
-             {"ttl_ms", session.ttl_ms}, {"silent_ms", log_now - session.renewed_log_ms},
-             {"overdue_ms", log_now - session.deadline_log_ms}, {"lived_ms", log_now - session.created_log_ms},
-             {"released", locks}, {"lock_delay_ms", session.lock_delay_ms},
-             {"ephemeral_keys", static_cast<uint64_t>(session.ephemeral_keys)},
-             // How long after its stamp the expiry was applied: the lock-delay
-             // runs from the stamp, so a slow commit eats into it.
-             {"applied_after_ms", keeper.leading() ? keeper.log_now_ms(machine, steady_us() / 1000) - log_now : 0}});
-}
-
-void Node::Impl::report_forced_release(const Reported& before) {
-  const auto& force = std::get<lockservice::ForceRelease>(before.decoded.command);
-  const int64_t log_now = machine.log_time_ms();
-  const Level level = keeper.leading() ? Level::info : Level::debug;
-  if (before.election && before.election->leader != lockservice::kNoSession) {
-    const auto after = machine.election(force.name);
-    if (after && after->leader == before.election->leader) return;  // nothing was evicted
-    metrics.forced_releases.inc();
-    log.write(level, "forced_release",
-              {{"space", "election"}, {"name", force.name}, {"session", before.election->leader},
-               {"token", before.election->token}, {"reason", force.reason}});
-    return;
-  }
-  if (!before.lock) return;
-  const auto after = machine.lock(force.name);
-  for (const auto& holder : before.lock->holders) {
-    const bool kept = after && std::any_of(after->holders.begin(), after->holders.end(),
-                                           [&](const auto& h) { return h.token == holder.token; });
-    if (kept) continue;
-    metrics.forced_releases.inc();
-    log.write(level, "forced_release",
-              {{"space", "lock"}, {"name", force.name}, {"session", holder.session}, {"token", holder.token},
-               {"reason", force.reason}, {"held_ms", log_now - holder.granted_log_ms},
-               {"lock_delay", !force.skip_lock_delay}});
-  }
 }
 
 // ------------------------------------------------------------------- Node
