@@ -38,7 +38,7 @@ static_assert(kRequestMsMax >= 10 * paxos::Timing{}.election_timeout_max_ms,
 // proposal kRequestMsMax and answers "timeout" then; the follower must not
 // give up first, or it would answer "unknown" while the leader still
 // answers. (The HTTP forward's deadline, http::ApiOptions, is tied to
-// kRequestMsMax too: node.cpp asserts it.)
+// kRequestMsMax too: module_options.cpp asserts it.)
 inline constexpr int64_t kForwardMsMax = kRequestMsMax;
 static_assert(kForwardMsMax >= kRequestMsMax, "a follower must wait at least as long as the leader");
 

@@ -30,6 +30,7 @@
 #include "server/election_watch.h"
 #include "server/limits.h"
 #include "server/log.h"
+#include "server/module_options.h"
 #include "server/node_metrics.h"
 #include "server/peer_services.h"
 #include "server/snapshot_fork.h"
@@ -41,16 +42,6 @@ namespace synod::server {
 namespace asio = boost::asio;
 using paxos::NodeId;
 using paxos::Slot;
-
-namespace {
-
-uint64_t hash_cluster_id(const std::string& name) {
-  uint64_t hash = 1469598103934665603ULL;  // FNV-1a
-  for (char c : name) hash = (hash ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
-  return hash;
-}
-
-}  // namespace
 
 // The node's wiring: it owns every part and runs the owner loop (node.h).
 struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::Host {
@@ -254,12 +245,7 @@ std::string Node::Impl::open() {
 }
 
 std::string Node::Impl::open_storage() {
-  persistence::LmdbOptions options;
-  options.data_dir = config.data_dir;
-  options.storage.node_id = config.id;
-  options.storage.log_slots_max = config.snapshot_after_slots;
-  options.unsafe_no_sync_for_benchmarks = config.unsafe_no_sync_for_benchmarks;
-  auto opened = persistence::LmdbStorage::open(options);
+  auto opened = persistence::LmdbStorage::open(storage_options(config));
   if (!opened.status.ok()) return "data directory " + config.data_dir + ": " + opened.status.message;
   storage = std::move(opened.storage);
   const auto load_started = steady_us();
@@ -331,16 +317,8 @@ std::string Node::Impl::open_storage() {
 }
 
 std::string Node::Impl::open_transport() {
-  transport::TransportOptions options;
-  options.self = config.id;
-  options.cluster_id = hash_cluster_id(config.cluster_id);
-  options.config_digest = lockservice::config_digest(machine.config());
-  for (const auto& m : config.members) {
-    transport::PeerAddress address{m.peer.host, m.peer.port};
-    if (m.id == config.id) address = transport::PeerAddress{config.peer_listen.host, config.peer_listen.port};
-    options.members.push_back(transport::Member{m.id, address});
-  }
-  options.random_seed = static_cast<uint64_t>(steady_us());
+  const auto options =
+      transport_options(config, lockservice::config_digest(machine.config()), static_cast<uint64_t>(steady_us()));
   if (auto problem = transport::validate(options); !problem.empty()) return "peer transport: " + problem;
   transport = std::make_unique<transport::PeerTransport>(
       io, options,
@@ -353,20 +331,7 @@ std::string Node::Impl::open_transport() {
 }
 
 std::string Node::Impl::open_http() {
-  // Decoding refuses what the lock service would refuse, at its configured
-  // limits (a raised --value-bytes-max must reach the API too).
-  http::ApiOptions api_options;
-  // The API's forwarding deadline is the node's own request deadline plus a
-  // margin (http/api.h), so that the node's answer, even "timeout", comes
-  // first.
-  static_assert(http::ApiOptions{}.forward_timeout_ms > kRequestMsMax);
-  const auto& service = config.service.limits;
-  api_options.decode.key_bytes_max = service.key_bytes_max;
-  api_options.decode.name_bytes_max = service.name_bytes_max;
-  api_options.decode.value_bytes_max = service.value_bytes_max;
-  api_options.decode.txn_ops_max = service.txn_ops_max;
-  api_options.decode.txn_guards_max = service.txn_guards_max;
-  api = std::make_unique<http::Api>(*this, api_options);
+  api = std::make_unique<http::Api>(*this, api_options(config));
   http_server = std::make_unique<http::Server>(
       config.http_limits,
       [this](http::Request&& request, http::Responder respond) {
