@@ -1,6 +1,7 @@
 // module_options: what each module the node wires is configured with, from
 // the node's Config (the Replica's options are Config::paxos_options). Pure
-// translation, no I/O; node.cpp calls each once, at open().
+// translation: it owns nothing and does no I/O. Any thread; node.cpp calls
+// each once, in open(), before the loop runs.
 #pragma once
 
 #include <cstdint>
