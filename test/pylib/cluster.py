@@ -79,7 +79,7 @@ class Cluster:
     def __init__(self, size, binary, extra_args=(), keep=False, cluster_id="synod", root=None,
                  prefix="synod-cluster-"):
         self.size = size
-        self.binary = binary
+        self.binary = os.path.abspath(binary)  # each start runs in a folder of its own
         self.extra_args = list(extra_args)
         self.cluster_id = cluster_id
         self.keep = keep or bool(os.environ.get("SYNOD_KEEP_TEST_DIRS"))
