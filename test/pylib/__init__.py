@@ -4,7 +4,9 @@
   proxied     a Cluster whose inter-node links cross the fault-injecting proxy (netproxy.py)
   http        the HTTP client: one-shot requests, keep-alive connections, one Response type
   sse         server-sent events: the parser, a background reader and a caller-driven stream
+  netproxy    the fault-injecting TCP proxy, a program ProxiedCluster runs as a child process
   prometheus  the Prometheus text format of GET /metrics
+  wait        polling with a deadline: until(), retry()
   runner      runs one test function of a test module by name (the ctest entry point)
 
 Scripts find it by putting test/ on sys.path, relative to their own file:

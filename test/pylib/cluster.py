@@ -182,7 +182,7 @@ class Cluster:
         return process is not None and process.poll() is None
 
     def up(self, node):
-        """Running and not stopped: can answer."""
+        """Running and not SIGSTOPped: can answer."""
         return self.running(node) and node not in self.paused
 
     def kill(self, node, sig=signal.SIGKILL):
