@@ -1,6 +1,6 @@
 """The fault-injecting TCP proxy of the chaos suite: one process, every link.
 
-The harness (cluster.py) starts this file as a child process and drives it
+The harness (proxied.py, ProxiedCluster) starts this file as a child process and drives it
 with one JSON object per line on stdin; it answers one JSON object per line on
 stdout. It runs in a process of its own so that the harness's client threads
 never hold the proxy up (a Python process has one interpreter lock), and it
