@@ -1,6 +1,6 @@
 // The messages replicas exchange. Each is a plain struct; Envelope carries one
-// between two nodes. The transport (paxos/transport) encodes them with the
-// versioned codec in paxos/codec.h; the simulator passes them by value.
+// between two nodes. The transport (transport/) encodes them with the
+// versioned codec in base/codec.h; the simulator passes them by value.
 //
 // Naming follows Paxos Made Simple: phase 1 is Prepare/Promise, phase 2 is
 // Accept/Accepted. A Reject carries the higher ballot the acceptor knows, so

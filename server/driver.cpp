@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "lockservice/command.h"
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::server {
 

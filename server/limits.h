@@ -12,7 +12,7 @@
 #include <cstdint>
 
 #include "paxos/options.h"
-#include "paxos/transport/wire.h"
+#include "transport/wire.h"
 
 namespace synod::server {
 

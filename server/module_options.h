@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "http/api.h"
-#include "paxos/transport/peer_transport.h"
+#include "transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
 #include "server/config.h"
 

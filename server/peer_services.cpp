@@ -2,8 +2,8 @@
 
 #include <utility>
 
-#include "paxos/codec.h"
-#include "paxos/crc32c.h"
+#include "base/codec.h"
+#include "base/crc32c.h"
 #include "server/clock.h"
 #include "server/limits.h"
 

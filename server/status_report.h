@@ -19,7 +19,7 @@
 #include "http/observability.h"
 #include "lockservice/state_machine.h"
 #include "paxos/replica.h"
-#include "paxos/transport/peer_transport.h"
+#include "transport/peer_transport.h"
 #include "server/config.h"
 #include "server/election_watch.h"
 #include "server/node_metrics.h"

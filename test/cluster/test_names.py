@@ -7,7 +7,7 @@ peer link and linearizable reads over the leader's named client address, and
 synodctl reaches it with --endpoints localhost:PORT. The session below is
 printed as curl would show it, so a run documents it.
 
-Run: SYNODCTL=build/server/synodctl \
+Run: SYNODCTL=build/cli/synodctl \
      python3 test/cluster/test_names.py --binary build/server/synod test_localhost_cluster_serves_by_name
 """
 import json

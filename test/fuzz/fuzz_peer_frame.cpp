@@ -1,4 +1,4 @@
-// libFuzzer target: the peer frame and message decoder (paxos/transport/wire.h).
+// libFuzzer target: the peer frame and message decoder (transport/wire.h).
 //
 // Each input is tried three ways:
 //   1. as raw bytes off the wire: scan_frame and decode_frame must agree and
@@ -18,9 +18,9 @@
 #include <string>
 #include <string_view>
 
-#include "paxos/codec.h"
-#include "paxos/crc32c.h"
-#include "paxos/transport/wire.h"
+#include "base/codec.h"
+#include "base/crc32c.h"
+#include "transport/wire.h"
 #include "transport/samples.h"
 
 namespace {

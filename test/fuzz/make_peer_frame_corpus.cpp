@@ -10,7 +10,7 @@
 #include <string>
 
 #include "paxos/messages.h"
-#include "paxos/transport/wire.h"
+#include "transport/wire.h"
 #include "transport/samples.h"
 
 namespace {

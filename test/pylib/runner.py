@@ -2,7 +2,7 @@
 test/cluster and test/api module, so each is its own script:
 
     python3 test/cluster/test_server.py --binary build/server/synod test_three_nodes_commit
-    python3 test/api/test_api.py --binary build/server/synod --synodctl build/server/synodctl NAME
+    python3 test/api/test_api.py --binary build/server/synod --synodctl build/cli/synodctl NAME
     python3 test/cluster/test_memory.py --list
 
 A test is a function test_*(binary) that raises (an assert) to fail.

@@ -17,8 +17,8 @@
 #include <chrono>
 
 #include "sim/simulation.h"
-#include "test/lincheck/formats.h"
-#include "test/lincheck/lincheck.h"
+#include "tools/lincheck/formats.h"
+#include "tools/lincheck/lincheck.h"
 
 namespace synod::sim::detail {
 
@@ -264,7 +264,7 @@ void Simulation::record_event(const Client& client, lincheck::EventType type, li
 }
 
 // Each key's history must be linearizable under the keys model. The unique-values path
-// (test/lincheck/unique_values.h) decides most keys; the rest are searched within a step budget.
+// (tools/lincheck/unique_values.h) decides most keys; the rest are searched within a step budget.
 // A search that runs out of steps answers unknown: a failure of the seed unless allowed.
 void Simulation::check_key_histories() {
   const auto started = std::chrono::steady_clock::now();

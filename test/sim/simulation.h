@@ -28,14 +28,14 @@
 #include "lockservice/command.h"
 #include "lockservice/session_keeper.h"
 #include "lockservice/state_machine.h"
-#include "paxos/random.h"
+#include "base/random.h"
 #include "paxos/replica.h"
 #include "persistence/memory_storage.h"
 #include "server/driver.h"
 #include "sim/fenced_resource.h"
 #include "sim/sim.h"
-#include "test/lincheck/history.h"
-#include "test/lincheck/models.h"
+#include "tools/lincheck/history.h"
+#include "tools/lincheck/models.h"
 
 namespace synod::sim::detail {
 

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "paxos/random.h"
-#include "paxos/transport/peer_transport.h"
-#include "paxos/transport/wire.h"
+#include "base/random.h"
+#include "transport/peer_transport.h"
+#include "transport/wire.h"
 
 using namespace synod;
 using namespace synod::transport;

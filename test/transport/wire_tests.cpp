@@ -1,4 +1,4 @@
-// The peer wire codec (paxos/transport/wire.h): every message round-trips
+// The peer wire codec (transport/wire.h): every message round-trips
 // with edge values, and every malformed frame is refused with a status.
 #include <catch2/catch.hpp>
 
@@ -7,11 +7,11 @@
 #include <fstream>
 #include <set>
 
-#include "paxos/codec.h"
-#include "paxos/crc32c.h"
-#include "paxos/random.h"
-#include "paxos/transport/backoff.h"
-#include "paxos/transport/wire.h"
+#include "base/codec.h"
+#include "base/crc32c.h"
+#include "base/random.h"
+#include "transport/backoff.h"
+#include "transport/wire.h"
 #include "transport/samples.h"
 
 using namespace synod;
