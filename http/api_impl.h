@@ -133,6 +133,6 @@ struct Api::Impl {
 // Milliseconds on the steady clock (deadlines of long-polls).
 int64_t steady_now_ms();
 // Whether the view says this node leads.
-inline bool leads(const ClusterView& view) { return view.role == "leader"; }
+inline bool leads(const ClusterView& view) { return view.role == Role::leader; }
 
 }  // namespace synod::http

@@ -1532,7 +1532,9 @@ void Node::Impl::publish_view() {
 http::ClusterView Node::Impl::build_view(int64_t now) {
   http::ClusterView next;
   next.self = config.id;
-  next.role = paxos::role_name(replica->role());
+  next.role = replica->role() == paxos::Role::leader      ? http::Role::leader
+              : replica->role() == paxos::Role::candidate ? http::Role::candidate
+                                                          : http::Role::follower;
   next.leader = replica->leader();
   next.ballot_round = soft.ballot.round;
   next.ballot_node = soft.ballot.node;
