@@ -30,7 +30,8 @@
 #include <vector>
 
 #include "http/client.h"
-#include "http/request.h"
+#include "http/text/text.h"
+#include "lockservice/types.h"  // the TTL bounds and the checkpoint interval (constants only)
 
 namespace {
 
@@ -135,21 +136,7 @@ class Args {
 };
 
 // Percent-encodes one path segment or query value.
-std::string encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '@' || c == ',') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  return out;
-}
+std::string encode(std::string_view text) { return synod::http::percent_encode(text); }
 
 // A key's path: "/a/b" or "a/b" → "a/b", each segment encoded.
 std::string key_path(std::string_view key) {
@@ -683,7 +670,7 @@ std::optional<json> take_lock(const Options& options, Cluster& cluster, const st
     const int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up_at - Clock::now()).count();
     const int64_t poll = std::clamp<int64_t>(left, 0, 30'000);
     json body = {{"session", session}, {"queue", true}};
-    if (poll > 0) body["wait"] = std::to_string(poll) + "ms";
+    if (poll > 0) body["wait"] = synod::http::format_duration_ms(poll);
     sent = Clock::now();
     const auto response = cluster.call("POST", path, body.dump(), {}, options.timeout_ms + poll + 5'000);
     if (response.status == 200) return body_json(response);
@@ -709,7 +696,7 @@ int lock_run(const Options& options, Cluster& cluster, Args& args) {
   const int64_t ttl_ms = duration_arg(args.flag("ttl").value_or("10s"), "--ttl");
   const std::string lock_delay = args.flag("lock-delay").value_or("0s");
   const int64_t wait_ms = duration_arg(args.flag("wait").value_or("24h"), "--wait");
-  const int64_t margin_ms = duration_arg(args.flag("margin").value_or(std::to_string(default_margin_ms(ttl_ms)) + "ms"), "--margin");
+  const int64_t margin_ms = duration_arg(args.flag("margin").value_or(synod::http::format_duration_ms(default_margin_ms(ttl_ms))), "--margin");
   const std::string name = args.positional(0, "the lock name");
   args.done(1);
   if (args.rest().empty()) usage_error("lock run needs a command after --");
@@ -719,7 +706,7 @@ int lock_run(const Options& options, Cluster& cluster, Args& args) {
   std::signal(SIGTERM, on_interrupt);
   const auto created_sent = Clock::now();
   const auto created = cluster.call("POST", "/v1/sessions",
-                                    json{{"ttl", std::to_string(ttl_ms) + "ms"}, {"lock_delay", lock_delay}}.dump());
+                                    json{{"ttl", synod::http::format_duration_ms(ttl_ms)}, {"lock_delay", lock_delay}}.dump());
   if (created.status != 200) return refused(created);
   const json session_body = body_json(created);
   const std::string session = text(session_body, "session");
@@ -812,7 +799,7 @@ int elect(const Options& options, Cluster& cluster, Args& args) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   const auto sent = Clock::now();
-  const auto created = cluster.call("POST", "/v1/sessions", json{{"ttl", std::to_string(ttl_ms) + "ms"}}.dump());
+  const auto created = cluster.call("POST", "/v1/sessions", json{{"ttl", synod::http::format_duration_ms(ttl_ms)}}.dump());
   if (created.status != 200) return refused(created);
   const std::string session = text(body_json(created), "session");
   Keeper keeper(options, session, ttl_ms, default_margin_ms(ttl_ms), sent,

@@ -329,7 +329,7 @@ std::string Node::Impl::open_http() {
         if (http::serve_observability(request, respond, *this)) return;
         api->handle(std::move(request), std::move(respond));
       },
-      http::error_response,
+      api->error_body(),
       [this](std::string_view level, std::string_view event, std::string_view detail) {
         log.write(level == "warn" ? Level::warn : Level::info, event, {{"detail", detail}});
       });

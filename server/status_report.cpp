@@ -31,7 +31,9 @@ void StatusReport::set_watchers(uint64_t open) {
 http::ClusterView StatusReport::build_view(const NodeReading& node, int64_t now) const {
   http::ClusterView next;
   next.self = config_.id;
-  next.role = paxos::role_name(node.replica.role());
+  next.role = node.replica.role() == paxos::Role::leader      ? http::Role::leader
+              : node.replica.role() == paxos::Role::candidate ? http::Role::candidate
+                                                              : http::Role::follower;
   next.leader = node.replica.leader();
   next.ballot_round = node.soft.ballot.round;
   next.ballot_node = node.soft.ballot.node;
