@@ -127,7 +127,7 @@ void Replica::dispatch(NodeId from, const Message& message) {
         else if constexpr (std::is_same_v<T, Nominate>) on_nominate(from, m);
         else if constexpr (std::is_same_v<T, RepairQuery>) on_repair_query(from, m);
         else if constexpr (std::is_same_v<T, RepairReport>) on_repair_report(from, m);
-        // SnapshotRequest and SnapshotChunk are the driver's: it moves the bytes.
+        else static_assert(kUnhandled<T>, "Replica::dispatch must handle every paxos::Message");
       },
       message);
 }

@@ -150,7 +150,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
     for (const auto& m : config.members) members.push_back(m.id);
     snapshots.maybe_snapshot(machine, driver.applied_slot(), std::move(members), *storage_thread);
   }
-  void on_peer_message(paxos::Envelope envelope);
+  void on_peer_message(transport::PeerEnvelope envelope);
   void publish_view() {
     auto next = status_report.build_view(reading(), steady_us());
     std::lock_guard<std::mutex> lock(view_mutex);
@@ -184,7 +184,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   // ------------------------------------------------- PeerServices::Host
   NodeId known_leader() const override { return replica->leader(); }
   bool is_leader() const override { return replica->role() == paxos::Role::leader; }
-  bool send_to_peer(const paxos::Envelope& envelope) override { return transport->send(envelope); }
+  bool send_to_peer(const transport::PeerEnvelope& envelope) override { return transport->send(envelope); }
   void keep_alive_here(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) override {
     keep_alive(session, std::move(done));
   }
@@ -312,7 +312,7 @@ std::string Node::Impl::open_transport() {
   if (auto problem = transport::validate(options); !problem.empty()) return "peer transport: " + problem;
   transport = std::make_unique<transport::PeerTransport>(
       io, options,
-      [this](paxos::Envelope envelope) { on_peer_message(std::move(envelope)); },
+      [this](transport::PeerEnvelope envelope) { on_peer_message(std::move(envelope)); },
       [this](std::string_view level, std::string_view message) {
         log.write(level == "error" ? Level::error : level == "warn" ? Level::warn : Level::info, "peer",
                   {{"message", message}});
@@ -427,7 +427,7 @@ void Node::Impl::propose_now(lockservice::Command command, ProposalKey key, std:
   auto payload = lockservice::encode(command, 0);  // the leader's driver stamps it
   if (!stopping && replica->role() != paxos::Role::leader) {
     // A follower hands the command to the leader it knows over the peer link.
-    paxos::ForwardRequest request{0, paxos::ForwardRequest::Kind::propose, key.client_id, key.seq, payload};
+    transport::ForwardRequest request{0, transport::ForwardRequest::Kind::propose, key.client_id, key.seq, payload};
     if (peers.forward_to_leader(std::move(request), done)) return;
   }
   driver.propose(paxos::Command{key.client_id, key.seq, std::move(payload)}, std::move(done), steady_us());
@@ -446,7 +446,7 @@ void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(h
     if (replica->role() != paxos::Role::leader && !stopping) {
       std::string payload;
       Writer(payload).varint(session);
-      paxos::ForwardRequest request{0, paxos::ForwardRequest::Kind::keep_alive, 0, 0, std::move(payload)};
+      transport::ForwardRequest request{0, transport::ForwardRequest::Kind::keep_alive, 0, 0, std::move(payload)};
       if (peers.forward_to_leader(std::move(request), done)) return;
     }
     done(driver.keep_alive(session, steady_us()));
@@ -455,27 +455,26 @@ void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(h
 
 // ------------------------------------------------------------ peer messages
 
-void Node::Impl::on_peer_message(paxos::Envelope envelope) {
-  if (const auto* request = std::get_if<paxos::SnapshotRequest>(&envelope.message)) {
-    peers.serve_snapshot_chunk(envelope.from, *request);
+void Node::Impl::on_peer_message(transport::PeerEnvelope envelope) {
+  if (auto* core = std::get_if<paxos::Message>(&envelope.message)) {
+    const paxos::Envelope message{envelope.from, envelope.to, std::move(*core)};
+    const int64_t now = steady_us();
+    election.note_peer_message(message, now);
+    driver.step(message, now);
+    schedule_flush();
     return;
   }
-  if (auto* chunk = std::get_if<paxos::SnapshotChunk>(&envelope.message)) {
-    peers.on_snapshot_chunk(envelope.from, std::move(*chunk));
-    return;
-  }
-  if (auto* forward = std::get_if<paxos::ForwardRequest>(&envelope.message)) {
-    peers.on_forward_request(envelope.from, std::move(*forward));
-    return;
-  }
-  if (const auto* reply = std::get_if<paxos::ForwardReply>(&envelope.message)) {
-    peers.on_forward_reply(*reply);
-    return;
-  }
-  const int64_t now = steady_us();
-  election.note_peer_message(envelope, now);
-  driver.step(envelope, now);
-  schedule_flush();
+  // The server's own traffic: snapshot transfer and forwarded requests.
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, transport::SnapshotRequest>) peers.serve_snapshot_chunk(envelope.from, m);
+        else if constexpr (std::is_same_v<T, transport::SnapshotChunk>) peers.on_snapshot_chunk(envelope.from, std::move(m));
+        else if constexpr (std::is_same_v<T, transport::ForwardRequest>) peers.on_forward_request(envelope.from, std::move(m));
+        else if constexpr (std::is_same_v<T, transport::ForwardReply>) peers.on_forward_reply(m);
+        else static_assert(paxos::kUnhandled<T>, "the node must handle every transport::ServerMessage");
+      },
+      std::get<transport::ServerMessage>(envelope.message));
 }
 
 // A snapshot fetched from a peer (PeerServices checked its checksum):

@@ -14,33 +14,33 @@ PeerServices::PeerServices(paxos::NodeId self, Host& host, Log& log, NodeMetrics
 
 // ---------------------------------------------------------- forwarding
 
-bool PeerServices::forward_to_leader(paxos::ForwardRequest request, std::function<void(http::Outcome)> done) {
+bool PeerServices::forward_to_leader(transport::ForwardRequest request, std::function<void(http::Outcome)> done) {
   return forward(std::move(request), Forwarded{paxos::kNoNode, std::move(done), nullptr, 0});
 }
 
-bool PeerServices::forward_to_leader(paxos::ForwardRequest request,
+bool PeerServices::forward_to_leader(transport::ForwardRequest request,
                                      std::function<void(http::KeepAliveOutcome)> done) {
   return forward(std::move(request), Forwarded{paxos::kNoNode, nullptr, std::move(done), 0});
 }
 
-bool PeerServices::forward(paxos::ForwardRequest request, Forwarded pending) {
+bool PeerServices::forward(transport::ForwardRequest request, Forwarded pending) {
   const paxos::NodeId leader = host_.known_leader();
   if (leader == paxos::kNoNode || leader == self_ || forwarded_.size() >= kForwardedMax) return false;
   request.request_id = ++next_forward_id_;
   pending.to = leader;
   pending.deadline_us = steady_us() + kForwardMsMax * 1000;
-  if (!host_.send_to_peer(paxos::Envelope{self_, leader, request})) return false;
+  if (!host_.send_to_peer(transport::PeerEnvelope{self_, leader, request})) return false;
   forwarded_.emplace(request.request_id, std::move(pending));
   return true;
 }
 
-void PeerServices::on_forward_request(paxos::NodeId from, paxos::ForwardRequest request) {
+void PeerServices::on_forward_request(paxos::NodeId from, transport::ForwardRequest request) {
   const uint64_t id = request.request_id;
   auto reply = [this, from, id](uint8_t outcome, paxos::NodeId leader, uint64_t revision, std::string payload) {
     host_.send_to_peer(
-        paxos::Envelope{self_, from, paxos::ForwardReply{id, outcome, leader, revision, std::move(payload)}});
+        transport::PeerEnvelope{self_, from, transport::ForwardReply{id, outcome, leader, revision, std::move(payload)}});
   };
-  if (request.kind == paxos::ForwardRequest::Kind::keep_alive) {
+  if (request.kind == transport::ForwardRequest::Kind::keep_alive) {
     Reader in(request.payload);
     const lockservice::SessionId session = in.varint();
     if (!in.done()) return;  // a malformed forward from a peer: drop it
@@ -66,7 +66,7 @@ void PeerServices::on_forward_request(paxos::NodeId from, paxos::ForwardRequest 
                     });
 }
 
-void PeerServices::on_forward_reply(const paxos::ForwardReply& reply) {
+void PeerServices::on_forward_reply(const transport::ForwardReply& reply) {
   auto it = forwarded_.find(reply.request_id);
   if (it == forwarded_.end()) return;
   auto pending = std::move(it->second);
@@ -125,32 +125,32 @@ void PeerServices::resume_fetch(int64_t now_us) {
   if (fetch_.active && now_us >= fetch_.deadline_us) request_snapshot_chunk();  // resume from what we hold
 }
 
-void PeerServices::serve_snapshot_chunk(paxos::NodeId to, const paxos::SnapshotRequest& request) {
+void PeerServices::serve_snapshot_chunk(paxos::NodeId to, const transport::SnapshotRequest& request) {
   host_.run_storage_task([this, to, request](persistence::Storage& store) {
-    paxos::SnapshotChunk reply;
+    transport::SnapshotChunk reply;
     const auto info = store.snapshot_info();
     if (info) {
       // A request for a snapshot we no longer hold restarts at our latest.
       const bool same = request.slot == paxos::kNoSlot || request.slot == info->slot;
       auto read = store.read_snapshot_chunk(info->slot, same ? request.offset : 0, kSnapshotChunkBytesMax);
       if (read.status.ok()) {
-        reply = paxos::SnapshotChunk{read.chunk.slot,     info->members,         read.chunk.offset,
+        reply = transport::SnapshotChunk{read.chunk.slot,     info->members,         read.chunk.offset,
                                      std::move(read.chunk.bytes), read.chunk.crc32c, read.chunk.snapshot_bytes,
                                      read.chunk.snapshot_crc32c,  read.chunk.last};
       }
     }
     host_.post([this, to, reply = std::move(reply)]() mutable {
-      host_.send_to_peer(paxos::Envelope{self_, to, std::move(reply)});
+      host_.send_to_peer(transport::PeerEnvelope{self_, to, std::move(reply)});
     });
   });
 }
 
 void PeerServices::request_snapshot_chunk() {
   fetch_.deadline_us = steady_us() + kSnapshotChunkWaitMs * 1000;
-  host_.send_to_peer(paxos::Envelope{self_, fetch_.from, paxos::SnapshotRequest{fetch_.slot, fetch_.bytes.size()}});
+  host_.send_to_peer(transport::PeerEnvelope{self_, fetch_.from, transport::SnapshotRequest{fetch_.slot, fetch_.bytes.size()}});
 }
 
-void PeerServices::on_snapshot_chunk(paxos::NodeId from, paxos::SnapshotChunk chunk) {
+void PeerServices::on_snapshot_chunk(paxos::NodeId from, transport::SnapshotChunk chunk) {
   if (!fetch_.active || from != fetch_.from) return;
   if (chunk.slot == paxos::kNoSlot) {
     // The peer has no snapshot (yet): let the replica ask again later.

@@ -32,6 +32,7 @@
 #include "http/node_api.h"
 #include "lockservice/command.h"
 #include "paxos/messages.h"
+#include "transport/peer_message.h"
 #include "server/driver.h"  // ProposalKey
 #include "server/log.h"
 #include "server/node_metrics.h"
@@ -57,7 +58,7 @@ class PeerServices {
     virtual ~Host() = default;
     virtual paxos::NodeId known_leader() const = 0;  // the replica's leader, kNoNode if none
     virtual bool is_leader() const = 0;              // the replica's role is leader
-    virtual bool send_to_peer(const paxos::Envelope& envelope) = 0;
+    virtual bool send_to_peer(const transport::PeerEnvelope& envelope) = 0;
     // The node's own paths for a command and a keep-alive (a leader answers
     // them; a follower answers not_leader, never forwarding again).
     virtual void propose_now(lockservice::Command command, ProposalKey key,
@@ -76,10 +77,10 @@ class PeerServices {
   // Sends a command (or a keep-alive) to the leader; false if there is none
   // but us, too many forwards wait, or the link refused it. Otherwise `done`
   // gets the leader's answer or, after kForwardMsMax, "unknown".
-  bool forward_to_leader(paxos::ForwardRequest request, std::function<void(http::Outcome)> done);
-  bool forward_to_leader(paxos::ForwardRequest request, std::function<void(http::KeepAliveOutcome)> done);
-  void on_forward_request(paxos::NodeId from, paxos::ForwardRequest request);
-  void on_forward_reply(const paxos::ForwardReply& reply);
+  bool forward_to_leader(transport::ForwardRequest request, std::function<void(http::Outcome)> done);
+  bool forward_to_leader(transport::ForwardRequest request, std::function<void(http::KeepAliveOutcome)> done);
+  void on_forward_request(paxos::NodeId from, transport::ForwardRequest request);
+  void on_forward_reply(const transport::ForwardReply& reply);
   // Forwards whose answer can no longer come end as "unknown outcome": those
   // to a leader that is not the leader any more or past their deadline, or
   // (only_to_lost_leader false: the node stops) every one.
@@ -92,8 +93,8 @@ class PeerServices {
   void start_fetch(paxos::NodeId from, paxos::Slot applied_slot);
   // Once per tick: a fetch that heard nothing in time asks again.
   void resume_fetch(int64_t now_us);
-  void serve_snapshot_chunk(paxos::NodeId to, const paxos::SnapshotRequest& request);
-  void on_snapshot_chunk(paxos::NodeId from, paxos::SnapshotChunk chunk);
+  void serve_snapshot_chunk(paxos::NodeId to, const transport::SnapshotRequest& request);
+  void on_snapshot_chunk(paxos::NodeId from, transport::SnapshotChunk chunk);
 
  private:
   struct Forwarded {
@@ -115,7 +116,7 @@ class PeerServices {
     int64_t started_us = 0;
   };
 
-  bool forward(paxos::ForwardRequest request, Forwarded pending);
+  bool forward(transport::ForwardRequest request, Forwarded pending);
   void request_snapshot_chunk();
   void finish_fetch();
 

@@ -33,6 +33,10 @@ using paxos::NodeId;
 
 namespace {
 
+// The name of a core message or of a peer message, for the oversize log line.
+const char* peer_message_name(const paxos::Message& message) { return paxos::message_name(message); }
+const char* peer_message_name(const PeerMessage& message) { return message_name(message); }
+
 // Each read asks the kernel for up to this much; the receive buffer grows
 // only as bytes arrive, so a header that announces a large frame reserves
 // nothing by itself.
@@ -190,7 +194,8 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   uint16_t listen_port() const;
   void set_address(NodeId node, PeerAddress address);
   void start();
-  bool send(const Envelope& envelope);
+  template <typename AnyEnvelope>
+  bool send(const AnyEnvelope& envelope);
   void stop();
   TransportStats stats() const;
 
@@ -220,7 +225,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   std::string check_dialed(const Link& link, const Hello& hello) const;
   std::string check_dialer(const Hello& hello) const;
   std::string config_mismatch(const Hello& hello) const;
-  void deliver(const LinkPtr& link, Envelope envelope, size_t frame_bytes);
+  void deliver(const LinkPtr& link, PeerEnvelope envelope, size_t frame_bytes);
   void drop(const LinkPtr& link, std::string_view level, const std::string& reason);
   void drop_outbound(const LinkPtr& link, const std::string& reason);
   void drop_inbound(const LinkPtr& link, std::string_view level, const std::string& reason);
@@ -351,7 +356,8 @@ Peer* PeerTransport::Impl::find_peer(NodeId node) const {
 
 // ---- sending -------------------------------------------------------------
 
-bool PeerTransport::Impl::send(const Envelope& envelope) {
+template <typename AnyEnvelope>
+bool PeerTransport::Impl::send(const AnyEnvelope& envelope) {
   SYNOD_ASSERT_MSG(envelope.from == options_.self, "send() of an envelope from another node");
   Peer* peer = find_peer(envelope.to);
   SYNOD_ASSERT_MSG(peer != nullptr, "send() to a node that is not another member");
@@ -360,7 +366,7 @@ bool PeerTransport::Impl::send(const Envelope& envelope) {
   encode_envelope(envelope, frame);
   if (frame.size() > options_.wire.frame_bytes_max) {
     ++peer->stats.messages_oversize;
-    log("error", std::string("dropped a message (") + paxos::message_name(envelope.message) + ") to node " +
+    log("error", std::string("dropped a message (") + peer_message_name(envelope.message) + ") to node " +
                      std::to_string(envelope.to) + ": its frame of " + std::to_string(frame.size()) +
                      " bytes is over frame_bytes_max " + std::to_string(options_.wire.frame_bytes_max));
     return false;
@@ -655,7 +661,7 @@ void PeerTransport::Impl::on_frame(const LinkPtr& link, Frame& frame, size_t fra
     drop(link, "warn", from + " sent a frame on the link that carries only our messages");
     return;
   }
-  auto* envelope = std::get_if<Envelope>(&frame);
+  auto* envelope = std::get_if<PeerEnvelope>(&frame);
   if (envelope == nullptr) {
     drop(link, "warn", from + " sent a second hello");
     return;
@@ -719,7 +725,7 @@ std::string PeerTransport::Impl::check_dialer(const Hello& hello) const {
   return {};
 }
 
-void PeerTransport::Impl::deliver(const LinkPtr& link, Envelope envelope, size_t frame_bytes) {
+void PeerTransport::Impl::deliver(const LinkPtr& link, PeerEnvelope envelope, size_t frame_bytes) {
   PeerStats& stats = link->peer->stats;
   ++stats.messages_received;
   stats.bytes_received += frame_bytes;
@@ -816,6 +822,7 @@ uint16_t PeerTransport::listen_port() const { return impl_->listen_port(); }
 void PeerTransport::set_address(NodeId node, PeerAddress address) { impl_->set_address(node, std::move(address)); }
 void PeerTransport::start() { impl_->start(); }
 bool PeerTransport::send(const Envelope& envelope) { return impl_->send(envelope); }
+bool PeerTransport::send(const PeerEnvelope& envelope) { return impl_->send(envelope); }
 void PeerTransport::stop() { impl_->stop(); }
 TransportStats PeerTransport::stats() const { return impl_->stats(); }
 

@@ -146,7 +146,7 @@ struct TransportStats {
 
 class PeerTransport {
  public:
-  using OnMessage = std::function<void(paxos::Envelope envelope)>;
+  using OnMessage = std::function<void(PeerEnvelope envelope)>;
   // level is "info", "warn" or "error"; message is one line, without a newline.
   using OnLog = std::function<void(std::string_view level, std::string_view message)>;
 
@@ -178,6 +178,7 @@ class PeerTransport {
   // the transport stopped); older messages may be dropped to make room (see
   // QUEUES above).
   bool send(const paxos::Envelope& envelope);
+  bool send(const PeerEnvelope& envelope);
 
   // Closes the listener and every link and cancels every timer, so the
   // io_context runs out of work. Queued messages are discarded. No callback

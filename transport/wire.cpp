@@ -46,7 +46,8 @@ constexpr uint8_t tag_of(const SnapshotChunk&) { return 16; }
 constexpr uint8_t tag_of(const ForwardRequest&) { return 17; }
 constexpr uint8_t tag_of(const ForwardReply&) { return 18; }
 // A new message needs a tag above, an encoder, a decoder and a line in wire.h.
-static_assert(std::variant_size_v<Message> == 18, "give the new message a wire tag");
+static_assert(std::variant_size_v<Message> + std::variant_size_v<ServerMessage> == 18,
+              "give the new message a wire tag");
 
 void put_fixed32_at(std::string& out, size_t at, uint32_t value) {
   for (size_t i = 0; i < 4; ++i) out[at + i] = static_cast<char>((value >> (8 * i)) & 0xff);
@@ -396,13 +397,17 @@ void get(Body& body, SnapshotChunk& m) {
 }
 
 template <typename T>
-Message get_as(Body& body) {
+PeerMessage get_as(Body& body) {
   T message;
   get(body, message);
-  return message;
+  if constexpr (std::is_constructible_v<Message, T>) {
+    return PeerMessage{Message{std::move(message)}};
+  } else {
+    return PeerMessage{ServerMessage{std::move(message)}};
+  }
 }
 
-Message get_message(Body& body, uint8_t tag) {
+PeerMessage get_message(Body& body, uint8_t tag) {
   switch (tag) {
     case 1: return get_as<Probe>(body);
     case 2: return get_as<ProbeReply>(body);
@@ -422,7 +427,9 @@ Message get_message(Body& body, uint8_t tag) {
     case 16: return get_as<SnapshotChunk>(body);
     case 17: return get_as<ForwardRequest>(body);
     case 18: return get_as<ForwardReply>(body);
-    default: body.fail(WireError::unknown_message_tag, "unknown message tag " + std::to_string(tag)); return Probe{};
+    default:
+      body.fail(WireError::unknown_message_tag, "unknown message tag " + std::to_string(tag));
+      return PeerMessage{Message{Probe{}}};
   }
 }
 
@@ -457,7 +464,7 @@ Decoded decode_hello(Body& body, uint8_t header_version) {
 }
 
 Decoded decode_envelope(Body& body) {
-  Envelope envelope;
+  PeerEnvelope envelope;
   envelope.from = get_node(body);
   envelope.to = get_node(body);
   const uint8_t tag = body.reader.u8();
@@ -511,19 +518,41 @@ size_t encode_hello(const Hello& hello, std::string& out) {
   return end_frame(start, out);
 }
 
-size_t encode_envelope(const Envelope& envelope, std::string& out) {
+namespace {
+
+// The core's messages and the server's share one tag space (wire.h).
+template <typename Variant>
+void put_tagged(const Variant& message, Writer& writer) {
+  std::visit(
+      [&](const auto& m) {
+        writer.u8(tag_of(m));
+        put(m, writer);
+      },
+      message);
+}
+
+size_t encode_frame(paxos::NodeId from, paxos::NodeId to, const auto& put_message, std::string& out) {
   const size_t start = begin_frame(kProtocolVersion, out);
   Writer writer(out);
   writer.u8(kFrameEnvelope);
-  writer.varint(envelope.from);
-  writer.varint(envelope.to);
-  std::visit(
-      [&](const auto& message) {
-        writer.u8(tag_of(message));
-        put(message, writer);
-      },
-      envelope.message);
+  writer.varint(from);
+  writer.varint(to);
+  put_message(writer);
   return end_frame(start, out);
+}
+
+}  // namespace
+
+size_t encode_envelope(const Envelope& envelope, std::string& out) {
+  return encode_frame(
+      envelope.from, envelope.to, [&](Writer& writer) { put_tagged(envelope.message, writer); }, out);
+}
+
+size_t encode_envelope(const PeerEnvelope& envelope, std::string& out) {
+  return encode_frame(
+      envelope.from, envelope.to,
+      [&](Writer& writer) { std::visit([&](const auto& message) { put_tagged(message, writer); }, envelope.message); },
+      out);
 }
 
 FrameScan scan_frame(std::string_view buffered, const WireLimits& limits) {

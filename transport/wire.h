@@ -76,6 +76,7 @@
 
 #include "paxos/messages.h"
 #include "paxos/types.h"
+#include "transport/peer_message.h"
 
 namespace synod::transport {
 
@@ -134,12 +135,14 @@ struct Hello {
   uint64_t config_digest = 0;
 };
 
-using Frame = std::variant<Hello, paxos::Envelope>;
+using Frame = std::variant<Hello, PeerEnvelope>;
 
 // Appends one frame to `out` and returns its size in bytes. Encoding cannot
 // fail: an envelope whose value pointer is null is a programmer error (it
 // asserts). Whether the frame fits frame_bytes_max is the caller's check.
 size_t encode_hello(const Hello& hello, std::string& out);
+size_t encode_envelope(const PeerEnvelope& envelope, std::string& out);
+// The core's envelope, without first copying it into a PeerEnvelope.
 size_t encode_envelope(const paxos::Envelope& envelope, std::string& out);
 
 // What the front of a byte stream holds. `complete`: the first

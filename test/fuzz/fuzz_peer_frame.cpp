@@ -37,7 +37,7 @@ std::string encode(const Frame& frame) {
   if (const auto* hello = std::get_if<Hello>(&frame)) {
     encode_hello(*hello, out);
   } else {
-    encode_envelope(std::get<paxos::Envelope>(frame), out);
+    encode_envelope(std::get<PeerEnvelope>(frame), out);
   }
   return out;
 }
@@ -49,7 +49,7 @@ bool same_frame(const Frame& a, const Frame& b) {
     return hello->protocol_version == other.protocol_version && hello->cluster_id == other.cluster_id &&
            hello->node == other.node;
   }
-  return testing::same(std::get<paxos::Envelope>(a), std::get<paxos::Envelope>(b));
+  return testing::same(std::get<PeerEnvelope>(a), std::get<PeerEnvelope>(b));
 }
 
 void check_round_trip(const Frame& frame, const WireLimits& limits) {
