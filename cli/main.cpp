@@ -138,16 +138,19 @@ int main(int argc, char** argv) {
     return cluster_status(options, cluster);
   }
   if (command == "session") {
+    const std::string verb = sub("session command");  // first: without one, begin() + 2 is past the end
     Args args({words.begin() + 2, words.end()}, {});
-    return session_command(options, cluster, sub("session command"), args);
+    return session_command(options, cluster, verb, args);
   }
   if (command == "lock") {
+    const std::string verb = sub("lock command");  // first: without one, begin() + 2 is past the end
     Args args({words.begin() + 2, words.end()}, {"queue"});
-    return lock_command(options, cluster, sub("lock command"), args);
+    return lock_command(options, cluster, verb, args);
   }
   if (command == "kv") {
+    const std::string verb = sub("kv command");  // first: without one, begin() + 2 is past the end
     Args args({words.begin() + 2, words.end()}, {"sequential", "raw", "stale", "recurse"});
-    return kv_command(options, cluster, sub("kv command"), args);
+    return kv_command(options, cluster, verb, args);
   }
   if (command == "watch") {
     Args args({words.begin() + 1, words.end()}, {});
