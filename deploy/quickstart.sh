@@ -93,7 +93,7 @@ fi
 stamp="$build/.quickstart-built"
 stale() {
   [[ ! -x "$binary" || ! -x "$synodctl" || ! -e "$stamp" ]] && return 0
-  [[ -n "$(find paxos lockservice persistence http server CMakeLists.txt \
+  [[ -n "$(find base paxos persistence lockservice transport http server cli CMakeLists.txt \
       \( -name '*.cpp' -o -name '*.h' -o -name CMakeLists.txt \) -newer "$stamp" -print -quit)" ]]
 }
 if stale; then
