@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "base/assert.h"
+#include "net/resolve.h"
 
 namespace synod::http {
 
@@ -76,20 +77,8 @@ std::string chunk(std::string_view bytes) {
   return out;
 }
 
-// Not address_configured (Asio's default): in a network namespace with only
-// loopback, glibc would then return nothing for "localhost".
-constexpr auto kResolveFlags = tcp::resolver::numeric_service;
-
-// A resolved name's addresses, IPv4 ones first, as the peer transport orders
-// them: "localhost" is bound and dialed at 127.0.0.1 even where it also
-// maps to ::1.
-std::vector<tcp::endpoint> ipv4_first(const tcp::resolver::results_type& results) {
-  std::vector<tcp::endpoint> endpoints;
-  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
-  std::stable_partition(endpoints.begin(), endpoints.end(),
-                        [](const tcp::endpoint& endpoint) { return endpoint.address().is_v4(); });
-  return endpoints;
-}
+using net::ipv4_first;
+using net::kResolveFlags;
 
 // A pooled connection to an upstream node, idle since `since`.
 struct Idle {

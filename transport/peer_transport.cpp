@@ -21,6 +21,7 @@
 
 #include "base/assert.h"
 #include "base/random.h"
+#include "net/resolve.h"
 #include "transport/backoff.h"
 
 namespace synod::transport {
@@ -83,21 +84,8 @@ bool is_host_name(std::string_view host) {
   return previous != '-';
 }
 
-// A resolved name's addresses, IPv4 ones first (each family in the
-// resolver's order). Listener and dialer pick alike, so a name that maps to
-// both 127.0.0.1 and ::1 ("localhost" on many hosts) is bound and dialed at
-// 127.0.0.1 rather than refused once per dial at ::1.
-std::vector<tcp::endpoint> ipv4_first(const tcp::resolver::results_type& results) {
-  std::vector<tcp::endpoint> endpoints;
-  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
-  std::stable_partition(endpoints.begin(), endpoints.end(),
-                        [](const tcp::endpoint& endpoint) { return endpoint.address().is_v4(); });
-  return endpoints;
-}
-
-// Not address_configured (Asio's default): in a network namespace with only
-// loopback, glibc would then return nothing for "localhost".
-constexpr auto kResolveFlags = tcp::resolver::numeric_service;
+using net::ipv4_first;
+using net::kResolveFlags;
 
 // Suppresses a line that repeats the previous one of its kind: a repeat is
 // logged only at its 2nd, 4th, 8th, ... occurrence, with the count, so a
