@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +29,27 @@ def free_ports(count):
     for s in sockets:
         s.close()
     return ports
+
+
+# Set by test/CMakeLists.txt in the sanitizer tree: synod was built with
+# AddressSanitizer and UBSan.
+SANITIZED = bool(os.environ.get("SYNOD_SANITIZED"))
+
+# The first line of an AddressSanitizer, LeakSanitizer or UBSan report. With
+# ASAN_OPTIONS=abort_on_error=1 and -fno-sanitize-recover the process dies
+# after its report, but a test may not notice a dead follower, so every log is
+# searched when a cluster closes.
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:|AddressSanitizer:DEADLYSIGNAL|"
+                              r"SUMMARY: \w+Sanitizer")
+
+
+def sanitizer_report(text):
+    """The sanitizer report in `text` (from its first line, at most 60 lines), or None."""
+    match = SANITIZER_REPORT.search(text)
+    if match is None:
+        return None
+    start = text.rfind("\n", 0, match.start()) + 1
+    return "\n".join(text[start:].splitlines()[:60])
 
 
 class Response:
@@ -125,13 +147,11 @@ class Cluster:
     def close(self, failed=False):
         for node, process in self.processes.items():
             if process.poll() is None:
-                with contextlib.suppress(OSError):
-                    process.send_signal(signal.SIGCONT)
-                    process.kill()
-                process.wait(timeout=30)
+                self.stop(process)
         for log in self.logs.values():
             log.close()
-        if failed or self.keep:
+        reports = self.sanitizer_reports()
+        if failed or self.keep or reports:
             print(f"test directory kept: {self.dir}")
             for node in self.ids():
                 path = self.log_path(node)
@@ -142,6 +162,38 @@ class Cluster:
                     print("".join(lines[-25:]), end="")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if reports:
+            text = "a sanitizer report in a server's log:\n" + "\n".join(reports)
+            if failed:
+                print(text)  # the test's own failure propagates; the report is shown beside it
+            else:
+                raise AssertionError(text)
+
+    @staticmethod
+    def stop(process):
+        """Kills a process the test left running. A sanitized server gets
+        SIGTERM instead, so that it exits on its own and LeakSanitizer runs."""
+        with contextlib.suppress(OSError):
+            process.send_signal(signal.SIGCONT)
+            process.send_signal(signal.SIGTERM if SANITIZED else signal.SIGKILL)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+    def sanitizer_reports(self):
+        """Each node's sanitizer report, with the node named, from every log in the test directory."""
+        reports = []
+        for name in sorted(os.listdir(self.dir)):
+            path = os.path.join(self.dir, name)
+            if not name.endswith(".log") or not os.path.isfile(path):
+                continue
+            with open(path, errors="replace") as f:
+                report = sanitizer_report(f.read())
+            if report:
+                reports.append(f"--- {name} ---\n{report}")
+        return reports
 
     def log_text(self, node):
         with open(self.log_path(node)) as f:
