@@ -33,7 +33,7 @@ def free_ports(count):
 
 # Set by test/CMakeLists.txt in the sanitizer tree: synod was built with
 # AddressSanitizer and UBSan.
-SANITIZED = bool(os.environ.get("SYNOD_SANITIZED"))
+SANITIZED = bool(os.environ.get("SANITIZED_SYNOD"))
 
 # The first line of an AddressSanitizer, LeakSanitizer or UBSan report. With
 # ASAN_OPTIONS=abort_on_error=1 and -fno-sanitize-recover the process dies
