@@ -28,8 +28,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "test", "cluster"))
-from harness import Cluster, free_ports  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "test"))  # for pylib
+from pylib.cluster import Cluster, free_ports  # noqa: E402
+from pylib.http import request  # noqa: E402
 
 
 def http_post(port, path, body, timeout=1.0):
@@ -102,7 +103,8 @@ class Synod:
     def healthy(self):
         self.cluster.leader(timeout=20)
         for n in self.cluster.ids():
-            wait(lambda n=n: self.cluster.get_json(n, "/readyz").status == 200, 20, f"synod node {n} ready")
+            wait(lambda n=n: request(self.cluster.port(n), "GET", "/readyz", timeout=2.0).status == 200, 20,
+                 f"synod node {n} ready")
 
     def stop(self):
         self.cluster.close()

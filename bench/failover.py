@@ -42,33 +42,17 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "cluster"))
-from harness import Cluster, request  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test"))  # for pylib
+from pylib import prometheus  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.http import request  # noqa: E402
 
 
 # ------------------------------------------------------------ metrics
 
 def scrape(cluster, node):
     """{(name, frozenset(labels)): value} from the node's GET /metrics."""
-    response = request(cluster.port(node), "GET", "/metrics", timeout=5)
-    if response.status != 200:
-        raise AssertionError(f"GET /metrics on node {node}: {response}")
-    samples = {}
-    for line in response.raw.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name_labels, value = line.rsplit(" ", 1)
-        labels = {}
-        if "{" in name_labels:
-            name, rest = name_labels.split("{", 1)
-            for item in rest.rstrip("}").split('",'):
-                if item:
-                    key, val = item.split("=", 1)
-                    labels[key] = val.strip('"')
-        else:
-            name = name_labels
-        samples[(name, frozenset(labels.items()))] = float(value)
-    return samples
+    return prometheus.scrape(cluster.port(node)).by_key()
 
 
 def buckets(samples, name):

@@ -34,7 +34,7 @@ done
 data="${SYNOD_QUICKSTART_DIR:-$root/.synod-quickstart}"
 build="$root/build"
 binary="$build/server/synod"
-synodctl="$build/server/synodctl"
+synodctl="$build/cli/synodctl"
 peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103
 clients=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
 
@@ -93,7 +93,7 @@ fi
 stamp="$build/.quickstart-built"
 stale() {
   [[ ! -x "$binary" || ! -x "$synodctl" || ! -e "$stamp" ]] && return 0
-  [[ -n "$(find paxos lockservice persistence http server CMakeLists.txt \
+  [[ -n "$(find base paxos persistence lockservice transport http server cli CMakeLists.txt \
       \( -name '*.cpp' -o -name '*.h' -o -name CMakeLists.txt \) -newer "$stamp" -print -quit)" ]]
 }
 if stale; then
@@ -156,7 +156,7 @@ Try:
   curl -s http://127.0.0.1:7001/v1/cluster
   curl -s -X PUT --data hello http://127.0.0.1:7001/v1/kv/greeting
   curl -s http://127.0.0.1:7002/v1/kv/greeting
-  build/server/synodctl help            (or: cmake --install build, then synodctl help)
+  build/cli/synodctl help            (or: cmake --install build, then synodctl help)
 Restart one node: deploy/quickstart.sh --restart 2 (in another shell).
 Ctrl-C stops the cluster; run this again to restart it with the same data (--fresh wipes it).
 MSG

@@ -20,13 +20,14 @@
 // revision it reflects) and X-Synod-Leader (the leader's id, 0 when none is
 // known).
 //
+// The executor is split by job (api_impl.h lists the files).
+//
 // Threads: handle() runs on an HTTP thread; the node's callbacks come back on
 // the owner thread and answer through the Responder, which is thread-safe.
 // The Api must outlive the node's pending callbacks (server/node.cpp: the
 // node's queues are destroyed first).
 #pragma once
 
-#include <atomic>
 #include <memory>
 
 #include "http/node_api.h"
@@ -57,15 +58,18 @@ class Api {
 
   void handle(Request&& request, Responder respond);
 
-  struct Impl;  // api.cpp only
+  // The JSON error body every refusal uses, for the requests the server
+  // refuses before routing (too large, malformed, too many connections). It
+  // carries the X-Synod-Index and X-Synod-Leader this Api last reported. Any
+  // thread.
+  Response error_response(int status, std::string_view code, std::string_view message) const;
+  // error_response as the Server's ErrorBody. The Api must outlive the Server.
+  ErrorBody error_body() const;
+
+  struct Impl;  // api_impl.h
 
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-// The JSON error body every refusal uses, also for requests the server
-// refuses before routing (too large, malformed). It carries the
-// X-Synod-Index and X-Synod-Leader this process last reported.
-Response error_response(int status, std::string_view code, std::string_view message);
 
 }  // namespace synod::http

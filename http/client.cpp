@@ -314,6 +314,40 @@ ClientResponse Client::request(std::string_view method, std::string_view target,
   return failed;
 }
 
+namespace {
+
+// Takes the whole lines of `text` (an event stream's bytes so far), builds
+// events in `event`, and hands each complete one to `on_event`. False once
+// `on_event` asks to stop. What follows the last newline stays in `text`.
+bool take_sse_lines(std::string& text, SseEvent& event, const std::function<bool(const SseEvent&)>& on_event) {
+  size_t end;
+  while ((end = text.find('\n')) != std::string::npos) {
+    std::string line = text.substr(0, end);
+    text.erase(0, end + 1);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) {
+      if (!event.data.empty() || !event.type.empty()) {
+        if (event.type.empty()) event.type = "message";
+        if (!event.data.empty() && event.data.back() == '\n') event.data.pop_back();
+        if (!on_event(event)) return false;
+      }
+      event = SseEvent{};
+      continue;
+    }
+    if (line.front() == ':') continue;  // a comment: the heartbeat
+    const auto colon = line.find(':');
+    const std::string field = line.substr(0, colon);
+    std::string value = colon == std::string::npos ? std::string() : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    if (field == "id") event.id = value;
+    else if (field == "event") event.type = value;
+    else if (field == "data") event.data += value + "\n";
+  }
+  return true;
+}
+
+}  // namespace
+
 ClientResponse Client::stream(std::string_view target, const std::vector<std::pair<std::string, std::string>>& headers,
                               int64_t idle_ms, const std::function<bool(const SseEvent&)>& on_event) {
   close();  // a stream takes a connection of its own to the end
@@ -357,31 +391,9 @@ ClientResponse Client::stream(std::string_view target, const std::vector<std::pa
       text += buffer_;
       buffer_.clear();
     }
-    size_t end;
-    while ((end = text.find('\n')) != std::string::npos) {
-      std::string line = text.substr(0, end);
-      text.erase(0, end + 1);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) {
-        if (!event.data.empty() || !event.type.empty()) {
-          if (event.type.empty()) event.type = "message";
-          if (!event.data.empty() && event.data.back() == '\n') event.data.pop_back();
-          if (!on_event(event)) {
-            close();
-            return response;
-          }
-        }
-        event = SseEvent{};
-        continue;
-      }
-      if (line.front() == ':') continue;  // a comment: the heartbeat
-      const auto colon = line.find(':');
-      const std::string field = line.substr(0, colon);
-      std::string value = colon == std::string::npos ? std::string() : line.substr(colon + 1);
-      if (!value.empty() && value.front() == ' ') value.erase(0, 1);
-      if (field == "id") event.id = value;
-      else if (field == "event") event.type = value;
-      else if (field == "data") event.data += value + "\n";
+    if (!take_sse_lines(text, event, on_event)) {
+      close();
+      return response;
     }
   }
   close();

@@ -27,9 +27,23 @@ struct MemberView {
   int64_t last_contact_ms = -1;  // since it was last heard from; -1: never
 };
 
+// This node's part in the cluster, as the HTTP layer sees it (the node maps
+// the Paxos core's roles onto it).
+enum class Role : uint8_t { follower, candidate, leader };
+// "follower", "candidate", "leader": the word the JSON views and the status
+// page show.
+constexpr const char* role_name(Role role) {
+  switch (role) {
+    case Role::follower: return "follower";
+    case Role::candidate: return "candidate";
+    case Role::leader: return "leader";
+  }
+  return "follower";
+}
+
 struct ClusterView {
   uint32_t self = 0;
-  std::string role;             // follower, candidate, leader
+  Role role = Role::follower;
   uint32_t leader = 0;          // 0: none known
   uint64_t ballot_round = 0;
   uint32_t ballot_node = 0;

@@ -325,7 +325,7 @@ std::string_view status_page_html() { return kPage; }
 std::string status_json(const StatusSnapshot& s) {
   const ClusterView& c = s.cluster;
   json body = {{"self", c.self},
-               {"role", c.role},
+               {"role", role_name(c.role)},
                {"leader", c.leader},
                {"has_leader", s.has_leader},
                {"ballot", {{"round", c.ballot_round}, {"node", c.ballot_node}}},

@@ -25,6 +25,7 @@
 #include <string_view>
 
 #include "http/routes.h"
+#include "http/text/text.h"
 #include "lockservice/command.h"
 #include "lockservice/state_machine.h"
 #include "lockservice/types.h"
@@ -99,15 +100,9 @@ struct Decoded {
 
 Decoded decode_request(const RawRequest& raw, const DecodeLimits& limits = {});
 
-// ---- helpers shared with execution, synodctl and the tests ----
-// "15s", "500ms", "1.5s", "2m", "1h" → milliseconds; nullopt if malformed,
-// without a unit, or over 10^12 ms.
-std::optional<int64_t> parse_duration_ms(std::string_view text);
-bool valid_utf8(std::string_view text);
-std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text);
-// Decodes %XX escapes ('+' stays '+'); nullopt if an escape is malformed.
-std::optional<std::string> percent_decode(std::string_view text);
+// ---- helpers shared with execution and the tests ----
+// The text codecs (durations, UTF-8, base64, percent-encoding) are in
+// http/text/text.h, included above.
 // "" if `key` is a valid absolute key within the limit, else why.
 std::string key_problem(std::string_view key, size_t key_bytes_max);
 std::string name_problem(std::string_view name, size_t name_bytes_max);

@@ -19,6 +19,8 @@
 #include <optional>
 #include <thread>
 
+#include "base/assert.h"
+
 namespace synod::http {
 
 namespace asio = boost::asio;
@@ -26,46 +28,6 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-std::string_view Request::header(std::string_view name) const {
-  for (const auto& h : headers) {
-    if (h.name == name) return h.value;
-  }
-  return {};
-}
-
-void Response::set_header(std::string_view name, std::string value) {
-  for (auto& h : headers) {
-    if (h.name == name) {
-      h.value = std::move(value);
-      return;
-    }
-  }
-  headers.push_back(Header{std::string(name), std::move(value)});
-}
-
-void Responder::operator()(Response response) const {
-  if (send_->used.exchange(true)) return;
-  if (exchange_) return exchange_->send(std::move(response));
-  if (send_->send) send_->send(std::move(response));
-}
-
-std::shared_ptr<Stream> Responder::stream(Response head) const {
-  if (!exchange_ || send_->used.load()) return nullptr;
-  auto stream = exchange_->stream(std::move(head));
-  if (stream) send_->used.store(true);
-  return stream;
-}
-
-void Responder::forward(Outbound outbound, std::function<void(ForwardResult)> done) const {
-  if (!exchange_) {
-    ForwardResult result;
-    result.kind = ForwardResult::Kind::unreachable;
-    result.detail = "this responder cannot forward";
-    return done(std::move(result));
-  }
-  exchange_->forward(std::move(outbound), std::move(done));
-}
 
 namespace {
 
@@ -539,6 +501,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 std::shared_ptr<Stream> Connection::open_stream(Response head) {
+  // At most one stream per connection at a time (a stream's connection
+  // closes when the stream ends).
+  SYNOD_ASSERT(!stream_open_.load() && !counted_stream_.load());
   if (server_.streams.fetch_add(1) >= server_.limits.streams_max) {
     --server_.streams;
     return nullptr;
@@ -555,6 +520,7 @@ std::shared_ptr<Stream> Connection::open_stream(Response head) {
 }
 
 void Connection::start_stream(std::shared_ptr<BeastResponse> head) {
+  SYNOD_ASSERT(!stream_writing_ && !stream_ending_ && stream_queue_.empty());  // the head goes first
   // The head goes out alone; each event is then one chunk.
   auto serializer = std::make_shared<bhttp::response_serializer<bhttp::string_body>>(*head);
   stream_.expires_after(ms(server_.limits.response_ms_max));

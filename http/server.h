@@ -143,8 +143,9 @@ class Responder {
   explicit Responder(std::shared_ptr<Exchange> exchange)
       : send_(std::make_shared<Once>(nullptr)), exchange_(std::move(exchange)) {}
 
-  // Sends the response. The first call of any copy wins; later ones are
-  // ignored. Any thread.
+  // Sends the response. Exactly once per request, across every copy: a
+  // second answer, or a stream after an answer, is a bug and stops the
+  // process (SYNOD_ASSERT). Any thread.
   void operator()(Response response) const;
   // Turns the exchange into an event stream: sends `head` (its status,
   // type and headers) and returns the stream, or nullptr if there are

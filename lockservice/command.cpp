@@ -3,8 +3,8 @@
 
 #include <iterator>
 
-#include "paxos/assert.h"
-#include "paxos/codec.h"
+#include "base/assert.h"
+#include "base/codec.h"
 
 namespace synod::lockservice {
 namespace {

@@ -1,7 +1,7 @@
 // Commands: what a client (or the leader's session keeper) asks the lock
 // service to do, and their encoding into the payload bytes of one log entry.
 //
-// PAYLOAD FORMAT (version 1), built on paxos/codec.h:
+// PAYLOAD FORMAT (version 1), built on base/codec.h:
 //   u8       format version (kCommandFormatVersion)
 //   fixed64  time_ms: the proposing leader's log clock, in [0, kLogTimeMsMax],
 //            at a fixed offset so

@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "lockservice/machine.h"
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::lockservice::detail {
 namespace {

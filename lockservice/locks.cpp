@@ -8,7 +8,7 @@
 #include <algorithm>
 
 #include "lockservice/machine.h"
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::lockservice::detail {
 namespace {

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "lockservice/machine.h"
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::lockservice {
 

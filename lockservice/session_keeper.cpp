@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::lockservice {
 namespace {

@@ -1,6 +1,6 @@
 // Snapshot and restore.
 //
-// SNAPSHOT FORMAT (version 1), built on paxos/codec.h; every section in a
+// SNAPSHOT FORMAT (version 1), built on base/codec.h; every section in a
 // fixed order and every collection in its key order, so that two replicas
 // that applied the same entries write the same bytes:
 //   8 bytes  magic "SYNODLS\0"     u8 format version
@@ -20,8 +20,8 @@
 #include <algorithm>
 
 #include "lockservice/machine.h"
-#include "paxos/assert.h"
-#include "paxos/codec.h"
+#include "base/assert.h"
+#include "base/codec.h"
 
 namespace synod::lockservice::detail {
 namespace {

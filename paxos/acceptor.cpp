@@ -1,6 +1,6 @@
 #include "paxos/acceptor.h"
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::paxos {
 

@@ -1,6 +1,6 @@
 #include "paxos/learner.h"
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::paxos {
 

@@ -44,8 +44,7 @@ const char* message_name(const Message& message) {
   static constexpr const char* kNames[] = {"Probe",         "ProbeReply",     "Prepare",      "Promise",
                                            "Accept",        "Accepted",       "Reject",       "Heartbeat",
                                            "HeartbeatAck",  "CatchupRequest", "CatchupReply", "Nominate",
-                                           "RepairQuery",   "RepairReport",   "SnapshotRequest", "SnapshotChunk",
-                                           "ForwardRequest", "ForwardReply"};
+                                           "RepairQuery",   "RepairReport"};
   static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[message.index()];
 }
@@ -96,15 +95,8 @@ std::string describe(const Message& message) {
         } else if constexpr (std::is_same_v<T, RepairReport>) {
           out << " nonce=" << m.nonce << " promised=" << to_string(m.promised) << " chosen_through=" << m.chosen_through
               << (m.fresh ? " fresh" : "");
-        } else if constexpr (std::is_same_v<T, SnapshotRequest>) {
-          out << " slot=" << m.slot << " offset=" << m.offset;
-        } else if constexpr (std::is_same_v<T, SnapshotChunk>) {
-          out << " slot=" << m.slot << " offset=" << m.offset << " bytes=" << m.bytes.size() << " of " << m.total_bytes
-              << (m.last ? " last" : "");
-        } else if constexpr (std::is_same_v<T, ForwardRequest>) {
-          out << " id=" << m.request_id << " kind=" << static_cast<int>(m.kind) << " bytes=" << m.payload.size();
-        } else if constexpr (std::is_same_v<T, ForwardReply>) {
-          out << " id=" << m.request_id << " outcome=" << static_cast<int>(m.outcome) << " bytes=" << m.payload.size();
+        } else {
+          static_assert(kUnhandled<T>, "describe every paxos::Message");
         }
       },
       message);

@@ -1,6 +1,6 @@
 // The messages replicas exchange. Each is a plain struct; Envelope carries one
-// between two nodes. The transport (paxos/transport) encodes them with the
-// versioned codec in paxos/codec.h; the simulator passes them by value.
+// between two nodes. The transport (transport/) encodes them with the
+// versioned codec in base/codec.h; the simulator passes them by value.
 //
 // Naming follows Paxos Made Simple: phase 1 is Prepare/Promise, phase 2 is
 // Accept/Accepted. A Reject carries the higher ballot the acceptor knows, so
@@ -138,53 +138,17 @@ struct RepairReport {
   bool fresh = false;
 };
 
-// Snapshot transfer, for a replica that needs slots its peers have compacted
-// away (CatchupReply.snapshot_needed). The Replica only asks for a snapshot
-// (Ready::snapshot_from) and installs one (Replica::install_snapshot); the
-// driver moves the bytes, from its storage, in bounded chunks that each
-// carry a CRC32C, resumable by offset. `slot` 0 in a request means "your
-// latest".
-struct SnapshotRequest {
-  Slot slot = kNoSlot;
-  uint64_t offset = 0;
-};
-
-struct SnapshotChunk {
-  Slot slot = kNoSlot;  // kNoSlot: the sender has no snapshot
-  std::vector<NodeId> members;
-  uint64_t offset = 0;
-  std::string bytes;
-  uint32_t crc32c = 0;  // of bytes
-  uint64_t total_bytes = 0;
-  uint32_t total_crc32c = 0;  // of the whole snapshot
-  bool last = false;
-};
-
-// Client traffic a follower hands to the leader over the peer link, and the
-// leader's answer (the server's, like the snapshot messages: the Replica
-// never sees them). `payload` is opaque here: an encoded command or
-// keep-alive one way, an encoded result the other. Cheaper than forwarding
-// the client's HTTP request: the leader parses no HTTP and no JSON.
-struct ForwardRequest {
-  enum class Kind : uint8_t { propose = 0, keep_alive = 1 };
-  uint64_t request_id = 0;
-  Kind kind = Kind::propose;
-  uint64_t client_id = 0;
-  uint64_t seq = 0;
-  std::string payload;
-};
-
-struct ForwardReply {
-  uint64_t request_id = 0;
-  uint8_t outcome = 0;  // the server's outcome code
-  NodeId leader = kNoNode;
-  uint64_t revision = 0;
-  std::string payload;
-};
-
+// The core's messages only. The server's own peer traffic (snapshot
+// transfer, forwarded client requests) is transport::ServerMessage: the
+// transport carries the two as separate alternatives.
 using Message = std::variant<Probe, ProbeReply, Prepare, Promise, Accept, Accepted, Reject, Heartbeat,
-                             HeartbeatAck, CatchupRequest, CatchupReply, Nominate, RepairQuery, RepairReport,
-                             SnapshotRequest, SnapshotChunk, ForwardRequest, ForwardReply>;
+                             HeartbeatAck, CatchupRequest, CatchupReply, Nominate, RepairQuery, RepairReport>;
+
+// For `if constexpr` chains over a variant's alternatives: a final
+// `else static_assert(kUnhandled<T>)` makes a new alternative that the chain
+// does not handle a compile error, not a message silently dropped.
+template <typename T>
+inline constexpr bool kUnhandled = false;
 
 struct Envelope {
   NodeId from = kNoNode;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::paxos {
 

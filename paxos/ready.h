@@ -23,7 +23,7 @@
 #include <optional>
 #include <vector>
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 #include "paxos/messages.h"
 #include "paxos/types.h"
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::paxos {
 
@@ -127,7 +127,7 @@ void Replica::dispatch(NodeId from, const Message& message) {
         else if constexpr (std::is_same_v<T, Nominate>) on_nominate(from, m);
         else if constexpr (std::is_same_v<T, RepairQuery>) on_repair_query(from, m);
         else if constexpr (std::is_same_v<T, RepairReport>) on_repair_report(from, m);
-        // SnapshotRequest and SnapshotChunk are the driver's: it moves the bytes.
+        else static_assert(kUnhandled<T>, "Replica::dispatch must handle every paxos::Message");
       },
       message);
 }
@@ -446,8 +446,8 @@ void Replica::on_catchup_request(NodeId from, const CatchupRequest& request) {
 }
 
 void Replica::on_catchup_reply(NodeId from, const CatchupReply& reply) {
-  catchup_in_flight_ = false;
   if (reply.snapshot_needed && reply.entries.empty()) {
+    catchup_in_flight_ = false;
     // The peer compacted the slots we need: ask the driver for its snapshot,
     // again if nothing came of the last request for a while.
     const int64_t retry_us = ms(options_.timing.catchup_retry_ms) * 100;
@@ -459,9 +459,18 @@ void Replica::on_catchup_reply(NodeId from, const CatchupReply& reply) {
     leader_commit_seen_ = std::max(leader_commit_seen_, reply.commit_index);
     return;
   }
+  const Slot chosen_before = learner_.chosen_through();
   for (const auto& entry : reply.entries) learned(entry.slot, entry.value);
   leader_commit_seen_ = std::max(leader_commit_seen_, reply.commit_index);
-  if (!reply.entries.empty() && learner_.chosen_through() < leader_commit_seen_) request_catchup(from);
+  // Only a reply that taught something answers the request in flight. A
+  // duplicated or stale one must not start another request: each duplicate
+  // would then double the catch-up traffic, without bound while replies are
+  // small (the simulator's drawn limits found it: 2-entry replies and a
+  // duplicating network). Unanswered, the request is resent after
+  // catchup_retry_ms.
+  if (learner_.chosen_through() == chosen_before) return;
+  catchup_in_flight_ = false;
+  if (learner_.chosen_through() < leader_commit_seen_) request_catchup(from);
 }
 
 void Replica::install_snapshot(Slot slot, TimeUs now) {

@@ -58,7 +58,7 @@
 #include "paxos/options.h"
 #include "paxos/proposer.h"
 #include "paxos/quorum.h"
-#include "paxos/random.h"
+#include "base/random.h"
 #include "paxos/ready.h"
 
 namespace synod::paxos {

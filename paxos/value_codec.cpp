@@ -3,7 +3,7 @@
 #include <utility>
 #include <vector>
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::paxos {
 

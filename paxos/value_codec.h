@@ -1,5 +1,5 @@
 // The one byte encoding of a Value, written by the peer wire codec
-// (paxos/transport/wire.h: Promise, Accept, CatchupReply) and by the storage
+// (transport/wire.h: Promise, Accept, CatchupReply) and by the storage
 // records (persistence/records.h: votes and chosen values). Both formats embed
 // it, so a change here is a change to both: it bumps the wire's
 // kProtocolVersion and the store's kFormatVersion.
@@ -7,7 +7,7 @@
 //   value = u8 kind (0 no-op, 1 commands); for commands: varint count,
 //           count x (varint client_id, varint seq, bytes payload)
 //
-// Integers and bytes are paxos/codec.h's. Decoding never trusts the input: a
+// Integers and bytes are base/codec.h's. Decoding never trusts the input: a
 // count is checked against the bytes that remain (each command takes at least
 // kCommandBytesMin) before anything is reserved.
 //
@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <string>
 
-#include "paxos/codec.h"
+#include "base/codec.h"
 #include "paxos/types.h"
 
 namespace synod::paxos {

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <type_traits>
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::persistence {
 

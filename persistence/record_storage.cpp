@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "paxos/assert.h"
-#include "paxos/crc32c.h"
+#include "base/assert.h"
+#include "base/crc32c.h"
 
 namespace synod::persistence {
 

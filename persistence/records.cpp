@@ -1,7 +1,7 @@
 #include "persistence/records.h"
 
-#include "paxos/assert.h"
-#include "paxos/crc32c.h"
+#include "base/assert.h"
+#include "base/crc32c.h"
 
 namespace synod::persistence {
 

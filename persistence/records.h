@@ -24,7 +24,7 @@
 //
 // A value, in a vote or a chosen record: u8 kind (0 no-op, 1 commands); for
 // commands, varint count, then per command varint client id, varint seq and
-// bytes payload. Integers and bytes are paxos/codec.h's; the value codec is
+// bytes payload. Integers and bytes are base/codec.h's; the value codec is
 // paxos/value_codec.h, the same bytes as on the peer wire.
 //
 // Every record value is an envelope:
@@ -56,7 +56,7 @@
 #include <string_view>
 #include <vector>
 
-#include "paxos/codec.h"
+#include "base/codec.h"
 #include "paxos/types.h"
 #include "paxos/value_codec.h"
 

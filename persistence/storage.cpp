@@ -1,6 +1,6 @@
 #include "persistence/storage.h"
 
-#include "paxos/crc32c.h"
+#include "base/crc32c.h"
 
 namespace synod::persistence {
 

@@ -5,7 +5,7 @@
 // The lock service's limits decide results (a put over value_bytes_max fails
 // on every replica alike), so every member must run with the same ones: the
 // peer handshake carries lockservice::config_digest and refuses a member
-// whose digest differs (paxos/transport/peer_transport.h). The client API's
+// whose digest differs (transport/peer_transport.h). The client API's
 // limits are each node's own.
 #include <cstdint>
 #include <string>

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <type_traits>
 
-#include "paxos/assert.h"
+#include "base/assert.h"
 
 namespace synod::server::metrics {
 

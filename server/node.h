@@ -15,6 +15,16 @@
 //   http thread    the Beast server; requests reach the owner thread by
 //                  posting (http/node_api.h).
 //
+// node.cpp holds the wiring and the owner loop; the node's parts each have
+// their own file, whose header says what the part owns and which thread runs
+// it: limits.h (every bound and period), node_metrics (the series),
+// election_watch (elections as this node sees them: pure, unit-tested),
+// status_report (the cluster view, the gauges, the status page),
+// snapshot_fork (snapshots serialized by a child process), peer_services
+// (forwarding to the leader, snapshot transfer), command_reports (expiries
+// and forced releases) and module_options (each module's options from
+// Config).
+//
 // Lifecycle: open() loads the data directory and binds both ports (any
 // failure is a clear sentence and exit code 2); run() serves until SIGTERM
 // or SIGINT. On SIGTERM a leader first hands leadership to a caught-up peer,

@@ -1,12 +1,20 @@
 """End-to-end tests of the client API (issue #6) on a real 3-node cluster.
 
-Run one: python3 test/api/run.py --binary build/server/synod test_lock_contention_is_fifo
+Run one: python3 test/api/test_api.py --binary build/server/synod test_lock_contention_is_fifo
 """
+import os
 import signal
+import sys
 import threading
 import time
 
-from apitools import Events, call, error_code, followers, header, open_events, retry, running_cluster
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import running_cluster  # noqa: E402
+from pylib.http import call  # noqa: E402
+from pylib.sse import Events, open_events  # noqa: E402
+from pylib.wait import retry  # noqa: E402
 
 
 def session(port, ttl="10s", lock_delay="0s", behavior="release"):
@@ -35,7 +43,7 @@ def waiters(port, lock):
 def test_lock_contention_is_fifo(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
-        port = cluster.port(followers(cluster, leader)[0])  # through a follower: forwarded
+        port = cluster.port(cluster.followers(leader)[0])  # through a follower: forwarded
         holder = session(port)
         first = call(port, "POST", "/v1/locks/db", {"session": holder})
         assert first.status == 200, first
@@ -79,7 +87,7 @@ def test_wait_times_out(binary):
         started = time.time()
         r = call(port, "POST", f"/v1/locks/busy?session={waiter}&wait=1s")
         elapsed = time.time() - started
-        assert r.status == 408 and error_code(r) == "timed_out", r
+        assert r.status == 408 and r.code() == "timed_out", r
         assert r.json["error"]["retryable"] is True
         assert 0.9 <= elapsed < 4.0, f"a 1 s wait took {elapsed:.2f} s"
         assert waiters(port, "busy") == [], "a timed-out waiter leaves the queue"
@@ -105,11 +113,11 @@ def test_session_expires_while_its_holder_is_blocked(binary):
         assert call(port, "GET", f"/v1/locks/job/validate?token={old_token}").json["valid"] is False
         # The blocked holder wakes up and writes with its old token: refused.
         stale = call(port, "PUT", f"/v1/kv/job/output?lock=job&token={old_token}", body="stale")
-        assert stale.status == 412 and error_code(stale) == "stale_token", stale
+        assert stale.status == 412 and stale.code() == "stale_token", stale
         fresh = call(port, "PUT", f"/v1/kv/job/output?lock=job&token={granted.json['token']}", body="second")
         assert fresh.status == 200, fresh
         gone = call(port, "POST", f"/v1/sessions/{taken.json['session']}/keepalive")
-        assert gone.status == 404 and error_code(gone) == "session_expired", gone
+        assert gone.status == 404 and gone.code() == "session_expired", gone
 
 
 def test_lock_delay_after_an_expiry(binary):
@@ -130,7 +138,7 @@ def test_lock_delay_after_an_expiry(binary):
         # the delay may then be over by the time this try is stamped: a grant
         # is right then, and the check below still holds it to the delay.
         if tried.status != 200:
-            assert tried.status == 409 and error_code(tried) == "lock_delay", tried
+            assert tried.status == 409 and tried.code() == "lock_delay", tried
             assert tried.json["lock_delay_until_log_ms"] == delay_until, tried
         granted = call(port, "POST", "/v1/locks/guarded", {"session": other, "wait": "10s"}, timeout=20)
         stop.set()
@@ -148,7 +156,7 @@ def test_election_handover_is_observed_with_no_leader_between(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
         port = cluster.port(leader)
-        observer = Events(cluster.port(followers(cluster, leader)[0]), "/v1/elections/primary/observe")
+        observer = Events(cluster.port(cluster.followers(leader)[0]), "/v1/elections/primary/observe")
         assert observer.status == 200
         first = observer.next()
         assert first["event"] == "no_leader" and "session" not in first["json"], first
@@ -172,7 +180,7 @@ def test_election_handover_is_observed_with_no_leader_between(binary):
         assert now.json["leader"]["session"] == two_session, now
         # Proclaim needs the leader's current token.
         stale = call(port, "POST", "/v1/elections/primary/proclaim", {"token": one.json["token"], "value": "x"})
-        assert stale.status == 412 and error_code(stale) == "stale_token", stale
+        assert stale.status == 412 and stale.code() == "stale_token", stale
         token = events[-1]["json"]["token"]
         assert call(port, "POST", "/v1/elections/primary/proclaim", {"token": token, "value": "node-b v2"}).status == 200
         proclaimed = observer.until(lambda e: e["event"] == "proclaimed")
@@ -190,7 +198,7 @@ def test_ephemeral_keys_vanish_with_their_session(binary):
         owned = call(port, "GET", "/v1/kv/members/a")
         assert owned.json["session"] == deleting, owned
         gone = retry(lambda: call(port, "GET", "/v1/kv/members/a"), lambda r: r.status == 404, timeout=15)
-        assert gone.status == 404 and error_code(gone) == "not_found", gone
+        assert gone.status == 404 and gone.code() == "not_found", gone
         kept = retry(lambda: call(port, "GET", "/v1/kv/members/b"), lambda r: "session" not in (r.json or {}), timeout=15)
         assert kept.status == 200 and "session" not in kept.json and kept.json["value"] == "b", kept
 
@@ -198,9 +206,9 @@ def test_ephemeral_keys_vanish_with_their_session(binary):
 def test_watch_resumes_after_a_follower_restart(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
-        follower = followers(cluster, leader)[0]
+        follower = cluster.followers(leader)[0]
         start = call(cluster.port(leader), "PUT", "/v1/kv/feed/start", body="0")
-        index = int(header(start, "X-Synod-Index"))
+        index = int(start.header("X-Synod-Index"))
         watch = Events(cluster.port(follower), f"/v1/watch/feed/?index={index}")
         assert watch.status == 200, watch.status
         for i in range(3):
@@ -224,15 +232,15 @@ def test_watch_resumes_after_a_follower_restart(binary):
 def test_a_follower_forwards_writes_and_linearizable_reads(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
-        f1, f2 = followers(cluster, leader)
+        f1, f2 = cluster.followers(leader)
         put = call(cluster.port(f1), "PUT", "/v1/kv/fwd", body="through a follower")
         assert put.status == 200, put
-        assert header(put, "X-Synod-Forwarded-To") == str(leader)
-        assert header(put, "X-Synod-Leader") == str(leader)
+        assert put.header("X-Synod-Forwarded-To") == str(leader)
+        assert put.header("X-Synod-Leader") == str(leader)
         # A linearizable read through the other follower sees the write at once.
         got = call(cluster.port(f2), "GET", "/v1/kv/fwd")
         assert got.status == 200 and got.json["value"] == "through a follower", got
-        assert int(header(got, "X-Synod-Index")) >= int(header(put, "X-Synod-Index"))
+        assert int(got.header("X-Synod-Index")) >= int(put.header("X-Synod-Index"))
         # The same Idempotency-Key through either follower is one acquire.
         key = {"Idempotency-Key": "take-once-1"}
         a = call(cluster.port(f1), "POST", "/v1/locks/once?ttl=10s", headers=key)
@@ -243,7 +251,7 @@ def test_a_follower_forwards_writes_and_linearizable_reads(binary):
         assert len([s for s in sessions if "once" in s["locks"]]) == 1
         # Never forwarded twice: a forwarded request that reaches a follower is refused.
         twice = call(cluster.port(f1), "PUT", "/v1/kv/fwd2", body="x", headers={"X-Synod-Forwarded": "9"})
-        assert twice.status == 503 and error_code(twice) == "not_leader", twice
+        assert twice.status == 503 and twice.code() == "not_leader", twice
         # Keep-alives are forwarded too.
         alive = call(cluster.port(f2), "POST", f"/v1/sessions/{a.json['session']}/keepalive")
         assert alive.status == 200 and alive.json["valid_for_ms"] > 0, alive
@@ -252,7 +260,7 @@ def test_a_follower_forwards_writes_and_linearizable_reads(binary):
 def test_a_lock_survives_a_leader_kill(binary):
     with running_cluster(binary) as cluster:
         old = cluster.leader()
-        port = cluster.port(followers(cluster, old)[0])
+        port = cluster.port(cluster.followers(old)[0])
         taken = call(port, "POST", "/v1/locks/survivor?ttl=5s")
         assert taken.status == 200, taken
         sid, token = taken.json["session"], taken.json["token"]
@@ -284,7 +292,7 @@ def isolated(cluster, node, paused):
 def test_a_node_cut_off_from_the_majority_answers_503(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
-        lonely = followers(cluster, leader)[0]
+        lonely = cluster.followers(leader)[0]
         others = [n for n in cluster.ids() if n != lonely]
         assert call(cluster.port(leader), "PUT", "/v1/kv/cut", body="before").status == 200
         # The follower learns of the write and of its leader.
@@ -296,13 +304,13 @@ def test_a_node_cut_off_from_the_majority_answers_503(binary):
             time.sleep(1.5)  # past the election timeout: it knows it sees no quorum
             write, write_s, read, acquire, stale = isolated(cluster, lonely, others)
             for r in (write, read, acquire):
-                assert r.status == 503 and error_code(r) in ("no_quorum", "not_leader"), r
+                assert r.status == 503 and r.code() in ("no_quorum", "not_leader"), r
                 assert r.json["error"]["retryable"] is True
                 assert r.json["last_leader"]["id"] == leader, r
-                assert header(r, "X-Synod-Last-Leader") == str(leader)
+                assert r.header("X-Synod-Last-Leader") == str(leader)
             assert write_s < 2.0, f"the refusal took {write_s:.2f} s"
             assert stale.status == 200 and stale.json["value"] == "before", stale
-            assert int(header(stale, "X-Synod-Stale-Ms")) >= 1000, stale.headers
+            assert int(stale.header("X-Synod-Stale-Ms")) >= 1000, stale.headers
         finally:
             for n in others:
                 cluster.resume(n)
@@ -313,7 +321,7 @@ def test_a_node_cut_off_from_the_majority_answers_503(binary):
 def test_a_leader_cut_off_from_the_majority_stops_serving(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
-        others = followers(cluster, leader)
+        others = cluster.followers(leader)
         assert call(cluster.port(leader), "PUT", "/v1/kv/cut", body="before").status == 200
         for n in others:
             cluster.pause(n)
@@ -322,7 +330,7 @@ def test_a_leader_cut_off_from_the_majority_stops_serving(binary):
             write, _, read, acquire, stale = isolated(cluster, leader, others)
             for r in (write, read, acquire):
                 assert r.status in (503, 504), r
-                assert r.status == 503 or error_code(r) == "unknown_outcome", r
+                assert r.status == 503 or r.code() == "unknown_outcome", r
             assert read.status == 503, "never a linearizable read without a quorum"
             assert stale.status == 200 and stale.json["value"] == "before", stale
         finally:
@@ -333,9 +341,9 @@ def test_a_leader_cut_off_from_the_majority_stops_serving(binary):
 def test_long_polls_return_on_a_change(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
-        port = cluster.port(followers(cluster, leader)[0])
+        port = cluster.port(cluster.followers(leader)[0])
         first = call(port, "PUT", "/v1/kv/poll/key", body="v1")
-        index = int(header(first, "X-Synod-Index"))
+        index = int(first.header("X-Synod-Index"))
         result = {}
 
         def poll():
@@ -355,7 +363,7 @@ def test_long_polls_return_on_a_change(binary):
         assert result["seconds"] < 5
         # Without a change, it answers when the wait ends, with the state as it is.
         started = time.time()
-        idle = call(port, "GET", f"/v1/kv/poll/key?index={int(header(result['response'], 'X-Synod-Index'))}&wait=1s")
+        idle = call(port, "GET", f"/v1/kv/poll/key?index={int(result['response'].header('X-Synod-Index'))}&wait=1s")
         assert idle.status == 200 and 0.9 <= time.time() - started < 4, idle
 
 
@@ -366,9 +374,9 @@ def test_a_session_stream_reports_its_lost_lock(binary):
         taken = call(port, "POST", "/v1/locks/watched?ttl=2s")
         assert taken.status == 200, taken
         sid = taken.json["session"]
-        index = header(taken, "X-Synod-Index")
+        index = taken.header("X-Synod-Index")
         # Opened on a follower, after the index of the grant.
-        stream = open_events(cluster.port(followers(cluster, leader)[0]), f"/v1/sessions/{sid}/events?index={index}")
+        stream = open_events(cluster.port(cluster.followers(leader)[0]), f"/v1/sessions/{sid}/events?index={index}")
         assert stream.status == 200, stream.status
         first = stream.next()
         assert first["event"] == "session" and first["json"]["locks"] == ["watched"], first
@@ -382,7 +390,7 @@ def test_a_session_stream_reports_its_lost_lock(binary):
 
 def test_semaphores_shared_locks_and_transactions(binary):
     with running_cluster(binary) as cluster:
-        port = cluster.port(followers(cluster, cluster.leader())[0])
+        port = cluster.port(cluster.followers(cluster.leader())[0])
         ids = [session(port) for _ in range(3)]
         granted = [call(port, "POST", "/v1/locks/pool", {"session": s, "mode": "semaphore", "limit": 2}) for s in ids]
         assert [g.status for g in granted] == [200, 200, 409], granted
@@ -408,8 +416,12 @@ def test_semaphores_shared_locks_and_transactions(binary):
         binary_value = call(port, "GET", "/v1/kv/jobs/b")
         assert binary_value.json["encoding"] == "base64" and binary_value.json["value"] == "/wA=", binary_value
         raw = call(port, "GET", "/v1/kv/jobs/b?raw")
-        assert raw.status == 200 and header(raw, "Content-Type") == "application/octet-stream"
+        assert raw.status == 200 and raw.header("Content-Type") == "application/octet-stream"
         listed = call(port, "GET", "/v1/kv/jobs?recurse&limit=1")
         assert [k["key"] for k in listed.json["keys"]] == ["/jobs/a"] and listed.json["more"], listed
         page = call(port, "GET", "/v1/kv/jobs?recurse&after=/jobs/a")
         assert [k["key"] for k in page.json["keys"]] == ["/jobs/b"] and not page.json["more"], page
+
+
+if __name__ == "__main__":
+    runner.run(globals())

@@ -4,14 +4,20 @@ Each case asserts the exact HTTP status and error code. A slow sender and a
 slow reader run alongside and must be cut off while the catalogue is served.
 The suite ends with every node alive and no response of 500 or above.
 
-Run: python3 test/api/run.py --binary build/server/synod --module test_catalogue test_bad_request_catalogue
+Run: python3 test/api/test_catalogue.py --binary build/server/synod test_bad_request_catalogue
 """
 import json
+import os
 import socket
+import sys
 import threading
 import time
 
-from apitools import call, error_code, followers, running_cluster
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import running_cluster  # noqa: E402
+from pylib.http import call  # noqa: E402
 
 BIG = 64 * 1024 + 1  # one byte over the value limit
 
@@ -222,7 +228,7 @@ def slow_reader(port, result, ready):
 def test_bad_request_catalogue(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
-        follower = followers(cluster, leader)[0]
+        follower = cluster.followers(leader)[0]
         port = cluster.port(follower)  # bad input is refused where it lands; the rest is forwarded
         statuses = []
 
@@ -263,8 +269,8 @@ def test_bad_request_catalogue(binary):
         catalogue = cases(state)
         for label, method, path, body, headers, status, code in catalogue:
             r = checked(port, method, path, body=body, headers=headers)
-            if r.status != status or error_code(r) != code:
-                failures.append(f"{label}: {method} {path[:60]} -> {r.status} {error_code(r)}, want {status} {code}: {r.raw[:200]}")
+            if r.status != status or r.code() != code:
+                failures.append(f"{label}: {method} {path[:60]} -> {r.status} {r.code()}, want {status} {code}: {r.raw[:200]}")
         for label, data, status, code in raw_cases():
             got = raw_exchange(port, data)
             statuses.append(got[0])
@@ -272,7 +278,7 @@ def test_bad_request_catalogue(binary):
                 failures.append(f"{label}: -> {got}, want {(status, code)}")
         # Wrong-method answers name the allowed methods.
         allow = checked(port, "PATCH", "/v1/locks/db")
-        assert allow.headers.get("Allow") == "POST, DELETE, GET", allow.headers
+        assert allow.header("Allow") == "POST, DELETE, GET", allow.headers
 
         for t in threads:
             t.join(timeout=60)
@@ -288,6 +294,10 @@ def test_bad_request_catalogue(binary):
         # Nothing crashed, and nothing answered 500 or above.
         for node in cluster.ids():
             assert cluster.running(node), f"node {node} died"
-            assert cluster.cluster_view(node) is not None
+            assert cluster.view(node) is not None
         assert statuses and all(0 < s < 500 for s in statuses), sorted(set(statuses))
         print(f"{len(statuses)} responses, statuses seen: {sorted(set(statuses))}; 0 crashes")
+
+
+if __name__ == "__main__":
+    runner.run(globals())

@@ -12,9 +12,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 
-from apitools import running_cluster
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner, sse  # noqa: E402
+from pylib.cluster import running_cluster  # noqa: E402
 
 SECTION = "## A fenced lock in one curl command"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,8 +59,8 @@ def check_output(language, shown, actual, where):
         same_shape(json.loads(shown), json.loads(actual), where)
         return
     # Server-sent events: every event the README shows comes, with data of the same shape.
-    wanted = re.findall(r"event: (\w+)\ndata: (.*)\n", shown)
-    got = dict((event, data) for event, data in re.findall(r"event: (\w+)\ndata: (.*)\n", actual + "\n"))
+    wanted = [(e["event"], e["data"]) for e in sse.parse_text(shown) if "event" in e]
+    got = dict((e["event"], e["data"]) for e in sse.parse_text(actual) if "event" in e)
     assert wanted, f"{where}: the README shows no event"
     for event, data in wanted:
         assert event in got, f"{where}: no {event} event in {actual!r}"
@@ -88,3 +92,7 @@ def test_readme_curl_examples(binary):
             assert actual, f"{where}: printed nothing"
             check_output(language, shown, actual, where)
         print(f"{len(examples)} README blocks ran and matched")
+
+
+if __name__ == "__main__":
+    runner.run(globals())

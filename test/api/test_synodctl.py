@@ -3,18 +3,24 @@
 `synodctl lock run` must kill its command's whole process group before the
 server could grant the lock to anyone else, even with lock-delay 0; pass the
 exit code through; export the fencing token; keep short TTLs alive under
-load. The binary comes from $SYNODCTL (run.py --synodctl), the load
+load. The binary comes from $SYNODCTL (--synodctl), the load
 generator from $SYNOD_LOADGEN.
 """
 import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
-from apitools import call, followers, retry, running_cluster
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import running_cluster  # noqa: E402
+from pylib.http import call  # noqa: E402
+from pylib.wait import retry  # noqa: E402
 
 
 def synodctl(cluster, *args, nodes=None, timeout=60):
@@ -67,7 +73,7 @@ def test_synodctl_everyday_commands(binary):
         # Asked through a follower, a member's progress it cannot know shows
         # "-", never a false 0; the leader's shows what the follower heard.
         leader = cluster.leader()
-        asked, other = followers(cluster, leader)
+        asked, other = cluster.followers(leader)
         rows = {}
         for line in synodctl(cluster, "cluster", "status", nodes=[asked]).stdout.splitlines()[2:]:
             rows[int(line.split()[0])] = line.split()[-1]
@@ -97,7 +103,7 @@ def test_synodctl_lock_run_passes_the_token_and_the_exit_code(binary):
 def test_synodctl_lock_run_stops_the_command_before_the_lock_can_move(binary):
     with running_cluster(binary) as cluster, tempfile.TemporaryDirectory() as scratch:
         leader = cluster.leader()
-        lonely = followers(cluster, leader)[0]  # synodctl's only way to the cluster
+        lonely = cluster.followers(leader)[0]  # synodctl's only way to the cluster
         pids = os.path.join(scratch, "pids")
         # The command ignores SIGTERM (so SIGKILL is needed) and starts a child.
         script = f'trap "" TERM; sleep 600 & echo "$$ $!" > {pids}; wait'
@@ -172,3 +178,7 @@ def test_synodctl_lock_run_keeps_short_ttls_alive_under_load(binary):
         assert not load_failures, load_failures
         assert rows and sum(row["ops"] for row in rows) > 0, rows
         print(f"  load meanwhile: {sum(row['ops'] for row in rows)} puts, {sum(row['errors'] for row in rows)} errors")
+
+
+if __name__ == "__main__":
+    runner.run(globals())

@@ -37,13 +37,16 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
 import checks  # noqa: E402
 import nemesis  # noqa: E402
 import workload  # noqa: E402
-from cluster import Cluster, Http, SetupError, allow_core_files, now_ns  # noqa: E402
 from fenced import FencedResource  # noqa: E402
-from recorder import History, Records  # noqa: E402
+from pylib.cluster import SetupError, allow_core_files  # noqa: E402
+from pylib.http import Http  # noqa: E402
+from pylib.proxied import ProxiedCluster  # noqa: E402
+from recorder import History, Records, now_ns  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -133,10 +136,10 @@ class Run:
     def start_cluster(self):
         last = None
         for attempt in range(SETUP_ATTEMPTS):
-            cluster = Cluster(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
+            cluster = ProxiedCluster(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
             try:
                 cluster.start_all()
-                if cluster.leader(timeout=30.0) is None or cluster.exited_early():
+                if cluster.leader_or_none(timeout=30.0) is None or cluster.exited_early():
                     raise SetupError(f"no leader within 30 s; exits {cluster.exited_early()}")
                 return cluster
             except SetupError as error:
@@ -247,7 +250,7 @@ class Run:
             while time.monotonic() < deadline:
                 node = rng.choice(cluster.ids())
                 op = None if key in probes else ctx.keys.invoke(999, "read", key)
-                response = http.call(cluster.client_ports[node], "GET", f"/v1/kv/chaos/{key}", timeout=3.0)
+                response = http.call(cluster.port(node), "GET", f"/v1/kv/chaos/{key}", timeout=3.0)
                 value = checks._UNREAD
                 if response.status == 200 and response.json is not None:
                     value = response.json.get("value")

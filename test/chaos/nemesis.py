@@ -148,7 +148,7 @@ class Nemesis:
             time.sleep(0.02)
 
     def leader(self, fallback):
-        found = self.cluster.leader(timeout=1.0)
+        found = self.cluster.leader_or_none(timeout=1.0)
         return found if found is not None else fallback
 
     def run(self, stop):

@@ -33,7 +33,8 @@ import threading
 import time
 import traceback
 
-from cluster import EventStream, Http
+from pylib.http import Http
+from pylib.sse import EventStream
 
 DEFINITE_503 = {"no_quorum", "not_leader", "leader_unreachable", "busy"}
 CHECK_MARGIN_NS = 150_000_000  # a holder stops using its lock this long before its estimate ends
@@ -113,7 +114,7 @@ class Client(threading.Thread):
 
     def call(self, method, path, body=None, headers=None, timeout=2.0):
         node = self.node
-        response = self.http.call(self.ctx.cluster.client_ports[node], method, path, body=body, headers=headers,
+        response = self.http.call(self.ctx.cluster.port(node), method, path, body=body, headers=headers,
                                   timeout=timeout)
         response.node = node
         self.pick(response.status == 0 or response.status >= 500)
@@ -302,7 +303,7 @@ class Session:
                 if self.ended or self.expired:
                     break
                 send = self.ctx.now()
-                response = http.call(self.ctx.cluster.client_ports[node], "POST", f"/v1/sessions/{self.id}/keepalive",
+                response = http.call(self.ctx.cluster.port(node), "POST", f"/v1/sessions/{self.id}/keepalive",
                                      timeout=1.0)
                 self.ctx.records.add("keepalives", session=self.id, send=send, recv=self.ctx.now(), node=node,
                                      status=response.status, code=response.code())
@@ -660,7 +661,7 @@ class Observer(Client):
             node = self.rng.choice(self.ids)
             connection += 1
             headers = {"Last-Event-ID": str(last_id)} if last_id is not None else None
-            stream = EventStream(self.ctx.cluster.client_ports[node], f"/v1/elections/{self.election}/observe",
+            stream = EventStream(self.ctx.cluster.port(node), f"/v1/elections/{self.election}/observe",
                                  headers=headers, timeout=15.0)
             with self.ctx.streams_lock:
                 self.ctx.streams.add(stream)
@@ -694,7 +695,7 @@ class SessionWatcher(Client):
         while not self.ctx.stop.is_set():
             node = self.rng.choice(self.ids)
             path = "/v1/watch/?space=session" + (f"&index={last_id}" if last_id is not None else "")
-            stream = EventStream(self.ctx.cluster.client_ports[node], path, timeout=15.0)
+            stream = EventStream(self.ctx.cluster.port(node), path, timeout=15.0)
             with self.ctx.streams_lock:
                 self.ctx.streams.add(stream)
             for event_id, kind, data in stream.events(self.ctx.stop):

@@ -13,9 +13,14 @@ before anything is resolved or dialed.
 """
 import os
 import subprocess
+import sys
 import time
 
-from harness import Cluster, request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.http import request  # noqa: E402
 
 
 def run(args, env=None, timeout=20):
@@ -120,3 +125,7 @@ def test_configuration_sources_and_limits(binary):
         _, written = cluster.put_anywhere("still", "served")  # nodes 1 and 2 are a majority
         assert written.status == 200, written
         print("  a member with another --sessions-max is refused at the handshake; the others serve")
+
+
+if __name__ == "__main__":
+    runner.run(globals())

@@ -1,4 +1,4 @@
-"""The harness itself (harness.py): a sanitizer report in a server's log fails
+"""The cluster library itself (test/pylib/cluster.py): a sanitizer report in a server's log fails
 the test, even when the test saw nothing wrong (a follower can die of one
 unnoticed). No synod runs here: a stand-in process prints a report and waits
 for its signal, as a sanitized synod that found a leak would.
@@ -8,7 +8,10 @@ import shutil
 import sys
 import time
 
-from harness import Cluster
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
 
 STAND_IN = """import signal, sys, time
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(23))
@@ -18,8 +21,7 @@ time.sleep(60)
 
 
 def test_a_sanitizer_report_fails_the_test(binary):
-    del binary  # the stand-in runs instead of synod
-    cluster = Cluster(1, binary=None)
+    cluster = Cluster(1, binary)  # the stand-in runs instead of synod
     stand_in = os.path.join(cluster.dir, "stand_in.py")
     with open(stand_in, "w") as f:
         f.write(STAND_IN)
@@ -38,3 +40,7 @@ def test_a_sanitizer_report_fails_the_test(binary):
     finally:
         shutil.rmtree(cluster.dir, ignore_errors=True)  # close() keeps it when it finds a report
     raise AssertionError("a sanitizer report in a server's log did not fail the test")
+
+
+if __name__ == "__main__":
+    runner.run(globals())

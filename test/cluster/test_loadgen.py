@@ -7,13 +7,18 @@ implies on the cluster: the keys it wrote, the locks it released, the
 sessions it opened. The generator's path comes in SYNOD_LOADGEN.
 
 Run: SYNOD_LOADGEN=build/bench/synod-loadgen \
-     python3 test/cluster/run.py --module test_loadgen --binary build/server/synod test_loadgen_runs_every_workload
+     python3 test/cluster/test_loadgen.py --binary build/server/synod test_loadgen_runs_every_workload
 """
 import json
 import os
 import subprocess
+import sys
 
-from harness import Cluster, request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.http import request  # noqa: E402
 
 ROW_FIELDS = {"system", "workload", "clients", "ops_per_s", "p50_ms", "p99_ms", "p999_ms", "nodes", "ops", "errors"}
 
@@ -87,3 +92,7 @@ def test_loadgen_runs_every_workload(binary):
         result = loadgen(endpoints, "put", 2, seconds=1.0, check=False)
         assert result.returncode != 0, result
         assert "errors" in result.stderr, result.stderr
+
+
+if __name__ == "__main__":
+    runner.run(globals())

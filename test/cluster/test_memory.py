@@ -26,14 +26,19 @@ The workload and the length can be changed for a measurement (the figures in
 the closing note of issue 23 come from here):
   SYNOD_SOAK_WORKLOAD=put|lock|keepalive|mixed  SYNOD_SOAK_MINUTES=30
   SYNOD_LOADGEN=build/bench/synod-loadgen \
-    python3 test/cluster/run.py --module test_memory --binary build/server/synod test_soak_mixed_rss_is_flat
+    python3 test/cluster/test_memory.py --binary build/server/synod test_soak_mixed_rss_is_flat
 """
 import json
 import os
 import subprocess
+import sys
 import time
 
-from harness import Cluster, request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.prometheus import scrape  # noqa: E402
 
 WARMUP_MINUTES = 5
 TOLERANCE = 0.10
@@ -128,12 +133,7 @@ LOG_CACHE_BYTES = 4 << 20
 
 
 def metric(port, name):
-    response = request(port, "GET", "/metrics")
-    assert response.status == 200, response
-    for line in response.raw.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"no metric {name}")
+    return scrape(port).value(name)
 
 
 def heap_bound_check(binary, commands):
@@ -182,3 +182,7 @@ def test_soak_mixed_rss_is_flat(binary):
     assert minutes > WARMUP_MINUTES, "the soak must outlast its warm-up"
     print(f"  soak: {name} for {minutes} minutes")
     soak(binary, workloads, minutes)
+
+
+if __name__ == "__main__":
+    runner.run(globals())

@@ -7,40 +7,48 @@ peer link and linearizable reads over the leader's named client address, and
 synodctl reaches it with --endpoints localhost:PORT. The session below is
 printed as curl would show it, so a run documents it.
 
-Run: SYNODCTL=build/server/synodctl \
-     python3 test/cluster/run.py --module test_names --binary build/server/synod test_localhost_cluster_serves_by_name
+Run: SYNODCTL=build/cli/synodctl \
+     python3 test/cluster/test_names.py --binary build/server/synod test_localhost_cluster_serves_by_name
 """
-import http.client
 import json
 import os
 import subprocess
+import sys
 import time
 
-from harness import Cluster
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.http import Http  # noqa: E402
 
 
 class NamedCluster(Cluster):
-    """The harness's cluster, with every member address given by name."""
+    """The shared cluster, with every member address given by name."""
 
-    def args(self, node, data_dir=None, cluster_id="synod"):
+    def args(self, node, data_dir=None, cluster_id=None):
         return [arg.replace("127.0.0.1:", "localhost:") for arg in super().args(node, data_dir, cluster_id)]
 
 
-def call(port, method, path, body=None, timeout=5.0):
-    """One request to localhost:port (a name, not an IP); prints it as a curl session line."""
-    connection = http.client.HTTPConnection("localhost", port, timeout=timeout)
+def localhost_request(port, method, path, body=None, timeout=5.0):
+    """One request to localhost:port (a name, not an IP)."""
+    client = Http(host="localhost")
     try:
-        connection.request(method, path, body=body)
-        response = connection.getresponse()
-        text = response.read().decode("utf-8", "replace")
-        headers = {name.lower(): value for name, value in response.getheaders()}
+        return client.call(port, method, path, body=body, timeout=timeout)
     finally:
-        connection.close()
+        client.close()
+
+
+def call(port, method, path, body=None, timeout=5.0):
+    """localhost_request, printed as a curl session line: (status, JSON or text, headers)."""
+    response = localhost_request(port, method, path, body=body, timeout=timeout)
+    assert response.status != 0, f"{method} localhost:{port}{path}: {response.error}"
+    text = response.raw
     data = f" --data '{body}'" if body is not None else ""
     print(f"$ curl -s -X {method}{data} 'http://localhost:{port}{path}'")
-    forwarded = headers.get("x-synod-forwarded-to")
+    forwarded = response.header("x-synod-forwarded-to")
     print(f"{response.status} {text.strip()}" + (f"   [x-synod-forwarded-to: {forwarded}]" if forwarded else ""))
-    return response.status, json.loads(text) if text.strip().startswith("{") else text, headers
+    return response.status, json.loads(text) if text.strip().startswith("{") else text, response.headers
 
 
 def serving_leader(cluster, timeout=10.0):
@@ -48,14 +56,8 @@ def serving_leader(cluster, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         for node in cluster.ids():
-            try:
-                connection = http.client.HTTPConnection("localhost", cluster.port(node), timeout=1.0)
-                connection.request("GET", "/v1/cluster")
-                response = connection.getresponse()
-                view = json.loads(response.read()) if response.status == 200 else None
-                connection.close()
-            except (OSError, http.client.HTTPException, ValueError):
-                continue
+            response = localhost_request(cluster.port(node), "GET", "/v1/cluster", timeout=1.0)
+            view = response.json if response.status == 200 else None
             if view and view.get("role") == "leader" and view.get("serving"):
                 return node, view
         time.sleep(0.02)
@@ -117,3 +119,7 @@ def test_localhost_cluster_serves_by_name(binary):
                 if other != node:
                     needle = f"connected to node {other} at localhost:{cluster.peer_ports[other - 1]}"
                     assert needle in cluster.log_text(node), (node, needle)
+
+
+if __name__ == "__main__":
+    runner.run(globals())

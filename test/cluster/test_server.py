@@ -1,16 +1,20 @@
 """Tests of the synod server on real processes (issue #4), on 127.0.0.1.
 
-Run one: python3 test/cluster/run.py --binary build/server/synod test_three_nodes_commit
+Run one: python3 test/cluster/test_server.py --binary build/server/synod test_three_nodes_commit
 """
 import os
 import random
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
-from harness import Cluster, request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster, end_process, free_port  # noqa: E402
 
 
 def test_three_nodes_commit(binary):
@@ -29,7 +33,7 @@ def commit_on_cluster(binary, size):
             response = cluster.put(leader, f"k{i}", f"v{i}")
             assert response.status == 200, response
         for node in cluster.ids():
-            assert cluster.cluster_view(node)["leader"]["id"] == leader
+            assert cluster.view(node)["leader"]["id"] == leader
         response = cluster.get(leader, "k19")
         assert response.status == 200 and response.json["value"] == "v19", response
         # Every node applies the same log: their stale reads converge.
@@ -71,7 +75,7 @@ def test_paused_follower_does_not_disturb_the_leader(binary):
     with Cluster(3, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader()
-        ballot = cluster.cluster_view(leader)["ballot"]
+        ballot = cluster.view(leader)["ballot"]
         follower = next(n for n in cluster.ids() if n != leader)
         cluster.pause(follower)
         for i in range(10):
@@ -81,7 +85,7 @@ def test_paused_follower_does_not_disturb_the_leader(binary):
         for i in range(10):
             assert cluster.put(leader, f"q{i}", "v").status == 200
             time.sleep(0.05)
-        view = cluster.cluster_view(leader)
+        view = cluster.view(leader)
         assert view["role"] == "leader" and view["ballot"] == ballot, f"leader disturbed: {view} was {ballot}"
         deadline = time.time() + 5
         while time.time() < deadline and cluster.get(follower, "q9", stale=True).status != 200:
@@ -196,7 +200,7 @@ def test_foreign_and_garbage_peers_are_refused(binary):
         with open(os.path.join(cluster.dir, "stranger.log"), "w") as stranger_log:
             stranger = subprocess.Popen(args, stdout=stranger_log, stderr=stranger_log)
             time.sleep(1.0)
-            Cluster.stop(stranger)
+            end_process(stranger)
         # Garbage bytes on every peer port.
         for port in cluster.peer_ports:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
@@ -210,14 +214,6 @@ def test_foreign_and_garbage_peers_are_refused(binary):
         assert "not a synod peer frame" in logs, "the garbage was not refused"
         assert cluster.put(cluster.leader(), "still", "serving").status == 200
         assert cluster.leader() == leader
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_bad_configuration_exits_2(binary):
@@ -259,3 +255,7 @@ def test_bad_configuration_exits_2(binary):
         args[args.index("--clients") + 1] = f"1=127.0.0.1:{free_port()}"
         code, message = run(args)
         assert code == 2 and "lock" in message.lower(), (code, message)
+
+
+if __name__ == "__main__":
+    runner.run(globals())

@@ -1,27 +1,22 @@
 """Storage on real processes (issue #3): a lost disk, a corrupt disk, and a
 replica that catches up from a snapshot because its peers compacted their log.
 
-Run one: python3 test/cluster/run.py --module test_storage --binary build/server/synod NAME
+Run one: python3 test/cluster/test_storage.py --binary build/server/synod NAME
 """
 import os
 import shutil
 import signal
-import time
+import sys
 
-from harness import Cluster
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
-
-def wait_until(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.wait import until  # noqa: E402
 
 
 def wait_for_log(cluster, node, text, since, timeout):
-    wait_until(lambda: text in cluster.log_text(node)[since:], timeout, f"'{text}' in node {node}'s log")
+    until(lambda: text in cluster.log_text(node)[since:], timeout, f"'{text}' in node {node}'s log")
 
 
 def check_votes_again(cluster, repaired):
@@ -61,7 +56,7 @@ def test_corrupt_disk_is_detected_and_repaired(binary):
         for i in range(10):
             assert cluster.put(leader, f"c{i}", marker).status == 200
         victim = next(n for n in cluster.ids() if n != leader)
-        wait_until(lambda: cluster.get(victim, "c9", stale=True).status == 200, 5, "the follower to learn c9")
+        until(lambda: cluster.get(victim, "c9", stale=True).status == 200, 5, "the follower to learn c9")
         cluster.kill(victim)
         path = os.path.join(cluster.data_dir(victim), "data.mdb")
         with open(path, "r+b") as f:
@@ -106,6 +101,10 @@ def test_catch_up_from_a_snapshot(binary):
         since = len(cluster.log_text(lagging))
         cluster.start(lagging)
         wait_for_log(cluster, lagging, "snapshot_installed", since, 15)
-        wait_until(lambda: cluster.get(lagging, "s299", stale=True).status == 200, 10, "the lagging node to catch up")
+        until(lambda: cluster.get(lagging, "s299", stale=True).status == 200, 10, "the lagging node to catch up")
         assert cluster.get(lagging, "s0", stale=True).json["value"] == "v0"
         assert cluster.get(lagging, "s299", stale=True).json["value"] == "v299"
+
+
+if __name__ == "__main__":
+    runner.run(globals())

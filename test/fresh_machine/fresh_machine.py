@@ -128,8 +128,7 @@ def readme_commands(readme):
 def curl_session_blocks(readme):
     """[(command, language, shown)] of the README's curl section, as test_readme.py parses them."""
     sys.path.insert(0, os.path.join(SOURCE, "test", "api"))
-    sys.path.insert(0, os.path.join(SOURCE, "test", "cluster"))
-    import test_readme  # noqa: E402 (needs the paths above)
+    import test_readme  # noqa: E402 (needs the path above; it finds test/pylib itself)
     test_readme.README = readme  # the copied project's README
     examples = test_readme.blocks()
     if len(examples) < 6:

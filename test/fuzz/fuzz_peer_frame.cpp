@@ -1,4 +1,4 @@
-// libFuzzer target: the peer frame and message decoder (paxos/transport/wire.h).
+// libFuzzer target: the peer frame and message decoder (transport/wire.h).
 //
 // Each input is tried three ways:
 //   1. as raw bytes off the wire: scan_frame and decode_frame must agree and
@@ -18,9 +18,9 @@
 #include <string>
 #include <string_view>
 
-#include "paxos/codec.h"
-#include "paxos/crc32c.h"
-#include "paxos/transport/wire.h"
+#include "base/codec.h"
+#include "base/crc32c.h"
+#include "transport/wire.h"
 #include "transport/samples.h"
 
 namespace {
@@ -37,7 +37,7 @@ std::string encode(const Frame& frame) {
   if (const auto* hello = std::get_if<Hello>(&frame)) {
     encode_hello(*hello, out);
   } else {
-    encode_envelope(std::get<paxos::Envelope>(frame), out);
+    encode_envelope(std::get<PeerEnvelope>(frame), out);
   }
   return out;
 }
@@ -49,7 +49,7 @@ bool same_frame(const Frame& a, const Frame& b) {
     return hello->protocol_version == other.protocol_version && hello->cluster_id == other.cluster_id &&
            hello->node == other.node;
   }
-  return testing::same(std::get<paxos::Envelope>(a), std::get<paxos::Envelope>(b));
+  return testing::same(std::get<PeerEnvelope>(a), std::get<PeerEnvelope>(b));
 }
 
 void check_round_trip(const Frame& frame, const WireLimits& limits) {

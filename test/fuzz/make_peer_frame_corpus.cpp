@@ -10,7 +10,7 @@
 #include <string>
 
 #include "paxos/messages.h"
-#include "paxos/transport/wire.h"
+#include "transport/wire.h"
 #include "transport/samples.h"
 
 namespace {
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   for (const auto& envelope : testing::sample_envelopes()) {
     std::string frame;
     encode_envelope(envelope, frame);
-    if (!write_file(name(synod::paxos::message_name(envelope.message)), frame)) return 1;
+    if (!write_file(name(synod::transport::message_name(envelope.message)), frame)) return 1;
   }
   for (const Hello& hello : {Hello{kProtocolVersion, 0, 1, 0}, Hello{kProtocolVersion, 7, 3, 11},
                              Hello{kProtocolVersion, testing::kU64Max, testing::kNodeMax, testing::kU64Max}}) {

@@ -26,12 +26,14 @@ build=${3:-${SYNOD_FUZZ_BUILD_DIR:-$repo/build-fuzz/$name}}
 # The pure sources each target needs (no Asio, no LMDB), and its input bound.
 case "$name" in
   peer_frame)
-    sources=(paxos/types.cpp paxos/messages.cpp paxos/crc32c.cpp paxos/value_codec.cpp paxos/transport/wire.cpp)
+    sources=(paxos/types.cpp paxos/messages.cpp paxos/value_codec.cpp base/crc32c.cpp transport/wire.cpp transport/peer_message.cpp)
     header_dirs=(paxos test/transport)
     max_len=4096
     ;;
   http_request)
-    sources=(http/routes.cpp http/request.cpp lockservice/command.cpp)
+    sources=(http/routes.cpp http/request.cpp http/decode_support.cpp http/decode_sessions.cpp http/decode_locks.cpp
+             http/decode_elections.cpp http/decode_keys.cpp http/decode_txn.cpp http/text/duration.cpp
+             http/text/utf8.cpp http/text/base64.cpp http/text/percent.cpp lockservice/command.cpp)
     header_dirs=(http lockservice paxos)
     max_len=8192
     ;;

@@ -22,10 +22,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "chaos"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
 import nemesis  # noqa: E402
 import workload  # noqa: E402
-from cluster import Cluster  # noqa: E402
+from pylib.proxied import ProxiedCluster  # noqa: E402
 from recorder import History, Records  # noqa: E402
 
 # A write not answered within this is indeterminate: short, so that every election and pause
@@ -68,10 +69,10 @@ class RegisterClient(workload.KeyClient):
 
 
 def record(args):
-    cluster = Cluster(args.nodes, args.binary, seed=args.seed)
+    cluster = ProxiedCluster(args.nodes, args.binary, seed=args.seed)
     try:
         cluster.start_all()
-        if cluster.leader(timeout=30.0) is None:
+        if cluster.leader_or_none(timeout=30.0) is None:
             raise SystemExit("no leader within 30 s")
         t0 = time.monotonic_ns()
         t0_s = time.monotonic()

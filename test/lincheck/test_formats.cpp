@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <random>
 
-#include "test/lincheck/formats.h"
+#include "tools/lincheck/formats.h"
 #include "test/lincheck/test_support.h"
 
 namespace synod::lincheck {

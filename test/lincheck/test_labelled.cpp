@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "test/lincheck/formats.h"
-#include "test/lincheck/lincheck.h"
+#include "tools/lincheck/formats.h"
+#include "tools/lincheck/lincheck.h"
 
 namespace synod::lincheck {
 namespace {

@@ -6,7 +6,7 @@
 #include <optional>
 #include <random>
 
-#include "test/lincheck/formats.h"
+#include "tools/lincheck/formats.h"
 #include "test/lincheck/test_support.h"
 
 namespace synod::lincheck {

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "test/lincheck/lincheck.h"
+#include "tools/lincheck/lincheck.h"
 
 namespace synod::lincheck::testing {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "test/lincheck/formats.h"
+#include "tools/lincheck/formats.h"
 #include "test/lincheck/test_support.h"
 
 namespace synod::lincheck {

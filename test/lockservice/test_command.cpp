@@ -1,6 +1,6 @@
 // Command encoding: round trips, time stamping, and malformed payloads.
 #include "harness.h"
-#include "paxos/random.h"
+#include "base/random.h"
 
 namespace synod::lockservice::test {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "harness.h"
 #include "lockservice/session_keeper.h"
-#include "paxos/random.h"
+#include "base/random.h"
 
 namespace synod::lockservice::test {
 namespace {

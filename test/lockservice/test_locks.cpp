@@ -4,7 +4,7 @@
 
 #include "harness.h"
 #include "lockservice/session_keeper.h"
-#include "paxos/random.h"
+#include "base/random.h"
 
 namespace synod::lockservice::test {
 namespace {

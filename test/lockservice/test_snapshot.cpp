@@ -2,7 +2,7 @@
 // write byte-identical snapshots; a restored replica continues identically;
 // malformed snapshots are refused without harm.
 #include "harness.h"
-#include "paxos/random.h"
+#include "base/random.h"
 
 namespace synod::lockservice::test {
 namespace {

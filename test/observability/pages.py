@@ -1,14 +1,10 @@
 """Shared pieces of the observability tests: headless Chromium on 127.0.0.1
-pages, a DOM reader, and a Prometheus text parser. Standard library only."""
+pages and a DOM reader. Standard library only."""
 import html.parser
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
-import harness  # noqa: E402,F401  (re-exported for the tests)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
@@ -86,26 +82,3 @@ class Dom(html.parser.HTMLParser):
 
     def with_class(self, name):
         return [e for e in self.elements if name in (e["attrs"].get("class") or "").split()]
-
-
-def parse_metrics(text):
-    """{sample name: [(labels dict, value)]} and the set of # TYPE'd families."""
-    samples, families = {}, set()
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            families.add(line.split()[2])
-            continue
-        if not line or line.startswith("#"):
-            continue
-        name_labels, value = line.rsplit(" ", 1)
-        labels = {}
-        if "{" in name_labels:
-            name, rest = name_labels.split("{", 1)
-            for item in rest.rstrip("}").split('",'):
-                if item:
-                    key, val = item.split("=", 1)
-                    labels[key] = val.strip('"')
-        else:
-            name = name_labels
-        samples.setdefault(name, []).append((labels, float(value)))
-    return samples, families

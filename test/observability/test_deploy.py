@@ -18,8 +18,10 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pages import harness, parse_metrics  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.prometheus import scrape  # noqa: E402
 
 SRE_METRICS = ["synod_election_duration_seconds", "synod_commit_latency_seconds",
                "synod_heartbeat_interval_seconds", "synod_quorum_health_ratio"]
@@ -85,20 +87,15 @@ def dashboard(source, binary):
     used = set()
     for _, expr in queries(board):
         used |= metric_names(expr)
-    with harness.Cluster(3, binary) as cluster:
+    with Cluster(3, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader(timeout=15)
         assert cluster.put(leader, "dashboard", "v").status == 200
         families, types = set(), {}
         for node in cluster.ids():  # the leader and the followers export different halves
-            response = harness.request(cluster.port(node), "GET", "/metrics")
-            assert response.status == 200, f"GET /metrics on node {node}: {response}"
-            _, declared = parse_metrics(response.raw)
-            families |= declared
-            for line in response.raw.splitlines():
-                if line.startswith("# TYPE "):
-                    _, _, name, kind = line.split()
-                    types[name] = kind
+            metrics = scrape(cluster.port(node))
+            families |= metrics.families()
+            types.update(metrics.types)
         missing = []
         for name in sorted(used):
             base = re.sub(r"_(bucket|sum|count)$", "", name)

@@ -8,31 +8,25 @@ Writes the screenshot to --screenshot (docs/status-page.png in ctest).
 import argparse
 import os
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pages import Dom, dump_dom, harness, screenshot  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
-
-def wait_until(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from pages import Dom, dump_dom, screenshot  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.http import request  # noqa: E402
+from pylib.wait import until  # noqa: E402
 
 
 def make_service_state(cluster, leader):
     """A session holding a lock, when this build's API has sessions and locks
     (DESIGN §5); returns the lock's name, or None."""
-    created = harness.request(cluster.port(leader), "POST", "/v1/sessions", body='{"ttl":"30s"}',
-                              headers={"Content-Type": "application/json"})
+    created = request(cluster.port(leader), "POST", "/v1/sessions", body='{"ttl":"30s"}',
+                      headers={"Content-Type": "application/json"})
     if created.status != 200 or not created.json:
         return None
     session = created.json["session"]
-    acquired = harness.request(cluster.port(leader), "POST", f"/v1/locks/status-page-demo?session={session}", body="{}",
-                               headers={"Content-Type": "application/json"})
+    acquired = request(cluster.port(leader), "POST", f"/v1/locks/status-page-demo?session={session}", body="{}",
+                       headers={"Content-Type": "application/json"})
     assert acquired.status == 200, f"acquire: {acquired}"
     return "status-page-demo"
 
@@ -61,7 +55,7 @@ def main():
     parser.add_argument("--binary", required=True)
     parser.add_argument("--screenshot", required=True)
     args = parser.parse_args()
-    with harness.Cluster(3, args.binary) as cluster:
+    with Cluster(3, args.binary) as cluster:
         cluster.start_all()
         leader = cluster.leader(timeout=15)
         for i in range(100):
@@ -82,7 +76,7 @@ def main():
         assert "heap live" in memory and "log cache" in memory and "MiB" in memory, f"memory card: {memory}"
         # A follower's page: the same leader, and the heartbeats it receives.
         follower = next(n for n in cluster.ids() if n != leader)
-        wait_until(lambda: harness.request(cluster.port(follower), "GET", "/v1/status").json["windows"][-1]
+        until(lambda: request(cluster.port(follower), "GET", "/v1/status").json["windows"][-1]
                    ["heartbeats_received"] > 0, 5, "a heartbeat gap on the follower")
         dom = check_page(page(cluster, follower), leader, cluster.ids(), follower)
         assert int(dom.by_id("chart-heartbeat")["attrs"]["data-points"]) > 0, "no heartbeat data on the follower"

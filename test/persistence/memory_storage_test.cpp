@@ -3,7 +3,7 @@
 // reported by load() as corrupt, never served.
 #include <catch2/catch.hpp>
 
-#include "paxos/random.h"
+#include "base/random.h"
 #include "persistence/memory_storage.h"
 #include "support.h"
 

@@ -2,7 +2,7 @@
 // every truncation of a record is rejected.
 #include <catch2/catch.hpp>
 
-#include "paxos/codec.h"
+#include "base/codec.h"
 #include "persistence/records.h"
 #include "support.h"
 

@@ -17,8 +17,8 @@
 #include <chrono>
 
 #include "sim/simulation.h"
-#include "test/lincheck/formats.h"
-#include "test/lincheck/lincheck.h"
+#include "tools/lincheck/formats.h"
+#include "tools/lincheck/lincheck.h"
 
 namespace synod::sim::detail {
 
@@ -156,39 +156,13 @@ void Simulation::complete_command(size_t index, Slot slot, const ls::Result& res
   }
 }
 
-void Simulation::serve_reads(Node& node, const Ready& ready) {
-  for (const auto& grant : ready.reads) {
-    trace("n%u grants read #%lu at index %lu%s", node.id, static_cast<unsigned long>(grant.read_id),
-          static_cast<unsigned long>(grant.index), grant.under_lease ? " on its lease" : " after a quorum round");
-    if (grant.under_lease) check_lease_read(node);
-    auto it = node.reads.find(grant.read_id);
-    if (it == node.reads.end()) continue;
-    const size_t client = it->second;
-    node.reads.erase(it);
-    if (node.applied < grant.index) {
-      violation("n" + std::to_string(node.id) + " granted a read at index " + std::to_string(grant.index) +
-                " above what it applied");
-    }
-    auto& c = clients_[client];
-    if (c.state == Client::State::reading && c.read_id == grant.read_id) complete_read(client, node);
-  }
-  for (uint64_t read_id : ready.reads_failed) {
-    auto it = node.reads.find(read_id);
-    if (it == node.reads.end()) continue;
-    const size_t client = it->second;
-    node.reads.erase(it);
-    auto& c = clients_[client];
-    if (c.state == Client::State::reading && c.read_id == read_id) client_retry(client, kNoNode, 2 * kMs);
-  }
-}
-
 void Simulation::complete_read(size_t index, Node& node) {
   auto& client = clients_[index];
-  if (node.applied < client.must_see) {
-    violation("stale read at n" + std::to_string(node.id) + ": state of index " + std::to_string(node.applied) +
+  if (node.applied() < client.must_see) {
+    violation("stale read at n" + std::to_string(node.id) + ": state of index " + std::to_string(node.applied()) +
               ", but index " + std::to_string(client.must_see) + " completed before the read began");
   }
-  newest_completed_ = std::max(newest_completed_, node.applied);
+  newest_completed_ = std::max(newest_completed_, node.applied());
   ++result_.reads;
   client.state = Client::State::idle;
   ++client.attempt;
@@ -269,7 +243,7 @@ void Simulation::key_client_done(size_t index, const ls::Result& result) {
 void Simulation::key_read_done(size_t index, const Node& node) {
   auto& client = clients_[index];
   client.give_up_at = kNever;
-  const auto found = node.machine.get(client.op.key);
+  const auto found = node.machine().get(client.op.key);
   record_event(client, lincheck::EventType::ok, found ? lincheck::Value(found->value) : lincheck::Value());
   client.seen[client.op.key] = found ? KeySeen{found->value, found->stat.modify_index} : KeySeen{};
   schedule(now_ + think_time(), EventKind::client_step, 0, index);
@@ -290,7 +264,7 @@ void Simulation::record_event(const Client& client, lincheck::EventType type, li
 }
 
 // Each key's history must be linearizable under the keys model. The unique-values path
-// (test/lincheck/unique_values.h) decides most keys; the rest are searched within a step budget.
+// (tools/lincheck/unique_values.h) decides most keys; the rest are searched within a step budget.
 // A search that runs out of steps answers unknown: a failure of the seed unless allowed.
 void Simulation::check_key_histories() {
   const auto started = std::chrono::steady_clock::now();

@@ -1,17 +1,12 @@
-// The lock service on each simulated node, driven the way server/node.cpp
-// drives it, so that the simulator tests that driving logic too:
-//   - every chosen entry is applied to the node's StateMachine in log order;
-//   - a leader stamps every command it proposes, a client's or its keeper's,
-//     with keeper.log_now_ms() just before proposing it;
-//   - the keeper leads once the node serves (its takeover slots chosen and
-//     applied; the credit only for a leader that waited out its
-//     predecessor's lease) and follows as soon as the node stops leading;
-//   - keeper.tick() runs on every tick of a leader, and what it returns is
-//     proposed with client id 0;
-//   - keep-alives are answered from the keeper's memory, only by a leader
-//     whose lease is valid.
-// It also feeds the checks: the exactly-once model, the replicas' results,
-// and (through the first replica to apply each slot) the lock oracle.
+// Each simulated node runs the server's own driving code, server::Driver
+// (server/driver.h): the simulator is its host, as server/node.cpp is in the
+// real process. This file is the adapter between the two:
+//   - what the driver asks of its host: persist batches on the node's
+//     simulated disk, messages on the simulated network, answers to clients;
+//   - what the checks watch of it, through its observer: the exactly-once
+//     model, the replicas' results, validity of applied commands, lease
+//     reads, elections, and (through the first replica to apply each slot)
+//     the lock oracle.
 #include <algorithm>
 
 #include "sim/simulation.h"
@@ -37,164 +32,165 @@ uint64_t result_digest(uint64_t digest, ls::Revision revision, const ls::Result&
 
 }  // namespace
 
-void Simulation::apply_entries(Node& node, const std::vector<ChosenEntry>& entries) {
-  for (const auto& entry : entries) {
-    if (entry.slot != node.applied + 1) {
-      violation("n" + std::to_string(node.id) + " applied slot " + std::to_string(entry.slot) + " after " +
-                std::to_string(node.applied));
-    }
-    node.applied = entry.slot;
-    check_applied(node, entry.slot, entry.value);
-    // The first replica to apply a slot tells the lock oracle what it did;
-    // every other replica must compute the same results.
-    const bool oracle = entry.slot > oracle_through_;
-    for (size_t i = 0; i < entry.value->commands.size(); ++i) {
-      apply_command(node, entry.slot, i, entry.value->commands[i], oracle);
-    }
-    if (oracle) {
-      oracle_through_ = entry.slot;
-      result_digests_[entry.slot] = node.result_digest;
-    } else if (auto it = result_digests_.find(entry.slot);
-               it != result_digests_.end() && it->second != node.result_digest) {
-      violation("n" + std::to_string(node.id) + " computed other results than the first replica up to slot " +
-                std::to_string(entry.slot));
-      result_digests_.erase(it);  // reported once
+// The driver's observer for one node: forwards to the simulation's checks.
+class NodeObserver final : public server::DriverObserver {
+ public:
+  NodeObserver(Simulation& sim, Node& node) : sim_(sim), node_(node) {}
+
+  void entry_applying(const ChosenEntry& entry) override { sim_.entry_applying(node_, entry); }
+  void command_applying(const ChosenEntry& entry, size_t index) override {
+    sim_.command_applying(node_, entry, index);
+  }
+  void command_applied(const ChosenEntry& entry, size_t index, const ls::Result& result) override {
+    sim_.command_applied(node_, entry, index, result);
+  }
+  void entry_applied(const ChosenEntry& entry) override { sim_.entry_applied(node_, entry); }
+  void read_granted(const paxos::ReadGrant& grant) override {
+    sim_.trace("n%u grants read #%lu at index %lu%s", node_.id, static_cast<unsigned long>(grant.read_id),
+               static_cast<unsigned long>(grant.index), grant.under_lease ? " on its lease" : " after a quorum round");
+    if (grant.under_lease) sim_.check_lease_read(node_);
+    if (node_.applied() < grant.index) {
+      sim_.violation("n" + std::to_string(node_.id) + " granted a read at index " + std::to_string(grant.index) +
+                     " above what it applied");
     }
   }
-}
-
-// Exactly once: the first revision that carries (client id, seq) is where
-// the command takes effect; at any later one the state machine must find it
-// in its exactly-once table and change nothing.
-void Simulation::apply_command(Node& node, Slot slot, size_t index, const paxos::Command& command, bool oracle) {
-  const ls::Revision revision = ls::make_revision(slot, index);
-  const auto key = std::make_pair(command.client_id, command.seq);
-  if (command.client_id != 0) {
-    const bool recorded_before = node.machine.recorded(command.client_id, command.seq) != nullptr;
-    const auto [first, inserted] = effect_revision_.emplace(key, revision);
-    const bool fresh = inserted || first->second == revision;
-    if (!fresh && oracle) ++result_.commands_deduplicated;
-    if (fresh && recorded_before) {
-      violation("n" + std::to_string(node.id) + " answered command " + std::to_string(key.first) + "." +
-                std::to_string(key.second) + " at its first revision " + std::to_string(revision) + " as a retry");
-    } else if (!fresh && !recorded_before) {
-      violation("n" + std::to_string(node.id) + " applied command " + std::to_string(key.first) + "." +
-                std::to_string(key.second) + " twice: at revisions " + std::to_string(first->second) + " and " +
-                std::to_string(revision));
-    }
+  void soft_state_changing(const paxos::SoftState& /*previous*/, const paxos::SoftState& next) override {
+    sim_.soft_state_changing(node_, next);
   }
-  const ls::ClientId client_id = config_.driver_mutants.apply_without_client_id ? 0 : command.client_id;
-  const ls::Result result = node.machine.apply(ls::LogEntry{slot, index, client_id, command.seq, command.payload});
-  node.result_digest = result_digest(node.result_digest, revision, result);
-  if (oracle) oracle_command(node, command, revision);
-  if (command.client_id == 0) return;
-  auto waiting = node.writes.find(key);
-  if (waiting == node.writes.end()) return;
-  const size_t client = waiting->second.client;
-  node.writes.erase(waiting);
-  const auto& c = clients_[client];
-  if (c.state == Client::State::writing && c.seq == command.seq) {
-    complete_command(client, ls::revision_slot(effect_revision_.at(key)), result);
+  void keeper_leads(int64_t takeover_log_ms, bool /*with_credit*/) override {
+    if (node_.machine().counts().sessions > 0) ++sim_.result_.keeper_takeovers;
+    sim_.trace("n%u's keeper leads from log time %ld", node_.id, static_cast<long>(takeover_log_ms));
   }
-}
-
-void Simulation::on_soft_state(Node& node, const paxos::SoftState& soft) {
-  if (soft.role == Role::leader && soft.serving && !node.keeper.leading()) {
-    // Everything chosen before is applied (this Ready's entries came first).
-    // The credit is real time that provably passed since the last chosen
-    // entry; only a leader that waited out its predecessor's lease has it.
-    const bool credit = soft.lease_waited || config_.driver_mutants.credit_without_lease_wait;
-    node.keeper.lead(node.machine, mono_ms(node), credit ? takeover_credit_ms_ : 0);
-    if (node.machine.counts().sessions > 0) ++result_.keeper_takeovers;
-    trace("n%u's keeper leads from log time %ld", node.id, static_cast<long>(node.keeper.takeover_log_ms()));
-  }
-  if (soft.role != Role::leader && node.keeper.leading() && !config_.driver_mutants.keepalive_after_step_down) {
-    node.keeper.follow();
-  }
-}
-
-int64_t Simulation::stamp_ms(const Node& node) const {
-  const int64_t log_now = node.keeper.log_now_ms(node.machine, mono_ms(node));
-  if (config_.driver_mutants.stamp_ahead) return log_now + 1'000;
-  if (config_.driver_mutants.stamp_behind) return std::max<int64_t>(log_now - 3'000, 0);
-  return log_now;
-}
-
-void Simulation::keeper_tick(Node& node) {
-  if (!node.keeper.leading() || !node.replica->lease_valid(local(node))) return;
-  for (const auto& command : node.keeper.tick(node.machine, mono_ms(node))) {
-    std::string payload = ls::encode(command, stamp_ms(node));
-    if (config_.trace) {
+  void keeper_proposing(const ls::Command& command, const std::string& payload, int64_t stamp_ms) override {
+    if (sim_.config_.trace) {
       std::string what = ls::command_name(command);
       if (const auto* renew = std::get_if<ls::RenewSessions>(&command)) {
         for (ls::SessionId id : renew->sessions) what += " " + std::to_string(id);
       } else if (const auto* expire = std::get_if<ls::ExpireSession>(&command)) {
         what += " " + std::to_string(expire->session);
       }
-      trace("n%u's keeper proposes %s at log time %ld", node.id, what.c_str(), static_cast<long>(stamp_ms(node)));
+      sim_.trace("n%u's keeper proposes %s at log time %ld", node_.id, what.c_str(), static_cast<long>(stamp_ms));
     }
-    keeper_proposals_.try_emplace(payload, KeeperProposal{now_, false});
-    node.replica->propose(paxos::Command{0, 0, std::move(payload)}, local(node));
+    sim_.keeper_proposals_.try_emplace(payload, KeeperProposal{sim_.now_, false});
   }
+  void released(const Envelope& envelope) override {
+    if (const auto* accepted = std::get_if<paxos::Accepted>(&envelope.message)) sim_.record_vote(node_, *accepted);
+  }
+
+ private:
+  Simulation& sim_;
+  Node& node_;
+};
+
+server::DriverOptions Simulation::driver_options() const {
+  server::DriverOptions options;
+  options.service = service_config_;
+  options.limits = driver_limits_;
+  options.mutants = config_.driver_mutants;  // the driver's own (sim.h: DriverMutants)
+  return options;
 }
 
-// A client command arrives at a node. Only a leader whose keeper leads can
-// stamp it; an elected leader that does not serve yet sends the client back
-// for a moment (the server queues it instead: the effect is the same).
+// ------------------------------------------------------------ the host side
+
+// Drains the driver and carries out its effects, as server/node.cpp does.
+// An answer the driver calls back may bring a client's next request to the
+// same node at once; that request is proposed inside the running flush,
+// whose loop takes its Ready (a flush never runs inside another).
+void Simulation::flush(Node& node) {
+  if (node.flushing) return;
+  node.flushing = true;
+  while (node.up && !node.paused && node.driver->has_ready()) {
+    auto effects = node.driver->flush(local(node));
+    for (auto& batch : effects.persist) on_persist(node, std::move(batch));
+    for (const auto& envelope : effects.messages) send(envelope);
+    // The simulator's nodes never compact their logs, so no peer lacks slots.
+    SYNOD_ASSERT(effects.snapshot_from == kNoNode);
+  }
+  node.flushing = false;
+  note_leaderless();  // a step-down or a handover ends serving at once, not at the next tick
+}
+
+// Syncs complete in order, each after a short random latency. A batch with
+// nothing to write (it carries only after-sync messages) behind no other is
+// durable at once.
+void Simulation::on_persist(Node& node, PersistBatch batch) {
+  const uint64_t ready_id = batch.ready_id;
+  if (batch.empty() && node.unsynced.empty()) {
+    release(node, ready_id);
+    return;
+  }
+  const int64_t done_at = std::max(node.last_sync_at, now_) + random_.uniform(30, 400);
+  node.last_sync_at = done_at;
+  node.unsynced.emplace(ready_id, std::move(batch));
+  schedule(done_at, EventKind::sync_done, index_of(node.id), ready_id, node.incarnation);
+}
+
+// A client command arrives at a node: the driver stamps and proposes it, or
+// answers at once; the client retries what was not proposed.
 void Simulation::propose_client_command(Node& node, size_t index) {
   const auto& client = clients_[index];
-  if (node.replica->role() != Role::leader) {
-    client_retry(index, node.replica->leader(), random_.uniform(1 * kMs, 3 * kMs));
-    return;
-  }
-  // Stamped only under a valid lease: a deposed leader that does not know it
-  // yet would stamp with a clock that ran on without it (seed 25818).
-  if (!node.keeper.leading() || !node.replica->lease_valid(local(node))) {
-    client_retry(index, node.id, random_.uniform(2 * kMs, 10 * kMs));
-    return;
-  }
-  const auto key = std::make_pair(client.id, client.seq);
-  auto pending = node.writes.find(key);
-  // The same (client, seq) already on its way here gets one answer for both
-  // (as the server does); one proposed long ago may have died in a lost slot.
-  if (pending != node.writes.end() && now_ - pending->second.proposed_at < 300 * kMs) {
-    pending->second.client = index;
-    return;
-  }
-  std::string payload = client.payload;
-  ls::stamp_time(payload, stamp_ms(node));
-  switch (node.replica->propose(paxos::Command{client.id, client.seq, std::move(payload)}, local(node))) {
-    case Replica::ProposeStatus::queued:
-      node.writes[key] = Node::PendingWrite{index, now_};
-      break;
-    case Replica::ProposeStatus::not_leader:
-      client_retry(index, node.replica->leader(), random_.uniform(1 * kMs, 3 * kMs));
-      break;
-    case Replica::ProposeStatus::busy:
-      client_retry(index, node.id, random_.uniform(5 * kMs, 20 * kMs));
-      break;
-  }
+  const uint64_t seq = client.seq;
+  const NodeId at = node.id;
+  auto done = [this, index, seq, at](http::Outcome outcome) {
+    const auto& c = clients_[index];
+    if (c.state != Client::State::writing || c.seq != seq) return;  // answered already, or gave up
+    switch (outcome.kind) {
+      case http::Outcome::Kind::applied:
+        complete_command(index, ls::revision_slot(effect_revision_.at({c.id, seq})), outcome.result);
+        return;
+      case http::Outcome::Kind::not_leader:
+        client_retry(index, outcome.leader, random_.uniform(1 * kMs, 3 * kMs));
+        return;
+      case http::Outcome::Kind::busy:
+        client_retry(index, at, random_.uniform(5 * kMs, 20 * kMs));
+        return;
+      case http::Outcome::Kind::timeout:
+      case http::Outcome::Kind::stopping:
+        // The outcome is unknown: retry with the same seq (at most once).
+        client_retry(index, kNoNode, random_.uniform(1 * kMs, 5 * kMs));
+        return;
+    }
+  };
+  node.driver->propose(paxos::Command{client.id, client.seq, client.payload}, std::move(done), local(node));
+}
+
+void Simulation::read_client(Node& node, size_t index) {
+  const uint64_t read_id = clients_[index].read_id;
+  Node* at = &node;
+  node.driver->read(
+      false,
+      [this, index, read_id, at](const http::ReadContext& context) {
+        auto& c = clients_[index];
+        if (c.state != Client::State::reading || c.read_id != read_id) return;
+        if (context.ok) {
+          complete_read(index, *at);
+        } else {
+          client_retry(index, context.leader, random_.uniform(1 * kMs, 3 * kMs));
+        }
+      },
+      local(node));
 }
 
 void Simulation::answer_keepalive(Node& node, const KeepAlive& request) {
-  const bool lease = node.replica->lease_valid(local(node)) || config_.driver_mutants.keepalive_after_step_down;
-  if (!node.keeper.leading() || !lease) {
-    trace("n%u: keep-alive of session %lu: not leader (hint n%u)", node.id, static_cast<unsigned long>(request.session),
-          node.replica->leader());
-    keepalive_answered(request.client, request.keepalive_id, KeepAliveReply::not_leader, 0, node.replica->leader());
-    return;
-  }
-  const auto answer = node.keeper.keep_alive(node.machine, request.session, mono_ms(node));
+  const auto answer = node.driver->keep_alive(request.session, local(node));
   if (config_.trace) {
-    const auto lease_view = node.machine.lease(request.session);
-    trace("n%u: keep-alive of session %lu at log time %ld: %s, valid for %ldms (logged deadline %ld)", node.id,
-          static_cast<unsigned long>(request.session), static_cast<long>(node.keeper.log_now_ms(node.machine, mono_ms(node))),
-          ls::status_name(answer.status), static_cast<long>(answer.valid_for_ms),
-          static_cast<long>(lease_view ? lease_view->deadline_log_ms : -1));
+    const auto lease_view = node.machine().lease(request.session);
+    trace("n%u: keep-alive of session %lu: %s, valid for %ldms (logged deadline %ld)", node.id,
+          static_cast<unsigned long>(request.session),
+          answer.kind == http::KeepAliveOutcome::Kind::ok        ? "ok"
+          : answer.kind == http::KeepAliveOutcome::Kind::expired ? "expired"
+                                                                 : "not leader",
+          static_cast<long>(answer.valid_for_ms), static_cast<long>(lease_view ? lease_view->deadline_log_ms : -1));
   }
-  if (answer.status != ls::Status::ok) {
-    keepalive_answered(request.client, request.keepalive_id, KeepAliveReply::expired, 0, node.id);
-    return;
+  switch (answer.kind) {
+    case http::KeepAliveOutcome::Kind::not_leader:
+      keepalive_answered(request.client, request.keepalive_id, KeepAliveReply::not_leader, 0, answer.leader);
+      return;
+    case http::KeepAliveOutcome::Kind::expired:
+      keepalive_answered(request.client, request.keepalive_id, KeepAliveReply::expired, 0, node.id);
+      return;
+    case http::KeepAliveOutcome::Kind::ok:
+      break;
   }
   ++result_.keepalives_answered;
   // The keeper renewed it in memory, whether or not the client still listens.
@@ -205,8 +201,81 @@ void Simulation::answer_keepalive(Node& node, const KeepAlive& request) {
 }
 
 bool Simulation::serving_leader(const Node& node) const {
-  return node.up && !node.paused && node.replica->serving() && node.keeper.leading() &&
+  return node.up && !node.paused && node.replica->serving() && node.keeper().leading() &&
          node.replica->lease_valid(local(node));
+}
+
+// ------------------------------------------------------------ the checks
+
+void Simulation::entry_applying(Node& node, const ChosenEntry& entry) {
+  if (entry.slot != node.applied() + 1) {
+    violation("n" + std::to_string(node.id) + " applied slot " + std::to_string(entry.slot) + " after " +
+              std::to_string(node.applied()));
+  }
+  check_applied(node, entry.slot, entry.value);
+  // The first replica to apply a slot tells the lock oracle what it did;
+  // every other replica must compute the same results.
+  applying_as_oracle_ = entry.slot > oracle_through_;
+}
+
+// Exactly once: the first revision that carries (client id, seq) is where
+// the command takes effect; at any later one the state machine must find it
+// in its exactly-once table and change nothing.
+void Simulation::command_applying(Node& node, const ChosenEntry& entry, size_t index) {
+  const auto& command = entry.value->commands[index];
+  if (command.client_id == 0) return;
+  const ls::Revision revision = ls::make_revision(entry.slot, index);
+  const auto key = std::make_pair(command.client_id, command.seq);
+  const bool recorded_before = node.machine().recorded(command.client_id, command.seq) != nullptr;
+  const auto [first, inserted] = effect_revision_.emplace(key, revision);
+  const bool fresh = inserted || first->second == revision;
+  if (!fresh && applying_as_oracle_) ++result_.commands_deduplicated;
+  if (fresh && recorded_before) {
+    violation("n" + std::to_string(node.id) + " answered command " + std::to_string(key.first) + "." +
+              std::to_string(key.second) + " at its first revision " + std::to_string(revision) + " as a retry");
+  } else if (!fresh && !recorded_before) {
+    violation("n" + std::to_string(node.id) + " applied command " + std::to_string(key.first) + "." +
+              std::to_string(key.second) + " twice: at revisions " + std::to_string(first->second) + " and " +
+              std::to_string(revision));
+  }
+}
+
+void Simulation::command_applied(Node& node, const ChosenEntry& entry, size_t index, const ls::Result& result) {
+  const ls::Revision revision = ls::make_revision(entry.slot, index);
+  node.result_digest = result_digest(node.result_digest, revision, result);
+  if (applying_as_oracle_) oracle_command(node, entry.value->commands[index], revision);
+}
+
+void Simulation::entry_applied(Node& node, const ChosenEntry& entry) {
+  if (applying_as_oracle_) {
+    oracle_through_ = entry.slot;
+    result_digests_[entry.slot] = node.result_digest;
+  } else if (auto it = result_digests_.find(entry.slot);
+             it != result_digests_.end() && it->second != node.result_digest) {
+    violation("n" + std::to_string(node.id) + " computed other results than the first replica up to slot " +
+              std::to_string(entry.slot));
+    result_digests_.erase(it);  // reported once
+  }
+}
+
+void Simulation::soft_state_changing(Node& node, const paxos::SoftState& soft) {
+  trace("n%u is %s, leader n%u, ballot %s%s", node.id, role_name(soft.role), soft.leader,
+        to_string(soft.ballot).c_str(), soft.serving ? ", serving" : "");
+  if (soft.role == Role::leader && led_[node.id] != soft.ballot) {
+    led_[node.id] = soft.ballot;
+    elected_at_.emplace(soft.ballot, now_);
+    ++result_.elections;
+    check_no_other_lease(node, soft.ballot);
+  }
+  if (soft.voting && node.repairing_after_fault) {
+    node.repairing_after_fault = false;
+    ++result_.repairs_completed;
+    trace("n%u votes again after its repair", node.id);
+  }
+}
+
+std::unique_ptr<server::DriverObserver> make_observer(Simulation& sim, Node& node) {
+  return std::make_unique<NodeObserver>(sim, node);
 }
 
 }  // namespace synod::sim::detail

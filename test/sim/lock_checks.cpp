@@ -43,19 +43,19 @@ void Simulation::oracle_command(Node& node, const paxos::Command& command, ls::R
       if (!failover) commit_latencies_.push_back({now_, now_ - stamped_at});
     }
   }
-  const ls::Events events = node.machine.events(revision - 1, ls::EventFilter{}, 4096);
+  const ls::Events events = node.machine().events(revision - 1, ls::EventFilter{}, 4096);
   for (const ls::Event& event : events.events) {
     if (event.revision != revision) continue;
     if (config_.trace) {
       trace("log: %s %s %s session %lu token %lu at revision %lu, log time %ld", ls::event_type_name(event.type),
             event.space == ls::Space::lock ? "lock" : event.space == ls::Space::session ? "session" : "key",
             event.name.c_str(), static_cast<unsigned long>(event.session), static_cast<unsigned long>(event.token),
-            static_cast<unsigned long>(revision), static_cast<long>(node.machine.log_time_ms()));
+            static_cast<unsigned long>(revision), static_cast<long>(node.machine().log_time_ms()));
     }
     switch (event.space) {
       case ls::Space::session:
         if (event.type == ls::EventType::created) {
-          const auto view = node.machine.session(event.session);
+          const auto view = node.machine().session(event.session);
           SYNOD_ASSERT(view.has_value());
           SessionRecord record;
           record.client = command.client_id >= 1000 ? static_cast<size_t>(command.client_id - 1000) : SIZE_MAX;
@@ -75,7 +75,7 @@ void Simulation::oracle_command(Node& node, const paxos::Command& command, ls::R
           oracle_grant(node, event);
         } else if (event.type == ls::EventType::released || event.type == ls::EventType::expired ||
                    event.type == ls::EventType::forced) {
-          oracle_lock_lost(event, event.type == ls::EventType::expired, node.machine.log_time_ms(), command.payload);
+          oracle_lock_lost(event, event.type == ls::EventType::expired, node.machine().log_time_ms(), command.payload);
         }
         break;
       case ls::Space::key:
@@ -101,7 +101,7 @@ void Simulation::oracle_grant(const Node& node, const ls::Event& event) {
   }
   if (lock.delay_pending) {
     ++result_.lock_delay_grants;
-    const int64_t log_ms = node.machine.log_time_ms();
+    const int64_t log_ms = node.machine().log_time_ms();
     // Log time is whole milliseconds of a clock at most 1 + drift as fast as
     // real time: two stamps lock_delay apart were stamped at least
     // (lock_delay - 1 ms) / (1 + drift) apart.
@@ -216,7 +216,7 @@ void Simulation::oracle_session_expired(ls::SessionId id) {
 void Simulation::check_expiry_after_answers(ls::SessionId id, const SessionRecord& session) {
   const int64_t rho = keeper_config_.drift_bound_percent;
   const int64_t protected_us = (session.ttl_ms - 1) * kMs * 100 / (100 + rho);
-  const int64_t lease_us = paxos::Timing{}.lease_ms * kMs;
+  const int64_t lease_us = timing_.lease_ms * kMs;
   for (auto it = session.answered.rbegin(); it != session.answered.rend() && now_ - *it < protected_us; ++it) {
     const int64_t answered = *it;
     const int64_t lambda = commit_latency_us(answered, now_);

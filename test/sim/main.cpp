@@ -42,13 +42,15 @@ struct Arguments {
   bool quiet = false;
   bool stop_at_first_failure = false;
   bool allow_unknown = false;
+  bool buggify = false;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "synod-sim: %s\n"
                "usage: synod-sim --seeds A-B [--replicas 3|5|7|mix] [--faults all|none|NAME,...] [--mutant NAME] "
-               "[--trace] [--quiet] [--stop-at-first-failure] [--history FILE] [--allow-unknown]\n"
+               "[--trace] [--quiet] [--stop-at-first-failure] [--history FILE] [--allow-unknown] [--buggify]\n"
+               "--buggify: each seed also draws its timing and limits (printed with the replay line)\n"
                "mutants: forget-promise, skip-noop-fill, quorum-half, lease-read-after-expiry, "
                "prepare-after-restart, keepalive-after-step-down, stamp-ahead, stamp-behind, "
                "credit-without-lease-wait, apply-without-client-id, read-without-read-index, resource-unfenced, damaged-disk-votes\n",
@@ -122,6 +124,8 @@ Arguments parse(int argc, char** argv) {
       args.stop_at_first_failure = true;
     } else if (flag == "--allow-unknown") {
       args.allow_unknown = true;
+    } else if (flag == "--buggify") {
+      args.buggify = true;
     } else {
       usage("unknown argument " + flag);
     }
@@ -217,12 +221,14 @@ int main(int argc, char** argv) {
   if (!args.mutant.empty() && !set_mutant(args.mutant, base)) usage("unknown mutant " + args.mutant);
   base.trace = args.trace;
   base.allow_unknown = args.allow_unknown;
+  base.buggify = args.buggify;
 
   const auto started = std::chrono::steady_clock::now();
   Totals totals;
   std::string history;
   bool failed = false;
   uint64_t first_failing = 0;
+  std::string first_failing_drawn;
   for (uint64_t seed = args.first_seed; seed <= args.last_seed; ++seed) {
     SimConfig config = base;
     config.seed = seed;
@@ -237,9 +243,11 @@ int main(int argc, char** argv) {
                   result.violations.empty() ? "" : "; first: ",
                   result.violations.empty() ? "" : result.violations.front().c_str());
     }
+    if (bad && !args.quiet && !result.drawn.empty()) std::printf("  drawn: %s\n", result.drawn.c_str());
     if (bad && !failed) {
       failed = true;
       first_failing = seed;
+      first_failing_drawn = result.drawn;
     }
     if (failed && args.stop_at_first_failure) break;
   }
@@ -257,7 +265,8 @@ int main(int argc, char** argv) {
   if (failed) {
     replay = "\"synod-sim --seeds " + std::to_string(first_failing) + "-" + std::to_string(first_failing) +
              " --replicas " + args.replicas + " --faults " + base.faults.to_string() +
-             (args.mutant.empty() ? "" : " --mutant " + args.mutant) + " --trace\"";
+             (args.mutant.empty() ? "" : " --mutant " + args.mutant) + (args.buggify ? " --buggify" : "") +
+             " --trace" + (first_failing_drawn.empty() ? "" : " (drawn: " + first_failing_drawn + ")") + "\"";
   }
   const Totals& t = totals;
   JsonLine json;

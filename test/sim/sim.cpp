@@ -2,6 +2,7 @@
 // consensus checks (see simulation.h for the other files of a run).
 #include <algorithm>
 #include <cstdarg>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <limits>
@@ -106,12 +107,66 @@ Simulation::Simulation(const SimConfig& config, bool keep_history)
       resource_(config.driver_mutants.resource_unfenced) {
   result_.seed = config.seed;
   result_.replicas = config.replicas;
-  // What server/node.cpp passes: the real time that provably passed since
-  // the last chosen entry, a lease at the slowest clock rate.
-  const paxos::Timing timing;
-  takeover_credit_ms_ = timing.lease_ms * 100 / (100 + timing.drift_bound_percent);
-  keeper_config_.drift_bound_percent = timing.drift_bound_percent;
-  service_config_.drift_bound_percent = timing.drift_bound_percent;
+  if (config.buggify) draw_timing_and_limits();
+  // The lock service's drift bound is the cluster's (server/config.cpp).
+  service_config_.drift_bound_percent = timing_.drift_bound_percent;
+  keeper_config_.drift_bound_percent = timing_.drift_bound_percent;
+}
+
+// BUGGIFY: this run's timing and limits, each within its valid range
+// (paxos::validate) and within what the checks assume: the drift bound stays
+// the clients' (their clocks drift by less than 10%), the log is retained in
+// full (the simulator never snapshots), and elections stay short enough for
+// the liveness bound after the heal.
+void Simulation::draw_timing_and_limits() {
+  Random draw(config_.seed * 0x2545f4914f6cdd1dULL + 0xb0661f7);
+  auto log_uniform = [&](size_t low, size_t high) {
+    // As likely 1-10 as 1000-10000: small limits are where the edges are.
+    const double x = std::log(static_cast<double>(low)) +
+                     draw.unit() * (std::log(static_cast<double>(high)) - std::log(static_cast<double>(low)));
+    return std::clamp(static_cast<size_t>(std::exp(x)), low, high);
+  };
+  timing_.heartbeat_ms = draw.uniform(10, 80);
+  timing_.lease_ms = draw.uniform(std::max<int64_t>(timing_.heartbeat_ms * 2, 100), 500);
+  timing_.election_timeout_min_ms = draw.uniform(timing_.lease_ms, timing_.lease_ms + 200);
+  timing_.election_timeout_max_ms = timing_.election_timeout_min_ms + draw.uniform(20, 300);
+  timing_.accept_retransmit_ms = draw.uniform(5, 60);
+  timing_.catchup_retry_ms = draw.uniform(10, 120);
+  limits_.pipeline_window_slots = log_uniform(1, 64);
+  limits_.batch_commands_max = log_uniform(1, 4096);
+  limits_.batch_bytes_max = log_uniform(4096, 1 << 20);
+  limits_.pending_commands_max = log_uniform(1, 1 << 18);
+  limits_.pending_reads_max = log_uniform(1, 1 << 16);
+  limits_.catchup_entries_max = log_uniform(1, 512);
+  limits_.catchup_bytes_max = log_uniform(4096, 4 << 20);
+  limits_.retransmits_per_tick_max = log_uniform(1, 64);
+  limits_.repair_query_ms = draw.uniform(20, 200);
+  driver_limits_.request_ms_max = draw.uniform(200, 10'000);
+  driver_limits_.waiting_proposals_max = log_uniform(1, 1 << 16);
+  driver_limits_.revision_waits_max = log_uniform(1, 1 << 16);
+  paxos::Options check;
+  check.self = 1;
+  check.members = {1};
+  check.timing = timing_;
+  check.limits = limits_;
+  const std::string problem = paxos::validate(check);
+  SYNOD_ASSERT_MSG(problem.empty(), problem.c_str());
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "heartbeat_ms=%ld lease_ms=%ld election_timeout_ms=%ld-%ld accept_retransmit_ms=%ld "
+                "catchup_retry_ms=%ld pipeline_window_slots=%zu batch_commands_max=%zu batch_bytes_max=%zu "
+                "pending_commands_max=%zu pending_reads_max=%zu catchup_entries_max=%zu catchup_bytes_max=%zu "
+                "retransmits_per_tick_max=%zu repair_query_ms=%ld request_ms_max=%ld waiting_proposals_max=%zu "
+                "revision_waits_max=%zu",
+                static_cast<long>(timing_.heartbeat_ms), static_cast<long>(timing_.lease_ms),
+                static_cast<long>(timing_.election_timeout_min_ms), static_cast<long>(timing_.election_timeout_max_ms),
+                static_cast<long>(timing_.accept_retransmit_ms), static_cast<long>(timing_.catchup_retry_ms),
+                limits_.pipeline_window_slots, limits_.batch_commands_max, limits_.batch_bytes_max,
+                limits_.pending_commands_max, limits_.pending_reads_max, limits_.catchup_entries_max,
+                limits_.catchup_bytes_max, limits_.retransmits_per_tick_max,
+                static_cast<long>(limits_.repair_query_ms), static_cast<long>(driver_limits_.request_ms_max),
+                driver_limits_.waiting_proposals_max, driver_limits_.revision_waits_max);
+  result_.drawn = text;
 }
 
 void Simulation::trace(const char* format, ...) {
@@ -135,6 +190,8 @@ Options Simulation::options_for(const Node& node) const {
   Options options;
   options.self = node.id;
   for (const auto& other : nodes_) options.members.push_back(other.id);
+  options.timing = timing_;
+  options.limits = limits_;
   options.random_seed = config_.seed * 1000003ULL + node.id * 7919ULL + node.incarnation;
   options.mutants = config_.mutants;
   return options;
@@ -147,14 +204,10 @@ void Simulation::boot(Node& node) {
   node.paused = false;
   ++node.incarnation;
   node.unsynced.clear();
-  node.after_sync.clear();
   node.inbox.clear();
-  node.reads.clear();
-  node.writes.clear();
   // Restored from nothing: the replica replays the durable chosen log.
-  node.machine = ls::StateMachine(service_config_);
-  node.keeper = ls::SessionKeeper(keeper_config_);
-  node.applied = kNoSlot;
+  node.observer = make_observer(*this, node);
+  node.driver = std::make_unique<server::Driver>(driver_options(), node.observer.get());
   node.result_digest = 0;
   // What the disk holds, checked as the server checks it: a store that
   // fails its checks is wiped and the replica repairs as a non-voter; an
@@ -184,9 +237,10 @@ void Simulation::boot(Node& node) {
   if (config_.driver_mutants.damaged_disk_votes) repairing = false;
   auto options = options_for(node);
   options.start_repairing = repairing;
-  node.replica = std::make_unique<Replica>(options, loaded.durable, local(node));
+  node.driver->start(options, loaded.durable, local(node));
+  node.replica = &node.driver->replica();
   trace("n%u boots (incarnation %lu)", node.id, static_cast<unsigned long>(node.incarnation));
-  drain(node);
+  flush(node);
 }
 
 // A restarted process has no peer connections: each link to and from it
@@ -211,70 +265,15 @@ void Simulation::crash(Node& node) {
   trace("n%u crashes, losing %zu unsynced batches", node.id, node.unsynced.size());
   node.up = false;
   node.paused = false;
-  node.replica.reset();
-  node.keeper.follow();
+  // The process dies with its driver: waiting requests get no answer.
+  node.replica = nullptr;
+  node.driver.reset();
   node.unsynced.clear();
-  node.after_sync.clear();
   node.inbox.clear();
-  node.reads.clear();
-  node.writes.clear();
   note_leaderless();
 }
 
 // -------------------------------------------------------------- node driving
-
-void Simulation::drain(Node& node) {
-  while (node.up && !node.paused && node.replica->has_ready()) handle_ready(node, node.replica->take_ready());
-}
-
-// In the order server/node.cpp handles a Ready: persist, messages, apply,
-// reads, dropped proposals, then the soft state (so a new leader's keeper
-// starts after the entries of the Ready that made it serve were applied).
-void Simulation::handle_ready(Node& node, Ready ready) {
-  if (!ready.persist.empty()) {
-    // Syncs complete in order, each after a short random latency.
-    const int64_t done_at = std::max(node.last_sync_at, now_) + random_.uniform(30, 400);
-    node.last_sync_at = done_at;
-    node.unsynced.emplace(ready.id, ready.persist);
-    schedule(done_at, EventKind::sync_done, index_of(node.id), ready.id, node.incarnation);
-  }
-  if (!ready.messages_after_sync.empty()) {
-    node.after_sync.emplace(ready.id, std::move(ready.messages_after_sync));
-    // Released now if no sync is under way; otherwise when the syncs
-    // before it complete (storage completes syncs in order).
-    if (node.unsynced.empty()) release(node);
-  }
-  for (const auto& envelope : ready.messages) send(envelope);
-  apply_entries(node, ready.apply);
-  serve_reads(node, ready);
-  for (const auto& command : ready.dropped) {
-    auto it = node.writes.find({command.client_id, command.seq});
-    if (it == node.writes.end()) continue;
-    const size_t client = it->second.client;
-    node.writes.erase(it);
-    if (clients_[client].state == Client::State::writing && clients_[client].seq == command.seq) {
-      client_retry(client, kNoNode, random_.uniform(1 * kMs, 5 * kMs));
-    }
-  }
-  if (ready.soft_state) {
-    const auto& soft = *ready.soft_state;
-    trace("n%u is %s, leader n%u, ballot %s%s", node.id, role_name(soft.role), soft.leader,
-          to_string(soft.ballot).c_str(), soft.serving ? ", serving" : "");
-    if (soft.role == Role::leader && led_[node.id] != soft.ballot) {
-      led_[node.id] = soft.ballot;
-      elected_at_.emplace(soft.ballot, now_);
-      ++result_.elections;
-      check_no_other_lease(node, soft.ballot);
-    }
-    on_soft_state(node, soft);
-    if (soft.voting && node.repairing_after_fault) {
-      node.repairing_after_fault = false;
-      ++result_.repairs_completed;
-      trace("n%u votes again after its repair", node.id);
-    }
-    note_leaderless();  // a step-down or a handover ends serving at once, not at the next tick
-  }
-}
 
 void Simulation::on_sync_done(Node& node, uint64_t ready_id, uint64_t incarnation) {
   if (!node.up || node.incarnation != incarnation) return;  // the write died with the process
@@ -293,28 +292,14 @@ void Simulation::on_sync_done(Node& node, uint64_t ready_id, uint64_t incarnatio
     node.inbox.push_back(SyncRelease{ready_id});
     return;
   }
-  release(node);
-  drain(node);
+  release(node, ready_id);
+  flush(node);
 }
 
-// Sends every after-sync message whose state is now durable: syncs complete
-// in order, so everything below the oldest unsynced Ready is on disk.
-void Simulation::release(Node& node) {
-  const uint64_t durable_through =
-      node.unsynced.empty() ? std::numeric_limits<uint64_t>::max() : node.unsynced.begin()->first - 1;
-  while (!node.after_sync.empty() && node.after_sync.begin()->first <= durable_through) {
-    const uint64_t ready_id = node.after_sync.begin()->first;
-    AfterSync batch = std::move(node.after_sync.begin()->second);
-    node.after_sync.erase(node.after_sync.begin());
-    for (auto& envelope : std::move(batch).release(paxos::SyncReceipt(ready_id))) {
-      if (const auto* accepted = std::get_if<paxos::Accepted>(&envelope.message)) record_vote(node, *accepted);
-      if (envelope.to == node.id) {
-        node.replica->step(envelope, local(node));
-      } else {
-        send(envelope);
-      }
-    }
-  }
+// Hands the driver the receipt of a sync: syncs complete in order, so
+// everything through `ready_id` is on disk.
+void Simulation::release(Node& node, uint64_t ready_id) {
+  for (const auto& envelope : node.driver->synced(paxos::SyncReceipt(ready_id), local(node))) send(envelope);
 }
 
 void Simulation::deliver(Node& node, const InboxItem& item) {
@@ -322,7 +307,7 @@ void Simulation::deliver(Node& node, const InboxItem& item) {
     if (node.paused_inbox_replay) {
       trace("n%u <- n%u %s (queued while paused)", envelope->to, envelope->from, describe(envelope->message).c_str());
     }
-    node.replica->step(*envelope, local(node));
+    node.driver->step(*envelope, local(node));
   } else if (const auto* write = std::get_if<ClientWrite>(&item)) {
     const auto& client = clients_[write->client];
     if (client.state != Client::State::writing || client.seq != write->seq) return;  // gave up already
@@ -332,27 +317,13 @@ void Simulation::deliver(Node& node, const InboxItem& item) {
     if (client.state != Client::State::reading || client.read_id != read->read_id) return;
     trace("n%u <- client %lu read #%lu", node.id, static_cast<unsigned long>(client.id),
           static_cast<unsigned long>(read->read_id));
-    if (config_.driver_mutants.read_without_read_index) {
-      complete_read(read->client, node);
-      return;
-    }
-    switch (node.replica->read(read->read_id, local(node))) {
-      case Replica::ReadStatus::queued:
-        node.reads[read->read_id] = read->client;
-        break;
-      case Replica::ReadStatus::not_leader:
-        client_retry(read->client, node.replica->leader(), random_.uniform(1 * kMs, 3 * kMs));
-        break;
-      case Replica::ReadStatus::busy:
-        client_retry(read->client, node.id, random_.uniform(5 * kMs, 20 * kMs));
-        break;
-    }
+    read_client(node, read->client);
   } else if (const auto* keepalive = std::get_if<KeepAlive>(&item)) {
     answer_keepalive(node, *keepalive);
-  } else if (std::holds_alternative<SyncRelease>(item)) {
-    release(node);
+  } else if (const auto* release_item = std::get_if<SyncRelease>(&item)) {
+    release(node, release_item->ready_id);
   }
-  drain(node);
+  flush(node);
 }
 
 // ----------------------------------------------------------------- network
@@ -546,20 +517,10 @@ void Simulation::inject_fault() {
       const auto leader = current_leader();
       if (!leader || nodes_[*leader].paused) break;
       Node& node = nodes_[*leader];
-      NodeId successor = kNoNode;
-      Replica::PeerProgress best;
-      for (const auto& peer : nodes_) {
-        if (peer.id == node.id) continue;
-        const auto progress = node.replica->peer(peer.id);
-        if (successor == kNoNode || progress.chosen_through > best.chosen_through ||
-            (progress.chosen_through == best.chosen_through && progress.last_ack > best.last_ack)) {
-          successor = peer.id;
-          best = progress;
-        }
-      }
-      if (!node.replica->transfer_leadership(successor, local(node))) break;
+      const NodeId successor = node.driver->hand_over(local(node));
+      if (successor == kNoNode) break;
       trace("fault %lu: n%u hands over to n%u and stops", static_cast<unsigned long>(id), node.id, successor);
-      drain(node);
+      flush(node);
       schedule(now_ + random_.uniform(20 * kMs, 300 * kMs), EventKind::fault_restart, *leader,
                static_cast<uint64_t>(random_.uniform(1 * kMs, 400 * kMs)));
       return;
@@ -726,9 +687,9 @@ void Simulation::final_checks() {
   }
   bool caught_up = true;
   for (const auto& node : nodes_) {
-    if (!node.up || node.applied < max_acked_slot_) caught_up = false;
+    if (!node.up || node.applied() < max_acked_slot_) caught_up = false;
     trace("end: n%u %s%s applied %lu (acked up to %lu), %s", node.id, node.up ? "up" : "down",
-          node.paused ? " paused" : "", static_cast<unsigned long>(node.applied),
+          node.paused ? " paused" : "", static_cast<unsigned long>(node.up ? node.applied() : 0),
           static_cast<unsigned long>(max_acked_slot_), node.up ? role_name(node.replica->role()) : "-");
   }
   result_.live_after_heal = first_ack_after_heal_.has_value() &&
@@ -754,9 +715,8 @@ void Simulation::final_checks() {
 void Simulation::tick_nodes() {
   for (auto& node : nodes_) {
     if (!node.up || node.paused) continue;
-    node.replica->tick(local(node));
-    keeper_tick(node);
-    drain(node);
+    node.driver->tick(local(node));
+    flush(node);
   }
   note_leaderless();
   if (now_ >= next_session_check_at_) {

@@ -6,10 +6,11 @@
 // generator seeded by the seed, and events run in (time, sequence) order, so
 // a seed replays exactly.
 //
-// Every node runs a paxos::Replica, a lockservice::StateMachine applied from
-// its chosen log (rebuilt from nothing on restart by replaying the durable
-// log) and a lockservice::SessionKeeper driven from its own drifting clock,
-// the way server/node.cpp drives them. Two kinds of client use the service:
+// Every node runs the server's own server::Driver (server/driver.h): a
+// paxos::Replica, a lockservice::StateMachine applied from its chosen log
+// (rebuilt from nothing on restart by replaying the durable log) and a
+// lockservice::SessionKeeper on its own drifting clock, driven by the code
+// server/node.cpp runs. Two kinds of client use the service:
 //   - key clients: put, get (a linearizable read through the Paxos read
 //     path), compare-and-set on the modify index and delete, each recorded
 //     in synod's history format (docs/history-format.md);
@@ -60,6 +61,7 @@
 #include <vector>
 
 #include "paxos/options.h"
+#include "server/driver.h"
 
 namespace synod::sim {
 
@@ -84,29 +86,11 @@ struct FaultMix {
   bool any() const;
 };
 
-// Test-only mistakes in the simulator's driver, clients or resource (the
-// paxos core has its own in paxos::Mutants). Each must be caught by the
-// checks within a small seed range (sim_tests), which shows they can fail.
-struct DriverMutants {
-  // A leader that loses its leadership keeps its keeper (follow() is never
-  // called) and answers keep-alives without looking at its lease: renewals
-  // that no checkpoint will ever log.
-  bool keepalive_after_step_down = false;
-  // The leader stamps log time 1 s ahead of its log clock (a clock that
-  // jumped): sessions expire before their clients were told they would.
-  bool stamp_ahead = false;
-  // The leader stamps log time 3 s behind its log clock: expiries come late.
-  bool stamp_behind = false;
-  // Every new leader starts its log clock with the takeover credit, also one
-  // that was handed leadership and did not wait out a lease (what
-  // server/node.cpp did before SoftState::lease_waited).
-  bool credit_without_lease_wait = false;
-  // The driver applies commands without their (client id, seq), so the
-  // state machine's exactly-once table never sees them.
-  bool apply_without_client_id = false;
-  // Key reads are answered from the local state of whichever node the client
-  // asks, without Replica::read and its read index.
-  bool read_without_read_index = false;
+// Test-only mistakes. Those of the driver are server::DriverMutants (the
+// server's own driving code, server/driver.h); these two are the clients'
+// resource's and the simulated boot's. Each must be caught by the checks
+// within a small seed range (sim_tests), which shows they can fail.
+struct DriverMutants : server::DriverMutants {
   // The fenced resource accepts every token.
   bool resource_unfenced = false;
   // A replica whose disk was lost or found corrupt starts again as a voter
@@ -138,6 +122,12 @@ struct SimConfig {
   // (synod-sim --allow-unknown): an undecided history proves nothing.
   bool allow_unknown = false;
   bool trace = false;  // print every event to stderr
+  // Draw this run's paxos::Timing, paxos::Limits and server::DriverLimits
+  // at random within their valid ranges (FoundationDB's BUGGIFY), so that
+  // the limits themselves are simulated. From a random stream of its own:
+  // the run's other draws stay those of the seed. Off for the regression
+  // seeds, which replay with the defaults.
+  bool buggify = false;
 };
 
 struct SimResult {
@@ -151,6 +141,7 @@ struct SimResult {
   bool live_after_heal = false;
   int64_t heal_to_commit_ms = -1;  // from the heal to the first new write committed
   uint64_t digest = 0;             // hash of the chosen log, for replay checks
+  std::string drawn;               // buggify: the timing and limits drawn, as replay flags would name them
   int64_t simulated_ms = 0;
 
   // Log entries that repeated a command already applied (a client's retry,

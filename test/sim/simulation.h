@@ -2,8 +2,8 @@
 // checks). Split by concern across:
 //   sim.cpp           the event loop, nodes and their disks, the network,
 //                     faults, and the consensus checks
-//   driver.cpp        the lock service on each node, driven as
-//                     server/node.cpp drives it: apply, stamp, keeper, leases
+//   driver.cpp        each node's server::Driver (the server's own driving
+//                     code) and what the checks watch of it
 //   clients.cpp       the request channel every client uses, and key clients
 //                     with their history and its linearizability check
 //   lock_clients.cpp  lock clients: sessions, keep-alives, locks, pauses and
@@ -28,13 +28,14 @@
 #include "lockservice/command.h"
 #include "lockservice/session_keeper.h"
 #include "lockservice/state_machine.h"
-#include "paxos/random.h"
+#include "base/random.h"
 #include "paxos/replica.h"
 #include "persistence/memory_storage.h"
+#include "server/driver.h"
 #include "sim/fenced_resource.h"
 #include "sim/sim.h"
-#include "test/lincheck/history.h"
-#include "test/lincheck/models.h"
+#include "tools/lincheck/history.h"
+#include "tools/lincheck/models.h"
 
 namespace synod::sim::detail {
 
@@ -158,34 +159,37 @@ struct Event {
 
 // ------------------------------------------------------------------- nodes
 
+class NodeObserver;
+class Simulation;
+struct Node;
+std::unique_ptr<server::DriverObserver> make_observer(Simulation& sim, Node& node);
+
 struct Node {
   NodeId id = kNoNode;
   double clock_rate = 1.0;
   int64_t clock_offset = 0;
-  bool up = true;
+  bool up = false;  // booted and not crashed (its driver exists)
   bool paused = false;
   uint64_t incarnation = 0;
-  std::unique_ptr<Replica> replica;
+  // The server's own driver (server/driver.h): the Replica, the lock
+  // service's StateMachine and SessionKeeper, and the requests waiting on
+  // them. Rebuilt from nothing at every boot: the replica hands the state
+  // machine the whole durable chosen log again. Null while down.
+  std::unique_ptr<server::Driver> driver;
+  std::unique_ptr<server::DriverObserver> observer;
+  Replica* replica = nullptr;  // the driver's
   Disk disk;
   bool repairing_after_fault = false;  // booted on a lost or corrupt disk, not yet voting
   std::map<uint64_t, PersistBatch> unsynced;  // by ready id
-  std::map<uint64_t, AfterSync> after_sync;   // by ready id
   int64_t last_sync_at = 0;
-  // The lock service, rebuilt from nothing at every boot: the replica hands
-  // it the whole durable chosen log again.
-  ls::StateMachine machine;
-  ls::SessionKeeper keeper;
-  Slot applied = kNoSlot;
   uint64_t result_digest = 0;  // of every result it computed, in log order
   std::deque<InboxItem> inbox;
   bool paused_inbox_replay = false;
-  std::map<uint64_t, size_t> reads;  // read id -> client
-  // Client commands proposed here and not yet applied, by (client id, seq).
-  struct PendingWrite {
-    size_t client = 0;
-    int64_t proposed_at = 0;
-  };
-  std::map<std::pair<uint64_t, uint64_t>, PendingWrite> writes;
+  bool flushing = false;  // Simulation::flush is running for this node
+
+  const ls::StateMachine& machine() const { return driver->machine(); }
+  const ls::SessionKeeper& keeper() const { return driver->keeper(); }
+  Slot applied() const { return driver->applied_slot(); }
 };
 
 // How a node answered a keep-alive.
@@ -329,11 +333,9 @@ class Simulation {
   void trace(const char* format, ...) __attribute__((format(printf, 2, 3)));
   Options options_for(const Node& node) const;
   void boot(Node& node);
-  void drain(Node& node);
-  void handle_ready(Node& node, Ready ready);
   void deliver(Node& node, const InboxItem& item);
   void on_sync_done(Node& node, uint64_t ready_id, uint64_t incarnation);
-  void release(Node& node);
+  void release(Node& node, uint64_t ready_id);
   void crash(Node& node);
   void reconnect_links(const Node& node);
   size_t index_of(NodeId id) const { return id - 1; }
@@ -349,16 +351,23 @@ class Simulation {
   void check_lease_read(const Node& node);
   void check_no_other_lease(const Node& elected, const Ballot& ballot);
   void final_checks();
+  void draw_timing_and_limits();
 
   // -------------------------------------------------------- driver.cpp
-  void apply_entries(Node& node, const std::vector<ChosenEntry>& entries);
-  void apply_command(Node& node, Slot slot, size_t index, const paxos::Command& command, bool oracle);
-  void on_soft_state(Node& node, const paxos::SoftState& soft);
-  void keeper_tick(Node& node);
-  int64_t stamp_ms(const Node& node) const;
+  friend class NodeObserver;
+  server::DriverOptions driver_options() const;
+  void flush(Node& node);
+  void on_persist(Node& node, PersistBatch batch);
   void propose_client_command(Node& node, size_t client);
+  void read_client(Node& node, size_t client);
   void answer_keepalive(Node& node, const KeepAlive& request);
   bool serving_leader(const Node& node) const;
+  // What the driver's observer reports (NodeObserver forwards here).
+  void entry_applying(Node& node, const ChosenEntry& entry);
+  void command_applying(Node& node, const ChosenEntry& entry, size_t index);
+  void command_applied(Node& node, const ChosenEntry& entry, size_t index, const ls::Result& result);
+  void entry_applied(Node& node, const ChosenEntry& entry);
+  void soft_state_changing(Node& node, const paxos::SoftState& next);
 
   // ------------------------------------------------------- clients.cpp
   void start_clients();
@@ -369,7 +378,6 @@ class Simulation {
   void start_command(size_t client, const ls::Command& command);
   void complete_command(size_t client, Slot slot, const ls::Result& result);
   void complete_read(size_t client, Node& node);
-  void serve_reads(Node& node, const Ready& ready);
   void give_up(size_t client);
   int64_t client_local_ms(const Client& client) const {
     return (client.clock_offset + static_cast<int64_t>(static_cast<double>(now_) * client.clock_rate)) / kMs;
@@ -426,9 +434,13 @@ class Simulation {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   std::vector<Node> nodes_;
   std::vector<Client> clients_;
+  // This run's timing and limits (the defaults, or drawn: SimConfig::buggify).
+  paxos::Timing timing_;
+  paxos::Limits limits_;
+  server::DriverLimits driver_limits_;
   ls::Config service_config_;
-  ls::KeeperConfig keeper_config_;
-  int64_t takeover_credit_ms_ = 0;
+  ls::KeeperConfig keeper_config_;  // what each driver's keeper runs with
+  bool applying_as_oracle_ = false;  // the node applying now is the first to apply this slot
 
   // network state
   std::vector<std::vector<int>> cut_count_;  // [from][to]: how many faults cut this link

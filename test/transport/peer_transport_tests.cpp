@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "paxos/random.h"
-#include "paxos/transport/peer_transport.h"
-#include "paxos/transport/wire.h"
+#include "base/random.h"
+#include "transport/peer_transport.h"
+#include "transport/wire.h"
 
 using namespace synod;
 using namespace synod::transport;
-using paxos::Envelope;
+using Envelope = PeerEnvelope;
 using paxos::NodeId;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -117,10 +117,12 @@ void link_up(const std::vector<Node*>& nodes) {
 }
 
 Envelope heartbeat(NodeId from, NodeId to, uint64_t seq) {
-  return Envelope{from, to, paxos::Heartbeat{paxos::Ballot{1, from}, seq, seq}};
+  return Envelope(paxos::Envelope{from, to, paxos::Heartbeat{paxos::Ballot{1, from}, seq, seq}});
 }
 
-uint64_t seq_of(const Envelope& envelope) { return std::get<paxos::Heartbeat>(envelope.message).seq; }
+uint64_t seq_of(const Envelope& envelope) {
+  return std::get<paxos::Heartbeat>(std::get<paxos::Message>(envelope.message)).seq;
+}
 
 // A stranger on the peer port: connects, writes `bytes`, and records what
 // comes back until the node closes the connection.
@@ -494,7 +496,7 @@ TEST_CASE("a frame that does not fit beside the write in flight is dropped itsel
   CHECK(n1.peer(2).messages_dropped == 1);
   CHECK(n1.peer(2).queue_messages == 1);
   REQUIRE(wait_until(io, [&] { return n2.received.size() == 1; }));
-  CHECK(std::get<paxos::Accept>(n2.received[0].message).slot == 1);
+  CHECK(std::get<paxos::Accept>(std::get<paxos::Message>(n2.received[0].message)).slot == 1);
   // Once written, the queue takes the next one again.
   CHECK(n1.transport.send(Envelope{1, 2, paxos::Accept{{1, 1}, 3, big, 0}}));
   REQUIRE(wait_until(io, [&] { return n2.received.size() == 2; }));

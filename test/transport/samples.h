@@ -14,13 +14,14 @@
 
 #include "paxos/messages.h"
 #include "paxos/types.h"
+#include "transport/peer_message.h"
 
 namespace synod::transport::testing {
 
 inline constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
 inline constexpr paxos::NodeId kNodeMax = std::numeric_limits<paxos::NodeId>::max();
 
-inline std::vector<paxos::Envelope> sample_envelopes() {
+inline std::vector<PeerEnvelope> sample_envelopes() {
   using namespace paxos;
   const Ballot zero{};
   const Ballot small{1, 1};
@@ -31,9 +32,13 @@ inline std::vector<paxos::Envelope> sample_envelopes() {
                                     Command{1, 2, std::string(300, 'p')}});
   const ValuePtr empty_batch = make_batch({});
 
-  std::vector<Envelope> out;
-  const auto add = [&](NodeId from, NodeId to, Message message) {
-    out.push_back(Envelope{from, to, std::move(message)});
+  std::vector<PeerEnvelope> out;
+  const auto add = [&](NodeId from, NodeId to, auto message) {
+    if constexpr (std::is_constructible_v<Message, decltype(message)>) {
+      out.push_back(PeerEnvelope{from, to, PeerMessage{Message{std::move(message)}}});
+    } else {
+      out.push_back(PeerEnvelope{from, to, PeerMessage{ServerMessage{std::move(message)}}});
+    }
   };
   add(1, 2, Probe{});
   add(2, 1, Probe{small, 5});
@@ -147,7 +152,21 @@ inline bool same(const paxos::Message& a, const paxos::Message& b) {
         } else if constexpr (std::is_same_v<T, RepairReport>) {
           return std::tie(x.nonce, x.promised, x.chosen_through, x.fresh) ==
                  std::tie(y.nonce, y.promised, y.chosen_through, y.fresh);
-        } else if constexpr (std::is_same_v<T, SnapshotRequest>) {
+        } else {
+          static_assert(paxos::kUnhandled<T>, "compare the new message's fields here");
+          return false;
+        }
+      },
+      a);
+}
+
+inline bool same(const ServerMessage& a, const ServerMessage& b) {
+  if (a.index() != b.index()) return false;
+  return std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        const T& y = std::get<T>(b);
+        if constexpr (std::is_same_v<T, SnapshotRequest>) {
           return std::tie(x.slot, x.offset) == std::tie(y.slot, y.offset);
         } else if constexpr (std::is_same_v<T, ForwardRequest>) {
           return std::tie(x.request_id, x.kind, x.client_id, x.seq, x.payload) ==
@@ -164,7 +183,20 @@ inline bool same(const paxos::Message& a, const paxos::Message& b) {
       a);
 }
 
-inline bool same(const paxos::Envelope& a, const paxos::Envelope& b) {
+inline bool same(const PeerMessage& a, const PeerMessage& b) {
+  if (a.index() != b.index()) return false;
+  if (const auto* core = std::get_if<paxos::Message>(&a)) return same(*core, std::get<paxos::Message>(b));
+  return same(std::get<ServerMessage>(a), std::get<ServerMessage>(b));
+}
+
+// One number per message type across both alternatives (0-13 the core's,
+// then the server's), for coverage counts.
+inline size_t message_type(const PeerMessage& message) {
+  if (const auto* core = std::get_if<paxos::Message>(&message)) return core->index();
+  return std::variant_size_v<paxos::Message> + std::get<ServerMessage>(message).index();
+}
+
+inline bool same(const PeerEnvelope& a, const PeerEnvelope& b) {
   return a.from == b.from && a.to == b.to && same(a.message, b.message);
 }
 

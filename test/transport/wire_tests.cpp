@@ -1,4 +1,4 @@
-// The peer wire codec (paxos/transport/wire.h): every message round-trips
+// The peer wire codec (transport/wire.h): every message round-trips
 // with edge values, and every malformed frame is refused with a status.
 #include <catch2/catch.hpp>
 
@@ -7,17 +7,17 @@
 #include <fstream>
 #include <set>
 
-#include "paxos/codec.h"
-#include "paxos/crc32c.h"
-#include "paxos/random.h"
-#include "paxos/transport/backoff.h"
-#include "paxos/transport/wire.h"
+#include "base/codec.h"
+#include "base/crc32c.h"
+#include "base/random.h"
+#include "transport/backoff.h"
+#include "transport/wire.h"
 #include "transport/samples.h"
 
 using namespace synod;
 using namespace synod::transport;
 using namespace synod::transport::testing;
-using paxos::Envelope;
+using Envelope = PeerEnvelope;
 
 namespace {
 
@@ -93,21 +93,21 @@ TEST_CASE("every message type round-trips with edge values") {
   const auto samples = sample_envelopes();
   std::set<size_t> types;
   for (const auto& envelope : samples) {
-    INFO(paxos::describe(envelope.message));
+    INFO(describe(envelope.message));
     const Decoded decoded = decode_frame(frame_of(envelope), kLimits);
     REQUIRE(decoded.status.ok());
     REQUIRE(std::holds_alternative<Envelope>(decoded.frame));
     CHECK(same(std::get<Envelope>(decoded.frame), envelope));
-    types.insert(envelope.message.index());
+    types.insert(message_type(envelope.message));
   }
-  CHECK(types.size() == std::variant_size_v<paxos::Message>);
+  CHECK(types.size() == std::variant_size_v<paxos::Message> + std::variant_size_v<ServerMessage>);
 }
 
 TEST_CASE("a decoded value keeps its kind, every command and the payload bytes") {
   const auto value = paxos::make_batch({paxos::Command{1, 2, std::string("a\0b", 3)}, paxos::Command{3, 4, ""}});
   const Decoded decoded = decode_frame(frame_of(Envelope{1, 2, paxos::Accept{{1, 1}, 5, value, 4}}), kLimits);
   REQUIRE(decoded.status.ok());
-  const auto& accept = std::get<paxos::Accept>(std::get<Envelope>(decoded.frame).message);
+  const auto& accept = std::get<paxos::Accept>(std::get<paxos::Message>(std::get<Envelope>(decoded.frame).message));
   REQUIRE(accept.value->kind == paxos::Value::Kind::commands);
   REQUIRE(accept.value->commands.size() == 2);
   CHECK(accept.value->commands[0].payload == std::string("a\0b", 3));
@@ -116,7 +116,7 @@ TEST_CASE("a decoded value keeps its kind, every command and the payload bytes")
   // A no-op decodes to a no-op, never to a null pointer.
   const Decoded noop = decode_frame(frame_of(Envelope{1, 2, paxos::Accept{{1, 1}, 5, paxos::make_noop(), 4}}), kLimits);
   REQUIRE(noop.status.ok());
-  const auto& noop_value = std::get<paxos::Accept>(std::get<Envelope>(noop.frame).message).value;
+  const auto& noop_value = std::get<paxos::Accept>(std::get<paxos::Message>(std::get<Envelope>(noop.frame).message)).value;
   REQUIRE(noop_value != nullptr);
   CHECK(noop_value->kind == paxos::Value::Kind::noop);
 }
@@ -166,7 +166,7 @@ TEST_CASE("a frame cut short at any length is refused, and a stream waits for th
     const std::string frame = frame_of(envelope);
     for (size_t length = 0; length < frame.size(); ++length) {
       const std::string_view prefix = std::string_view(frame).substr(0, length);
-      INFO(paxos::message_name(envelope.message) << " cut at " << length);
+      INFO(message_name(envelope.message) << " cut at " << length);
       CHECK(error_of(prefix) == WireError::truncated);
       CHECK(scan_frame(prefix, kLimits).state == FrameScan::State::incomplete);
     }
@@ -370,7 +370,7 @@ TEST_CASE("every seed of the fuzz corpus is a valid frame, and the corpus covers
     const Decoded decoded = decode_frame(bytes, kLimits);
     REQUIRE(decoded.status.ok());
     if (const auto* envelope = std::get_if<Envelope>(&decoded.frame)) {
-      types.insert(envelope->message.index());
+      types.insert(message_type(envelope->message));
     } else {
       ++hellos;
     }
@@ -378,7 +378,7 @@ TEST_CASE("every seed of the fuzz corpus is a valid frame, and the corpus covers
   }
   CHECK(files >= 30);
   CHECK(hellos >= 1);
-  CHECK(types.size() == std::variant_size_v<paxos::Message>);
+  CHECK(types.size() == std::variant_size_v<paxos::Message> + std::variant_size_v<ServerMessage>);
 }
 
 TEST_CASE("backoff doubles from backoff_ms_min to backoff_ms_max, jittered within [cap/2, cap]") {

@@ -3,13 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include "paxos/acceptor.h"
-#include "paxos/codec.h"
-#include "paxos/crc32c.h"
+#include "base/codec.h"
+#include "base/crc32c.h"
 #include "paxos/learner.h"
 #include "paxos/lease.h"
 #include "paxos/options.h"
 #include "paxos/quorum.h"
-#include "paxos/random.h"
+#include "base/random.h"
 
 using namespace synod;
 using namespace synod::paxos;

@@ -1,0 +1,164 @@
+// synodctl's command line: the usage text, the global options (--endpoints,
+// --json, --timeout), the flag parser (Args) and the dispatch to each
+// command. What the commands share is in synodctl.h.
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cli/synodctl.h"
+#include "http/text/text.h"
+
+namespace synod::cli {
+namespace {
+
+constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [--timeout 10s] COMMAND
+
+  cluster status
+  session create [--ttl 15s] [--lock-delay 0s] [--behavior release|delete]
+  session keepalive|get|delete ID
+  session list
+  lock acquire NAME [--session ID | --ttl 15s] [--wait 10s] [--queue] [--mode exclusive|read|write|semaphore] [--limit N]
+  lock release NAME --session ID
+  lock status NAME
+  lock validate NAME TOKEN
+  lock run [--ttl 10s] [--lock-delay 0s] [--wait 30s] [--margin 2s] NAME -- CMD [ARG...]
+  elect NAME VALUE [--ttl 10s]        campaign, hold leadership until interrupted, resign
+  elect --observe NAME                print every leader change, "no leader" included
+  kv put KEY VALUE [--session ID] [--sequential] [--cas M] [--lock NAME --token T]
+  kv get KEY [--stale] [--raw]
+  kv list [PREFIX]
+  kv delete KEY [--recurse] [--cas M]
+  watch [PREFIX] [--index N] [--space key|lock|election|session|all]
+
+Endpoints default to 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003; any node
+works (followers forward to the leader). Exit codes: 0 ok, 1 refused by the
+server, 2 bad usage, 3 no endpoint answered; `lock run` exits with CMD's code
+(128+N if a signal N ended it).
+)";
+
+}  // namespace
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "synodctl: %s\n(synodctl help lists the commands)\n", message.c_str());
+  std::exit(2);
+}
+
+int64_t duration_arg(const std::string& text, const char* flag) {
+  const auto ms = synod::http::parse_duration_ms(text);
+  if (!ms) usage_error(std::string(flag) + " takes a duration such as 10s or 500ms, not '" + text + "'");
+  return *ms;
+}
+
+Args::Args(std::vector<std::string> words, std::vector<std::string> booleans) : booleans_(std::move(booleans)) {
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& word = words[i];
+    if (word == "--") {
+      rest_.assign(words.begin() + static_cast<std::ptrdiff_t>(i) + 1, words.end());
+      break;
+    }
+    if (word.rfind("--", 0) == 0 && word.size() > 2) {
+      const std::string name = word.substr(2);
+      if (std::find(booleans_.begin(), booleans_.end(), name) != booleans_.end()) {
+        flags_[name] = "true";
+      } else {
+        if (i + 1 >= words.size()) usage_error(word + " needs a value");
+        flags_[name] = words[++i];
+      }
+    } else {
+      positional_.push_back(word);
+    }
+  }
+}
+
+std::optional<std::string> Args::flag(const std::string& name) {
+  used_.push_back(name);
+  auto it = flags_.find(name);
+  if (it == flags_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string Args::positional(size_t index, const char* what) {
+  if (index >= positional_.size()) usage_error(std::string("missing ") + what);
+  return positional_[index];
+}
+
+void Args::done(size_t positionals_max) {
+  for (const auto& [name, value] : flags_)
+    if (std::find(used_.begin(), used_.end(), name) == used_.end()) usage_error("unknown flag --" + name);
+  if (positional_.size() > positionals_max) usage_error("unexpected argument '" + positional_[positionals_max] + "'");
+}
+
+}  // namespace synod::cli
+
+int main(int argc, char** argv) {
+  using namespace synod::cli;
+  std::signal(SIGPIPE, SIG_IGN);
+  Options options;
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--") {
+      for (; i < argc; ++i) words.emplace_back(argv[i]);
+      break;
+    }
+    if (word == "--json") {
+      options.json_output = true;
+    } else if (word == "--endpoints" && i + 1 < argc) {
+      options.endpoints.clear();
+      std::string list = argv[++i];
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        if (end > start) options.endpoints.push_back(list.substr(start, end - start));
+        start = end + 1;
+      }
+      if (options.endpoints.empty()) usage_error("--endpoints needs at least one HOST:PORT");
+    } else if (word == "--timeout" && i + 1 < argc) {
+      options.timeout_ms = duration_arg(argv[++i], "--timeout");
+    } else if (word == "help" || word == "--help" || word == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      words.push_back(word);
+    }
+  }
+  if (words.empty()) usage_error("no command");
+  Cluster cluster(options);
+  const std::string command = words[0];
+  auto sub = [&](const char* what) {
+    if (words.size() < 2) usage_error(std::string("missing the ") + what);
+    return words[1];
+  };
+  if (command == "cluster") {
+    if (sub("cluster command") != "status") usage_error("unknown cluster command '" + words[1] + "'");
+    return cluster_status(options, cluster);
+  }
+  if (command == "session") {
+    const std::string verb = sub("session command");  // first: without one, begin() + 2 is past the end
+    Args args({words.begin() + 2, words.end()}, {});
+    return session_command(options, cluster, verb, args);
+  }
+  if (command == "lock") {
+    const std::string verb = sub("lock command");  // first: without one, begin() + 2 is past the end
+    Args args({words.begin() + 2, words.end()}, {"queue"});
+    return lock_command(options, cluster, verb, args);
+  }
+  if (command == "kv") {
+    const std::string verb = sub("kv command");  // first: without one, begin() + 2 is past the end
+    Args args({words.begin() + 2, words.end()}, {"sequential", "raw", "stale", "recurse"});
+    return kv_command(options, cluster, verb, args);
+  }
+  if (command == "watch") {
+    Args args({words.begin() + 1, words.end()}, {});
+    return watch_command(options, args);
+  }
+  if (command == "elect") {
+    Args args({words.begin() + 1, words.end()}, {"observe"});
+    return elect(options, cluster, args);
+  }
+  usage_error("unknown command '" + command + "'");
+}

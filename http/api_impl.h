@@ -1,0 +1,138 @@
+// Api::Impl, the client API's executor (api.h), private to synod_http. Its
+// parts live in a file per job:
+//   api.cpp        handling: decode, dispatch per operation, answering, the
+//                  plain reads and writes, the last reported index and leader
+//   routing.cpp    reaching the leader: serve here, hand to the node, forward
+//                  over HTTP, or refuse (503); proposals and reads
+//   long_poll.cpp  bounded waits on the applied revision: a key or election
+//                  read after index N, a blocking acquire or campaign
+//   streams.cpp    server-sent-event streams fed from the event window:
+//                  watch, observe, a session's events
+//   views.cpp      the JSON (views.h)
+//
+// Threads: handle() runs on an HTTP thread. The node's callbacks (propose,
+// read, wait_for, keep_alive) run on the node's owner thread; a stream's
+// formatting and sending is posted to its connection's thread. Every path
+// answers a Call exactly once, through its Responder (thread-safe).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/api.h"
+#include "http/views.h"
+
+namespace synod::http {
+
+// What this API last reported in X-Synod-Index and X-Synod-Leader, for the
+// refusals the server makes before a request reaches the API (Api::error_body
+// has no request to ask the node about). Written by every stamp, read by
+// every refusal: relaxed atomics, so a refusal may carry a value a moment
+// old, as any response can.
+class LastReported {
+ public:
+  void note(uint64_t index, uint32_t leader) {
+    index_.store(index, std::memory_order_relaxed);
+    leader_.store(leader, std::memory_order_relaxed);
+  }
+  uint64_t index() const { return index_.load(std::memory_order_relaxed); }
+  uint32_t leader() const { return leader_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> index_{0};
+  std::atomic<uint32_t> leader_{0};
+};
+
+struct Api::Impl {
+  using json = views::json;
+
+  Impl(NodeApi& n, ApiOptions o) : node(n), options(std::move(o)) {}
+
+  // One request in flight: owned by the callbacks that may still answer it.
+  struct Call {
+    ApiRequest req;
+    std::string method, target, body, content_type;
+    Responder respond;
+    ClusterView view;  // the node as handle() saw it
+    lockservice::ClientId client_id = 0;
+    uint64_t seq = 1;
+    uint32_t handed_to = 0;  // the leader this follower's node handed the command to
+    explicit Call(Responder r) : respond(std::move(r)) {}
+  };
+  using CallPtr = std::shared_ptr<Call>;
+  using Build = std::function<Response(const ReadContext&)>;
+  using OkBody = std::function<json(const lockservice::Result&)>;
+
+  NodeApi& node;
+  ApiOptions options;
+  std::atomic<uint32_t> last_leader{0};  // the last leader the node named (for 503s)
+  LastReported reported;
+
+  // ---- handling and answering (api.cpp) ----
+  void handle(Request&& request, Responder respond);
+  void execute(const CallPtr& c);
+  // Stamps X-Synod-Index and X-Synod-Leader (and notes them in `reported`).
+  void stamp(Response& response, uint64_t revision, uint32_t leader);
+  void reply(const CallPtr& c, Response response, uint64_t revision, uint32_t leader);
+  void fail(const CallPtr& c, int status, std::string_view code, std::string_view message, uint64_t revision,
+            uint32_t leader);
+  void answer_result(const CallPtr& c, const lockservice::Result& result, uint64_t revision, uint32_t leader,
+                     const OkBody& ok_body);
+  Response refusal(int status, std::string_view code, std::string_view message) const;
+
+  // ---- the plain operations (api.cpp) ----
+  void cluster(const CallPtr& c);
+  void healthz(const CallPtr& c);
+  void readyz(const CallPtr& c);
+  void write(const CallPtr& c, OkBody ok_body);
+  void keepalive(const CallPtr& c);
+  void keepalive_refused(const CallPtr& c, uint32_t leader);
+  void session_get(const CallPtr& c);
+  void session_list(const CallPtr& c);
+  void lock_get(const CallPtr& c);
+  void lock_validate(const CallPtr& c);
+  void txn(const CallPtr& c);
+
+  // ---- reaching the leader (routing.cpp) ----
+  // Runs `local` here if this node leads, else forwards (or refuses).
+  void to_leader(const CallPtr& c, const std::function<void()>& local);
+  // For commands and keep-alives: runs `local` if a leader is known, here or
+  // elsewhere; a follower's node then hands them to the leader over the peer
+  // link, which is cheaper than forwarding the HTTP request.
+  void via_node(const CallPtr& c, const std::function<void()>& local);
+  void forward(const CallPtr& c, uint32_t leader);
+  void not_leader(const CallPtr& c, uint32_t leader, uint64_t revision);
+  // 503: this node cannot serve it; names the last leader it knew.
+  void unavailable(const CallPtr& c, std::string_view code, const std::string& why);
+  void propose(const CallPtr& c, lockservice::Command command, std::function<void(const Outcome&)> applied);
+  void read(const CallPtr& c, Build build);
+  void stale_headers(const CallPtr& c, Response& response) const;
+
+  // ---- waiting (long_poll.cpp) ----
+  void acquire(const CallPtr& c);
+  void election_get(const CallPtr& c);
+  void kv_get(const CallPtr& c);
+  void wait_for_event(const CallPtr& c, uint64_t after, lockservice::EventFilter filter,
+                      std::function<bool(const lockservice::Event&)> match, int64_t deadline_ms,
+                      std::function<void()> then);
+  void await_grant(const CallPtr& c, uint64_t after, int64_t deadline_ms, bool answer_queued_at_deadline);
+  json grant_json(const CallPtr& c, const lockservice::Result& result) const;
+
+  // ---- streams (streams.cpp) ----
+  struct Feed;
+  void watch(const CallPtr& c);
+  void observe(const CallPtr& c);
+  void session_events(const CallPtr& c);
+  void start_feed(const CallPtr& c, std::shared_ptr<Feed> feed, std::vector<std::string> first, uint64_t after);
+  void pump(std::shared_ptr<Feed> feed, uint64_t after);
+};
+
+// Milliseconds on the steady clock (deadlines of long-polls).
+int64_t steady_now_ms();
+// Whether the view says this node leads.
+inline bool leads(const ClusterView& view) { return view.role == Role::leader; }
+
+}  // namespace synod::http

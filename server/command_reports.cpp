@@ -1,0 +1,76 @@
+#include "server/command_reports.h"
+
+#include <algorithm>
+
+#include "server/clock.h"
+
+namespace synod::server {
+
+CommandReports::Reported CommandReports::look_before(const std::string& payload, uint8_t tag) const {
+  Reported before;
+  before.tag = tag;
+  before.decoded = lockservice::decode(payload);
+  if (!before.decoded.ok) return before;
+  if (const auto* expire = std::get_if<lockservice::ExpireSession>(&before.decoded.command)) {
+    before.session = machine_.session(expire->session);
+  } else if (const auto* force = std::get_if<lockservice::ForceRelease>(&before.decoded.command)) {
+    if (force->space == lockservice::Space::election) before.election = machine_.election(force->name);
+    else before.lock = machine_.lock(force->name);
+  }
+  return before;
+}
+
+void CommandReports::report_applied(const Reported& before, const lockservice::Result& result) {
+  if (!before.decoded.ok || result.status != lockservice::Status::ok) return;
+  if (before.tag == kExpireSessionTag) report_expiry(before);
+  else report_forced_release(before);
+}
+
+void CommandReports::report_expiry(const Reported& before) {
+  if (!before.session) return;
+  const auto& session = *before.session;
+  metrics_.session_expiries.inc();
+  std::string locks;
+  for (const auto& name : session.locks) locks += (locks.empty() ? "" : ",") + name;
+  for (const auto& name : session.elections) locks += (locks.empty() ? "election:" : ",election:") + name;
+  const int64_t log_now = machine_.log_time_ms();
+  // Every replica applies it; the leader, which proposed it, says so at info.
+  log_.write(keeper_.leading() ? Level::info : Level::debug, "session_expired",
+            {{"session", session.id}, {"reason", "no keep-alive reached the leader within the TTL"},
+             {"ttl_ms", session.ttl_ms}, {"silent_ms", log_now - session.renewed_log_ms},
+             {"overdue_ms", log_now - session.deadline_log_ms}, {"lived_ms", log_now - session.created_log_ms},
+             {"released", locks}, {"lock_delay_ms", session.lock_delay_ms},
+             {"ephemeral_keys", static_cast<uint64_t>(session.ephemeral_keys)},
+             // How long after its stamp the expiry was applied: the lock-delay
+             // runs from the stamp, so a slow commit eats into it.
+             {"applied_after_ms", keeper_.leading() ? keeper_.log_now_ms(machine_, steady_us() / 1000) - log_now : 0}});
+}
+
+void CommandReports::report_forced_release(const Reported& before) {
+  const auto& force = std::get<lockservice::ForceRelease>(before.decoded.command);
+  const int64_t log_now = machine_.log_time_ms();
+  const Level level = keeper_.leading() ? Level::info : Level::debug;
+  if (before.election && before.election->leader != lockservice::kNoSession) {
+    const auto after = machine_.election(force.name);
+    if (after && after->leader == before.election->leader) return;  // nothing was evicted
+    metrics_.forced_releases.inc();
+    log_.write(level, "forced_release",
+              {{"space", "election"}, {"name", force.name}, {"session", before.election->leader},
+               {"token", before.election->token}, {"reason", force.reason}});
+    return;
+  }
+  if (!before.lock) return;
+  const auto after = machine_.lock(force.name);
+  for (const auto& holder : before.lock->holders) {
+    const bool kept = after && std::any_of(after->holders.begin(), after->holders.end(),
+                                           [&](const auto& h) { return h.token == holder.token; });
+    if (kept) continue;
+    metrics_.forced_releases.inc();
+    log_.write(level, "forced_release",
+              {{"space", "lock"}, {"name", force.name}, {"session", holder.session}, {"token", holder.token},
+               {"reason", force.reason}, {"held_ms", log_now - holder.granted_log_ms},
+               {"lock_delay", !force.skip_lock_delay}});
+  }
+}
+
+}  // namespace synod::server

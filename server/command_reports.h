@@ -1,0 +1,78 @@
+// CommandReports: the commands the node reports on when they apply: a
+// session expiry (what it released, how late it was) and an administrator's
+// forced release (whom it evicted). Both are rare; apply() spots them by
+// their wire tag (command_tag) without decoding any other command, looks at
+// what they will end before they apply (look_before), and logs and counts
+// what they ended after (report_applied).
+//
+// Owner thread (apply() runs there).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include "lockservice/command.h"
+#include "lockservice/session_keeper.h"
+#include "lockservice/state_machine.h"
+#include "server/log.h"
+#include "server/node_metrics.h"
+
+namespace synod::server {
+
+// The wire tag of a lock-service command (its index in the Command variant,
+// lockservice/command.h), so apply() can spot the rare commands it reports
+// on without decoding every payload.
+template <class T, class... Ts>
+constexpr uint8_t tag_in(const std::variant<Ts...>*) {
+  constexpr bool same[] = {std::is_same_v<T, Ts>...};
+  for (uint8_t i = 0; i < sizeof...(Ts); ++i) {
+    if (same[i]) return i;
+  }
+  return 0xff;
+}
+inline constexpr uint8_t kExpireSessionTag =
+    tag_in<lockservice::ExpireSession>(static_cast<const lockservice::Command*>(nullptr));
+inline constexpr uint8_t kForceReleaseTag =
+    tag_in<lockservice::ForceRelease>(static_cast<const lockservice::Command*>(nullptr));
+static_assert(kExpireSessionTag != 0xff && kForceReleaseTag != 0xff);
+
+inline uint8_t command_tag(const std::string& payload) {
+  if (payload.size() <= lockservice::kCommandHeaderBytes || payload[0] != lockservice::kCommandFormatVersion) {
+    return 0xff;
+  }
+  return static_cast<uint8_t>(payload[lockservice::kCommandHeaderBytes]);
+}
+
+class CommandReports {
+ public:
+  // What a command the node reports on looked like before it applied.
+  struct Reported {
+    uint8_t tag = 0xff;
+    lockservice::Decoded decoded;
+    std::optional<lockservice::SessionView> session;
+    std::optional<lockservice::LockView> lock;
+    std::optional<lockservice::ElectionView> election;
+  };
+
+  // The node's machine and keeper, which outlive this.
+  CommandReports(const lockservice::StateMachine& machine, const lockservice::SessionKeeper& keeper, Log& log,
+                 NodeMetrics& metrics)
+      : machine_(machine), keeper_(keeper), log_(log), metrics_(metrics) {}
+
+  Reported look_before(const std::string& payload, uint8_t tag) const;
+  void report_applied(const Reported& before, const lockservice::Result& result);
+
+ private:
+  void report_expiry(const Reported& before);
+  void report_forced_release(const Reported& before);
+
+  const lockservice::StateMachine& machine_;
+  const lockservice::SessionKeeper& keeper_;
+  Log& log_;
+  NodeMetrics& metrics_;
+};
+
+}  // namespace synod::server

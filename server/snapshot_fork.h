@@ -1,0 +1,52 @@
+// SnapshotFork: the node's own snapshots, taken off the owner thread by a
+// forked child (snapshot_fork.cpp says why and how), then saved and the log
+// compacted below them on the storage thread.
+//
+// Owner thread: maybe_snapshot, and every completion, which comes back to the
+// owner thread's io_context. The child process runs serialize_in_child and
+// nothing else.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "lockservice/state_machine.h"
+#include "persistence/storage.h"
+#include "server/log.h"
+#include "server/node_metrics.h"
+#include "server/storage_thread.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace synod::server {
+
+class SnapshotFork {
+ public:
+  // on_saved(slot) runs on the owner thread once a snapshot is saved.
+  SnapshotFork(boost::asio::io_context& io, Log& log, NodeMetrics& metrics,
+               std::function<void(paxos::Slot)> on_saved);
+
+  // Snapshots `machine` as of `slot` (its applied slot), unless a snapshot is
+  // already running or nothing is applied yet; `storage` saves it.
+  void maybe_snapshot(const lockservice::StateMachine& machine, paxos::Slot slot,
+                      std::vector<paxos::NodeId> members, StorageThread& storage);
+
+ private:
+  [[noreturn]] static void serialize_in_child(const lockservice::StateMachine& machine, const int fds[2]);
+  void read_snapshot_image(int fd, pid_t child, int64_t started, int64_t fork_us, persistence::Snapshot snapshot);
+  void save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us, int64_t owner_us);
+
+  boost::asio::io_context& io_;
+  Log& log_;
+  NodeMetrics& metrics_;
+  std::function<void(paxos::Slot)> on_saved_;
+  StorageThread* storage_ = nullptr;  // the node's, from the first maybe_snapshot on
+  bool running_ = false;
+};
+
+}  // namespace synod::server

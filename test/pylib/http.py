@@ -1,0 +1,109 @@
+"""The tests' HTTP client for synod's API, on 127.0.0.1 only.
+
+Every call returns a Response and never raises for the network: status 0
+means no HTTP answer came (the reason is in `error`), and `sent` is False
+only when the connection could not even be opened, so the request certainly
+did not arrive (the chaos clients tell "refused" from "ambiguous" by it).
+"""
+import http.client
+import json
+
+
+class Response:
+    """One answer: status, the body as text (`raw`) and as JSON (`json`, None
+    when it is not JSON), and the headers under lower-case names."""
+
+    __slots__ = ("status", "raw", "headers", "json", "error", "sent", "node")
+
+    def __init__(self, status, body=b"", headers=None, error=None, sent=True):
+        self.status = status
+        self.raw = body.decode("utf-8", "replace")
+        self.headers = headers or {}
+        self.error = error
+        self.sent = sent
+        self.node = None  # the node asked, for clients that move between nodes
+        self.json = None
+        if self.raw:
+            try:
+                self.json = json.loads(self.raw)
+            except ValueError:
+                pass
+
+    def code(self):
+        """The error code of an error answer ({"error": {"code": ...}}), or None."""
+        try:
+            return self.json["error"]["code"]
+        except (TypeError, KeyError):
+            return None
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return f"<{self.status} {self.error or self.raw[:200]!r}>"
+
+
+def encode(body):
+    """A dict or list goes as JSON, text as UTF-8, bytes as they are."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    return body
+
+
+class Http:
+    """Keep-alive connections of one client thread, one per port."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.host = host
+        self.connections = {}
+
+    def call(self, port, method, path, body=None, headers=None, timeout=5.0):
+        connection = self.connections.get(port)
+        if connection is None:
+            connection = http.client.HTTPConnection(self.host, port, timeout=timeout)
+            try:
+                connection.connect()
+            except OSError as error:
+                connection.close()
+                return Response(0, error=f"connect: {error}", sent=False)
+            self.connections[port] = connection
+        else:
+            connection.timeout = timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+        try:
+            connection.request(method, path, body=encode(body), headers=headers or {})
+            answer = connection.getresponse()
+            raw = answer.read()
+            result = Response(answer.status, raw, {k.lower(): v for k, v in answer.getheaders()})
+            if answer.will_close:
+                self.drop(port)
+            return result
+        except (OSError, http.client.HTTPException) as error:
+            self.drop(port)
+            return Response(0, error=f"{type(error).__name__}: {error}")
+
+    def drop(self, port):
+        connection = self.connections.pop(port, None)
+        if connection is not None:
+            connection.close()
+
+    def close(self):
+        for port in list(self.connections):
+            self.drop(port)
+
+
+def request(port, method, path, body=None, headers=None, timeout=5.0):
+    """One request on a fresh connection to 127.0.0.1:port."""
+    client = Http()
+    try:
+        return client.call(port, method, path, body=body, headers=headers, timeout=timeout)
+    finally:
+        client.close()
+
+
+def call(port, method, path, body=None, headers=None, timeout=20.0):
+    """request() with the API tests' patience: a forwarded write may wait out an election."""
+    return request(port, method, path, body=body, headers=headers, timeout=timeout)
