@@ -7,13 +7,14 @@
 #
 #   deploy/install-deps.sh            what the quickstart needs: the build dependencies, and
 #                                     curl, which its script and its printed instructions use
-#   deploy/install-deps.sh --test     plus what the test suite runs (clang for fuzzing, curl, chromium for
-#                                     the status-page test, prometheus for promtool, ...)
+#   deploy/install-deps.sh --test     plus what the test suite runs (clang for fuzzing, clang-format and
+#                                     clang-tidy for the style checks, curl, chromium for the status-page
+#                                     test, prometheus for promtool, ...)
 set -euo pipefail
 
 packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev liblmdb-dev catch2 libssl-dev curl)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang-14 libclang-rt-14-dev procps python3 chromium prometheus debootstrap)
+  packages+=(clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps python3 chromium prometheus debootstrap)
 fi
 if [[ "${1:-}" == "--bench" ]]; then
   # The systems bench/compare.sh sets synod beside, and ZooKeeper's C client.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "paxos/quorum.h"
+
 namespace synod::paxos {
 
 std::string validate(const Options& options) {
@@ -9,6 +11,10 @@ std::string validate(const Options& options) {
   const auto& l = options.limits;
   if (options.self == kNoNode) return "node id must be at least 1";
   if (options.members.empty()) return "the member list is empty";
+  if (options.members.size() > kVotersMax) {
+    return "the member list names " + std::to_string(options.members.size()) + " voting members; at most " +
+           std::to_string(kVotersMax) + " may vote";
+  }
   if (std::find(options.members.begin(), options.members.end(), options.self) == options.members.end()) {
     return "this node's id is not in the member list";
   }

@@ -64,7 +64,7 @@ struct Mutants {
 
 struct Options {
   NodeId self = kNoNode;
-  std::vector<NodeId> members;  // every voting member, self included
+  std::vector<NodeId> members;  // every voting member, self included; at most kVotersMax (quorum.h)
   Timing timing;
   Limits limits;
   uint64_t random_seed = 1;  // election timeouts; the driver picks it

@@ -10,6 +10,7 @@ Quorum::Quorum(std::vector<NodeId> members, size_t threshold_override)
     : members_(std::move(members)),
       threshold_(threshold_override != 0 ? threshold_override : members_.size() / 2 + 1) {
   SYNOD_ASSERT(!members_.empty());
+  SYNOD_ASSERT_MSG(members_.size() <= kVotersMax, "more voting members than kVotersMax");
   std::sort(members_.begin(), members_.end());
   SYNOD_ASSERT_MSG(std::adjacent_find(members_.begin(), members_.end()) == members_.end(),
                    "duplicate member id");

@@ -11,6 +11,12 @@
 
 namespace synod::paxos {
 
+// A configuration has at most this many voting members (learners, which do
+// not vote, are not counted). Votes keeps its voters in a small vector for
+// it, and paxos::validate (options.h) and the server's configuration refuse
+// more, so a Quorum never holds more.
+inline constexpr size_t kVotersMax = 7;
+
 // The voting members of one configuration.
 class Quorum {
  public:
@@ -31,8 +37,8 @@ class Quorum {
 };
 
 // Distinct voters for one question (one ballot's promises, one slot's accepts,
-// one heartbeat's acks). Clusters have at most 7 members, so a small vector
-// beats a set.
+// one heartbeat's acks). Clusters have at most kVotersMax voting members, so a
+// small vector beats a set.
 class Votes {
  public:
   // Returns true if `node` had not voted yet.

@@ -7,10 +7,6 @@ namespace synod::persistence {
 
 namespace {
 
-// The smallest encoded command: one byte each for client id, seq and an
-// empty payload's length. Bounds a decoded count by the input's size.
-constexpr size_t kCommandBytesMin = 3;
-
 uint32_t record_crc(std::string_view key, std::string_view value) {
   return crc32c(value.substr(4), crc32c(key));
 }
@@ -120,36 +116,6 @@ std::string open_record(std::string_view key, std::string_view value, RecordTag 
   }
   body = value.substr(kHeaderBytes);
   return {};
-}
-
-// ---- values
-
-void encode_value(const paxos::Value& value, Writer& writer) {
-  writer.u8(static_cast<uint8_t>(value.kind));
-  if (value.kind == paxos::Value::Kind::noop) return;
-  writer.varint(value.commands.size());
-  for (const auto& command : value.commands) {
-    writer.varint(command.client_id);
-    writer.varint(command.seq);
-    writer.bytes(command.payload);
-  }
-}
-
-paxos::ValuePtr decode_value(Reader& reader) {
-  const uint8_t kind = reader.u8();
-  if (!reader.ok()) return nullptr;
-  if (kind == static_cast<uint8_t>(paxos::Value::Kind::noop)) return paxos::make_noop();
-  if (kind != static_cast<uint8_t>(paxos::Value::Kind::commands)) return nullptr;
-  const uint64_t count = reader.varint();
-  if (!reader.ok() || count > reader.remaining() / kCommandBytesMin) return nullptr;
-  std::vector<paxos::Command> commands(static_cast<size_t>(count));
-  for (auto& command : commands) {
-    command.client_id = reader.varint();
-    command.seq = reader.varint();
-    command.payload = std::string(reader.bytes());
-  }
-  if (!reader.ok()) return nullptr;
-  return paxos::make_batch(std::move(commands));
 }
 
 // ---- encoders

@@ -24,7 +24,8 @@
 //
 // A value, in a vote or a chosen record: u8 kind (0 no-op, 1 commands); for
 // commands, varint count, then per command varint client id, varint seq and
-// bytes payload. Integers and bytes are base/codec.h's.
+// bytes payload. Integers and bytes are base/codec.h's; the value codec is
+// paxos/value_codec.h, the same bytes as on the peer wire.
 //
 // Every record value is an envelope:
 //
@@ -57,6 +58,7 @@
 
 #include "base/codec.h"
 #include "paxos/types.h"
+#include "paxos/value_codec.h"
 
 namespace synod::persistence {
 
@@ -122,11 +124,12 @@ void encode_vote(const paxos::AcceptedEntry& entry, std::string& out);
 void encode_chosen(const paxos::ChosenEntry& entry, std::string& out);
 void encode_chunk(uint64_t index, paxos::Slot snapshot_slot, std::string_view bytes, std::string& out);
 
-// The value codec alone, for anyone who stores values (tests, fuzzers).
-void encode_value(const paxos::Value& value, Writer& writer);
-// nullptr if malformed. The command count is bounded by the input's size,
-// so a corrupt count cannot make it allocate more than a small multiple of it.
-paxos::ValuePtr decode_value(Reader& reader);
+// The value codec alone (paxos/value_codec.h, shared with the peer wire), for
+// anyone who stores values (tests, fuzzers). decode_value returns nullptr if
+// malformed; the command count is bounded by the input's size, so a corrupt
+// count cannot make it allocate more than a small multiple of it.
+using paxos::decode_value;
+using paxos::encode_value;
 
 // ---- decoding: each returns an empty string on success, or what is wrong
 // with the record ("checksum mismatch", "body shorter than its length").

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "paxos/quorum.h"
 #include "server/config_options.h"
 
 namespace synod::server {
@@ -324,6 +325,12 @@ std::string check_reachable(const Config& config, bool clients_given) {
 std::string finish(Config& config, const Pending& pending) {
   if (config.id == paxos::kNoNode) return "--id is required";
   if (pending.peers.empty()) return "--peers is required";
+  // Every member --peers names votes (a node that lost its disk repairs as a
+  // learner, but it is still a member), and paxos/quorum.h allows 7 voters.
+  if (pending.peers.size() > paxos::kVotersMax) {
+    return "--peers names " + std::to_string(pending.peers.size()) + " members, but a cluster has at most " +
+           std::to_string(paxos::kVotersMax) + " voting members";
+  }
   if (config.data_dir.empty()) return "--data-dir is required";
   if (!pending.clients.empty()) {
     for (const auto& [id, endpoint] : pending.clients) {

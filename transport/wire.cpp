@@ -8,6 +8,7 @@
 #include "base/assert.h"
 #include "base/codec.h"
 #include "base/crc32c.h"
+#include "paxos/value_codec.h"
 
 namespace synod::transport {
 
@@ -21,10 +22,10 @@ constexpr size_t kLengthOffset = 5;
 constexpr size_t kCrcOffset = 9;
 
 // The smallest encoding of each repeated element, so that a count can be
-// checked against the bytes that remain before anything is reserved.
-constexpr size_t kCommandBytesMin = 3;        // client_id, seq, empty payload length
-constexpr size_t kAcceptedEntryBytesMin = 4;  // slot, ballot (2), no-op value
-constexpr size_t kChosenEntryBytesMin = 2;    // slot, no-op value
+// checked against the bytes that remain before anything is reserved (a
+// value's commands are checked by paxos/value_codec.h).
+constexpr size_t kAcceptedEntryBytesMin = 3 + kValueBytesMin;  // slot, ballot (2), no-op value
+constexpr size_t kChosenEntryBytesMin = 1 + kValueBytesMin;    // slot, no-op value
 
 // Explicit wire tags (see the table in wire.h).
 constexpr uint8_t tag_of(const Probe&) { return 1; }
@@ -68,17 +69,7 @@ void put(const Ballot& ballot, Writer& out) {
 
 void put(const ValuePtr& value, Writer& out) {
   SYNOD_ASSERT_MSG(value != nullptr, "a message carries a null value");
-  out.u8(static_cast<uint8_t>(value->kind));
-  if (value->kind == Value::Kind::noop) {
-    SYNOD_ASSERT_MSG(value->commands.empty(), "a no-op value carries commands");
-    return;
-  }
-  out.varint(value->commands.size());
-  for (const auto& command : value->commands) {
-    out.varint(command.client_id);
-    out.varint(command.seq);
-    out.bytes(command.payload);
-  }
+  encode_value(*value, out);
 }
 
 void put(const Probe& m, Writer& out) {
@@ -255,24 +246,23 @@ size_t get_count(Body& body, size_t element_bytes_min, const char* what) {
   return static_cast<size_t>(count);
 }
 
+// A value (paxos/value_codec.h). Malformed, it fails the body and stands in
+// as a no-op, which the failed body never delivers.
 ValuePtr get_value(Body& body) {
-  const uint8_t kind = body.reader.u8();
-  if (kind == static_cast<uint8_t>(Value::Kind::noop)) return make_noop();
-  if (kind != static_cast<uint8_t>(Value::Kind::commands)) {
-    if (body.ok()) body.fail(WireError::malformed, "value kind " + std::to_string(kind) + " is not 0 or 1");
-    return make_noop();
+  ValueProblem problem;
+  if (ValuePtr value = decode_value(body.reader, &problem)) return value;
+  switch (problem.error) {
+    case ValueError::unknown_kind:
+      body.fail(WireError::malformed, std::move(problem.message));
+      break;
+    case ValueError::count_too_large:
+      body.fail(WireError::count_too_large, std::move(problem.message));
+      break;
+    case ValueError::none:
+    case ValueError::malformed:
+      break;  // the Reader failed; finish() reports `malformed`
   }
-  const size_t count = get_count(body, kCommandBytesMin, "commands");
-  std::vector<Command> commands;
-  commands.reserve(count);
-  for (size_t i = 0; i < count && body.ok(); ++i) {
-    Command command;
-    command.client_id = body.reader.varint();
-    command.seq = body.reader.varint();
-    command.payload = std::string(body.reader.bytes());
-    commands.push_back(std::move(command));
-  }
-  return make_batch(std::move(commands));
+  return make_noop();
 }
 
 template <typename Enum>

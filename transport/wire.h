@@ -54,6 +54,7 @@
 //   ballot = varint round, varint node (at most 2^32 - 1)
 //   value  = u8 kind (0 no-op, 1 commands); for commands: varint count,
 //            count x (varint client_id, varint seq, bytes payload)
+//            (paxos/value_codec.h, the same bytes as in the storage records)
 //
 // Tags are explicit numbers, not variant indexes, so reordering the Message
 // variant cannot silently change the wire. A change to anything above bumps

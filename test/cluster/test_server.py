@@ -14,7 +14,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
 from pylib import runner  # noqa: E402
-from pylib.cluster import Cluster, free_port  # noqa: E402
+from pylib.cluster import Cluster, end_process, free_port  # noqa: E402
 
 
 def test_three_nodes_commit(binary):
@@ -196,10 +196,11 @@ def test_foreign_and_garbage_peers_are_refused(binary):
             f"{i}=127.0.0.1:{p}" for i, p in zip(cluster.ids(), cluster.peer_ports[:2] + [free_port()]))
         args[args.index("--clients") + 1] = ",".join(
             f"{i}=127.0.0.1:{p}" for i, p in zip(cluster.ids(), cluster.client_ports[:2] + [free_port()]))
-        stranger = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
-        stranger.kill()
-        stranger.wait()
+        # Its log sits beside the nodes' logs, where the cluster looks for sanitizer reports.
+        with open(os.path.join(cluster.dir, "stranger.log"), "w") as stranger_log:
+            stranger = subprocess.Popen(args, stdout=stranger_log, stderr=stranger_log)
+            time.sleep(1.0)
+            end_process(stranger)
         # Garbage bytes on every peer port.
         for port in cluster.peer_ports:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
@@ -229,6 +230,10 @@ def test_bad_configuration_exits_2(binary):
         assert code == 2 and "lease" in message, (code, message)
         code, message = run(cluster.args(1) + ["--no-such-flag"])
         assert code == 2 and "unknown option" in message, (code, message)
+        # Eight voting members (paxos/quorum.h allows 7).
+        eight = ",".join(f"{i}=127.0.0.1:{free_port()}" for i in range(1, 9))
+        code, message = run([binary, "--id", "1", "--peers", eight, "--data-dir", cluster.dir])
+        assert code == 2 and "at most 7 voting members" in message, (code, message)
         # A port in use.
         blocker = socket.socket()
         blocker.bind(("127.0.0.1", cluster.client_ports[0]))

@@ -18,6 +18,7 @@ ask for the leader, so every change of the process table holds `lock`.
 import contextlib
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -28,6 +29,40 @@ import threading
 import time
 
 from pylib.http import request
+
+
+# Set by test/CMakeLists.txt in the sanitizer tree (not SYNOD_*: synod reads
+# those as options): synod was built with AddressSanitizer and UBSan.
+SANITIZED = bool(os.environ.get("SANITIZED_SYNOD"))
+
+# The first line of an AddressSanitizer, LeakSanitizer or UBSan report. With
+# ASAN_OPTIONS=abort_on_error=1 and -fno-sanitize-recover the process dies
+# after its report, but a test may not notice a dead follower, so every log is
+# searched when a cluster closes.
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:|AddressSanitizer:DEADLYSIGNAL|"
+                              r"SUMMARY: \w+Sanitizer")
+
+
+def sanitizer_report(text):
+    """The sanitizer report in `text` (from its first line, at most 60 lines), or None."""
+    match = SANITIZER_REPORT.search(text)
+    if match is None:
+        return None
+    start = text.rfind("\n", 0, match.start()) + 1
+    return "\n".join(text[start:].splitlines()[:60])
+
+
+def end_process(process):
+    """Ends a process a test left running: SIGKILL, or for a sanitized synod
+    SIGTERM, so that it exits on its own and LeakSanitizer runs."""
+    with contextlib.suppress(OSError):
+        process.send_signal(signal.SIGCONT)  # a stopped process acts on SIGTERM once it runs
+        process.send_signal(signal.SIGTERM if SANITIZED else signal.SIGKILL)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def free_ports(count):
@@ -242,24 +277,38 @@ class Cluster:
             self.stopped = True
             for process in self.processes.values():
                 if process.poll() is None:
-                    with contextlib.suppress(OSError):
-                        process.send_signal(signal.SIGCONT)
-                        process.kill()
-                    process.wait(timeout=30)
+                    end_process(process)
             for log in self.logs.values():
                 log.close()
             self.logs = {}
 
+    def sanitizer_reports(self):
+        """The sanitizer report of each log in the folder (the nodes' and any
+        other process's a test logged there), named by its file."""
+        reports = []
+        for name in sorted(os.listdir(self.dir)):
+            path = os.path.join(self.dir, name)
+            if not name.endswith(".log") or not os.path.isfile(path):
+                continue
+            with open(path, errors="replace") as f:
+                report = sanitizer_report(f.read())
+            if report:
+                reports.append(f"--- {name} ---\n{report}")
+        return reports
+
     def close(self, failed=False, keep_logs_to=None):
         """Stops the nodes; copies their logs to keep_logs_to if given; keeps
-        the folder and shows the logs' ends if the test failed, else removes it."""
+        the folder and shows the logs' ends if the test failed, else removes it.
+        A sanitizer report in a log fails the test (AssertionError), and keeps
+        the folder too."""
         self.stop()
+        reports = self.sanitizer_reports()
         if keep_logs_to:
             os.makedirs(keep_logs_to, exist_ok=True)
             for node in self.ids():
                 with contextlib.suppress(OSError):
                     shutil.copy(self.log_path(node), os.path.join(keep_logs_to, f"node{node}.log"))
-        if failed or self.keep:
+        if failed or self.keep or reports:
             print(f"test directory kept: {self.dir}")
             for node in self.ids():
                 if os.path.exists(self.log_path(node)):
@@ -268,6 +317,12 @@ class Cluster:
                     print("".join(lines[-25:]), end="")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if reports:
+            text = "a sanitizer report in a server's log:\n" + "\n".join(reports)
+            if failed:
+                print(text)  # the test's own failure propagates; the report is shown beside it
+            else:
+                raise AssertionError(text)
 
     # ------------------------------------------------------------ API
     def view(self, node, timeout=2.0):

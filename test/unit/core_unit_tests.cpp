@@ -203,6 +203,16 @@ TEST_CASE("options: defaults are valid, and each bad setting is named") {
   CHECK(validate(bad).find("lease") != std::string::npos);
 }
 
+TEST_CASE("options: at most 7 voting members (quorum.h)") {
+  Options options;
+  options.self = 1;
+  options.members = {1, 2, 3, 4, 5, 6, 7};
+  CHECK(options.members.size() == kVotersMax);
+  CHECK(validate(options).empty());
+  options.members.push_back(8);
+  CHECK(validate(options) == "the member list names 8 voting members; at most 7 may vote");
+}
+
 TEST_CASE("the seeded generator replays exactly and stays in range") {
   Random a(42), b(42), c(43);
   bool differs = false;
