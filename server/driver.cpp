@@ -43,6 +43,7 @@ Effects Driver::flush(int64_t now_us) {
   flushing_ = true;
   Effects out;
   while (replica_->has_ready()) handle(replica_->take_ready(), now_us, out);
+  propose_keeper_backlog(now_us);
   propose_waiting(now_us);
   while (replica_->has_ready()) handle(replica_->take_ready(), now_us, out);
   flushing_ = false;
@@ -149,6 +150,7 @@ void Driver::on_soft_state(const paxos::SoftState& next, int64_t now_us) {
     propose_waiting(now_us);
   }
   if (next.role != Role::leader) {
+    keeper_backlog_.clear();  // a new leader's keeper decides afresh
     if (keeper_.leading() && !options_.mutants.keepalive_after_step_down) keeper_.follow();
     auto waiting = std::move(waiting_for_serving_);
     waiting_for_serving_.clear();
@@ -161,14 +163,26 @@ void Driver::on_soft_state(const paxos::SoftState& next, int64_t now_us) {
 void Driver::tick(int64_t now_us) {
   replica_->tick(now_us);
   if (!stopping_ && may_stamp(now_us)) {
-    for (const auto& command : keeper_.tick(machine_, now_us / 1000)) {
-      const int64_t stamp = stamp_ms(now_us);
-      auto payload = lockservice::encode(command, stamp);
-      observer_->keeper_proposing(command, payload, stamp);
-      replica_->propose(paxos::Command{0, 0, std::move(payload)}, now_us);
-    }
+    for (auto& command : keeper_.tick(machine_, now_us / 1000)) keeper_backlog_.push_back(std::move(command));
+    propose_keeper_backlog(now_us);
   }
   expire_requests(now_us);
+}
+
+// The keeper's checkpoints and expiries must not be lost to a full proposal
+// queue: a dropped checkpoint leaves renewals the keeper promised unlogged,
+// and a dropped expiry comes late (synod-sim --buggify, seeds 1244 and 1424:
+// a one-command queue). They wait here, in order, each stamped when it is
+// really proposed; clients hear "busy" until the backlog is empty.
+void Driver::propose_keeper_backlog(int64_t now_us) {
+  while (!keeper_backlog_.empty() && may_stamp(now_us)) {
+    const auto& command = keeper_backlog_.front();
+    const int64_t stamp = stamp_ms(now_us);
+    auto payload = lockservice::encode(command, stamp);
+    if (replica_->propose(paxos::Command{0, 0, payload}, now_us) != paxos::Replica::ProposeStatus::queued) return;
+    observer_->keeper_proposing(command, payload, stamp);
+    keeper_backlog_.pop_front();
+  }
 }
 
 // The log clock may only be read under a lease (invariant 2).
@@ -193,6 +207,8 @@ void Driver::propose(paxos::Command command, ProposeDone done, int64_t now_us) {
         WaitingProposal{std::move(command), std::move(done), now_us + options_.limits.request_ms_max * 1000});
     return;
   }
+  // The keeper's commands go first (propose_keeper_backlog).
+  if (!keeper_backlog_.empty()) return done(http::Outcome{Kind::busy, replica_->self(), {}, 0});
   const ProposalKey key{command.client_id, command.seq};
   const int64_t deadline_us = now_us + options_.limits.request_ms_max * 1000;
   if (auto existing = proposals_.find(key); existing != proposals_.end()) {

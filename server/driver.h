@@ -31,7 +31,8 @@
 //      and applied; everything in the same Ready is applied first), with the
 //      takeover credit only if this leader waited out its predecessor's
 //      lease, and follows as soon as the node stops leading.
-//   4. Keep-alives are answered only by a leading keeper under a valid lease.
+//   4. Keep-alives are answered only by a leading keeper under a valid lease,
+//      and none of the keeper's commands is lost to a full proposal queue.
 //   5. A Promise or Accepted leaves only with the receipt of the sync of the
 //      Ready that made it (paxos/ready.h); every Ready that has such messages
 //      is handed to storage, so every receipt comes from storage.
@@ -236,6 +237,7 @@ class Driver {
   void grant_reads(const paxos::Ready& ready);
   void on_soft_state(const paxos::SoftState& next, int64_t now_us);
   void propose_waiting(int64_t now_us);
+  void propose_keeper_backlog(int64_t now_us);
   void expire_requests(int64_t now_us);
   void wake_revision_waits();
   bool may_stamp(int64_t now_us) const;
@@ -256,6 +258,9 @@ class Driver {
   std::map<uint64_t, paxos::AfterSync> after_sync_;  // by ready id
   std::unordered_map<ProposalKey, std::vector<Waiter>, ProposalKeyHash> proposals_;
   std::deque<WaitingProposal> waiting_for_serving_;
+  // The keeper's commands that found the proposal queue full, in order. At
+  // most a few ticks' worth: clients are refused while it is not empty.
+  std::deque<lockservice::Command> keeper_backlog_;
   uint64_t next_read_id_ = 0;
   std::map<uint64_t, PendingRead> reads_;
   std::multimap<uint64_t, PendingRead> revision_waits_;  // by the revision they wait to pass

@@ -281,6 +281,11 @@ TEST_CASE("regression seeds with drawn timing and limits stay safe and live") {
       // something answers the request in flight.
       {1, "catch-up requests multiplied by duplicated replies"},
       {8, "catch-up requests multiplied by duplicated replies (2)"},
+      // A one-command proposal queue: the keeper's EXPIRE found it full and
+      // was dropped, and the session expired after its bound. Now the
+      // keeper's commands wait in a backlog and clients hear busy meanwhile.
+      {1244, "a keeper command lost to a full proposal queue"},
+      {1424, "a keeper command lost to a full proposal queue (2)"},
   };
   for (const auto& s : seeds) {
     SimConfig config;
