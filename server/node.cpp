@@ -53,6 +53,10 @@ DriverOptions driver_options(const Config& config) {
 // The driving itself is the Driver's (server/driver.h), which the simulator
 // runs too; here it is wired to the storage thread, the transport and Asio.
 struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::Host, DriverObserver {
+  // The driver is destroyed after the HTTP server (members go in reverse), so
+  // the reads it still holds, and the event streams they hold, go first.
+  ~Impl() override { driver.drop_reads(); }
+
   explicit Impl(Config c)
       : config(std::move(c)),
         log(config.log_format, Log::parse_level(config.log_level), config.id),
