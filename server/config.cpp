@@ -8,6 +8,7 @@
 
 #include "paxos/quorum.h"
 #include "server/config_options.h"
+#include "server/limits.h"
 
 namespace synod::server {
 
@@ -330,6 +331,14 @@ std::string finish(Config& config, const Pending& pending) {
   if (pending.peers.size() > paxos::kVotersMax) {
     return "--peers names " + std::to_string(pending.peers.size()) + " members, but a cluster has at most " +
            std::to_string(paxos::kVotersMax) + " voting members";
+  }
+  // A node's id is the top byte of every client id it hands out (limits.h):
+  // a larger one would make two nodes' client ids collide.
+  constexpr uint64_t kNodeIdMax = (uint64_t{1} << kClientIdNodeBits) - 1;
+  for (const auto& [id, endpoint] : pending.peers) {
+    if (id > kNodeIdMax) {
+      return "--peers names node " + std::to_string(id) + ": node ids are 1-" + std::to_string(kNodeIdMax);
+    }
   }
   if (config.data_dir.empty()) return "--data-dir is required";
   if (!pending.clients.empty()) {

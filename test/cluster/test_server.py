@@ -234,6 +234,10 @@ def test_bad_configuration_exits_2(binary):
         eight = ",".join(f"{i}=127.0.0.1:{free_port()}" for i in range(1, 9))
         code, message = run([binary, "--id", "1", "--peers", eight, "--data-dir", cluster.dir])
         assert code == 2 and "at most 7 voting members" in message, (code, message)
+        # A node id past the byte that client ids give it.
+        big = f"1=127.0.0.1:{free_port()},256=127.0.0.1:{free_port()}"
+        code, message = run([binary, "--id", "1", "--peers", big, "--data-dir", cluster.dir])
+        assert code == 2 and "node ids are 1-255" in message, (code, message)
         # A port in use.
         blocker = socket.socket()
         blocker.bind(("127.0.0.1", cluster.client_ports[0]))
