@@ -269,12 +269,31 @@ TEST_CASE("every mutant of the driver, the clients' resource and the service's u
   }
 }
 
+namespace {
+
+struct RegressionSeed {
+  uint64_t seed;
+  const char* why;
+};
+
+// Each seed once failed; now each must be safe and live.
+template <size_t N>
+void check_regression_seeds(const SimConfig& config, const RegressionSeed (&seeds)[N]) {
+  for (const auto& s : seeds) {
+    const auto result = run_seed(config, s.seed);
+    INFO("seed " << s.seed << " (" << s.why << ")" << (config.buggify ? ", drawn " + result.drawn : "") << ": "
+                 << (result.violations.empty() ? "" : result.violations.front()));
+    if (config.buggify) CHECK(!result.drawn.empty());
+    CHECK(result.violations.empty());
+    CHECK(result.live_after_heal);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("regression seeds with drawn timing and limits stay safe and live") {
   // Each seed once failed with SimConfig::buggify; the comment says why.
-  const struct {
-    uint64_t seed;
-    const char* why;
-  } seeds[] = {
+  const RegressionSeed seeds[] = {
       // 2-entry catch-up replies on a duplicating network: every duplicated
       // reply started another request, and the catch-up traffic doubled
       // without bound (the run never ended). Now only a reply that teaches
@@ -287,24 +306,14 @@ TEST_CASE("regression seeds with drawn timing and limits stay safe and live") {
       {1244, "a keeper command lost to a full proposal queue"},
       {1424, "a keeper command lost to a full proposal queue (2)"},
   };
-  for (const auto& s : seeds) {
-    SimConfig config;
-    config.buggify = true;
-    const auto result = run_seed(config, s.seed);
-    INFO("seed " << s.seed << " (" << s.why << "), drawn " << result.drawn << ": "
-                 << (result.violations.empty() ? "" : result.violations.front()));
-    CHECK(!result.drawn.empty());
-    CHECK(result.violations.empty());
-    CHECK(result.live_after_heal);
-  }
+  SimConfig config;
+  config.buggify = true;
+  check_regression_seeds(config, seeds);
 }
 
 TEST_CASE("regression seeds stay safe and live") {
   // Each seed once failed; the comment says why.
-  const struct {
-    uint64_t seed;
-    const char* why;
-  } seeds[] = {
+  const RegressionSeed seeds[] = {
       // A paused node released two synced Readies at once; the oracle read
       // the first Accepted's vote from a disk the second had overwritten.
       {25241, "oracle read a superseded vote"},
@@ -351,10 +360,5 @@ TEST_CASE("regression seeds stay safe and live") {
       // and a lock-delay ended early in real time.
       {48957, "a leader's own re-prepare released its own lease promise"},
   };
-  for (const auto& s : seeds) {
-    const auto result = run_seed(SimConfig{}, s.seed);
-    INFO("seed " << s.seed << " (" << s.why << "): " << (result.violations.empty() ? "" : result.violations.front()));
-    CHECK(result.violations.empty());
-    CHECK(result.live_after_heal);
-  }
+  check_regression_seeds(SimConfig{}, seeds);
 }
