@@ -605,7 +605,12 @@ void Replica::on_heartbeat(NodeId from, const Heartbeat& heartbeat) {
     return;
   }
   heard_from_leader(from, heartbeat.ballot);
-  send(from, HeartbeatAck{heartbeat.ballot, heartbeat.seq, learner_.chosen_through()});
+  // Only a voter acks: an ack is counted toward the leader's lease and its
+  // read rounds, and a repairing replica promised nothing a quorum can rest
+  // on (its disk is lost; promised (0,0) takes any ballot). Found by
+  // synod-sim seed 30267: a leader deposed while paused counted a repairing
+  // replica's ack as its quorum and served a stale read.
+  if (voting_) send(from, HeartbeatAck{heartbeat.ballot, heartbeat.seq, learner_.chosen_through()});
   follow_commit(heartbeat.ballot, heartbeat.commit_index);
   if (!voting_) repair_check(heartbeat.ballot, heartbeat.serving, heartbeat.commit_index);
 }

@@ -359,6 +359,11 @@ TEST_CASE("regression seeds stay safe and live") {
       // after the leader's last stamp with a full lease of takeover credit,
       // and a lock-delay ended early in real time.
       {48957, "a leader's own re-prepare released its own lease promise"},
+      // A leader deposed while paused woke up, and a replica repairing after
+      // a torn disk (promised (0,0), not voting) acked its heartbeat: the
+      // ack made its read round's quorum and it served a stale read. Now
+      // only a voter acks a heartbeat.
+      {30267, "a repairing replica's heartbeat ack made a deposed leader's read quorum"},
   };
   check_regression_seeds(SimConfig{}, seeds);
 }
