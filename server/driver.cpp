@@ -238,7 +238,7 @@ void Driver::propose_waiting(int64_t now_us) {
 }
 
 void Driver::read(bool stale, ReadDone done, int64_t now_us) {
-  if (stale || options_.mutants.read_without_read_index) return done(context(true, true));
+  if (stale || options_.mutants.read_without_read_index) return done(context(true));
   const uint64_t read_id = ++next_read_id_;
   switch (replica_->read(read_id, now_us)) {
     case paxos::Replica::ReadStatus::queued:
@@ -251,8 +251,8 @@ void Driver::read(bool stale, ReadDone done, int64_t now_us) {
 }
 
 void Driver::wait_for(uint64_t after_revision, int64_t timeout_ms, ReadDone done, int64_t now_us) {
-  if (machine_.revision() > after_revision) return done(context(true, true));
-  if (revision_waits_.size() >= options_.limits.revision_waits_max) return done(context(false, true));
+  if (machine_.revision() > after_revision) return done(context(true));
+  if (revision_waits_.size() >= options_.limits.revision_waits_max) return done(context(false));
   revision_waits_.emplace(after_revision, PendingRead{std::move(done), now_us + timeout_ms * 1000});
 }
 
@@ -344,7 +344,7 @@ void Driver::expire_requests(int64_t now_us) {
     }
     auto wait = std::move(it->second);
     it = revision_waits_.erase(it);
-    wait.done(context(false, true));
+    wait.done(context(false));
   }
 }
 
@@ -353,12 +353,12 @@ void Driver::wake_revision_waits() {
   while (!revision_waits_.empty() && revision_waits_.begin()->first < revision) {
     auto waiter = std::move(revision_waits_.begin()->second);
     revision_waits_.erase(revision_waits_.begin());
-    waiter.done(context(true, true));
+    waiter.done(context(true));
   }
 }
 
-http::ReadContext Driver::context(bool ok, bool with_machine) const {
-  return http::ReadContext{ok, soft_.leader, machine_.revision(), with_machine ? &machine_ : nullptr};
+http::ReadContext Driver::context(bool ok) const {
+  return http::ReadContext{ok, soft_.leader, machine_.revision(), &machine_};
 }
 
 }  // namespace synod::server

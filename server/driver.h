@@ -99,11 +99,6 @@ struct DriverMutants {
   // Linearizable reads are answered from the local state at once, without
   // Replica::read and its read index.
   bool read_without_read_index = false;
-
-  bool any() const {
-    return keepalive_after_step_down || stamp_ahead || stamp_behind || credit_without_lease_wait ||
-           apply_without_client_id || read_without_read_index;
-  }
 };
 
 struct DriverOptions {
@@ -249,7 +244,8 @@ class Driver {
   void wake_revision_waits();
   bool may_stamp(int64_t now_us) const;
   int64_t stamp_ms(int64_t now_us) const;
-  http::ReadContext context(bool ok, bool with_machine) const;
+  // A read's answer with the local state as it is (leader: as last known).
+  http::ReadContext context(bool ok) const;
 
   const DriverOptions options_;
   DriverObserver no_observer_;

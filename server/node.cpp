@@ -42,10 +42,13 @@ namespace asio = boost::asio;
 using paxos::NodeId;
 using paxos::Slot;
 
+// The driver's request deadline is the one limits.h reasons about (the
+// forwarding deadline is tied to it there).
+static_assert(DriverLimits{}.request_ms_max == kRequestMsMax);
+
 DriverOptions driver_options(const Config& config) {
   DriverOptions options;
   options.service = config.service;
-  options.limits.request_ms_max = kRequestMsMax;
   return options;
 }
 

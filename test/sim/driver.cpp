@@ -201,8 +201,8 @@ void Simulation::answer_keepalive(Node& node, const KeepAlive& request) {
 }
 
 bool Simulation::serving_leader(const Node& node) const {
-  return node.up && !node.paused && node.replica->serving() && node.keeper().leading() &&
-         node.replica->lease_valid(local(node));
+  return node.up && !node.paused && node.replica().serving() && node.keeper().leading() &&
+         node.replica().lease_valid(local(node));
 }
 
 // ------------------------------------------------------------ the checks

@@ -238,7 +238,6 @@ void Simulation::boot(Node& node) {
   auto options = options_for(node);
   options.start_repairing = repairing;
   node.driver->start(options, loaded.durable, local(node));
-  node.replica = &node.driver->replica();
   trace("n%u boots (incarnation %lu)", node.id, static_cast<unsigned long>(node.incarnation));
   flush(node);
 }
@@ -266,7 +265,6 @@ void Simulation::crash(Node& node) {
   node.up = false;
   node.paused = false;
   // The process dies with its driver: waiting requests get no answer.
-  node.replica = nullptr;
   node.driver.reset();
   node.unsynced.clear();
   node.inbox.clear();
@@ -356,10 +354,10 @@ std::optional<size_t> Simulation::current_leader() const {
   Ballot best;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const auto& node = nodes_[i];
-    if (!node.up || node.replica->role() != Role::leader) continue;
-    if (!leader || node.replica->promised() > best) {
+    if (!node.up || node.replica().role() != Role::leader) continue;
+    if (!leader || node.replica().promised() > best) {
       leader = i;
-      best = node.replica->promised();
+      best = node.replica().promised();
     }
   }
   return leader;
@@ -534,7 +532,9 @@ void Simulation::inject_fault() {
       Node& node = nodes_[target];
       bool others_sound = true;
       for (const auto& other : nodes_) {
-        if (&other != &node && (!other.up || !other.replica->voting() || other.repairing_after_fault)) others_sound = false;
+        if (&other != &node && (!other.up || !other.replica().voting() || other.repairing_after_fault)) {
+          others_sound = false;
+        }
       }
       if (!node.up || !others_sound) break;
       crash(node);
@@ -658,7 +658,7 @@ void Simulation::check_applied(const Node& node, Slot slot, const ValuePtr& valu
 
 void Simulation::check_lease_read(const Node& node) {
   // The ballot it leads with: a leader that is repairing promised nothing itself.
-  const Ballot ballot = std::max(node.replica->promised(), led_.count(node.id) ? led_.at(node.id) : Ballot{});
+  const Ballot ballot = std::max(node.replica().promised(), led_.count(node.id) ? led_.at(node.id) : Ballot{});
   auto newer = elected_at_.upper_bound(ballot);
   if (newer == elected_at_.end()) return;
   violation("n" + std::to_string(node.id) + " granted a read on the lease of ballot " + to_string(ballot) +
@@ -670,10 +670,10 @@ void Simulation::check_lease_read(const Node& node) {
 // holds a lease it could serve reads on.
 void Simulation::check_no_other_lease(const Node& elected, const Ballot& ballot) {
   for (const auto& other : nodes_) {
-    if (&other == &elected || !other.up || other.replica->role() != Role::leader) continue;
-    if (other.replica->promised() < ballot && other.replica->lease_valid(local(other))) {
+    if (&other == &elected || !other.up || other.replica().role() != Role::leader) continue;
+    if (other.replica().promised() < ballot && other.replica().lease_valid(local(other))) {
       violation("n" + std::to_string(elected.id) + " was elected with ballot " + to_string(ballot) + " while n" +
-                std::to_string(other.id) + " held a valid lease for ballot " + to_string(other.replica->promised()));
+                std::to_string(other.id) + " held a valid lease for ballot " + to_string(other.replica().promised()));
     }
   }
 }
@@ -690,7 +690,7 @@ void Simulation::final_checks() {
     if (!node.up || node.applied() < max_acked_slot_) caught_up = false;
     trace("end: n%u %s%s applied %lu (acked up to %lu), %s", node.id, node.up ? "up" : "down",
           node.paused ? " paused" : "", static_cast<unsigned long>(node.up ? node.applied() : 0),
-          static_cast<unsigned long>(max_acked_slot_), node.up ? role_name(node.replica->role()) : "-");
+          static_cast<unsigned long>(max_acked_slot_), node.up ? role_name(node.replica().role()) : "-");
   }
   result_.live_after_heal = first_ack_after_heal_.has_value() &&
                             *first_ack_after_heal_ - heal_at_ <= config_.liveness_bound_ms * kMs && caught_up;

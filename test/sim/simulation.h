@@ -177,7 +177,6 @@ struct Node {
   // machine the whole durable chosen log again. Null while down.
   std::unique_ptr<server::Driver> driver;
   std::unique_ptr<server::DriverObserver> observer;
-  Replica* replica = nullptr;  // the driver's
   Disk disk;
   bool repairing_after_fault = false;  // booted on a lost or corrupt disk, not yet voting
   std::map<uint64_t, PersistBatch> unsynced;  // by ready id
@@ -187,6 +186,8 @@ struct Node {
   bool paused_inbox_replay = false;
   bool flushing = false;  // Simulation::flush is running for this node
 
+  // Only while up: the driver exists from boot to crash.
+  Replica& replica() const { return driver->replica(); }
   const ls::StateMachine& machine() const { return driver->machine(); }
   const ls::SessionKeeper& keeper() const { return driver->keeper(); }
   Slot applied() const { return driver->applied_slot(); }
