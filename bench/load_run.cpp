@@ -121,8 +121,9 @@ void LoadRun::start_clock() {
   measure_until_ = measure_from_ + seconds_of(options_.seconds);
   const auto wall_offset = std::chrono::system_clock::now().time_since_epoch() - Clock::now().time_since_epoch();
   const auto unix_ms = [&](Clock::time_point t) {
-    return static_cast<int64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch() + wall_offset).count());
+    return static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch() +
+                                                                                      wall_offset)
+                                    .count());
   };
   window_unix_ms_ = {unix_ms(measure_from_), unix_ms(measure_until_)};
   stopped_.notify_all();
@@ -150,7 +151,8 @@ void LoadRun::record(Clock::time_point invoked, bool ok, std::string_view error)
     const auto wall_now = std::chrono::system_clock::now();
     const auto wall_invoked = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(now - invoked);
     const auto ms = [](auto t) {
-      return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+      return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch())
+                                        .count());
     };
     std::fprintf(trace_, "%lld %lld\n", ms(wall_invoked), ms(wall_now));
     std::fflush(trace_);
