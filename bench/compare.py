@@ -1,16 +1,23 @@
-"""Side-by-side benchmark of synod, etcd and ZooKeeper (issue #8).
+"""Side-by-side benchmark of synod, etcd and ZooKeeper (issues #8, #17).
 
 Run through bench/compare.sh, which installs and builds what is missing.
 Every system runs as a three-node cluster on 127.0.0.1 with fresh data
-directories and durable writes on (synod: fsync per batch; etcd: its
-default fsync per commit; ZooKeeper: forceSync=yes, its default), driven
-by the same workload definitions (bench/loadgen.cpp for synod and etcd's
-v3 HTTP gateway, bench/zk_load.cpp for ZooKeeper's C client and lock
-recipe). Systems take turns, A B C A B C, and the table shows medians over
-the rounds, with ratios synod/etcd and synod/ZooKeeper.
+directories and durable writes on (bench/systems.py), each driven through
+its native protocol by a load generator that keeps up: synod-loadgen
+(keep-alive HTTP), etcd_load (gRPC, the v3lock Lock RPC) and zk_load
+(ZooKeeper's asynchronous C client, the standard lock recipe), with the same
+workload definitions. Systems take turns, A B C A B C, and the table shows
+medians over the rounds, with ratios synod/etcd and synod/ZooKeeper.
 
-Every row is one JSON line (DESIGN §7) in the output file; the table goes
-to stdout and, with versions and the command, to bench/RESULTS.md.
+Each row carries the servers' CPU per operation (all members, user plus
+system, over the measured window) and the load generator's CPU, and each
+64-client row the throughput at 32 clients: bench/report.py flags a row
+whose client was saturated or whose throughput fell as clients were added.
+
+Every row is one JSON line (DESIGN §7) in the output file; the tables go to
+stdout and, with versions and the command, to bench/RESULTS.md. --smoke
+runs each generator for a moment against each system and checks its rows
+(the `ci` tier's bench_smoke test); it writes no RESULTS.md.
 """
 import argparse
 import datetime
@@ -18,245 +25,30 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "test"))  # for pylib
-from pylib.cluster import Cluster, free_ports  # noqa: E402
-from pylib.http import request  # noqa: E402
+import report
+from cpu import CpuSampler
+from systems import ROOT, Etcd, Synod, ZooKeeper
 
-
-def http_post(port, path, body, timeout=1.0):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body.encode(), method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
+# The workloads of every round, each at these client counts. 32 beside 64
+# shows whether throughput still rose as clients were added.
+WORKLOADS = [("put", 1), ("put", 32), ("put", 64), ("lock", 1), ("lock", 32), ("lock", 64),
+             ("lock-contended", 32), ("lock-contended", 64)]
+SMOKE_WORKLOADS = [("put", 2), ("lock", 2), ("lock-contended", 3)]
 
 
-def four_letter(port, word, timeout=1.0):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(word.encode())
-            chunks = []
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            return b"".join(chunks).decode()
-    except OSError:
-        return ""
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
-
-def wait(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            result = predicate()
-        except Exception:  # a node still starting refuses connections
-            result = None
-        if result:
-            return result
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-# ---------------------------------------------------------------- systems
-
-class Synod:
-    name = "synod"
-
-    def __init__(self, binary, size=3):
-        self.cluster = Cluster(size, binary)
-        self.size = size
-
-    def start(self):
-        self.cluster.start_all()
-        self.cluster.leader(timeout=20)
-
-    def endpoints(self, nodes=None):
-        return [f"127.0.0.1:{self.cluster.port(n)}" for n in (nodes or self.cluster.ids())]
-
-    def ids(self):
-        return self.cluster.ids()
-
-    def leader(self):
-        return self.cluster.leader(timeout=20)
-
-    def pid(self, node):
-        return self.cluster.processes[node].pid
-
-    def signal(self, node, sig):
-        self.cluster.processes[node].send_signal(sig)
-        if sig == signal.SIGKILL:
-            self.cluster.processes[node].wait()
-
-    def restart(self, node):
-        self.cluster.start(node)
-
-    def healthy(self):
-        self.cluster.leader(timeout=20)
-        for n in self.cluster.ids():
-            wait(lambda n=n: request(self.cluster.port(n), "GET", "/readyz", timeout=2.0).status == 200, 20,
-                 f"synod node {n} ready")
-
-    def stop(self):
-        self.cluster.close()
-
-
-class OwnProcesses:
-    """etcd and ZooKeeper nodes this script started itself (self.processes by
-    node id, start_node to start one again)."""
-
-    def pid(self, node):
-        return self.processes[node].pid
-
-    def signal(self, node, sig):
-        self.processes[node].send_signal(sig)
-        if sig == signal.SIGKILL:
-            self.processes[node].wait()
-
-    def restart(self, node):
-        self.start_node(node)
-
-
-class Etcd(OwnProcesses):
-    name = "etcd"
-
-    def __init__(self, size=3):
-        self.dir = tempfile.mkdtemp(prefix="etcd-compare-")
-        ports = free_ports(2 * size)
-        self.client_ports, self.peer_ports = ports[:size], ports[size:]
-        self.size = size
-        self.processes = {}
-
-    def ids(self):
-        return list(range(1, self.size + 1))
-
-    def start_node(self, node):
-        cluster = ",".join(f"n{i}=http://127.0.0.1:{self.peer_ports[i - 1]}" for i in self.ids())
-        args = ["etcd", "--name", f"n{node}", "--data-dir", os.path.join(self.dir, f"n{node}"),
-                "--listen-client-urls", f"http://127.0.0.1:{self.client_ports[node - 1]}",
-                "--advertise-client-urls", f"http://127.0.0.1:{self.client_ports[node - 1]}",
-                "--listen-peer-urls", f"http://127.0.0.1:{self.peer_ports[node - 1]}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_ports[node - 1]}",
-                "--initial-cluster", cluster, "--initial-cluster-state", "new",
-                "--initial-cluster-token", "compare", "--log-level", "error"]
-        log = open(os.path.join(self.dir, f"n{node}.log"), "a")
-        self.processes[node] = subprocess.Popen(args, stdout=log, stderr=log)
-
-    def start(self):
-        for n in self.ids():
-            self.start_node(n)
-        self.leader()
-
-    def endpoints(self, nodes=None):
-        return [f"127.0.0.1:{self.client_ports[n - 1]}" for n in (nodes or self.ids())]
-
-    def status(self, node):
-        return http_post(self.client_ports[node - 1], "/v3/maintenance/status", "{}")
-
-    def leader(self):
-        def find():
-            for n in self.ids():
-                if self.processes[n].poll() is not None:
-                    continue
-                try:
-                    status = self.status(n)
-                except OSError:
-                    continue
-                if status.get("leader") and status["leader"] == status["header"]["member_id"]:
-                    return n
-            return None
-        return wait(find, 30, "an etcd leader")
-
-    def healthy(self):
-        self.leader()
-        for n in self.ids():
-            wait(lambda n=n: self.status(n).get("leader"), 30, f"etcd node {n}")
-
-    def stop(self):
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.kill()
-                process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class ZooKeeper(OwnProcesses):
-    name = "zookeeper"
-    CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
-
-    def __init__(self, size=3):
-        self.dir = tempfile.mkdtemp(prefix="zk-compare-")
-        ports = free_ports(3 * size)
-        self.client_ports, self.quorum_ports, self.election_ports = ports[:size], ports[size:2 * size], ports[2 * size:]
-        self.size = size
-        self.processes = {}
-        for n in self.ids():
-            data = os.path.join(self.dir, f"n{n}")
-            os.makedirs(data)
-            with open(os.path.join(data, "myid"), "w") as f:
-                f.write(str(n))
-            servers = "\n".join(f"server.{i}=127.0.0.1:{self.quorum_ports[i - 1]}:{self.election_ports[i - 1]}"
-                                for i in self.ids())
-            with open(os.path.join(self.dir, f"n{n}.cfg"), "w") as f:
-                # forceSync defaults to yes: every commit is fsynced.
-                f.write(f"tickTime=200\ninitLimit=50\nsyncLimit=25\ndataDir={data}\n"
-                        f"clientPort={self.client_ports[n - 1]}\nclientPortAddress=127.0.0.1\n"
-                        f"admin.enableServer=false\n4lw.commands.whitelist=srvr\nmaxClientCnxns=0\n"
-                        f"{servers}\n")
-
-    def ids(self):
-        return list(range(1, self.size + 1))
-
-    def start_node(self, node):
-        log = open(os.path.join(self.dir, f"n{node}.log"), "a")
-        args = ["java", "-Xmx1g", "-Dzookeeper.log.dir=" + self.dir, "-Dzookeeper.root.logger=WARN,CONSOLE",
-                "-cp", self.CLASSPATH, "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                os.path.join(self.dir, f"n{node}.cfg")]
-        self.processes[node] = subprocess.Popen(args, stdout=log, stderr=log)
-
-    def start(self):
-        for n in self.ids():
-            self.start_node(n)
-        self.healthy()
-
-    def endpoints(self, nodes=None):
-        return [f"127.0.0.1:{self.client_ports[n - 1]}" for n in (nodes or self.ids())]
-
-    def mode(self, node):
-        for line in four_letter(self.client_ports[node - 1], "srvr").splitlines():
-            if line.startswith("Mode:"):
-                return line.split(":", 1)[1].strip()
-        return None
-
-    def leader(self):
-        return wait(lambda: next((n for n in self.ids() if self.processes[n].poll() is None and
-                                  self.mode(n) == "leader"), None), 60, "a ZooKeeper leader")
-
-    def healthy(self):
-        self.leader()
-        for n in self.ids():
-            wait(lambda n=n: self.mode(n) in ("leader", "follower"), 60, f"ZooKeeper node {n}")
-
-    def stop(self):
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.kill()
-                process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-# -------------------------------------------------------------- workloads
 
 class Bench:
     def __init__(self, args):
@@ -265,26 +57,48 @@ class Bench:
         self.rows = []
 
     def tool(self, system):
-        return os.path.join(self.build, "bench", "zk_load" if system.name == "zookeeper" else "synod-loadgen")
+        return os.path.join(self.build, "bench", system.tool)
 
-    def load(self, system, workload, clients, seconds, endpoints=None, extra=(), trace=None):
+    def threads(self, system, clients):
+        """The generator's driving threads: synod-loadgen's io_context gets a
+        second thread from 32 clients on, where one thread came near a core."""
+        if system.name == "synod":
+            return 2 if clients >= 32 else 1
+        return None  # etcd_load and zk_load choose their own
+
+    def load(self, system, workload, clients, seconds, endpoints=None, extra=()):
+        """Runs the system's generator once; its row, with the servers' CPU per
+        operation and the generator's CPU in the measured window."""
         args = [self.tool(system), "--endpoints", ",".join(endpoints or system.endpoints()),
                 "--workload", workload, "--clients", str(clients), "--seconds", str(seconds),
-                "--warmup", str(self.args.warmup)]
-        if system.name != "zookeeper":
-            args += ["--system", system.name, "--nodes", str(system.size)]
-        if trace:
-            args += ["--trace", trace]
+                "--warmup", str(self.args.warmup), "--nodes", str(system.size)]
+        threads = self.threads(system, clients)
+        if threads:
+            args += ["--threads", str(threads)]
         args += list(extra)
-        result = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 600)
-        lines = [l for l in result.stdout.splitlines() if l.startswith("{")]
+        servers = system.pids()
+        tool = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with CpuSampler(servers + [tool.pid]) as cpu:
+            try:
+                out, err = tool.communicate(timeout=seconds + 600)
+            except subprocess.TimeoutExpired:
+                tool.kill()
+                out, err = tool.communicate()
+        lines = [line for line in out.splitlines() if line.startswith("{")]
         if not lines:
-            raise RuntimeError(f"{system.name} {workload}: no result: {result.stderr[-500:]}")
+            raise RuntimeError(f"{system.name} {workload}: no result (exit {tool.returncode}): {err[-500:]}")
         row = json.loads(lines[-1])
         row["nodes"] = system.size
+        start, end = (t / 1000 for t in row["window_unix_ms"])
+        server_rates = [cpu.rate(pid, start, end) for pid in servers]
+        client_rate = cpu.rate(tool.pid, start, end)
+        if None not in server_rates and row["ops_per_s"] > 0:
+            row["server_cpu_cores"] = round(sum(server_rates), 3)
+            row["server_cpu_us_per_op"] = round(sum(server_rates) / row["ops_per_s"] * 1e6, 1)
+        if client_rate is not None:
+            row["client_cpu_cores"] = round(client_rate, 3)
         if row.get("errors"):
-            sys.stderr.write(f"  {system.name} {workload} x{clients}: {row['errors']} errors: "
-                             f"{result.stderr.strip()[-200:]}\n")
+            sys.stderr.write(f"  {system.name} {workload} x{clients}: {row['errors']} errors: {err.strip()[-200:]}\n")
         return row
 
     def record(self, row):
@@ -292,40 +106,24 @@ class Bench:
         with open(self.args.out, "a") as f:
             f.write(json.dumps(row) + "\n")
         print(f"  {row['system']:<10} {row['workload']:<22} x{row['clients']:<3} {row['ops_per_s']:>10.1f} ops/s"
-              f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms", flush=True)
+              f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+              f"  server {row.get('server_cpu_us_per_op', '-')} us/op  client {row.get('client_cpu_cores', '-')} cores",
+              flush=True)
 
-    def workloads(self, system):
-        seconds = self.args.seconds
-        for workload, clients in [("put", 1), ("put", 64), ("lock", 1), ("lock", 64), ("lock-contended", 64)]:
-            self.record(self.load(system, workload, clients, seconds))
+    def workloads(self, system, workloads):
+        for workload, clients in workloads:
+            self.record(self.load(system, workload, clients, self.args.seconds))
 
-    def keepalive(self, system):
+    def keepalive(self, system, sessions):
+        """Sessions (leases) opened before the clock, then renewed each every
+        TTL/3; ZooKeeper's sessions are connections, another benchmark."""
         if system.name == "zookeeper":
-            return  # ZooKeeper sessions are connections: 100,000 of them is another benchmark
-        sessions = self.args.sessions
-        leader = system.leader()
-        pid = system.pid(leader)
+            return
+        pid = system.pid(system.leader())
         rss_before = rss_kib(pid)
-        # The leader's CPU time, sampled, so that only the measured window
-        # counts: opening 100,000 sessions (a commit each) comes before it.
-        samples, sampling = [], threading.Event()
-
-        def sample():
-            while not sampling.wait(0.2):
-                samples.append((time.time(), cpu_seconds(pid)))
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        try:
-            row = self.load(system, "keepalive", 64, self.args.seconds, extra=["--sessions", str(sessions)])
-        finally:
-            sampling.set()
-            sampler.join()
-        start, end = (t / 1000 for t in row["window_unix_ms"])
-        inside = [(t, c) for t, c in samples if start <= t <= end]
-        cpu = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) if len(inside) >= 2 else float("nan")
+        row = self.load(system, "keepalive", 64, self.args.seconds, extra=["--sessions", str(sessions)])
         rss_after = rss_kib(pid)
-        row.update({"workload": f"keepalive-{sessions}", "leader_cpu_cores": round(cpu, 3),
-                    "leader_rss_mib": round(rss_after / 1024, 1),
+        row.update({"workload": f"keepalive-{sessions}", "leader_rss_mib": round(rss_after / 1024, 1),
                     "leader_rss_bytes_per_session": round((rss_after - rss_before) * 1024 / sessions)})
         self.record(row)
 
@@ -337,12 +135,11 @@ class Bench:
             others = [n for n in system.ids() if n != leader]
             with tempfile.NamedTemporaryFile(prefix="failover-", suffix=".trace", delete=False) as f:
                 trace = f.name
-            # Writers on the surviving nodes; an HTTP request that hangs on
-            # the lost leader is given up after 300 ms and tried again.
+            # Writers on the surviving nodes; a request that hangs on the
+            # lost leader is given up after 300 ms and tried again.
             tool = subprocess.Popen(
                 [self.tool(system), "--endpoints", ",".join(system.endpoints(others)), "--workload", "put",
-                 "--clients", "8", "--seconds", "8", "--warmup", "0", "--trace", trace] +
-                ([] if system.name == "zookeeper" else ["--system", system.name, "--request-timeout-ms", "300"]),
+                 "--clients", "8", "--seconds", "8", "--warmup", "0", "--trace", trace, "--request-timeout-ms", "300"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(2.5)
             killed_ms = time.time() * 1000
@@ -368,7 +165,7 @@ class Bench:
             if answered is not None:
                 times.append(answered - killed_ms)
             else:
-                sys.stderr.write(f"  {system.name} failover run {run}: no acquire after the kill\n")
+                sys.stderr.write(f"  {system.name} failover run {run}: no write succeeded after the signal\n")
         if not times:
             return
         name = "failover-kill" if sig == signal.SIGKILL else "failover-stop"
@@ -377,6 +174,8 @@ class Bench:
                      "p50_ms": round(statistics.median(times), 1), "p99_ms": round(times[-1], 1),
                      "p999_ms": round(times[-1], 1), "nodes": system.size, "runs": len(times),
                      "min_ms": round(times[0], 1), "max_ms": round(times[-1], 1)})
+
+
 
 
 class FirstAnswer:
@@ -406,77 +205,9 @@ class FirstAnswer:
         self.file.close()
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-# ------------------------------------------------------------------ table
-
-def median_rows(rows):
-    groups = {}
-    for row in rows:
-        groups.setdefault((row["system"], row["workload"], row["clients"], row["nodes"]), []).append(row)
-    merged = {}
-    for key, group in groups.items():
-        merged[key] = {k: statistics.median([g[k] for g in group]) if isinstance(group[0].get(k), (int, float))
-                       and not isinstance(group[0].get(k), bool) else group[0].get(k) for k in group[0]}
-        merged[key]["rounds"] = len(group)
-    return merged
-
-
-def table(rows):
-    merged = median_rows(rows)
-    lines = ["| workload | clients | nodes | synod ops/s | synod p50 / p99 / p99.9 ms | etcd ops/s | etcd p99 ms |"
-             " ZooKeeper ops/s | ZooKeeper p99 ms | synod/etcd | synod/ZooKeeper |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    keys = sorted({(w, c, n) for (s, w, c, n) in merged if s != "floor"}, key=lambda k: (k[0], k[2], k[1]))
-    for workload, clients, nodes in keys:
-        s = merged.get(("synod", workload, clients, nodes))
-        e = merged.get(("etcd", workload, clients, nodes))
-        z = merged.get(("zookeeper", workload, clients, nodes))
-        failover = workload.startswith("failover")
-
-        def ops(row):
-            if not row:
-                return "-"
-            return f"median {row['p50_ms']:.0f} ms, max {row['p99_ms']:.0f} ms" if failover else f"{row['ops_per_s']:,.0f}"
-
-        def p99(row):
-            return "-" if not row or failover else f"{row['p99_ms']:.1f}"
-
-        def ratio(a, b):
-            if not a or not b:
-                return "-"
-            if failover:  # lower is better: how many times faster synod recovers
-                return f"{b['p50_ms'] / a['p50_ms']:.2f}x faster" if a["p50_ms"] else "-"
-            return f"{a['ops_per_s'] / b['ops_per_s']:.2f}" if b["ops_per_s"] else "-"
-
-        synod_lat = "-" if not s else (f"{s['p50_ms']:.2f} / {s['p99_ms']:.2f} / {s['p999_ms']:.2f}"
-                                       if not failover else f"{s['p50_ms']:.0f} (median)")
-        lines.append(f"| {workload} | {clients} | {nodes} | {ops(s)} | {synod_lat} | {ops(e)} | {p99(e)} | {ops(z)} |"
-                     f" {p99(z)} | {ratio(s, e)} | {ratio(s, z)} |")
-    floors = [r for (s, *_), r in merged.items() if s == "floor"]
-    for f in floors:
-        lines.append(f"\nfloor: {f['workload']} p50 {f['p50_ms']:.3f} ms, p99 {f['p99_ms']:.3f} ms")
-    for (s, w, c, n), r in merged.items():
-        if w.startswith("keepalive"):
-            lines.append(f"\n{s} {w}: {r['ops_per_s']:,.0f} renewals/s, leader CPU {r['leader_cpu_cores']} cores"
-                         f" while renewing, leader RSS {r['leader_rss_mib']} MiB"
-                         f" ({r['leader_rss_bytes_per_session']:,} bytes per session opened)")
-    return "\n".join(lines)
-
-
-def versions(build):
+def versions():
     out = {}
     for name, cmd in [("etcd", ["etcd", "--version"]), ("zookeeper", ["dpkg-query", "-W", "-f=${Version}", "zookeeper"]),
                       ("synod", ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])]:
@@ -487,67 +218,90 @@ def versions(build):
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build", required=True)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out")
-    args = parser.parse_args()
-    args.seconds = 5 if args.quick else 15
-    args.warmup = 1 if args.quick else 2
-    args.rounds = 1 if args.quick else 2
-    args.failover_runs = 3 if args.quick else 20
-    args.sessions = 10_000 if args.quick else 100_000
-    commit = versions(args.build)["synod"]
-    if not args.out:
-        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-        args.out = os.path.join(ROOT, "bench", "results",
-                                f"{datetime.datetime.utcnow():%Y%m%d-%H%M%S}-{commit}.jsonl")
-    bench = Bench(args)
-    synod_binary = os.path.join(args.build, "server", "synod")
-    started = time.time()
+def floor_rows(bench):
     floor_dir = tempfile.mkdtemp(prefix="floor-")
-    result = subprocess.run([os.path.join(args.build, "bench", "floor"), floor_dir, "1000"], capture_output=True,
+    result = subprocess.run([os.path.join(bench.build, "bench", "floor"), floor_dir, "1000"], capture_output=True,
                             text=True)
     shutil.rmtree(floor_dir, ignore_errors=True)
     for line in result.stdout.splitlines():
         bench.record(json.loads(line))
+
+
+def full(args, bench, synod_binary):
+    """The comparison: rounds of A B C, then synod alone at 5 and 7 nodes."""
+    floor_rows(bench)
     makers = [lambda: Synod(synod_binary), lambda: Etcd(), lambda: ZooKeeper()]
     for round_ in range(args.rounds):
         print(f"round {round_ + 1} of {args.rounds}", flush=True)
-        for make in makers:  # A B C, then again
+        for make in makers:
             system = make()
             try:
                 system.start()
-                bench.workloads(system)
+                bench.workloads(system, WORKLOADS)
                 if round_ == 0:
-                    bench.keepalive(system)
+                    bench.keepalive(system, args.sessions)
                     bench.failover(system, signal.SIGKILL, args.failover_runs)
                     bench.failover(system, signal.SIGSTOP, args.failover_runs)
             finally:
                 system.stop()
-    for size in (5, 7):  # scale: synod alone
+    for size in (5, 7):
         system = Synod(synod_binary, size)
         try:
             system.start()
             bench.record(bench.load(system, "lock", 64, args.seconds))
         finally:
             system.stop()
-    text = table(bench.rows)
+
+
+def smoke(bench, synod_binary):
+    """Each generator for a moment against each system; the problems found."""
+    missing = [tool for tool in (Synod.tool, Etcd.tool, ZooKeeper.tool)
+               if not os.path.exists(os.path.join(bench.build, "bench", tool))]
+    if missing:  # bench/CMakeLists.txt builds them only with their Debian packages
+        return [f"not built: {', '.join(missing)} (deploy/install-deps.sh --test installs what they need)"]
+    for make in (lambda: Synod(synod_binary), lambda: Etcd(), lambda: ZooKeeper()):
+        system = make()
+        try:
+            system.start()
+            bench.workloads(system, SMOKE_WORKLOADS)
+            if system.name != "zookeeper":
+                bench.keepalive(system, 200)
+        finally:
+            system.stop()
+    return report.smoke_problems(bench.rows)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    args.seconds = 1.5 if args.smoke else 5 if args.quick else 15
+    args.warmup = 0.5 if args.smoke else 1 if args.quick else 2
+    args.rounds = 1 if args.quick else 2
+    args.failover_runs = 3 if args.quick else 20
+    args.sessions = 10_000 if args.quick else 100_000
+    commit = versions()["synod"]
+    if not args.out:
+        folder = tempfile.mkdtemp(prefix="bench-smoke-") if args.smoke else os.path.join(ROOT, "bench", "results")
+        os.makedirs(folder, exist_ok=True)
+        args.out = os.path.join(folder, f"{datetime.datetime.utcnow():%Y%m%d-%H%M%S}-{commit}.jsonl")
+    bench = Bench(args)
+    synod_binary = os.path.join(args.build, "server", "synod")
+    started = time.time()
+    if args.smoke:
+        problems = smoke(bench, synod_binary)
+        print("\n".join(problems) or "bench smoke: every generator ran every workload")
+        sys.exit(1 if problems else 0)
+    full(args, bench, synod_binary)
+    text = report.tables(bench.rows)
     print()
     print(text)
     command = "bench/compare.sh" + (" --quick" if args.quick else "")
-    vers = versions(args.build)
-    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
-        f.write(f"# synod beside etcd and ZooKeeper\n\nProduced by `{command}` on "
-                f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC in {time.time() - started:.0f} s "
-                f"(synod {vers['synod']}, {vers['etcd']}, ZooKeeper {vers['zookeeper']}). "
-                "Three nodes of each on one 2-core machine, 127.0.0.1, durable writes on; medians over "
-                f"{args.rounds} round(s), systems taking turns. Raw rows: `{os.path.relpath(args.out, ROOT)}`. "
-                "Failover rows give the time from the signal to the first write invoked after it that "
-                "succeeded (median and maximum over the runs); the ratio there says how many times faster synod "
-                "recovers.\n\n")
-        f.write(text + "\n")
+    report.write_results(os.path.join(ROOT, "bench", "RESULTS.md"), text, command, versions(), args,
+                         time.time() - started, os.path.relpath(args.out, ROOT))
     print(f"\nrows: {args.out}\nsummary: bench/RESULTS.md")
 
 

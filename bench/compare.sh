@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# synod beside etcd and ZooKeeper, on this machine, in one run (issue #8).
+# synod beside etcd and ZooKeeper, on this machine, in one run (issues #8, #17).
 #
 #   bench/compare.sh [--quick] [--out FILE]
 #
-# Installs Debian's etcd-server, zookeeper and libzookeeper-mt-dev if they
-# are missing, builds synod and the load tools in build/ (the README commands' folder), starts three-node
-# clusters of each system on 127.0.0.1 in turn (fresh data, fsync on), runs
-# the same workloads against each, prints the table with ratios, writes one
-# JSON line per row to FILE (default bench/results/DATE-COMMIT.jsonl) and the
-# table to bench/RESULTS.md, and stops everything it started.
-# --quick takes about 3 minutes; the full run about 30.
+# Installs Debian's etcd-server, zookeeper, gRPC and ZooKeeper's C client if
+# they are missing, builds synod and the load generators in build/ (the README
+# commands' folder), starts three-node clusters of each system on 127.0.0.1 in
+# turn (fresh data, fsync on), drives each through its native protocol with
+# the same workloads (bench/compare.py), prints the tables with ratios and
+# server CPU per operation, writes one JSON line per row to FILE (default
+# bench/results/DATE-COMMIT.jsonl) and the tables to bench/RESULTS.md, and
+# stops everything it started. --quick takes about 5 minutes; the full run
+# about 40.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,5 +27,5 @@ done
 deploy/install-deps.sh --bench
 build=build
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target synod synod-loadgen zk_load floor >/dev/null
+cmake --build "$build" -j2 --target synod synod-loadgen etcd_load zk_load floor >/dev/null
 exec python3 bench/compare.py --build "$build" "${args[@]}"
