@@ -59,22 +59,12 @@ class Bench:
     def tool(self, system):
         return os.path.join(self.build, "bench", system.tool)
 
-    def threads(self, system, clients):
-        """The generator's driving threads: synod-loadgen's io_context gets a
-        second thread from 32 clients on, where one thread came near a core."""
-        if system.name == "synod":
-            return 2 if clients >= 32 else 1
-        return None  # etcd_load and zk_load choose their own
-
     def load(self, system, workload, clients, seconds, endpoints=None, extra=()):
         """Runs the system's generator once; its row, with the servers' CPU per
         operation and the generator's CPU in the measured window."""
         args = [self.tool(system), "--endpoints", ",".join(endpoints or system.endpoints()),
                 "--workload", workload, "--clients", str(clients), "--seconds", str(seconds),
                 "--warmup", str(self.args.warmup), "--nodes", str(system.size)]
-        threads = self.threads(system, clients)
-        if threads:
-            args += ["--threads", str(threads)]
         args += list(extra)
         servers = system.pids()
         tool = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

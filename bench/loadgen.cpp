@@ -35,10 +35,12 @@
 // never timed as successes.
 //
 // Threads: one io_context run by --threads threads (default 1); the clients
-// are state machines on it. The main thread waits out the window.
+// are state machines on it, each on a strand of its own. The main thread
+// waits out the window.
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -83,7 +85,7 @@ struct Run {
 class Client : public std::enable_shared_from_this<Client> {
  public:
   Client(asio::io_context& io, const bench::LoadOptions& options, Run& run, int index)
-      : io_(io), options_(options), run_(run), index_(index), stream_(io) {
+      : io_(io), options_(options), run_(run), index_(index), stream_(asio::make_strand(io)) {
     const auto& endpoint = bench::endpoint_of(options_, static_cast<size_t>(index));
     host_ = endpoint.first;
     port_ = endpoint.second;
@@ -96,6 +98,10 @@ class Client : public std::enable_shared_from_this<Client> {
   // forever, which LeakSanitizer reports; the pending operations, which hold
   // it too, go when the io_context is destroyed.
   void abandon() { then_ = nullptr; }
+
+  // The client's strand: with --threads > 1 its handlers (the stream's, its
+  // timeout's and its timers') must not run at once.
+  beast::tcp_stream::executor_type executor() { return stream_.get_executor(); }
 
   void start() {
     tcp::resolver resolver(io_);
@@ -150,7 +156,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void next_keepalive() {
     const auto now = Clock::now();
     if (now < next_renewal_) {
-      auto timer = std::make_shared<asio::steady_timer>(io_, next_renewal_);
+      auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor(), next_renewal_);
       timer->async_wait([self = shared_from_this(), timer](beast::error_code) { self->next_keepalive(); });
       return;
     }
@@ -242,7 +248,7 @@ class Client : public std::enable_shared_from_this<Client> {
     run_.load.record(Clock::now(), false, why);
     if (run_.load.stopping()) return;
     // Reconnect after a pause, as a real client would.
-    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+    auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor(), std::chrono::milliseconds(50));
     timer->async_wait([self = shared_from_this(), timer](beast::error_code) {
       beast::error_code ignored;
       self->stream_.socket().close(ignored);
@@ -297,7 +303,7 @@ int main(int argc, char** argv) {
   std::vector<std::shared_ptr<Client>> clients;
   for (int i = 0; i < options.clients; ++i) {
     clients.push_back(std::make_shared<Client>(io, options, run, i));
-    asio::post(io, [client = clients.back()] { client->start(); });
+    asio::post(clients.back()->executor(), [client = clients.back()] { client->start(); });
   }
   std::vector<std::thread> threads;
   for (int i = 0; i < options.threads; ++i) threads.emplace_back([&] { io.run(); });
