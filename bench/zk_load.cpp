@@ -138,6 +138,10 @@ void session_event(zhandle_t* zh, int type, int state, const char*, void* contex
 void open(Session& s) {
   zhandle_t* zh = zookeeper_init(s.hosts.c_str(), session_event, kSessionTimeoutMs, nullptr, &s, 0);
   if (zh == nullptr) return s.timers->after(kRetryPause, [&s] { open(s); });
+  // By default the client resolves its host list again every time it polls
+  // its socket: a netlink round of getaddrinfo per request, for endpoints
+  // that are addresses. -1: only when it reconnects.
+  zoo_set_servers_resolution_delay(zh, -1);
   s.zh = zh;
 }
 
