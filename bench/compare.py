@@ -129,14 +129,18 @@ class Bench:
             # lost leader is given up after 300 ms and tried again.
             tool = subprocess.Popen(
                 [self.tool(system), "--endpoints", ",".join(system.endpoints(others)), "--workload", "put",
-                 "--clients", "8", "--seconds", "8", "--warmup", "0", "--trace", trace, "--request-timeout-ms", "300"],
+                 "--clients", "8", "--seconds", "12", "--warmup", "0", "--trace", trace, "--request-timeout-ms", "300"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(2.5)
-            killed_ms = time.time() * 1000
+            # Counted from the moment the signal has taken: a SIGKILLed JVM
+            # still answered writes for a few ms after kill() returned, and
+            # signal() waits for a killed process's exit.
             system.signal(leader, sig)
+            killed_ms = time.time() * 1000
             # The writers stop once a write invoked after the signal has
-            # succeeded (or after their 8 s): waiting out the 8 s every run
-            # was most of --quick's time.
+            # succeeded (or after their 12 s, which outlast ZooKeeper's
+            # 5 s syncLimit after a SIGSTOP): waiting out the 12 s every run
+            # would be most of --quick's time.
             first_answer = FirstAnswer(trace, killed_ms)
             while tool.poll() is None and first_answer() is None:
                 time.sleep(0.05)

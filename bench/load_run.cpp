@@ -83,8 +83,8 @@ LoadOptions parse_load_options(int argc, char** argv, const char* tool, const st
     }
   }
   if (o.endpoints.empty()) usage(tool, workloads, "--endpoints is required");
-  if (o.clients < 1 || o.seconds <= 0 || o.threads < 1 || o.request_timeout_ms < 1) {
-    usage(tool, workloads, "--clients, --seconds, --threads and --request-timeout-ms must be positive");
+  if (o.clients < 1 || o.seconds <= 0 || o.threads < 0 || o.request_timeout_ms < 1) {
+    usage(tool, workloads, "--clients, --seconds and --request-timeout-ms must be positive");
   }
   if (std::find(workloads.begin(), workloads.end(), o.workload) == workloads.end()) {
     usage(tool, workloads, "unknown workload " + o.workload);

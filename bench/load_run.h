@@ -33,7 +33,7 @@ struct LoadOptions {
   int clients = 1;
   double seconds = 5;
   double warmup = 1;
-  int threads = 1;  // the generator's own driving threads (each tool says what they are)
+  int threads = 0;  // the generator's own driving threads, 0 for the tool's default (each tool says what they are)
   int nodes = 0;    // reported only; 0 = the number of endpoints
   std::string out;
   std::string trace;

@@ -286,9 +286,9 @@ class Client : public std::enable_shared_from_this<Client> {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bench::LoadOptions options = bench::parse_load_options(argc, argv, "synod-loadgen",
-                                                               {"put", "get", "lock", "lock-contended", "noop",
-                                                                "keepalive"});
+  bench::LoadOptions options = bench::parse_load_options(
+      argc, argv, "synod-loadgen", {"put", "get", "lock", "lock-contended", "noop", "keepalive"});
+  if (options.threads == 0) options.threads = 1;
   asio::io_context io;
   auto work = asio::make_work_guard(io);
   Run run(options);

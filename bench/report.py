@@ -4,14 +4,15 @@ tables() gives two Markdown tables from the rows of a run, merged as medians
 over the rounds: throughput and latency with ratios, then the cost of each
 operation (the servers' CPU per operation) with the check that each load
 generator kept up. A client did not keep up when it was saturated (its CPU
-came within 10% of the threads it drives) or when its system's throughput
+came within 10% of the cores its driving threads can use) or when its system's throughput
 fell from 32 to 64 clients by more than 5%: then the row measures the
 client, or the system past its knee, and says so.
 """
 import datetime
+import os
 import statistics
 
-SATURATED_SHARE = 0.9  # of the generator's driving threads, each a core at most
+SATURATED_SHARE = 0.9  # of the cores the generator's driving threads can use
 FELL_BY = 0.05  # 64 clients below 32 by more than this: throughput fell as clients were added
 SYSTEMS = [("synod", "synod"), ("etcd", "etcd"), ("zookeeper", "ZooKeeper")]
 CLIENTS = {"synod": "synod-loadgen, keep-alive HTTP/1.1 (Beast)",
@@ -41,11 +42,12 @@ def keep_up(merged, key):
     threads, and for 64 clients the throughput at 32."""
     row = merged[key]
     reasons = []
-    cores, threads = row.get("client_cpu_cores"), row.get("client_threads") or 1
+    cores = row.get("client_cpu_cores")
+    usable = min(row.get("client_threads") or 1, os.cpu_count())
     if cores is None:
         reasons.append("client CPU not measured")
-    elif cores >= SATURATED_SHARE * threads:
-        reasons.append(f"client saturated ({cores:.2f} cores on {threads:.0f} thread(s))")
+    elif cores >= SATURATED_SHARE * usable:
+        reasons.append(f"client saturated ({cores:.2f} cores of the {usable:.0f} it can use)")
     system, workload, clients, nodes = key
     fewer = merged.get((system, workload, 32, nodes)) if clients == 64 else None
     if fewer and row["ops_per_s"] < (1 - FELL_BY) * fewer["ops_per_s"]:

@@ -44,7 +44,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -320,10 +319,8 @@ int default_sessions(const LoadOptions& options) {
 
 int main(int argc, char** argv) {
   using namespace bench::zk;
-  const bool threads_given = std::any_of(argv + 1, argv + argc,
-                                         [](const char* a) { return !std::strcmp(a, "--threads"); });
   bench::LoadOptions options = bench::parse_load_options(argc, argv, "zk_load", {"put", "lock", "lock-contended"});
-  if (!threads_given) options.threads = default_sessions(options);
+  if (options.threads == 0) options.threads = default_sessions(options);
   zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
   zoo_deterministic_conn_order(1);
   bench::LoadRun run(options, "zookeeper");
