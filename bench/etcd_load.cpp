@@ -417,8 +417,9 @@ std::string start_when_granted(Shared& shared) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bench::LoadOptions options = bench::parse_load_options(argc, argv, "etcd_load",
-                                                               {"put", "lock", "lock-contended", "keepalive"});
+  bench::LoadOptions options = bench::parse_load_options(argc, argv, "etcd_load",
+                                                         {"put", "lock", "lock-contended", "keepalive"});
+  if (options.threads == 0) options.threads = 1;
   bench::LoadRun run(options, "etcd");
   Shared shared{options, run, std::to_string(std::random_device{}() % 1'000'000),
                 std::string(options.value_bytes, 'v')};

@@ -9,21 +9,20 @@
 #                                     curl, which its script and its printed instructions use
 #   deploy/install-deps.sh --test     plus what the test suite runs (clang for fuzzing, clang-format and
 #                                     clang-tidy for the style checks, curl, chromium for the status-page
-#                                     test, prometheus for promtool, etcd and gRPC for bench/etcd_load, ...)
+#                                     test, prometheus for promtool, etcd, ZooKeeper, gRPC and ZooKeeper's C
+#                                     client for the benchmark's smoke test, ...)
 set -euo pipefail
 
 packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev liblmdb-dev catch2 libssl-dev curl)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps python3 chromium prometheus debootstrap)
 fi
-if [[ "${1:-}" == "--bench" ]]; then
-  # The systems bench/compare.sh sets synod beside, and ZooKeeper's C client.
-  packages+=(curl procps python3 etcd-server zookeeper libzookeeper-mt-dev)
-fi
 if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]]; then
-  # etcd, and the gRPC and protobuf compilers and libraries bench/etcd_load
-  # drives it with (the test suite smoke-runs it).
-  packages+=(etcd-server libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+  # The systems bench/compare.sh sets synod beside, and the native clients
+  # its load generators drive them with: gRPC and protobuf for etcd_load,
+  # ZooKeeper's C client for zk_load (the test suite smoke-runs all three).
+  packages+=(curl procps python3 etcd-server zookeeper libzookeeper-mt-dev libgrpc++-dev libprotobuf-dev
+             protobuf-compiler protobuf-compiler-grpc)
 fi
 
 missing=()
