@@ -168,24 +168,31 @@ class Client {
         [this, invoked](const grpc::Status& status, pb::PutResponse&) { done(invoked, status, "Put"); });
   }
 
-  // lock: this client's lease, granted before its first cycle and again if
-  // etcd lost it, then kept alive every 3 s beside the cycles.
-  void grant_own_lease() {
+  // One LeaseGrant of kLeaseTtlSeconds; `then` has its invocation time.
+  template <class Then>
+  void grant_lease(Then then) {
     pb::LeaseGrantRequest request;
     request.set_ttl(kLeaseTtlSeconds);
-    const auto invoked = Clock::now();
     Call<pb::LeaseGrantResponse>::start(
         cq_, timeout(),
         [&](auto* context, auto* cq) { return endpoint_.lease->PrepareAsyncLeaseGrant(context, request, cq); },
-        [this, invoked](const grpc::Status& status, pb::LeaseGrantResponse& response) {
-          if (!status.ok()) return done(invoked, status, "LeaseGrant");
-          lease_ = response.id();
-          if (!renewing_own_) {
-            renewing_own_ = true;
-            Timer::start(cq_, Clock::now() + kLeaseRenewal, [this](bool) { renew_own_lease(); });
-          }
-          next();
+        [then, invoked = Clock::now()](const grpc::Status& status, pb::LeaseGrantResponse& response) {
+          then(invoked, status, response);
         });
+  }
+
+  // lock: this client's lease, granted before its first cycle and again if
+  // etcd lost it, then kept alive every 3 s beside the cycles.
+  void grant_own_lease() {
+    grant_lease([this](Clock::time_point invoked, const grpc::Status& status, pb::LeaseGrantResponse& response) {
+      if (!status.ok()) return done(invoked, status, "LeaseGrant");
+      lease_ = response.id();
+      if (!renewing_own_) {
+        renewing_own_ = true;
+        Timer::start(cq_, Clock::now() + kLeaseRenewal, [this](bool) { renew_own_lease(); });
+      }
+      next();
+    });
   }
 
   void renew_own_lease() {
@@ -270,29 +277,23 @@ class Client {
   }
 
   void grant_one() {
-    pb::LeaseGrantRequest request;
-    request.set_ttl(kLeaseTtlSeconds);
-    const auto invoked = Clock::now();
-    Call<pb::LeaseGrantResponse>::start(
-        cq_, timeout(),
-        [&](auto* context, auto* cq) { return endpoint_.lease->PrepareAsyncLeaseGrant(context, request, cq); },
-        [this, invoked](const grpc::Status& status, pb::LeaseGrantResponse& response) {
-          if (!status.ok()) {
-            shared_.run.record(invoked, false, describe("LeaseGrant", status));
-            return pause_then([this] { grant_one(); });
-          }
-          --grants_in_flight_;
-          ++owned_;
-          ++shared_.leases;
-          due_.push_back({response.id(), Clock::now() + kRenewEach});
-          if (!opened_ && owned_ == share_) {
-            opened_ = true;  // the clock starts once every client's share is granted
-            spread_out();
-            if (shared_.clients_opening.fetch_sub(1) == 1) shared_.run.start_clock();
-          }
-          if (renewals_idle_) renew();
-          grant_more();
-        });
+    grant_lease([this](Clock::time_point invoked, const grpc::Status& status, pb::LeaseGrantResponse& response) {
+      if (!status.ok()) {
+        shared_.run.record(invoked, false, describe("LeaseGrant", status));
+        return pause_then([this] { grant_one(); });
+      }
+      --grants_in_flight_;
+      ++owned_;
+      ++shared_.leases;
+      due_.push_back({response.id(), Clock::now() + kRenewEach});
+      if (!opened_ && owned_ == share_) {
+        opened_ = true;  // the clock starts once every client's share is granted
+        spread_out();
+        if (shared_.clients_opening.fetch_sub(1) == 1) shared_.run.start_clock();
+      }
+      if (renewals_idle_) renew();
+      grant_more();
+    });
   }
 
   // Leases granted in a burst would be renewed in bursts: spreads them evenly

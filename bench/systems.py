@@ -115,6 +115,14 @@ class OwnProcesses:
     def pids(self):
         return [p.pid for p in self.processes.values() if p.poll() is None]
 
+    def start(self):
+        for n in self.ids():
+            self.start_node(n)
+        self.healthy()
+
+    def endpoints(self, nodes=None):
+        return [f"127.0.0.1:{self.client_ports[n - 1]}" for n in (nodes or self.ids())]
+
     def signal(self, node, sig):
         self.processes[node].send_signal(sig)
         if sig == signal.SIGKILL:
@@ -149,14 +157,6 @@ class Etcd(OwnProcesses):
                 "--initial-cluster-token", "compare", "--log-level", "error"]
         log = open(os.path.join(self.dir, f"n{node}.log"), "a")
         self.processes[node] = subprocess.Popen(args, stdout=log, stderr=log)
-
-    def start(self):
-        for n in self.ids():
-            self.start_node(n)
-        self.leader()
-
-    def endpoints(self, nodes=None):
-        return [f"127.0.0.1:{self.client_ports[n - 1]}" for n in (nodes or self.ids())]
 
     def status(self, node):
         return http_post(self.client_ports[node - 1], "/v3/maintenance/status", "{}")
@@ -223,14 +223,6 @@ class ZooKeeper(OwnProcesses):
                 "-cp", self.CLASSPATH, "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                 os.path.join(self.dir, f"n{node}.cfg")]
         self.processes[node] = subprocess.Popen(args, stdout=log, stderr=log)
-
-    def start(self):
-        for n in self.ids():
-            self.start_node(n)
-        self.healthy()
-
-    def endpoints(self, nodes=None):
-        return [f"127.0.0.1:{self.client_ports[n - 1]}" for n in (nodes or self.ids())]
 
     def mode(self, node):
         for line in four_letter(self.client_ports[node - 1], "srvr").splitlines():
