@@ -139,7 +139,10 @@ class Client : public std::enable_shared_from_this<Client> {
         std::lock_guard<std::mutex> lock(run_.mutex);
         if (--run_.clients_opening == 0) run_.load.start_clock();
       }
-      renew_period_ = std::chrono::milliseconds(10'000 / 3) / static_cast<long>(std::max<size_t>(share, 1));
+      // In the clock's own unit: whole milliseconds per renewal would round
+      // the period down and renew faster than TTL/3 (32,000/s for 100,000).
+      renew_period_ = Clock::duration(std::chrono::milliseconds(10'000)) / 3 /
+                      static_cast<long>(std::max<size_t>(share, 1));
       next_renewal_ = Clock::now();
       return next();
     }
@@ -286,8 +289,8 @@ class Client : public std::enable_shared_from_this<Client> {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::LoadOptions options = bench::parse_load_options(
-      argc, argv, "synod-loadgen", {"put", "get", "lock", "lock-contended", "noop", "keepalive"});
+  bench::LoadOptions options = bench::parse_load_options(argc, argv, "synod-loadgen",
+                                                         {"put", "get", "lock", "lock-contended", "noop", "keepalive"});
   if (options.threads == 0) options.threads = 1;
   asio::io_context io;
   auto work = asio::make_work_guard(io);
