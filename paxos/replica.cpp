@@ -302,6 +302,7 @@ void Replica::become_leader() {
   peers_.clear();
   if (takeover.learn_from != kNoNode) {
     leader_commit_seen_ = std::max(leader_commit_seen_, takeover.chosen_elsewhere);
+    catchup_source_ = takeover.learn_from;
     catchup_in_flight_ = false;
     request_catchup(takeover.learn_from);
   }
@@ -431,7 +432,6 @@ void Replica::request_catchup(NodeId from_node) {
   if (from_node == options_.self || from_node == kNoNode) return;
   if (catchup_in_flight_ && now_ < catchup_deadline_) return;
   catchup_in_flight_ = true;
-  catchup_source_ = from_node;
   catchup_deadline_ = now_ + ms(options_.timing.catchup_retry_ms);
   send(from_node, CatchupRequest{learner_.chosen_through() + 1});
 }
@@ -461,6 +461,7 @@ void Replica::on_catchup_reply(NodeId from, const CatchupReply& reply) {
   }
   const Slot chosen_before = learner_.chosen_through();
   for (const auto& entry : reply.entries) learned(entry.slot, entry.value);
+  if (reply.commit_index > leader_commit_seen_) catchup_source_ = from;
   leader_commit_seen_ = std::max(leader_commit_seen_, reply.commit_index);
   // Only a reply that taught something answers the request in flight. A
   // duplicated or stale one must not start another request: each duplicate
@@ -470,7 +471,17 @@ void Replica::on_catchup_reply(NodeId from, const CatchupReply& reply) {
   // catchup_retry_ms.
   if (learner_.chosen_through() == chosen_before) return;
   catchup_in_flight_ = false;
-  if (learner_.chosen_through() < leader_commit_seen_) request_catchup(from);
+  if (learner_.chosen_through() >= leader_commit_seen_) return;
+  // Go on with the replier while it knows more than we now do; then ask the
+  // one who knows the most. Going on with any replier that taught something
+  // let a new leader settle on a peer that knew less than the slots it had
+  // to learn before serving, and ask it forever: a late reply to its
+  // requests as a follower won the race (seed 81347 --buggify, 7 replicas).
+  if (reply.commit_index > learner_.chosen_through()) {
+    request_catchup(from);
+  } else {
+    request_catchup(role_ == Role::leader ? catchup_source_ : leader_);
+  }
 }
 
 void Replica::install_snapshot(Slot slot, TimeUs now) {

@@ -237,6 +237,8 @@ class Replica {
   Slot leader_commit_seen_ = kNoSlot;
   bool catchup_in_flight_ = false;
   TimeUs catchup_deadline_ = 0;
+  // The peer that reported the highest chosen-through (leader_commit_seen_),
+  // whom a leader catching up asks once nobody else can teach it more.
   NodeId catchup_source_ = kNoNode;
 
   // The chosen log is durable up to here; recovered entries are replayed to

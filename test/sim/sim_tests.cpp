@@ -305,6 +305,13 @@ TEST_CASE("regression seeds with drawn timing and limits stay safe and live") {
       // keeper's commands wait in a backlog and clients hear busy meanwhile.
       {1244, "a keeper command lost to a full proposal queue"},
       {1424, "a keeper command lost to a full proposal queue (2)"},
+      // One-entry catch-up replies, 7 replicas: a new leader went on with
+      // whichever peer's reply had taught it last, a late reply to its
+      // requests as a follower, from a peer that knew less than the leader
+      // had to learn before serving, and asked it forever (never served
+      // again). Now it goes on with a replier only while that one knows
+      // more, then asks the peer that reported the most.
+      {81347, "a new leader asked a peer that knew less, forever"},
   };
   SimConfig config;
   config.buggify = true;
