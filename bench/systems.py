@@ -123,6 +123,14 @@ class OwnProcesses:
     def endpoints(self, nodes=None):
         return [f"127.0.0.1:{self.client_ports[n - 1]}" for n in (nodes or self.ids())]
 
+    def stop(self):
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.kill()
+                process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def signal(self, node, sig):
         self.processes[node].send_signal(sig)
         if sig == signal.SIGKILL:
@@ -180,14 +188,6 @@ class Etcd(OwnProcesses):
         for n in self.ids():
             wait(lambda n=n: self.status(n).get("leader"), 30, f"etcd node {n}")
 
-    def stop(self):
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.kill()
-                process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 class ZooKeeper(OwnProcesses):
     name = "zookeeper"
@@ -239,10 +239,3 @@ class ZooKeeper(OwnProcesses):
         for n in self.ids():
             wait(lambda n=n: self.mode(n) in ("leader", "follower"), 60, f"ZooKeeper node {n}")
 
-    def stop(self):
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.kill()
-                process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
