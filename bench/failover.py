@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from pylib import prometheus  # noqa: E402
 from pylib.cluster import Cluster  # noqa: E402
 from pylib.http import request  # noqa: E402
+from cpu import cpu_seconds  # noqa: E402  (bench/cpu.py, beside this script)
 
 
 # ------------------------------------------------------------ metrics
@@ -236,13 +237,6 @@ def steady(binary, loadgen, seconds, key_space):
                 "leader_still": cluster.leader(timeout=5) == leader}
     finally:
         cluster.close()
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds a process used so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def metrics_cost(binary, loadgen, pairs, seconds, clients, extra_args=()):
