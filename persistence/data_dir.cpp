@@ -16,11 +16,6 @@ namespace {
 constexpr const char* kLockFileName = "LOCK";
 constexpr size_t kPidBytesMax = 32;
 
-Status from_errno(int error, const std::string& what) {
-  const Code code = (error == ENOSPC || error == EDQUOT) ? Code::no_space : Code::io_error;
-  return Status::error(code, what + ": " + std::strerror(error));
-}
-
 std::string read_holder(int fd) {
   char buffer[kPidBytesMax] = {};
   const ssize_t got = pread(fd, buffer, sizeof(buffer) - 1, 0);
@@ -39,6 +34,11 @@ void write_pid(int fd) {
 }
 
 }  // namespace
+
+Status from_errno(int error, const std::string& what) {
+  const Code code = (error == ENOSPC || error == EDQUOT || error == EFBIG) ? Code::no_space : Code::io_error;
+  return Status::error(code, what + ": " + std::strerror(error));
+}
 
 Status prepare_directory(const std::string& path) {
   if (path.empty()) return Status::error(Code::invalid_argument, "the data directory path is empty");

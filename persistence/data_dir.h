@@ -21,6 +21,10 @@ namespace synod::persistence {
 // `path` is not a directory.
 Status prepare_directory(const std::string& path);
 
+// A failed system call as a Status: no_space for a full disk, else io_error,
+// with errno's words after `what`.
+Status from_errno(int error, const std::string& what);
+
 // fsync(2) on the directory, so that the files created in it survive a crash.
 Status sync_directory(const std::string& path);
 

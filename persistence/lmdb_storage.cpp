@@ -162,11 +162,14 @@ LmdbStorage::Opened LmdbStorage::open(const LmdbOptions& options) {
   if (Status status = prepare_directory(options.data_dir); !status.ok()) return {status, nullptr};
   DirectoryLock lock;
   if (Status status = DirectoryLock::acquire(options.data_dir, lock); !status.ok()) return {status, nullptr};
+  auto log = LogFile::open(options.data_dir + "/" + kLogFileName, options.storage.log_capacity_bytes,
+                           !options.unsafe_no_sync_for_benchmarks);
+  if (!log.status.ok()) return {log.status, nullptr};
   MDB_env* env = nullptr;
   if (Status status = open_environment(options, env); !status.ok()) return {status, nullptr};
   Databases databases{};
   Status status = open_databases(env, databases);
-  // The directory entries of data.mdb and lock.mdb must survive a crash too.
+  // The directory entries of data.mdb, lock.mdb and wal must survive a crash too.
   if (status.ok()) status = sync_directory(options.data_dir);
   MDB_envinfo info;
   if (status.ok()) {
@@ -176,13 +179,14 @@ LmdbStorage::Opened LmdbStorage::open(const LmdbOptions& options) {
     mdb_env_close(env);
     return {status, nullptr};
   }
-  return {Status::success(),
-          std::unique_ptr<LmdbStorage>(new LmdbStorage(options, std::move(lock), env, databases, info.me_mapsize))};
+  return {Status::success(), std::unique_ptr<LmdbStorage>(new LmdbStorage(options, std::move(lock), std::move(log.log),
+                                                                          env, databases, info.me_mapsize))};
 }
 
-LmdbStorage::LmdbStorage(const LmdbOptions& options, DirectoryLock lock, MDB_env* env, const Databases& databases,
-                         uint64_t map_bytes)
-    : RecordStorage(options.storage),
+LmdbStorage::LmdbStorage(const LmdbOptions& options, DirectoryLock lock, std::unique_ptr<LogFile> log, MDB_env* env,
+                         const Databases& databases, uint64_t map_bytes)
+    : RecordStorage(options.storage, *log),
+      log_file_(std::move(log)),
       lmdb_options_(options),
       lock_(std::move(lock)),
       env_(env),

@@ -1,9 +1,12 @@
 // LmdbStorage: the durable Storage of a synod node, on LMDB.
 //
-// ON DISK. A data directory holds three files:
+// ON DISK. A data directory holds four files:
 //
+//   wal        the commit log (log_file.h, frames of log_format.h): every
+//              commit is one frame there, and nothing else waits for the disk
 //   data.mdb   LMDB's B+trees: four named databases, one per table of
-//              records.h (meta, accepted, chosen, snapshot_chunks)
+//              records.h (meta, accepted, chosen, snapshot_chunks), brought
+//              up to date from the log at checkpoints
 //   lock.mdb   LMDB's reader table (LMDB's own; not ours to lock with)
 //   LOCK       our lock file: flock(2) held while a process has the store
 //              open (data_dir.h), so that a second process is refused with
@@ -35,18 +38,21 @@
 // refused with Code::unknown_format_version, and another node's store with
 // Code::node_id_mismatch; neither is ever read further.
 //
-// A COMMIT. One persist() or persist_group() is one LMDB write transaction.
+// A COMMIT is one frame appended to `wal` and one fdatasync (record_storage.h,
+// THE LOG). A CHECKPOINT is one LMDB write transaction.
 // LMDB is copy-on-write: the transaction writes its new pages into free space
 // and never over a page that the last committed state uses. mdb_txn_commit
 // then writes the dirty pages and fdatasync()s the data file, and only after
 // that writes one of the two meta pages, through a descriptor opened with
-// O_DSYNC, to point at the new root. So a commit costs two waits on the
-// device: the data sync and the meta write. LMDB offers flags that skip
+// O_DSYNC, to point at the new root. So a checkpoint costs two waits on the
+// device (the data sync and the meta write), which is why commits no longer
+// are LMDB transactions (issue 18). LMDB offers flags that skip
 // either wait; they would make a receipt a lie after a power loss, so they are
 // set only by LmdbOptions::unsafe_no_sync_for_benchmarks, and nothing else
 // in synod may set them.
 //
-// A CRASH MID-WRITE. Before the meta page is written, the new pages are
+// A CRASH MID-WRITE of a frame leaves a torn tail, which the next load cuts:
+// its receipt was never handed out. A CRASH MID-CHECKPOINT: before the meta page is written, the new pages are
 // unreferenced free space: the store reopens at the previous commit, and the
 // batch, whose receipt was never handed out, is gone as a whole. After it,
 // the store reopens at the new commit. No state in between exists, so no
@@ -72,11 +78,14 @@
 #include <string>
 
 #include "persistence/data_dir.h"
+#include "persistence/log_file.h"
 #include "persistence/record_storage.h"
 
 struct MDB_env;
 
 namespace synod::persistence {
+
+inline constexpr const char* kLogFileName = "wal";
 
 struct LmdbOptions {
   std::string data_dir;
@@ -116,11 +125,12 @@ class LmdbStorage final : public RecordStorage {
 
  private:
   using Databases = std::array<unsigned int, kTableCount>;  // MDB_dbi per table
-  LmdbStorage(const LmdbOptions& options, DirectoryLock lock, MDB_env* env, const Databases& databases,
-              uint64_t map_bytes);
+  LmdbStorage(const LmdbOptions& options, DirectoryLock lock, std::unique_ptr<LogFile> log, MDB_env* env,
+              const Databases& databases, uint64_t map_bytes);
 
   Status grow_map();
 
+  std::unique_ptr<LogFile> log_file_;  // RecordStorage holds a reference to it
   const LmdbOptions lmdb_options_;
   DirectoryLock lock_;
   MDB_env* env_;

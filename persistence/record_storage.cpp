@@ -30,7 +30,7 @@ uint64_t chunk_count_for(uint64_t size_bytes, uint64_t chunk_bytes) {
 
 }  // namespace
 
-RecordStorage::RecordStorage(StorageOptions options) : options_(std::move(options)) {
+RecordStorage::RecordStorage(StorageOptions options, LogDevice& log) : options_(std::move(options)), log_(log) {
   const std::string problem = validate(options_);
   SYNOD_ASSERT_MSG(problem.empty(), problem.c_str());
 }
@@ -42,8 +42,21 @@ LoadResult RecordStorage::load() {
   loaded_ = false;
   LoadResult result;
   bool empty_store = false;
-  result.status = run_read([&](TableReader& reader) { return read_store(reader, result, empty_store); });
-  if (result.status.ok() && empty_store) result.status = initialize();
+  // First the head of the tables (what replaying the log needs), then the
+  // log into the tables, then the tables in full.
+  result.status = run_read([&](TableReader& reader) { return read_head(reader, empty_store); });
+  if (result.status.ok() && empty_store) {
+    result.status = initialize();
+  } else if (result.status.ok()) {
+    if (store_version_ < kFormatVersion) result.status = migrate(result);
+    if (result.status.ok()) result.status = replay_log(result);
+    if (result.status.ok()) {
+      const LogPosition head = log_head_;
+      clear_picture();
+      log_head_ = head;
+      result.status = run_read([&](TableReader& reader) { return read_store(reader, result, empty_store); });
+    }
+  }
   if (!result.status.usable()) {
     result.durable = {};
     result.snapshot.reset();
@@ -85,11 +98,13 @@ Status RecordStorage::read_format(TableReader& reader, bool& empty_store) {
   }
   FormatRecord format;
   if (auto problem = decode_format(*value, format); !problem.empty()) return corrupt("format record: " + problem);
-  if (format.version != kFormatVersion) {
+  if (format.version < kFormatVersionOldest || format.version > kFormatVersion) {
     return Status::error(Code::unknown_format_version,
                          "the store was written in format version " + std::to_string(format.version) +
-                             "; this build reads version " + std::to_string(kFormatVersion) + " only");
+                             "; this build reads versions " + std::to_string(kFormatVersionOldest) + " to " +
+                             std::to_string(kFormatVersion));
   }
+  store_version_ = format.version;
   if (format.node_id != options_.node_id) {
     return Status::error(Code::node_id_mismatch, "the store belongs to node " + std::to_string(format.node_id) +
                                                      ", not to node " + std::to_string(options_.node_id));
@@ -101,7 +116,9 @@ Status RecordStorage::read_state(TableReader& reader) {
   std::optional<std::string_view> value;
   if (Status status = reader.get(Table::meta, kStateKey, value); !status.ok()) return status;
   if (!value) return corrupt("the state record is missing");
-  if (auto problem = decode_state(*value, state_); !problem.empty()) return corrupt("state record: " + problem);
+  if (auto problem = decode_state(*value, store_version_, state_); !problem.empty()) {
+    return corrupt("state record: " + problem);
+  }
   return Status::success();
 }
 
@@ -245,6 +262,9 @@ Status RecordStorage::read_chunks(TableReader& reader, const SnapshotRecord& rec
 Status RecordStorage::initialize() {
   if (!write_failure_.ok()) return refuse();
   const StateRecord empty;
+  // A log left beside an empty store belongs to another life of this
+  // directory: cleared before the tables name position (1, 0, 1).
+  if (Status cleared = log_.clear(); !cleared.ok()) return fail_writes(cleared);
   Status status = run_write([&](TableWriter& writer) {
     encode_format(FormatRecord{kFormatVersion, options_.node_id}, scratch_);
     if (Status put = writer.put(Table::meta, kFormatKey, scratch_); !put.ok()) return put;
@@ -253,43 +273,22 @@ Status RecordStorage::initialize() {
   });
   if (!status.ok()) return fail_writes(status);
   state_ = empty;
+  log_head_ = empty.log;
   return Status::error(Code::fresh, "the data directory held no store; it now holds an empty one for node " +
                                         std::to_string(options_.node_id));
 }
 
 // ------------------------------------------------------------------ persist
 
-PersistResult RecordStorage::persist(const paxos::PersistBatch& batch) {
-  const paxos::PersistBatch* one[] = {&batch};
-  return persist_group(one);
-}
+// ------------------------------------------------------------------ checkpoints
 
-PersistResult RecordStorage::persist_group(std::span<const paxos::PersistBatch* const> batches) {
-  check_group(batches);
-  if (!write_failure_.ok()) return {refuse(), std::nullopt};
-  GroupOutcome outcome;
-  Status status = run_write([&](TableWriter& writer) { return write_group(writer, batches, outcome); });
-  if (!status.ok()) return {fail_writes(status), std::nullopt};
-  commit_group(outcome);
-  last_ready_id_ = batches.back()->ready_id;
-  return {Status::success(), paxos::SyncReceipt(last_ready_id_)};
-}
-
-void RecordStorage::check_group(std::span<const paxos::PersistBatch* const> batches) const {
-  SYNOD_ASSERT_MSG(loaded_, "persist before load() succeeded");
-  SYNOD_ASSERT(!batches.empty() && batches.size() <= options_.group_batches_max);
-  uint64_t previous = last_ready_id_;
-  for (const paxos::PersistBatch* batch : batches) {
-    SYNOD_ASSERT(batch != nullptr);
-    SYNOD_ASSERT_MSG(batch->ready_id > previous, "persist batches out of ready-id order");
-    previous = batch->ready_id;
-  }
-}
-
+// The batches of synced log frames, into the tables: what a commit was
+// before the log. `through` is the log position after the last of them.
 Status RecordStorage::write_group(TableWriter& writer, std::span<const paxos::PersistBatch* const> batches,
-                                  GroupOutcome& outcome) {
+                                  const LogPosition& through, GroupOutcome& outcome) {
   outcome = GroupOutcome{state_, vote_slots_, chosen_first_, {}};
-  bool changed = false;
+  outcome.state.log = through;
+  bool changed = !(through == state_.log);
   for (const paxos::PersistBatch* batch : batches) {
     if (batch->promised) {
       SYNOD_ASSERT_MSG(*batch->promised >= outcome.state.promised, "a promise went down");
@@ -299,8 +298,8 @@ Status RecordStorage::write_group(TableWriter& writer, std::span<const paxos::Pe
     if (Status status = write_chosen(writer, *batch, outcome); !status.ok()) return status;
     changed = changed || !batch->empty();
   }
-  // No record at all for empty batches: the transaction then commits nothing
-  // and LMDB skips its sync, which is right, since every earlier batch is synced.
+  // No record at all if nothing changed: the transaction then commits
+  // nothing and LMDB skips its sync.
   if (!changed) return Status::success();
   encode_state(outcome.state, scratch_);
   return writer.put(Table::meta, kStateKey, scratch_);
@@ -369,6 +368,7 @@ Status RecordStorage::save_snapshot(const Snapshot& snapshot) {
                               crc32c(snapshot.bytes),
                               options_.snapshot_chunk_bytes,
                               chunk_count_for(snapshot.bytes.size(), options_.snapshot_chunk_bytes)};
+  if (Status flushed = flush_log(); !flushed.ok()) return flushed;
   StateRecord state = state_;
   state.snapshot_slot = snapshot.slot;
   Status status = run_write([&](TableWriter& writer) { return write_snapshot(writer, snapshot, record, state); });
@@ -468,6 +468,10 @@ CompactResult RecordStorage::compact(paxos::Slot through) {
     result.status = refuse();
     return result;
   }
+  if (Status flushed = flush_log(); !flushed.ok()) {
+    result.status = flushed;
+    return result;
+  }
   CompactOutcome outcome;
   Status status = run_write([&](TableWriter& writer) { return write_compaction(writer, through, outcome); });
   if (!status.ok()) {
@@ -534,7 +538,16 @@ bool RecordStorage::snapshot_due() const {
 Status RecordStorage::reset() {
   SYNOD_ASSERT_MSG(last_load_ == Code::corrupt, "reset() is only the repair path after load() found corruption");
   if (!write_failure_.ok()) return refuse();
-  const StateRecord empty;
+  // The emptied tables name a log epoch above every frame in the ring, so
+  // that none is replayed into them, whether or not the ring is cleared
+  // after (a crash may fall in between).
+  std::string ring;
+  if (Status status = log_.read(0, std::min(log_.extent_bytes(), log_.capacity_bytes()), ring); !status.ok()) {
+    return fail_writes(status);
+  }
+  StateRecord empty;
+  empty.log.epoch = highest_epoch(ring) + 1;
+  ring = std::string();
   Status status = run_write([&](TableWriter& writer) {
     for (size_t t = 0; t < kTableCount; ++t) {
       if (Status cleared = writer.clear(static_cast<Table>(t)); !cleared.ok()) return cleared;
@@ -546,6 +559,8 @@ Status RecordStorage::reset() {
   });
   if (!status.ok()) return fail_writes(status);
   clear_picture();
+  state_ = empty;
+  log_head_ = empty.log;
   loaded_ = true;
   last_load_ = Code::fresh;
   return Status::success();
@@ -571,6 +586,10 @@ void RecordStorage::forget_loaded() {
 
 void RecordStorage::clear_picture() {
   state_ = StateRecord{};
+  log_head_ = LogPosition{};
+  pending_.clear();
+  pending_bytes_ = 0;
+  store_version_ = kFormatVersion;
   vote_slots_.clear();
   chosen_first_ = paxos::kNoSlot;
   snapshot_.reset();

@@ -7,9 +7,30 @@
 // without reading (the state record, the slots holding votes, the sizes of
 // the log above the snapshot). The record format is records.h's.
 //
-// A backend (LmdbStorage, MemoryStorage) supplies the two transactions. The
-// picture changes only after a write transaction committed, so a failed or
-// retried transaction leaves it as it was.
+// A backend (LmdbStorage, MemoryStorage) supplies the two transactions and
+// the commit log's device. The picture changes only after a write transaction
+// committed, so a failed or retried transaction leaves it as it was.
+//
+// THE LOG (issue 18, record_log.cpp). A group commit is one frame written to
+// the log and one sync. The record logic (write_group) runs at once, into
+// RecordedWrites (recorded_writes.h) instead of a transaction, so the picture
+// always describes the log's state; the recorded writes wait in `pending_`
+// until a checkpoint replays them into the tables, a bounded step at a time.
+// Each group's writes end with the state record, naming the log position
+// after its frame, so the tables' state record always says which frame they
+// need next. load() replays the frames from there before it reads the
+// tables, so what it returns is the log's state: the promised ballot is the
+// larger of the tables' and the log's, because a replayed promise can only
+// raise it. Invariants:
+//   - a frame's receipt is handed out only after its sync;
+//   - the tables are written only from frames that were synced, in order;
+//   - the ring wraps (a new epoch at offset 0) only after every frame is in
+//     the tables and the state record naming the new epoch is synced, so no
+//     frame is overwritten that the tables lack;
+//   - frames older than the state record's position are never read again;
+//   - save_snapshot, compact and reset write the tables directly, so they
+//     first checkpoint every pending frame (flush_log): a pending state
+//     record replayed after them would undo them.
 //
 // Owned by one thread at a time (the server's storage thread, or the
 // simulator).
@@ -21,6 +42,8 @@
 #include <set>
 #include <string>
 
+#include "persistence/log_device.h"
+#include "persistence/recorded_writes.h"
 #include "persistence/records.h"
 #include "persistence/storage.h"
 #include "persistence/tables.h"
@@ -38,15 +61,21 @@ class RecordStorage : public Storage {
   std::optional<SnapshotInfo> snapshot_info() const override;
   LogStats log_stats() const override;
   bool snapshot_due() const override;
+  bool checkpoint_due() const override;
+  Status checkpoint() override;
   Status reset() override;
 
   const StorageOptions& options() const { return options_; }
   bool loaded() const { return loaded_; }
+  // Bytes of log frames the tables do not hold yet, and where the next goes.
+  uint64_t log_pending_bytes() const { return pending_bytes_; }
+  const LogPosition& log_head() const { return log_head_; }
   // Non-ok once a write failed: every later write gets Code::refused.
   const Status& write_failure() const { return write_failure_; }
 
  protected:
-  explicit RecordStorage(StorageOptions options);
+  // `log` must outlive this object; it is not used before load().
+  RecordStorage(StorageOptions options, LogDevice& log);
 
   using ReadBody = std::function<Status(TableReader&)>;
   using WriteBody = std::function<Status(TableWriter&)>;
@@ -79,7 +108,18 @@ class RecordStorage : public Storage {
     bool more = false;
   };
 
+  // A frame written and synced that the tables do not hold yet.
+  struct PendingFrame {
+    RecordedWrites writes;  // what write_group made of its batches
+    LogPosition next;       // the position after it
+    uint64_t bytes = 0;     // the frame's
+  };
+
   // load()
+  Status read_head(TableReader& reader, bool& empty_store);
+  Status migrate(LoadResult& result);
+  Status replay_log(LoadResult& result);
+  Status cut_torn_tail(uint64_t offset, std::string_view scanned);
   Status read_store(TableReader& reader, LoadResult& result, bool& empty_store);
   Status read_format(TableReader& reader, bool& empty_store);
   Status read_state(TableReader& reader);
@@ -92,10 +132,17 @@ class RecordStorage : public Storage {
   Status read_chunks(TableReader& reader, const SnapshotRecord& record, std::string& bytes);
   Status initialize();
 
-  // persist
+  // persist (record_log.cpp)
   void check_group(std::span<const paxos::PersistBatch* const> batches) const;
+  Status append_frame(const std::vector<const paxos::PersistBatch*>& batches);
+  Status flush_log();
+  Status wrap_log();
+  Status write_log_position(const LogPosition& position);
+  uint64_t frame_bytes_max() const { return log_.capacity_bytes() / 2; }
+
+  // checkpoints: the tables catch up with the log
   Status write_group(TableWriter& writer, std::span<const paxos::PersistBatch* const> batches,
-                     GroupOutcome& outcome);
+                     const LogPosition& through, GroupOutcome& outcome);
   Status write_votes(TableWriter& writer, const paxos::PersistBatch& batch, GroupOutcome& outcome);
   Status write_chosen(TableWriter& writer, const paxos::PersistBatch& batch, GroupOutcome& outcome);
   void commit_group(GroupOutcome& outcome);
@@ -111,7 +158,9 @@ class RecordStorage : public Storage {
   void clear_picture();
 
   const StorageOptions options_;
+  LogDevice& log_;
   bool loaded_ = false;
+  uint32_t store_version_ = kFormatVersion;  // the format record's, while loading
   Code last_load_ = Code::ok;
   Status write_failure_;
   uint64_t last_ready_id_ = 0;
@@ -125,7 +174,13 @@ class RecordStorage : public Storage {
   std::deque<uint32_t> log_record_bytes_;
   uint64_t log_bytes_ = 0;
 
+  // The log: where the next frame goes, and the frames the tables lack.
+  LogPosition log_head_;
+  std::deque<PendingFrame> pending_;
+  uint64_t pending_bytes_ = 0;
+
   std::string scratch_;  // one record being encoded; reused to spare allocations
+  std::string frame_;    // one frame being encoded; reused likewise
 };
 
 }  // namespace synod::persistence

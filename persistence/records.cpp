@@ -134,6 +134,16 @@ void encode_state(const StateRecord& record, std::string& out) {
   writer.varint(record.snapshot_slot);
   writer.varint(record.chosen_last);
   writer.varint(record.votes);
+  // Version 2: numbered sections. Each is (varint id, bytes body), in
+  // ascending id order; a reader refuses an id it does not know.
+  std::string section;
+  Writer log(section);
+  log.varint(record.log.epoch);
+  log.varint(record.log.offset);
+  log.varint(record.log.seq);
+  writer.varint(1);
+  writer.varint(static_cast<uint64_t>(StateSection::log));
+  writer.bytes(section);
   seal(kStateKey, out);
 }
 
@@ -186,7 +196,7 @@ std::string decode_format(std::string_view value, FormatRecord& out) {
   return finish(reader);
 }
 
-std::string decode_state(std::string_view value, StateRecord& out) {
+std::string decode_state(std::string_view value, uint32_t version, StateRecord& out) {
   std::string_view body;
   if (auto problem = open_record(kStateKey, value, RecordTag::state, body); !problem.empty()) return problem;
   Reader reader(body);
@@ -194,6 +204,21 @@ std::string decode_state(std::string_view value, StateRecord& out) {
   out.snapshot_slot = reader.varint();
   out.chosen_last = reader.varint();
   out.votes = reader.varint();
+  out.log = LogPosition{};
+  if (version < 2) return finish(reader);  // version 1 had no log: it starts empty
+  const uint64_t sections = reader.varint();
+  bool has_log = false;
+  for (uint64_t i = 0; i < sections && reader.ok(); ++i) {
+    const uint64_t id = reader.varint();
+    Reader section(reader.bytes());
+    if (id != static_cast<uint64_t>(StateSection::log)) return "unknown section " + std::to_string(id);
+    out.log.epoch = section.varint();
+    out.log.offset = section.varint();
+    out.log.seq = section.varint();
+    if (!section.done() || out.log.epoch == 0 || out.log.seq == 0) return "malformed log section";
+    has_log = true;
+  }
+  if (reader.ok() && !has_log) return "the log section is missing";
   return finish(reader);
 }
 

@@ -9,7 +9,9 @@
 //   meta             "state"                      state           varint promised.round,
 //                                                                 varint promised.node,
 //                                                                 varint snapshot_slot,
-//                                                                 varint chosen_last, varint votes
+//                                                                 varint chosen_last, varint votes,
+//                                                                 varint section count, then per
+//                                                                 section varint id, bytes body
 //   meta             "snapshot"                   snapshot        varint slot, varint member count,
 //                                                                 varint member id..., varint size,
 //                                                                 fixed32 crc32c of the image,
@@ -47,6 +49,15 @@
 // The format record's layout is frozen for every format version, so any
 // build can read the version of any store and refuse one it does not know.
 //
+// VERSIONS. 1: the records above without the state record's sections; every
+// commit was an LMDB transaction. 2 (issue 18): commits go to the log
+// (log_format.h) and reach these tables at checkpoints; the state record's
+// section 1 (log) names the first log frame the tables do not hold yet:
+// varint epoch, varint offset, varint seq. A version 1 store is migrated on
+// its first load (record_storage.h). Later issues add sections to the state
+// record (and bump the version); a reader refuses a section id it does not
+// know rather than skip state it does not understand.
+//
 // Pure functions; any thread.
 #pragma once
 
@@ -59,12 +70,17 @@
 #include "base/codec.h"
 #include "paxos/types.h"
 #include "paxos/value_codec.h"
+#include "persistence/log_format.h"
 
 namespace synod::persistence {
 
 // Bump on any change to a key, tag or body above; a store with another
 // version is refused (Code::unknown_format_version), never misread.
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
+// The oldest version this build reads, and migrates on load.
+inline constexpr uint32_t kFormatVersionOldest = 1;
+
+enum class StateSection : uint8_t { log = 1 };
 
 enum class Table : uint8_t { meta = 0, accepted = 1, chosen = 2, snapshot_chunks = 3 };
 inline constexpr size_t kTableCount = 4;
@@ -95,6 +111,7 @@ struct StateRecord {
   paxos::Slot snapshot_slot = paxos::kNoSlot;  // kNoSlot: no snapshot
   paxos::Slot chosen_last = paxos::kNoSlot;    // the highest chosen slot ever written
   uint64_t votes = 0;                          // records in the accepted table
+  LogPosition log;                             // the first log frame not in the tables (version 2)
 
   bool operator==(const StateRecord&) const = default;
 };
@@ -136,7 +153,8 @@ using paxos::encode_value;
 // `key` is the key the value was found under.
 
 std::string decode_format(std::string_view value, FormatRecord& out);
-std::string decode_state(std::string_view value, StateRecord& out);
+// `version` is the store's (the format record's): version 1 has no sections.
+std::string decode_state(std::string_view value, uint32_t version, StateRecord& out);
 std::string decode_snapshot(std::string_view value, SnapshotRecord& out);
 std::string decode_vote(std::string_view key, std::string_view value, paxos::AcceptedEntry& out);
 std::string decode_chosen(std::string_view key, std::string_view value, paxos::ChosenEntry& out);

@@ -17,17 +17,22 @@
 // succeeded (a programmer error, asserted). Corruption is never returned as
 // data: load() says which record failed its check.
 //
-// Group commit. One persist() is one write transaction and one sync, whatever
-// the batch holds; persist_group() writes several queued batches in one
-// transaction and one sync, so a storage thread that fell behind catches up
-// with one sync instead of one per Ready (STYLE §9).
+// Group commit. One persist() is one frame appended to the commit log and
+// one sync, whatever the batch holds; persist_group() writes several queued
+// batches in one frame and one sync, so a storage thread that fell behind
+// catches up with one sync instead of one per Ready (STYLE §9).
+//
+// Checkpoints (issue 18). The log (log_format.h) is the only thing a commit
+// waits for. The tables (LMDB's B+trees, records.h) catch up with it at
+// checkpoints: checkpoint() moves a bounded step of the log into them, in one
+// transaction, and the owner calls it while checkpoint_due(), between
+// commits. load() replays what the tables lack from the log.
 //
 // Operating errors (a full disk or map, an unwritable directory, a failed
-// sync) come back as a Status; nothing is half-written, because each call is
-// one transaction. After a failed write the store refuses every later write
-// with Code::refused until it is reopened: a failed sync leaves the kernel's
-// page cache in a state we cannot vouch for, so going on could report a vote
-// as durable that is not.
+// sync) come back as a Status; nothing is half-written: a frame that did not
+// sync is a torn tail to the next load, and a checkpoint is one transaction. After a failed write the store refuses
+// every later write with Code::refused until it is reopened: a failed sync leaves the kernel's page cache in a state we
+// cannot vouch for, so going on could report a vote as durable that is not.
 //
 // Implementations: LmdbStorage (lmdb_storage.h), the real one, and
 // MemoryStorage (memory_storage.h), its in-memory twin with the same record
@@ -91,6 +96,8 @@ struct LoadResult {
   Status status;
   paxos::DurableState durable;
   std::optional<Snapshot> snapshot;  // the latest; its slot is durable.snapshot_slot
+  uint32_t migrated_from_version = 0;  // set if load() migrated an older format
+  std::string log_tail_cut;            // set if load() cut a torn log tail: what it found
 };
 
 struct PersistResult {
@@ -132,6 +139,14 @@ struct StorageOptions {
   uint64_t transfer_chunk_bytes_max = 1ULL << 20;   // the longest chunk read_snapshot_chunk returns
   uint64_t compact_records_max = 1ULL << 16;        // records one compact() call erases
   size_t group_batches_max = 1024;                  // batches one persist_group() takes
+  // The commit log's ring (log_format.h). A frame larger than half of it is
+  // a bug (asserted); the core's limits keep a Ready's batch far below.
+  uint64_t log_capacity_bytes = 64ULL << 20;
+  // checkpoint_due() once the log holds this many bytes the tables do not.
+  uint64_t checkpoint_bytes = 1ULL << 20;
+  // Records one checkpoint() writes at most (whole frames; at least one),
+  // which bounds how long it holds the storage thread.
+  uint64_t checkpoint_records_max = 4096;
 };
 
 // Empty if usable, else a sentence saying what is wrong.
@@ -150,7 +165,7 @@ class Storage {
   // initialized for options.node_id and reported as Code::fresh.
   virtual LoadResult load() = 0;
 
-  // Writes the batch in one transaction with one sync; the receipt means it
+  // Writes the batch as one log frame with one sync; the receipt means it
   // is durable. Ready ids must rise from call to call (asserted). Chosen
   // entries must continue the log without a gap (asserted); entries already
   // durable (in the log, or at or below the snapshot) are skipped, and so are
@@ -159,8 +174,8 @@ class Storage {
   // for the slot, as it does in the Acceptor's memory (paxos/acceptor.h).
   virtual PersistResult persist(const paxos::PersistBatch& batch) = 0;
 
-  // Several consecutive batches (ascending ready ids) in one transaction and
-  // one sync; the receipt is the last batch's, which covers them all.
+  // Several consecutive batches (ascending ready ids) in one frame and one
+  // sync; the receipt is the last batch's, which covers them all.
   virtual PersistResult persist_group(std::span<const paxos::PersistBatch* const> batches) = 0;
 
   // Replaces the latest snapshot, in one transaction. `snapshot.slot` must be
@@ -186,6 +201,12 @@ class Storage {
   // log_bytes_max: the driver should snapshot the state machine, call
   // save_snapshot and then compact.
   virtual bool snapshot_due() const = 0;
+
+  // True once the log holds checkpoint_bytes the tables do not.
+  virtual bool checkpoint_due() const = 0;
+  // Moves up to checkpoint_records_max records of the log into the tables,
+  // in one transaction with its sync. ok with nothing to do.
+  virtual Status checkpoint() = 0;
 
   // The repair path after load() said corrupt (DESIGN §3): erases every
   // record and leaves an empty store for this node, loaded. The caller then

@@ -288,6 +288,12 @@ std::string Node::Impl::open_storage() {
            " does not restore";
   }
   snapshot_slot = loaded.durable.snapshot_slot;
+  if (loaded.migrated_from_version != 0) {
+    log.write(Level::info, "storage_migrated",
+              {{"from_version", static_cast<uint64_t>(loaded.migrated_from_version)},
+               {"to_version", static_cast<uint64_t>(persistence::kFormatVersion)}});
+  }
+  if (!loaded.log_tail_cut.empty()) log.write(Level::warn, "storage_log_tail_cut", {{"reason", loaded.log_tail_cut}});
   log.write(Level::info, "storage_loaded",
             {{"status", start_repairing ? "repairing" : "ok"},
              {"duration_ms", (steady_us() - load_started) / 1000},

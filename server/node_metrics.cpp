@@ -110,9 +110,14 @@ NodeMetrics::NodeMetrics(const Config& config)
       watchers(registry.gauge("synod_service_watchers", "Open watch, observe and session-event streams.").only()),
       sync_duration(registry
                         .histogram("synod_storage_sync_duration_seconds",
-                                   "Seconds one group commit (one LMDB transaction and sync) took.",
+                                   "Seconds one group commit (one log frame and sync) took.",
                                    metrics::Layout::seconds())
                         .only()),
+      checkpoint_duration(registry
+                              .histogram("synod_storage_checkpoint_duration_seconds",
+                                         "Seconds one checkpoint step (log frames into LMDB, one transaction) took.",
+                                         metrics::Layout::seconds())
+                              .only()),
       sync_readies(registry
                        .histogram("synod_storage_sync_readies", "Readies one group commit wrote.",
                                   metrics::Layout::counts())
@@ -147,8 +152,7 @@ NodeMetrics::NodeMetrics(const Config& config)
                                      "image from a peer.")
                             .only()),
       sessions(registry.gauge("synod_service_sessions", "Lock-service sessions.").only()),
-      locks(registry.gauge("synod_service_locks", "Locks and semaphores held, waited for or in lock-delay.")
-                .only()),
+      locks(registry.gauge("synod_service_locks", "Locks and semaphores held, waited for or in lock-delay.").only()),
       waiters(registry.gauge("synod_service_waiters", "Sessions queued for a lock or an election.").only()),
       keys(registry.gauge("synod_service_keys", "Keys in the key space.").only()),
       service_elections(registry.gauge("synod_service_elections", "Lock-service elections with a leader or candidates.")
@@ -161,8 +165,7 @@ NodeMetrics::NodeMetrics(const Config& config)
                           .counter("synod_lock_delay_hits_total",
                                    "Acquires refused because the lock was in lock-delay after an expiry.")
                           .only()),
-      forced_releases(registry
-                          .counter("synod_forced_releases_total", "Holders evicted by an administrator's release.")
+      forced_releases(registry.counter("synod_forced_releases_total", "Holders evicted by an administrator's release.")
                           .only()),
       metrics_enabled(registry
                           .gauge("synod_metrics_enabled",
@@ -200,6 +203,15 @@ persistence::PersistResult MeteredStorage::persist_group(std::span<const paxos::
   metrics_.sync_readies.observe(static_cast<double>(batches.size()));
   publish_log_size();
   return result;
+}
+
+persistence::Status MeteredStorage::checkpoint() {
+  if (!record_) return inner_.checkpoint();
+  const int64_t started = steady_us();
+  auto status = inner_.checkpoint();
+  metrics_.checkpoint_duration.observe(seconds_between(started, steady_us()));
+  publish_log_size();
+  return status;
 }
 
 persistence::Status MeteredStorage::save_snapshot(const persistence::Snapshot& snapshot) {

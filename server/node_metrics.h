@@ -49,6 +49,7 @@ struct NodeMetrics {
   metrics::Family<metrics::Histogram>& http_duration;
   metrics::Gauge& watchers;
   metrics::Histogram& sync_duration;
+  metrics::Histogram& checkpoint_duration;
   metrics::Histogram& sync_readies;
   metrics::Histogram& batch_commands;
   metrics::Gauge& log_slots_since_snapshot;
@@ -93,6 +94,8 @@ class MeteredStorage final : public persistence::Storage {
   std::optional<persistence::SnapshotInfo> snapshot_info() const override { return inner_.snapshot_info(); }
   persistence::LogStats log_stats() const override { return inner_.log_stats(); }
   bool snapshot_due() const override { return inner_.snapshot_due(); }
+  bool checkpoint_due() const override { return inner_.checkpoint_due(); }
+  persistence::Status checkpoint() override;
   persistence::Status reset() override { return inner_.reset(); }
 
   void publish_log_size();

@@ -67,6 +67,11 @@ void StorageThread::loop() {
     } else {
       task(storage_);
     }
+    // One bounded checkpoint step after each group or task, once the log
+    // holds enough that the tables lack, so that no step holds the next group
+    // back for long. A failed step fails the store's writes, and the next
+    // group reports it.
+    if (storage_.checkpoint_due()) (void)storage_.checkpoint();
   }
 }
 

@@ -7,7 +7,8 @@
 // batch to the owner loop. Syncs complete in submission order.
 //
 // Other work (a snapshot, a compaction step) goes through the same queue, in
-// order with the batches.
+// order with the batches. After each group or task it runs one checkpoint
+// step (storage.h) if the store says one is due.
 //
 // Threads: submit() and run_task() from the owner thread; the completion
 // callbacks are posted to the owner's io_context by the caller's callback.

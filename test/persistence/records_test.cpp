@@ -70,11 +70,13 @@ TEST_CASE("every record kind round trips", "[records]") {
   CHECK(format.version == kFormatVersion);
   CHECK(format.node_id == 3);
 
-  const StateRecord state{paxos::Ballot{9, 2}, 40, 77, 3};
+  const StateRecord state{paxos::Ballot{9, 2}, 40, 77, 3, LogPosition{4, 4096, 123}};
   encode_state(state, value);
   StateRecord state_out;
-  REQUIRE(decode_state(value, state_out).empty());
+  REQUIRE(decode_state(value, kFormatVersion, state_out).empty());
   CHECK(state_out == state);
+  // Version 1 had no sections: its state record is the first four fields.
+  CHECK(decode_state(value, 1, state_out) == "trailing bytes after the body");
 
   const SnapshotRecord snapshot{40, {1, 2, 3}, 5000, 0xdeadbeef, 1024, 5};
   encode_snapshot(snapshot, value);
@@ -111,10 +113,10 @@ TEST_CASE("every bit flip and every truncation of every record kind is detected"
     FormatRecord out;
     return decode_format(v, out);
   });
-  encode_state(StateRecord{paxos::Ballot{9, 2}, 40, 77, 3}, value);
+  encode_state(StateRecord{paxos::Ballot{9, 2}, 40, 77, 3, LogPosition{4, 4096, 123}}, value);
   check_every_damage_detected(value, [](const std::string& v) {
     StateRecord out;
-    return decode_state(v, out);
+    return decode_state(v, kFormatVersion, out);
   });
   encode_snapshot(SnapshotRecord{40, {1, 2, 3}, 5000, 7, 1024, 5}, value);
   check_every_damage_detected(value, [](const std::string& v) {

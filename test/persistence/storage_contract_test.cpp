@@ -43,6 +43,8 @@ class ForwardingStorage final : public Storage {
   std::optional<SnapshotInfo> snapshot_info() const override { return target->snapshot_info(); }
   LogStats log_stats() const override { return target->log_stats(); }
   bool snapshot_due() const override { return target->snapshot_due(); }
+  bool checkpoint_due() const override { return target->checkpoint_due(); }
+  Status checkpoint() override { return target->checkpoint(); }
   Status reset() override { return target->reset(); }
 };
 

@@ -139,7 +139,7 @@ struct Totals {
   uint64_t commands_min = UINT64_MAX, faults_min = UINT64_MAX;
   int64_t heal_to_commit_ms_max = 0;
   uint64_t deduplicated = 0;
-  uint64_t disk_corruptions = 0, disk_corruptions_detected = 0, disks_lost = 0, repairs = 0;
+  uint64_t disk_corruptions = 0, disk_corruptions_detected = 0, disks_lost = 0, log_tails_torn = 0, repairs = 0;
   uint64_t sessions = 0, expired = 0, expired_not_paused = 0, takeovers = 0, keepalives = 0;
   uint64_t bound_max_ms = 0;
   int64_t slack_min_ms = -1;
@@ -163,6 +163,7 @@ struct Totals {
     disk_corruptions += r.disk_corruptions;
     disk_corruptions_detected += r.disk_corruptions_detected;
     disks_lost += r.disks_lost;
+    log_tails_torn += r.log_tails_torn;
     repairs += r.repairs_completed;
     sessions += r.sessions_created;
     expired += r.sessions_expired;
@@ -289,6 +290,7 @@ int main(int argc, char** argv) {
   json.number("disk_corruptions", t.disk_corruptions);
   json.number("disk_corruptions_detected", t.disk_corruptions_detected);
   json.number("disks_lost", t.disks_lost);
+  json.number("log_tails_torn", t.log_tails_torn);
   json.number("repairs_completed", t.repairs);
   // The lock service.
   json.number("sessions", t.sessions);

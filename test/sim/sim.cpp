@@ -89,12 +89,22 @@ void Disk::open(NodeId node) {
   // The simulator replays the whole log at every boot and never snapshots.
   options.log_slots_max = uint64_t{1} << 40;
   options.log_bytes_max = uint64_t{1} << 50;
+  // A small ring and frequent checkpoints, so that runs wrap the ring and
+  // crash between checkpoints.
+  options.log_capacity_bytes = 1ULL << 20;
+  options.checkpoint_bytes = 16ULL << 10;
+  options.checkpoint_records_max = 64;
   store = std::make_unique<persistence::MemoryStorage>(options);
 }
 
 void Disk::write(const PersistBatch& batch) {
   const auto result = store->persist(batch);
   SYNOD_ASSERT_MSG(result.status.ok(), result.status.message.c_str());
+  // One checkpoint step per write once due, as the server's storage thread does.
+  if (store->checkpoint_due()) {
+    const auto status = store->checkpoint();
+    SYNOD_ASSERT_MSG(status.ok(), status.message.c_str());
+  }
   for (const auto& vote : batch.accepted) durable_votes[{vote.slot, vote.ballot}] = vote.value;
 }
 
@@ -218,6 +228,12 @@ void Simulation::boot(Node& node) {
   bool repairing = loaded.status.code == persistence::Code::fresh;
   if (loaded.status.code == persistence::Code::corrupt) {
     if (node.disk.damaged) ++result_.disk_corruptions_detected;
+    // A torn tail or a crash is not corruption: calling it so would send
+    // sound replicas (all of them, after a shared power loss) into repair.
+    if (!node.disk.damaged) {
+      violation("n" + std::to_string(node.id) +
+                " found corruption on a disk with none injected: " + loaded.status.message);
+    }
     trace("n%u finds its disk corrupt (%s) and repairs", node.id, loaded.status.message.c_str());
     SYNOD_ASSERT(store.reset().ok());
     loaded = persistence::LoadResult{};
@@ -262,6 +278,19 @@ void Simulation::reconnect_links(const Node& node) {
 
 void Simulation::crash(Node& node) {
   trace("n%u crashes, losing %zu unsynced batches", node.id, node.unsynced.size());
+  // A write in flight may reach the disk in part: a torn log tail, which the
+  // next load must cut without calling it corruption and without losing a
+  // synced frame. Drawn from a stream of its own (seed, node, incarnation),
+  // so that the main stream, and every seed's schedule, stay as they were.
+  if (!node.unsynced.empty() && node.disk.store) {
+    Random tail(config_.seed * 0x9e3779b97f4a7c15ULL ^ (uint64_t{node.id} << 32) ^ node.incarnation);
+    if (tail.chance(1, 2)) {
+      const auto bytes = static_cast<int64_t>(node.disk.store->tail_frame_bytes());
+      node.disk.store->tear_tail(static_cast<size_t>(tail.uniform(1, bytes - 1)));
+      ++result_.log_tails_torn;
+      trace("n%u's write in flight reaches its log in part (a torn tail)", node.id);
+    }
+  }
   node.up = false;
   node.paused = false;
   // The process dies with its driver: waiting requests get no answer.

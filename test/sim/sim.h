@@ -150,6 +150,7 @@ struct SimResult {
   uint64_t disk_corruptions = 0;           // torn records and flipped bits injected
   uint64_t disk_corruptions_detected = 0;  // found by the storage's checks at the next start
   uint64_t disks_lost = 0;
+  uint64_t log_tails_torn = 0;             // crashes mid-write that left part of a frame (not corruption)
   uint64_t repairs_completed = 0;          // replicas that voted again after a lost or corrupt disk
   // The lock service.
   uint64_t sessions_created = 0;
