@@ -58,24 +58,29 @@ def test_corrupt_disk_is_detected_and_repaired(binary):
         victim = next(n for n in cluster.ids() if n != leader)
         until(lambda: cluster.get(victim, "c9", stale=True).status == 200, 5, "the follower to learn c9")
         cluster.kill(victim)
-        path = os.path.join(cluster.data_dir(victim), "data.mdb")
-        with open(path, "r+b") as f:
-            data = bytearray(f.read())
-            # One byte inside every copy of the stored value (LMDB leaves old
-            # copies in free pages): each live record's CRC32C no longer matches.
-            at = data.find(marker.encode())
-            assert at >= 0, "the marker is not in the data file"
-            while at >= 0:
-                data[at + 5] = ord("#")
-                at = data.find(marker.encode(), at + 1)
-            f.seek(0)
-            f.write(data)
+        # The puts are in the commit log (`wal`), and in data.mdb only if a
+        # checkpoint moved them there. One byte inside every copy in data.mdb
+        # (LMDB leaves old copies in free pages), and inside the first copy in
+        # the log: that frame fails its CRC32C while later frames are intact,
+        # which is corruption, not a torn tail.
+        found = 0
+        for name, first_only in (("data.mdb", False), ("wal", True)):
+            with open(os.path.join(cluster.data_dir(victim), name), "r+b") as f:
+                data = bytearray(f.read())
+                at = data.find(marker.encode())
+                while at >= 0:
+                    data[at + 5] = ord("#")
+                    found += 1
+                    at = -1 if first_only else data.find(marker.encode(), at + 1)
+                f.seek(0)
+                f.write(data)
+        assert found > 0, "the marker is in neither data.mdb nor the log"
         since = len(cluster.log_text(victim))
         cluster.start(victim)
         wait_for_log(cluster, victim, "repair_complete", since, 10)
         text = cluster.log_text(victim)[since:]
         assert "corruption_detected" in text, "the corruption was not reported"
-        assert "checksum" in text
+        assert "checksum" in text or "is damaged" in text
         # Nothing corrupt is served: the repaired copy matches the leader's.
         assert cluster.get(victim, "c0", stale=True).json["value"] == marker
         check_votes_again(cluster, victim)
@@ -104,6 +109,37 @@ def test_catch_up_from_a_snapshot(binary):
         until(lambda: cluster.get(lagging, "s299", stale=True).status == 200, 10, "the lagging node to catch up")
         assert cluster.get(lagging, "s0", stale=True).json["value"] == "v0"
         assert cluster.get(lagging, "s299", stale=True).json["value"] == "v299"
+
+
+def test_version_1_data_is_migrated(binary):
+    """test/data/store-v1: a cluster's data directories in storage format 1
+    (before the commit log). Each node migrates its own on its first start,
+    and the cluster serves what it held."""
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "store-v1")
+    with Cluster(3, binary) as cluster:
+        for node in cluster.ids():
+            os.makedirs(cluster.data_dir(node))
+            shutil.copy(os.path.join(fixture, f"node{node}", "data.mdb"), cluster.data_dir(node))
+        cluster.start_all()
+        leader = cluster.leader(timeout=10)
+        for node in cluster.ids():
+            wait_for_log(cluster, node, "storage_migrated from_version=1 to_version=2", 0, 10)
+        for i in range(1, 6):
+            response = cluster.get(leader, f"fixture/k{i}")
+            assert response.status == 200, response.raw
+            assert response.json["value"] == f"value-{i}"
+        node, response = cluster.put_anywhere("after-migration", "v", timeout=10)
+        assert response.status == 200
+        # A restart reads version 2: no second migration, nothing lost.
+        follower = cluster.followers(node)[0]
+        since = len(cluster.log_text(follower))
+        cluster.kill(follower, signal.SIGTERM)
+        cluster.start(follower)
+        wait_for_log(cluster, follower, "storage_loaded", since, 10)
+        assert "storage_migrated" not in cluster.log_text(follower)[since:]
+        until(lambda: cluster.get(follower, "after-migration", stale=True).status == 200, 10,
+              "the restarted follower to serve the new key")
+        assert cluster.get(follower, "fixture/k5", stale=True).json["value"] == "value-5"
 
 
 if __name__ == "__main__":
