@@ -6,6 +6,7 @@
 #include "base/codec.h"
 #include "base/crc32c.h"
 #include "paxos/value_codec.h"
+#include "persistence/records.h"
 
 namespace synod::persistence {
 
@@ -23,20 +24,6 @@ uint32_t read32(std::string_view bytes, size_t at) {
 uint64_t read64(std::string_view bytes, size_t at) {
   Reader reader(bytes.substr(at, 8));
   return reader.fixed64();
-}
-
-void encode_ballot(const paxos::Ballot& ballot, Writer& writer) {
-  writer.varint(ballot.round);
-  writer.varint(ballot.node);
-}
-
-paxos::Ballot decode_ballot(Reader& reader) {
-  paxos::Ballot ballot;
-  ballot.round = reader.varint();
-  const uint64_t node = reader.varint();
-  if (node > UINT32_MAX) reader.fail();
-  ballot.node = static_cast<paxos::NodeId>(node);
-  return ballot;
 }
 
 void encode_batch(const paxos::PersistBatch& batch, Writer& writer) {

@@ -30,20 +30,6 @@ void seal(std::string_view key, std::string& out) {
   put_fixed32_at(out, 0, record_crc(key, out));
 }
 
-void encode_ballot(const paxos::Ballot& ballot, Writer& writer) {
-  writer.varint(ballot.round);
-  writer.varint(ballot.node);
-}
-
-paxos::Ballot decode_ballot(Reader& reader) {
-  paxos::Ballot ballot;
-  ballot.round = reader.varint();
-  const uint64_t node = reader.varint();
-  if (node > UINT32_MAX) reader.fail();
-  ballot.node = static_cast<paxos::NodeId>(node);
-  return ballot;
-}
-
 std::string finish(const Reader& reader) {
   if (!reader.ok()) return "malformed body";
   if (!reader.done()) return "trailing bytes after the body";
@@ -58,6 +44,20 @@ std::string slot_of(std::string_view key, paxos::Slot& slot) {
 }
 
 }  // namespace
+
+void encode_ballot(const paxos::Ballot& ballot, Writer& writer) {
+  writer.varint(ballot.round);
+  writer.varint(ballot.node);
+}
+
+paxos::Ballot decode_ballot(Reader& reader) {
+  paxos::Ballot ballot;
+  ballot.round = reader.varint();
+  const uint64_t node = reader.varint();
+  if (node > UINT32_MAX) reader.fail();
+  ballot.node = static_cast<paxos::NodeId>(node);
+  return ballot;
+}
 
 const char* table_name(Table table) {
   switch (table) {

@@ -132,6 +132,11 @@ struct ChunkRecord {
   std::string_view bytes;  // a view into the record's value
 };
 
+// A ballot as two varints (round, node), in records and in log frames. The
+// decoder fails the Reader on a node id above 32 bits.
+void encode_ballot(const paxos::Ballot& ballot, Writer& writer);
+paxos::Ballot decode_ballot(Reader& reader);
+
 // ---- encoding: each fills `out` (cleared first) with the whole record value.
 
 void encode_format(const FormatRecord& record, std::string& out);
