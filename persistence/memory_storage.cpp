@@ -264,13 +264,15 @@ size_t MemoryStorage::record_count() const {
   return count + (frames > 0 ? frames - 1 : 0);
 }
 
-std::pair<Table, MemoryStorage::TableMap::iterator> MemoryStorage::locate(size_t index) {
+std::optional<std::pair<Table, MemoryStorage::TableMap::iterator>> MemoryStorage::locate(size_t index) {
   for (size_t t = 0; t < kTableCount; ++t) {
     TableMap& map = durable_[t];
-    if (index < map.size()) return {static_cast<Table>(t), std::next(map.begin(), static_cast<std::ptrdiff_t>(index))};
+    if (index < map.size()) {
+      return std::pair{static_cast<Table>(t), std::next(map.begin(), static_cast<std::ptrdiff_t>(index))};
+    }
     index -= map.size();
   }
-  return {Table::meta, durable_[0].end()};
+  return std::nullopt;
 }
 
 MemoryStorage::RecordRef MemoryStorage::record(size_t index) const {
@@ -289,8 +291,8 @@ MemoryStorage::RecordRef MemoryStorage::record(size_t index) const {
 template <typename Change>
 void MemoryStorage::damage(size_t index, Change change) {
   SYNOD_ASSERT(index < record_count());
-  auto [table, it] = locate(index);
-  if (it != durable_[0].end()) {
+  if (auto located = locate(index)) {
+    auto [table, it] = *located;
     TableMap& current = current_[index_of(table)];
     auto seen = current.find(it->first);
     const bool reads_see_it = seen != current.end() && seen->second == it->second;

@@ -123,7 +123,9 @@ class MemoryStorage final : public RecordStorage {
   // (offset, bytes), and where the next one goes.
   std::vector<std::pair<uint64_t, uint64_t>> live_frames(LogPosition* next = nullptr) const;
   // The durable record at `index`, as (table, iterator).
-  std::pair<Table, TableMap::iterator> locate(size_t index);
+  // The durable table record at `index`, as (table, iterator); nullopt if
+  // `index` names a log frame.
+  std::optional<std::pair<Table, TableMap::iterator>> locate(size_t index);
   // Applies `change` to a durable record and, where reads still see the same
   // bytes, to the current image too.
   template <typename Change>
