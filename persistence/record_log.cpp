@@ -76,18 +76,24 @@ Status RecordStorage::append_frame(const std::vector<const paxos::PersistBatch*>
   (void)write_group(pending.writes, batches, next, outcome);  // recording cannot fail
   if (Status status = log_.write(log_head_.offset, frame_); !status.ok()) return status;
   if (Status status = log_.sync(); !status.ok()) return status;
-  commit_group(outcome);
   pending.next = next;
   pending.bytes = frame_.size();
   log_head_ = next;
+  keep_pending(std::move(pending), outcome);
+  return Status::success();
+}
+
+// A frame is durable: the picture takes its outcome, and its recorded writes
+// wait for a checkpoint.
+void RecordStorage::keep_pending(PendingFrame pending, GroupOutcome& outcome) {
+  commit_group(outcome);
   pending_bytes_ += pending.bytes;
   pending_.push_back(std::move(pending));
-  return Status::success();
 }
 
 Status RecordStorage::flush_log() {
   while (!pending_.empty()) {
-    if (Status status = checkpoint(); !status.ok()) return status;
+    if (Status status = write_checkpoint(); !status.ok()) return status;
   }
   return Status::success();
 }
@@ -118,6 +124,11 @@ bool RecordStorage::checkpoint_due() const { return pending_bytes_ >= options_.c
 
 Status RecordStorage::checkpoint() {
   SYNOD_ASSERT_MSG(loaded_, "checkpoint before load() succeeded");
+  return write_checkpoint();
+}
+
+// One checkpoint step; also run by load() while it replays, before it is loaded.
+Status RecordStorage::write_checkpoint() {
   if (pending_.empty()) return Status::success();
   if (!write_failure_.ok()) return refuse();
   size_t frames = 0;
@@ -196,7 +207,6 @@ Status RecordStorage::replay_log(LoadResult& result) {
   bytes = std::string();
   // The picture is the tables' (read_head); each frame's batches go through
   // the record logic as at their commit, and the checkpoints write them.
-  loaded_ = true;  // checkpoint() asserts it; load() decides in the end
   Status status;
   for (LogFrame& frame : scan.frames) {
     std::vector<const paxos::PersistBatch*> batches;
@@ -206,14 +216,11 @@ Status RecordStorage::replay_log(LoadResult& result) {
     pending.next = LogPosition{frame.at.epoch, frame.end, frame.at.seq + 1};
     pending.bytes = frame.end - frame.at.offset;
     (void)write_group(pending.writes, batches, pending.next, outcome);
-    commit_group(outcome);
-    pending_bytes_ += pending.bytes;
-    pending_.push_back(std::move(pending));
+    keep_pending(std::move(pending), outcome);
     if (checkpoint_due()) status = flush_log();
     if (!status.ok()) break;
   }
   if (status.ok()) status = flush_log();
-  loaded_ = false;
   log_head_ = scan.next;
   return status;
 }

@@ -135,6 +135,8 @@ class RecordStorage : public Storage {
   // persist (record_log.cpp)
   void check_group(std::span<const paxos::PersistBatch* const> batches) const;
   Status append_frame(const std::vector<const paxos::PersistBatch*>& batches);
+  void keep_pending(PendingFrame pending, GroupOutcome& outcome);
+  Status write_checkpoint();
   Status flush_log();
   Status wrap_log();
   Status write_log_position(const LogPosition& position);

@@ -18,6 +18,7 @@ using namespace synod::persistence;
 using synod::persistence::testing::batch_value;
 using synod::persistence::testing::chosen_batch;
 using synod::persistence::testing::lmdb_options;
+using synod::persistence::testing::open_ok;
 using synod::persistence::testing::RawLmdb;
 using synod::persistence::testing::TempDir;
 using synod::persistence::testing::vote_batch;
@@ -26,13 +27,6 @@ namespace {
 
 const paxos::Ballot kBallot{8, 1};
 constexpr std::string_view kMarker = "MARKER-payload-0123456789";
-
-std::unique_ptr<LmdbStorage> open_ok(const LmdbOptions& options) {
-  auto opened = LmdbStorage::open(options);
-  INFO(opened.status.to_string());
-  REQUIRE(opened.status.ok());
-  return std::move(opened.storage);
-}
 
 LoadResult load_after_reopen(const LmdbOptions& options) {
   auto store = open_ok(options);

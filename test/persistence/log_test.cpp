@@ -17,6 +17,7 @@ using namespace synod;
 using namespace synod::persistence;
 using synod::persistence::testing::chosen_batch;
 using synod::persistence::testing::lmdb_options;
+using synod::persistence::testing::open_ok;
 using synod::persistence::testing::promise_batch;
 using synod::persistence::testing::TempDir;
 using synod::persistence::testing::vote_batch;
@@ -55,13 +56,6 @@ void write_file_at(const std::string& path, uint64_t offset, std::string_view by
   REQUIRE(fd >= 0);
   REQUIRE(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(bytes.size()));
   ::close(fd);
-}
-
-std::unique_ptr<LmdbStorage> open_ok(const LmdbOptions& options) {
-  auto opened = LmdbStorage::open(options);
-  INFO(opened.status.to_string());
-  REQUIRE(opened.status.ok());
-  return std::move(opened.storage);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <lmdb.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -80,6 +81,14 @@ inline LmdbOptions lmdb_options(const std::string& dir, paxos::NodeId node = 1) 
   options.map_bytes_initial = 4ULL << 20;
   options.map_bytes_max = 256ULL << 20;
   return options;
+}
+
+// Opens an LmdbStorage, failing the test (with the reason) if it cannot.
+inline std::unique_ptr<LmdbStorage> open_ok(const LmdbOptions& options) {
+  auto opened = LmdbStorage::open(options);
+  INFO(opened.status.to_string());
+  REQUIRE(opened.status.ok());
+  return std::move(opened.storage);
 }
 
 // Direct LMDB access to a store that no LmdbStorage holds open, to damage it
