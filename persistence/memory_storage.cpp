@@ -231,7 +231,7 @@ void MemoryStorage::lose_disk() {
 void MemoryStorage::fail_writes(Code code) { failing_ = code; }
 
 std::vector<std::pair<uint64_t, uint64_t>> MemoryStorage::live_frames(LogPosition* next) const {
-  // Where the durable tables say the log starts (a version 2 store only).
+  // Where the durable tables say the log starts (version 2 on).
   const TableMap& meta = durable_[index_of(Table::meta)];
   auto format_it = meta.find(kFormatKey);
   auto state_it = meta.find(kStateKey);
@@ -239,7 +239,7 @@ std::vector<std::pair<uint64_t, uint64_t>> MemoryStorage::live_frames(LogPositio
   StateRecord state;
   std::vector<std::pair<uint64_t, uint64_t>> frames;
   if (format_it == meta.end() || state_it == meta.end() || !decode_format(format_it->second, format).empty() ||
-      format.version != kFormatVersion || !decode_state(state_it->second, format.version, state).empty()) {
+      format.version < 2 || !decode_state(state_it->second, format.version, state).empty()) {
     return frames;
   }
   if (next) *next = state.log;

@@ -163,23 +163,53 @@ Status RecordStorage::read_head(TableReader& reader, bool& empty_store) {
   return read_votes(reader, unused);
 }
 
-// A version 1 store had no log: it becomes a version 2 store whose log is
-// empty. The ring is cleared first, so that a crash in between leaves a
-// version 1 store and an empty ring, and the next load migrates again.
+// An older store becomes a current one in one transaction, before its log is
+// replayed (the log's format is version 2's).
+//   - Version 1 had no log: its log starts empty. The ring is cleared first,
+//     so that a crash in between leaves a version 1 store and an empty ring,
+//     and the next load migrates again.
+//   - Versions 1 and 2 keyed a chunk by its index alone: each is re-keyed
+//     under its snapshot's slot (records.h, version 3).
 Status RecordStorage::migrate(LoadResult& result) {
-  if (Status status = log_.clear(); !status.ok()) return status;
   StateRecord state = state_;
-  state.log = LogPosition{};
+  if (store_version_ < 2) {
+    if (Status status = log_.clear(); !status.ok()) return status;
+    state.log = LogPosition{};
+  }
   Status status = run_write([&](TableWriter& writer) {
     encode_format(FormatRecord{kFormatVersion, options_.node_id}, scratch_);
     if (Status put = writer.put(Table::meta, kFormatKey, scratch_); !put.ok()) return put;
     encode_state(state, scratch_);
-    return writer.put(Table::meta, kStateKey, scratch_);
+    if (Status put = writer.put(Table::meta, kStateKey, scratch_); !put.ok()) return put;
+    return rekey_chunks(writer);
   });
   if (!status.ok()) return status;
   result.migrated_from_version = store_version_;
   store_version_ = kFormatVersion;
   state_ = state;
+  return Status::success();
+}
+
+Status RecordStorage::rekey_chunks(TableWriter& writer) {
+  std::vector<std::pair<std::string, std::string>> chunks;  // old key, value
+  Status status = writer.scan(Table::snapshot_chunks, {}, [&](std::string_view key, std::string_view value) {
+    chunks.emplace_back(key, value);
+    return true;
+  });
+  if (!status.ok()) return status;
+  for (const auto& [key, value] : chunks) {
+    ChunkRecord chunk;
+    if (auto problem = decode_chunk_v2(key, value, chunk); !problem.empty()) {
+      return Status::error(Code::corrupt,
+                           "snapshot chunk of a version " + std::to_string(store_version_) + " store: " + problem);
+    }
+    if (Status erased = writer.erase(Table::snapshot_chunks, key); !erased.ok()) return erased;
+    const uint64_t index = *parse_slot_key(key);
+    encode_chunk(index, chunk.snapshot_slot, chunk.bytes, scratch_);
+    if (Status put = writer.put(Table::snapshot_chunks, chunk_key(chunk.snapshot_slot, index), scratch_); !put.ok()) {
+      return put;
+    }
+  }
   return Status::success();
 }
 

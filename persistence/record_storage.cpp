@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "base/assert.h"
-#include "base/crc32c.h"
 
 namespace synod::persistence {
 
@@ -22,10 +21,6 @@ std::string describe_key(std::string_view key) {
 
 paxos::Slot next_chosen_slot(const StateRecord& state) {
   return std::max(state.chosen_last, state.snapshot_slot) + 1;
-}
-
-uint64_t chunk_count_for(uint64_t size_bytes, uint64_t chunk_bytes) {
-  return (size_bytes + chunk_bytes - 1) / chunk_bytes;
 }
 
 }  // namespace
@@ -194,71 +189,6 @@ std::string RecordStorage::read_chosen_record(std::string_view key, std::string_
   return {};
 }
 
-Status RecordStorage::read_snapshot(TableReader& reader, std::optional<Snapshot>& snapshot) {
-  std::optional<std::string_view> value;
-  if (Status status = reader.get(Table::meta, kSnapshotKey, value); !status.ok()) return status;
-  if (state_.snapshot_slot == paxos::kNoSlot) {
-    if (value) return corrupt("a snapshot record is stored but the state record names no snapshot");
-    bool any_chunk = false;
-    Status status = reader.scan(Table::snapshot_chunks, {}, [&](std::string_view, std::string_view) {
-      any_chunk = true;
-      return false;
-    });
-    if (!status.ok()) return status;
-    return any_chunk ? corrupt("snapshot chunks are stored but the state record names no snapshot")
-                     : Status::success();
-  }
-  if (!value) return corrupt("the snapshot record is missing");
-  SnapshotRecord record;
-  if (auto problem = decode_snapshot(*value, record); !problem.empty()) return corrupt("snapshot record: " + problem);
-  if (record.slot != state_.snapshot_slot) {
-    return corrupt("the snapshot record is for slot " + std::to_string(record.slot) + " but the state record says " +
-                   std::to_string(state_.snapshot_slot));
-  }
-  if (record.size_bytes > options_.snapshot_bytes_max) {
-    return Status::error(Code::invalid_argument, "the stored snapshot has " + std::to_string(record.size_bytes) +
-                                                     " bytes, above snapshot_bytes_max; raise it to load this store");
-  }
-  Snapshot loaded{record.slot, record.members, {}};
-  if (Status status = read_chunks(reader, record, loaded.bytes); !status.ok()) return status;
-  snapshot_ = std::move(record);
-  snapshot = std::move(loaded);
-  return Status::success();
-}
-
-Status RecordStorage::read_chunks(TableReader& reader, const SnapshotRecord& record, std::string& bytes) {
-  if (record.chunk_bytes == 0 || record.chunk_count != chunk_count_for(record.size_bytes, record.chunk_bytes)) {
-    return corrupt("the snapshot record's chunk count does not match its size");
-  }
-  bytes.reserve(record.size_bytes);
-  uint64_t index = 0;
-  Status problem;
-  Status status = reader.scan(Table::snapshot_chunks, {}, [&](std::string_view key, std::string_view value) {
-    ChunkRecord chunk;
-    std::string what = decode_chunk(key, value, chunk);
-    const uint64_t expected = std::min(record.chunk_bytes, record.size_bytes - bytes.size());
-    if (what.empty() && parse_slot_key(key) != index) what = "chunk " + std::to_string(index) + " is missing";
-    if (what.empty() && index >= record.chunk_count) what = "more chunks than the snapshot record counts";
-    if (what.empty() && chunk.snapshot_slot != record.slot) what = "belongs to another snapshot";
-    if (what.empty() && chunk.bytes.size() != expected) what = "wrong length";
-    if (!what.empty()) {
-      problem = corrupt("snapshot chunk " + describe_key(key) + ": " + what);
-      return false;
-    }
-    bytes.append(chunk.bytes);
-    ++index;
-    return true;
-  });
-  if (!status.ok()) return status;
-  if (!problem.ok()) return problem;
-  if (index != record.chunk_count) {
-    return corrupt("the snapshot has " + std::to_string(index) + " of its " + std::to_string(record.chunk_count) +
-                   " chunks");
-  }
-  if (crc32c(bytes) != record.crc32c) return corrupt("the snapshot image fails its whole-image checksum");
-  return Status::success();
-}
-
 Status RecordStorage::initialize() {
   if (!write_failure_.ok()) return refuse();
   const StateRecord empty;
@@ -351,173 +281,6 @@ void RecordStorage::commit_group(GroupOutcome& outcome) {
   }
 }
 
-// ------------------------------------------------------------------ snapshots
-
-Status RecordStorage::save_snapshot(const Snapshot& snapshot) {
-  SYNOD_ASSERT_MSG(loaded_, "save_snapshot before load() succeeded");
-  SYNOD_ASSERT(snapshot.slot != paxos::kNoSlot && !snapshot.members.empty());
-  SYNOD_ASSERT_MSG(snapshot.slot >= state_.snapshot_slot, "a snapshot older than the stored one");
-  if (!write_failure_.ok()) return refuse();
-  if (snapshot.bytes.size() > options_.snapshot_bytes_max) {
-    return Status::error(Code::invalid_argument, "a snapshot of " + std::to_string(snapshot.bytes.size()) +
-                                                     " bytes is above snapshot_bytes_max");
-  }
-  const SnapshotRecord record{snapshot.slot,
-                              snapshot.members,
-                              snapshot.bytes.size(),
-                              crc32c(snapshot.bytes),
-                              options_.snapshot_chunk_bytes,
-                              chunk_count_for(snapshot.bytes.size(), options_.snapshot_chunk_bytes)};
-  if (Status flushed = flush_log(); !flushed.ok()) return flushed;
-  StateRecord state = state_;
-  state.snapshot_slot = snapshot.slot;
-  Status status = run_write([&](TableWriter& writer) { return write_snapshot(writer, snapshot, record, state); });
-  if (!status.ok()) return fail_writes(status);
-  const uint64_t covered = std::min<uint64_t>(log_record_bytes_.size(), snapshot.slot - state_.snapshot_slot);
-  for (uint64_t i = 0; i < covered; ++i) {
-    log_bytes_ -= log_record_bytes_.front();
-    log_record_bytes_.pop_front();
-  }
-  state_ = state;
-  snapshot_ = record;
-  return Status::success();
-}
-
-Status RecordStorage::write_snapshot(TableWriter& writer, const Snapshot& snapshot, const SnapshotRecord& record,
-                                     const StateRecord& state) {
-  if (Status status = writer.clear(Table::snapshot_chunks); !status.ok()) return status;
-  const std::string_view bytes = snapshot.bytes;
-  for (uint64_t index = 0; index < record.chunk_count; ++index) {
-    encode_chunk(index, record.slot, bytes.substr(index * record.chunk_bytes, record.chunk_bytes), scratch_);
-    if (Status status = writer.put(Table::snapshot_chunks, slot_key(index), scratch_); !status.ok()) return status;
-  }
-  encode_snapshot(record, scratch_);
-  if (Status status = writer.put(Table::meta, kSnapshotKey, scratch_); !status.ok()) return status;
-  encode_state(state, scratch_);
-  return writer.put(Table::meta, kStateKey, scratch_);
-}
-
-ChunkResult RecordStorage::read_snapshot_chunk(paxos::Slot slot, uint64_t offset, uint64_t length_max) {
-  SYNOD_ASSERT_MSG(loaded_, "read_snapshot_chunk before load() succeeded");
-  SYNOD_ASSERT(length_max > 0);
-  ChunkResult result;
-  if (!snapshot_ || snapshot_->slot != slot) {
-    result.status = Status::error(Code::snapshot_changed, "no snapshot at slot " + std::to_string(slot) +
-                                                              " is stored; the latest is at slot " +
-                                                              std::to_string(state_.snapshot_slot));
-    return result;
-  }
-  if (offset > snapshot_->size_bytes) {
-    result.status = Status::error(Code::invalid_argument, "offset " + std::to_string(offset) +
-                                                              " is past the snapshot's " +
-                                                              std::to_string(snapshot_->size_bytes) + " bytes");
-    return result;
-  }
-  const uint64_t length =
-      std::min({length_max, options_.transfer_chunk_bytes_max, snapshot_->size_bytes - offset});
-  SnapshotChunk& chunk = result.chunk;
-  result.status = run_read([&](TableReader& reader) { return read_chunk_range(reader, offset, length, chunk.bytes); });
-  if (!result.status.ok()) {
-    chunk.bytes.clear();
-    return result;
-  }
-  chunk.slot = slot;
-  chunk.offset = offset;
-  chunk.crc32c = crc32c(chunk.bytes);
-  chunk.snapshot_bytes = snapshot_->size_bytes;
-  chunk.snapshot_crc32c = snapshot_->crc32c;
-  chunk.last = offset + length == snapshot_->size_bytes;
-  return result;
-}
-
-Status RecordStorage::read_chunk_range(TableReader& reader, uint64_t offset, uint64_t length, std::string& out) {
-  const SnapshotRecord& record = *snapshot_;
-  out.clear();
-  out.reserve(length);
-  uint64_t position = offset;
-  while (out.size() < length) {
-    const uint64_t index = position / record.chunk_bytes;
-    const std::string key = slot_key(index);
-    std::optional<std::string_view> value;
-    if (Status status = reader.get(Table::snapshot_chunks, key, value); !status.ok()) return status;
-    ChunkRecord chunk;
-    std::string what = value ? decode_chunk(key, *value, chunk) : "missing";
-    if (what.empty() && chunk.snapshot_slot != record.slot) what = "belongs to another snapshot";
-    const uint64_t within = position - index * record.chunk_bytes;
-    if (what.empty() && within >= chunk.bytes.size()) what = "shorter than the snapshot record says";
-    if (!what.empty()) return corrupt("snapshot chunk " + std::to_string(index) + ": " + what);
-    const uint64_t take = std::min<uint64_t>(chunk.bytes.size() - within, length - out.size());
-    out.append(chunk.bytes.substr(within, take));
-    position += take;
-  }
-  return Status::success();
-}
-
-std::optional<SnapshotInfo> RecordStorage::snapshot_info() const {
-  if (!snapshot_) return std::nullopt;
-  return SnapshotInfo{snapshot_->slot, snapshot_->members, snapshot_->size_bytes, snapshot_->crc32c};
-}
-
-// ------------------------------------------------------------------ compaction
-
-CompactResult RecordStorage::compact(paxos::Slot through) {
-  SYNOD_ASSERT_MSG(loaded_, "compact before load() succeeded");
-  SYNOD_ASSERT_MSG(through <= state_.snapshot_slot, "compacting past the snapshot would lose chosen values");
-  CompactResult result;
-  if (!write_failure_.ok()) {
-    result.status = refuse();
-    return result;
-  }
-  if (Status flushed = flush_log(); !flushed.ok()) {
-    result.status = flushed;
-    return result;
-  }
-  CompactOutcome outcome;
-  Status status = run_write([&](TableWriter& writer) { return write_compaction(writer, through, outcome); });
-  if (!status.ok()) {
-    result.status = fail_writes(status);
-    return result;
-  }
-  for (uint64_t i = 0; i < outcome.votes_erased; ++i) {
-    SYNOD_ASSERT(!vote_slots_.empty() && *vote_slots_.begin() <= through);
-    vote_slots_.erase(vote_slots_.begin());
-  }
-  state_.votes -= outcome.votes_erased;
-  chosen_first_ = outcome.chosen_first;
-  result.records_erased = outcome.chosen_erased + outcome.votes_erased;
-  result.more = outcome.more;
-  return result;
-}
-
-Status RecordStorage::write_compaction(TableWriter& writer, paxos::Slot through, CompactOutcome& outcome) {
-  outcome = CompactOutcome{};
-  const std::string last_key = slot_key(through);
-  const uint64_t budget = options_.compact_records_max;
-  Status status = writer.erase_through(Table::chosen, last_key, budget, outcome.chosen_erased);
-  if (!status.ok()) return status;
-  status = writer.erase_through(Table::accepted, last_key, budget - outcome.chosen_erased, outcome.votes_erased);
-  if (!status.ok()) return status;
-  // What is left decides chosen_first and whether another call is needed.
-  status = writer.scan(Table::chosen, {}, [&](std::string_view key, std::string_view) {
-    outcome.chosen_first = parse_slot_key(key).value_or(paxos::kNoSlot);
-    outcome.more = key <= std::string_view(last_key);
-    return false;
-  });
-  if (!status.ok()) return status;
-  bool votes_left = false;
-  status = writer.scan(Table::accepted, {}, [&](std::string_view key, std::string_view) {
-    votes_left = key <= std::string_view(last_key);
-    return false;
-  });
-  if (!status.ok()) return status;
-  outcome.more = outcome.more || votes_left;
-  if (outcome.votes_erased == 0) return Status::success();
-  StateRecord state = state_;
-  state.votes -= outcome.votes_erased;
-  encode_state(state, scratch_);
-  return writer.put(Table::meta, kStateKey, scratch_);
-}
-
 LogStats RecordStorage::log_stats() const {
   LogStats stats;
   stats.snapshot_slot = state_.snapshot_slot;
@@ -593,6 +356,8 @@ void RecordStorage::clear_picture() {
   vote_slots_.clear();
   chosen_first_ = paxos::kNoSlot;
   snapshot_.reset();
+  staged_ = StagedSnapshot{};
+  stale_chunks_ = false;
   log_record_bytes_.clear();
   log_bytes_ = 0;
   last_ready_id_ = 0;

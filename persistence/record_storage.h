@@ -32,6 +32,18 @@
 //     first checkpoint every pending frame (flush_log): a pending state
 //     record replayed after them would undo them.
 //
+// SNAPSHOTS (record_snapshot.cpp). A chunk's key begins with its snapshot's
+// slot, so a new snapshot is written in steps (save_snapshot_step) beside the
+// latest one, which stays the latest until the step that writes the new
+// snapshot's record and the state record naming it, in one transaction.
+// Invariants:
+//   - the state record names a snapshot only once all its chunks are stored;
+//   - the latest snapshot's chunks are never erased or overwritten (a step
+//     must be for a newer slot), so a peer's transfer and load() read it
+//     whole whatever step a restart cut;
+//   - chunks of any other slot are garbage: load() skips them and compact()
+//     erases them, a bounded number per call.
+//
 // Owned by one thread at a time (the server's storage thread, or the
 // simulator).
 #pragma once
@@ -56,6 +68,7 @@ class RecordStorage : public Storage {
   PersistResult persist(const paxos::PersistBatch& batch) override;
   PersistResult persist_group(std::span<const paxos::PersistBatch* const> batches) override;
   Status save_snapshot(const Snapshot& snapshot) override;
+  SnapshotStep save_snapshot_step(const Snapshot& snapshot) override;
   CompactResult compact(paxos::Slot through) override;
   ChunkResult read_snapshot_chunk(paxos::Slot slot, uint64_t offset, uint64_t length_max) override;
   std::optional<SnapshotInfo> snapshot_info() const override;
@@ -102,6 +115,8 @@ class RecordStorage : public Storage {
     std::vector<uint32_t> chosen_record_bytes;
   };
   struct CompactOutcome {
+    uint64_t chunks_erased = 0;
+    bool stale_chunks_left = false;
     uint64_t chosen_erased = 0;
     uint64_t votes_erased = 0;
     paxos::Slot chosen_first = paxos::kNoSlot;
@@ -118,6 +133,7 @@ class RecordStorage : public Storage {
   // load()
   Status read_head(TableReader& reader, bool& empty_store);
   Status migrate(LoadResult& result);
+  Status rekey_chunks(TableWriter& writer);
   Status replay_log(LoadResult& result);
   Status cut_torn_tail(uint64_t offset, std::string_view scanned);
   Status read_store(TableReader& reader, LoadResult& result, bool& empty_store);
@@ -129,7 +145,7 @@ class RecordStorage : public Storage {
   // snapshot; returns what is wrong with it, or an empty string.
   std::string read_chosen_record(std::string_view key, std::string_view value, paxos::DurableState& durable);
   Status read_snapshot(TableReader& reader, std::optional<Snapshot>& snapshot);
-  Status read_chunks(TableReader& reader, const SnapshotRecord& record, std::string& bytes);
+  Status read_chunks(TableReader& reader, const SnapshotRecord* record, std::string& bytes);
   Status initialize();
 
   // persist (record_log.cpp)
@@ -149,9 +165,14 @@ class RecordStorage : public Storage {
   Status write_chosen(TableWriter& writer, const paxos::PersistBatch& batch, GroupOutcome& outcome);
   void commit_group(GroupOutcome& outcome);
 
-  // snapshots and compaction
-  Status write_snapshot(TableWriter& writer, const Snapshot& snapshot, const SnapshotRecord& record,
-                        const StateRecord& state);
+  // snapshots and compaction (record_snapshot.cpp)
+  Status check_snapshot(const Snapshot& snapshot) const;
+  SnapshotRecord snapshot_record(const Snapshot& snapshot, uint32_t crc) const;
+  std::string_view chunk_of(const Snapshot& snapshot, uint64_t index) const;
+  Status write_chunks(TableWriter& writer, const Snapshot& snapshot, uint64_t first, uint64_t end);
+  Status write_snapshot_record(TableWriter& writer, const SnapshotRecord& record, const StateRecord& state);
+  void commit_snapshot(const SnapshotRecord& record, const StateRecord& state);
+  Status erase_stale_chunks(TableWriter& writer, CompactOutcome& outcome);
   Status write_compaction(TableWriter& writer, paxos::Slot through, CompactOutcome& outcome);
   Status read_chunk_range(TableReader& reader, uint64_t offset, uint64_t length, std::string& out);
 
@@ -172,6 +193,15 @@ class RecordStorage : public Storage {
   std::set<paxos::Slot> vote_slots_;
   paxos::Slot chosen_first_ = paxos::kNoSlot;
   std::optional<SnapshotRecord> snapshot_;
+  // A snapshot being saved in steps: its chunks [0, chunks) are committed.
+  struct StagedSnapshot {
+    paxos::Slot slot = paxos::kNoSlot;
+    uint64_t size_bytes = 0;
+    uint64_t chunks = 0;
+    uint32_t crc32c = 0;  // of the committed chunks' bytes
+  };
+  StagedSnapshot staged_;
+  bool stale_chunks_ = false;  // chunks of another snapshot may be stored: compact() erases them
   // Record sizes of the chosen slots above the snapshot: [0] is snapshot_slot + 1.
   std::deque<uint32_t> log_record_bytes_;
   uint64_t log_bytes_ = 0;

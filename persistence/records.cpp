@@ -104,6 +104,17 @@ std::optional<uint64_t> parse_slot_key(std::string_view key) {
   return slot;
 }
 
+std::string chunk_key(paxos::Slot snapshot_slot, uint64_t index) {
+  std::string key = slot_key(snapshot_slot);
+  key += slot_key(index);
+  return key;
+}
+
+std::optional<ChunkKey> parse_chunk_key(std::string_view key) {
+  if (key.size() != kChunkKeyBytes) return std::nullopt;
+  return ChunkKey{*parse_slot_key(key.substr(0, kSlotKeyBytes)), *parse_slot_key(key.substr(kSlotKeyBytes))};
+}
+
 std::string open_record(std::string_view key, std::string_view value, RecordTag tag, std::string_view& body) {
   if (value.size() < kHeaderBytes) return "record shorter than its header";
   Reader header(value.substr(0, 8));
@@ -178,7 +189,7 @@ void encode_chunk(uint64_t index, paxos::Slot snapshot_slot, std::string_view by
   Writer writer = begin(RecordTag::snapshot_chunk, out);
   writer.varint(snapshot_slot);
   writer.bytes(bytes);
-  seal(slot_key(index), out);
+  seal(chunk_key(snapshot_slot, index), out);
 }
 
 // ---- decoders
@@ -263,14 +274,31 @@ std::string decode_chosen(std::string_view key, std::string_view value, paxos::C
   return finish(reader);
 }
 
-std::string decode_chunk(std::string_view key, std::string_view value, ChunkRecord& out) {
-  std::string_view body;
-  if (auto problem = open_record(key, value, RecordTag::snapshot_chunk, body); !problem.empty()) return problem;
-  if (!parse_slot_key(key)) return "key is not a chunk index";
+namespace {
+
+std::string decode_chunk_body(std::string_view body, ChunkRecord& out) {
   Reader reader(body);
   out.snapshot_slot = reader.varint();
   out.bytes = reader.bytes();
   return finish(reader);
+}
+
+}  // namespace
+
+std::string decode_chunk(std::string_view key, std::string_view value, ChunkRecord& out) {
+  std::string_view body;
+  if (auto problem = open_record(key, value, RecordTag::snapshot_chunk, body); !problem.empty()) return problem;
+  const auto parsed = parse_chunk_key(key);
+  if (!parsed) return "key is not a snapshot slot and chunk index";
+  if (auto problem = decode_chunk_body(body, out); !problem.empty()) return problem;
+  return out.snapshot_slot == parsed->snapshot_slot ? "" : "its key names another snapshot";
+}
+
+std::string decode_chunk_v2(std::string_view key, std::string_view value, ChunkRecord& out) {
+  std::string_view body;
+  if (auto problem = open_record(key, value, RecordTag::snapshot_chunk, body); !problem.empty()) return problem;
+  if (!parse_slot_key(key)) return "key is not a chunk index";
+  return decode_chunk_body(body, out);
 }
 
 }  // namespace synod::persistence

@@ -19,10 +19,13 @@
 //   accepted         slot, 8 bytes big-endian     vote            varint ballot.round,
 //                                                                 varint ballot.node, value
 //   chosen           slot, 8 bytes big-endian     chosen          value
-//   snapshot_chunks  chunk index, 8 bytes b.-e.   snapshot_chunk  varint snapshot slot, bytes data
+//   snapshot_chunks  snapshot slot, chunk index,  snapshot_chunk  varint snapshot slot, bytes data
+//                    8 bytes b.-e. each
 //
 // Big-endian keys make byte order numeric order, so a cursor walks slots in
-// order and "erase through slot S" is a prefix of the table.
+// order and "erase through slot S" is a prefix of the table. A chunk's key
+// starts with its snapshot's slot, so a new snapshot's chunks are written
+// beside the latest one's, in steps, and the old ones erased after (issue 18).
 //
 // A value, in a vote or a chosen record: u8 kind (0 no-op, 1 commands); for
 // commands, varint count, then per command varint client id, varint seq and
@@ -54,7 +57,10 @@
 // (log_format.h) and reach these tables at checkpoints; the state record's
 // section 1 (log) names the first log frame the tables do not hold yet:
 // varint epoch, varint offset, varint seq. A version 1 store is migrated on
-// its first load (record_storage.h). Later issues add sections to the state
+// its first load (record_storage.h). 3 (issue 18): a chunk's key is its
+// snapshot's slot and then its index (was: the index alone), so snapshots are
+// saved in steps; a version 1 or 2 store's chunks are re-keyed on its first
+// load. Later issues add sections to the state
 // record (and bump the version); a reader refuses a section id it does not
 // know rather than skip state it does not understand.
 //
@@ -76,7 +82,7 @@ namespace synod::persistence {
 
 // Bump on any change to a key, tag or body above; a store with another
 // version is refused (Code::unknown_format_version), never misread.
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
 // The oldest version this build reads, and migrates on load.
 inline constexpr uint32_t kFormatVersionOldest = 1;
 
@@ -100,6 +106,17 @@ inline constexpr size_t kSlotKeyBytes = 8;
 std::string slot_key(uint64_t slot);
 // nullopt unless `key` is exactly 8 bytes.
 std::optional<uint64_t> parse_slot_key(std::string_view key);
+
+// The 16-byte key of a snapshot chunk (version 3): its snapshot's slot, then
+// its index, 8 bytes big-endian each.
+struct ChunkKey {
+  paxos::Slot snapshot_slot = paxos::kNoSlot;
+  uint64_t index = 0;
+};
+inline constexpr size_t kChunkKeyBytes = 2 * kSlotKeyBytes;
+std::string chunk_key(paxos::Slot snapshot_slot, uint64_t index);
+// nullopt unless `key` is exactly 16 bytes.
+std::optional<ChunkKey> parse_chunk_key(std::string_view key);
 
 struct FormatRecord {
   uint32_t version = kFormatVersion;
@@ -164,6 +181,8 @@ std::string decode_snapshot(std::string_view value, SnapshotRecord& out);
 std::string decode_vote(std::string_view key, std::string_view value, paxos::AcceptedEntry& out);
 std::string decode_chosen(std::string_view key, std::string_view value, paxos::ChosenEntry& out);
 std::string decode_chunk(std::string_view key, std::string_view value, ChunkRecord& out);
+// A chunk of a version 1 or 2 store, under its 8-byte index key (migration).
+std::string decode_chunk_v2(std::string_view key, std::string_view value, ChunkRecord& out);
 
 // Checks the envelope only (checksum, length, tag) and returns the body, for
 // records that are verified but not needed (chosen slots below a snapshot).

@@ -22,6 +22,7 @@ std::string validate(const StorageOptions& options) {
   }
   if (options.transfer_chunk_bytes_max == 0) return "transfer_chunk_bytes_max must be positive";
   if (options.compact_records_max == 0) return "compact_records_max must be positive";
+  if (options.snapshot_step_bytes == 0) return "snapshot_step_bytes must be positive";
   if (options.group_batches_max == 0) return "group_batches_max must be positive";
   if (options.log_capacity_bytes < (64ULL << 10)) return "log_capacity_bytes must be at least 64 KiB";
   if (options.checkpoint_bytes == 0 || options.checkpoint_bytes > options.log_capacity_bytes / 4) {

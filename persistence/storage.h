@@ -111,6 +111,11 @@ struct CompactResult {
   bool more = false;  // compact_records_max was reached; call again
 };
 
+struct SnapshotStep {
+  Status status;
+  bool more = false;  // the snapshot is not the latest yet: call again with it
+};
+
 struct ChunkResult {
   Status status;
   SnapshotChunk chunk;
@@ -137,7 +142,13 @@ struct StorageOptions {
   uint64_t snapshot_bytes_max = 512ULL << 20;       // larger images are refused
   uint64_t snapshot_chunk_bytes = 1ULL << 20;       // the stored chunk size
   uint64_t transfer_chunk_bytes_max = 1ULL << 20;   // the longest chunk read_snapshot_chunk returns
-  uint64_t compact_records_max = 1ULL << 16;        // records one compact() call erases
+  // Records one compact() call erases, and chunks of snapshots no longer
+  // the latest: each call is one step of the storage thread, which group
+  // commits wait behind (issue 18: no step above 20 ms).
+  uint64_t compact_records_max = 4096;
+  // Chunk bytes one save_snapshot_step() writes (at least one chunk), for
+  // the same reason.
+  uint64_t snapshot_step_bytes = 4ULL << 20;
   size_t group_batches_max = 1024;                  // batches one persist_group() takes
   // The commit log's ring (log_format.h). A frame larger than half of it is
   // a bug (asserted); the core's limits keep a Ready's batch far below.
@@ -184,8 +195,23 @@ class Storage {
   // snapshot.slot + 1. Nothing is truncated here: see compact().
   virtual Status save_snapshot(const Snapshot& snapshot) = 0;
 
-  // Erases the chosen records and the votes at or below `through`, lowest
-  // first, at most compact_records_max per call. `through` must not exceed
+  // save_snapshot in steps, for the node's own snapshots: each call writes
+  // at most snapshot_step_bytes of the image's chunks in one transaction,
+  // beside the latest snapshot's, which stays the latest (and readable)
+  // until the call that writes the last chunk also writes the snapshot
+  // record, in one transaction: that call returns more = false. Call again
+  // with the same snapshot while `more`; a snapshot of another slot starts
+  // over. snapshot_changed if a snapshot at or above `snapshot.slot` is
+  // stored (one saved whole meanwhile). The chosen log must reach
+  // `snapshot.slot`: a snapshot from a peer, above the log, is saved whole
+  // (save_snapshot), because the batches after it continue the log from its
+  // slot. Chunks left behind (the old snapshot's, a restart's half-written
+  // ones) are erased by compact().
+  virtual SnapshotStep save_snapshot_step(const Snapshot& snapshot) = 0;
+
+  // Erases the chunks of snapshots other than the latest (as many per call
+  // as a save step writes), then the chosen records and the votes at
+  // or below `through`, lowest first, at most compact_records_max per call. `through` must not exceed
   // the snapshot's slot (asserted): what no snapshot covers is never erased.
   virtual CompactResult compact(paxos::Slot through) = 0;
 

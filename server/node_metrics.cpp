@@ -118,6 +118,19 @@ NodeMetrics::NodeMetrics(const Config& config)
                                          "Seconds one checkpoint step (log frames into LMDB, one transaction) took.",
                                          metrics::Layout::seconds())
                               .only()),
+      snapshot_step_duration(registry
+                                 .histogram("synod_storage_snapshot_step_duration_seconds",
+                                            "Seconds one step of saving a snapshot (its chunks, one transaction) held "
+                                            "the storage thread.",
+                                            metrics::Layout::seconds())
+                                 .only()),
+      compaction_step_duration(registry
+                                   .histogram("synod_storage_compaction_step_duration_seconds",
+                                              "Seconds one compaction step (records below the snapshot, one "
+                                              "transaction) held the "
+                                              "storage thread.",
+                                              metrics::Layout::seconds())
+                                   .only()),
       sync_readies(registry
                        .histogram("synod_storage_sync_readies", "Readies one group commit wrote.",
                                   metrics::Layout::counts())
@@ -215,13 +228,25 @@ persistence::Status MeteredStorage::checkpoint() {
 }
 
 persistence::Status MeteredStorage::save_snapshot(const persistence::Snapshot& snapshot) {
+  const int64_t started = steady_us();
   auto status = inner_.save_snapshot(snapshot);
+  if (record_) metrics_.snapshot_step_duration.observe(seconds_between(started, steady_us()));
   publish_log_size();
   return status;
 }
 
+persistence::SnapshotStep MeteredStorage::save_snapshot_step(const persistence::Snapshot& snapshot) {
+  const int64_t started = steady_us();
+  auto step = inner_.save_snapshot_step(snapshot);
+  if (record_) metrics_.snapshot_step_duration.observe(seconds_between(started, steady_us()));
+  if (!step.more) publish_log_size();
+  return step;
+}
+
 persistence::CompactResult MeteredStorage::compact(paxos::Slot through) {
+  const int64_t started = steady_us();
   auto result = inner_.compact(through);
+  if (record_) metrics_.compaction_step_duration.observe(seconds_between(started, steady_us()));
   publish_log_size();
   return result;
 }

@@ -50,6 +50,8 @@ struct NodeMetrics {
   metrics::Gauge& watchers;
   metrics::Histogram& sync_duration;
   metrics::Histogram& checkpoint_duration;
+  metrics::Histogram& snapshot_step_duration;  // saving a snapshot in steps
+  metrics::Histogram& compaction_step_duration;
   metrics::Histogram& sync_readies;
   metrics::Histogram& batch_commands;
   metrics::Gauge& log_slots_since_snapshot;
@@ -87,6 +89,7 @@ class MeteredStorage final : public persistence::Storage {
   persistence::PersistResult persist(const paxos::PersistBatch& batch) override;
   persistence::PersistResult persist_group(std::span<const paxos::PersistBatch* const> batches) override;
   persistence::Status save_snapshot(const persistence::Snapshot& snapshot) override;
+  persistence::SnapshotStep save_snapshot_step(const persistence::Snapshot& snapshot) override;
   persistence::CompactResult compact(paxos::Slot through) override;
   persistence::ChunkResult read_snapshot_chunk(paxos::Slot slot, uint64_t offset, uint64_t length_max) override {
     return inner_.read_snapshot_chunk(slot, offset, length_max);

@@ -1,5 +1,6 @@
 #include "server/snapshot_fork.h"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -147,39 +148,89 @@ void SnapshotFork::read_snapshot_image(int fd, pid_t child, int64_t started, int
   ::_exit(0);
 }
 
-// serialize_us: from the start to the image in hand; owner_us: how long the
-// owner thread was held (fork alone, or the whole inline serialization).
+// What saving one snapshot has done so far, carried from step to step.
+struct SnapshotFork::Saving {
+  persistence::Snapshot snapshot;
+  uint64_t bytes = 0;
+  int64_t started = 0;
+  int64_t serialize_us = 0;  // from the start to the image in hand
+  int64_t owner_us = 0;      // how long the owner thread was held (fork alone, or the whole inline serialization)
+  int64_t store_us = 0;      // the steps' sum
+  int64_t step_us_max = 0;
+  uint64_t steps = 0;
+  uint64_t erased = 0;
+  bool saved = false;  // the snapshot is the latest; compaction steps follow
+  persistence::Status status;
+};
+
 void SnapshotFork::save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us,
-                               int64_t owner_us) {
-  storage_->run_task([this, snapshot = std::move(snapshot), started, serialize_us,
-                            owner_us](persistence::Storage& store) {
-    const int64_t store_started = steady_us();
-    auto status = store.save_snapshot(snapshot);
-    uint64_t erased = 0;
-    for (bool more = status.ok(); more;) {
-      auto compacted = store.compact(snapshot.slot);
-      erased += compacted.records_erased;
-      more = compacted.status.ok() && compacted.more;
-      if (!compacted.status.ok()) status = compacted.status;
-    }
-    const int64_t store_us = steady_us() - store_started;
-    asio::post(io_, [this, status, erased, slot = snapshot.slot, bytes = snapshot.bytes.size(), started, serialize_us,
-                    owner_us, store_us] {
-      running_ = false;
-      if (status.ok()) {
-        // The work itself (serialize, save, compact), not its wait in the
-        // storage queue behind group commits.
-        metrics_.snapshots.inc();
-        metrics_.snapshot_duration.observe(static_cast<double>(serialize_us + store_us) / 1e6);
-        metrics_.snapshot_bytes.set(static_cast<double>(bytes));
-        on_saved_(slot);
-      }
-      log_.write(status.ok() ? Level::info : Level::error, "snapshot",
-                {{"slot", slot}, {"bytes", static_cast<uint64_t>(bytes)}, {"records_erased", erased},
-                 {"duration_ms", (steady_us() - started) / 1000}, {"serialize_ms", serialize_us / 1000},
-                 {"owner_thread_ms", owner_us / 1000}, {"store_ms", store_us / 1000}, {"status", status.message}});
-    });
-  });
+                                 int64_t owner_us) {
+  auto saving = std::make_shared<Saving>();
+  saving->bytes = snapshot.bytes.size();
+  saving->snapshot = std::move(snapshot);
+  saving->started = started;
+  saving->serialize_us = serialize_us;
+  saving->owner_us = owner_us;
+  storage_->run_task([this, saving](persistence::Storage& store) { save_step(store, saving); });
+}
+
+// SAVED IN STEPS. Group commits wait behind every storage-thread task, so a
+// snapshot of hundreds of MB saved in one transaction, then its compaction,
+// held commits back for seconds and cost leader changes (issue 18). Each
+// step is one bounded transaction (storage.h: snapshot_step_bytes,
+// compact_records_max), and the next step queues behind whatever the owner
+// loop submitted meanwhile, so a commit waits for at most one step.
+void SnapshotFork::save_step(persistence::Storage& store, const std::shared_ptr<Saving>& saving) {
+  const int64_t step_started = steady_us();
+  bool more = false;
+  if (!saving->saved) {
+    const auto step = store.save_snapshot_step(saving->snapshot);
+    saving->status = step.status;
+    saving->saved = step.status.ok() && !step.more;
+    more = step.status.ok();  // more chunks, or the compaction after them
+    if (saving->saved) saving->snapshot.bytes = std::string();
+  } else {
+    const auto compacted = store.compact(saving->snapshot.slot);
+    saving->status = compacted.status;
+    saving->erased += compacted.records_erased;
+    more = compacted.status.ok() && compacted.more;
+  }
+  const int64_t step_us = steady_us() - step_started;
+  saving->store_us += step_us;
+  saving->step_us_max = std::max(saving->step_us_max, step_us);
+  ++saving->steps;
+  if (more) {
+    storage_->run_task([this, saving](persistence::Storage& next) { save_step(next, saving); });
+    return;
+  }
+  asio::post(io_, [this, saving] { finish(*saving); });
+}
+
+void SnapshotFork::finish(const Saving& saving) {
+  running_ = false;
+  const persistence::Status& status = saving.status;
+  const paxos::Slot slot = saving.snapshot.slot;
+  // A snapshot installed from a peer meanwhile is newer: this one is moot.
+  const bool superseded = status.code == persistence::Code::snapshot_changed;
+  if (status.ok()) {
+    // The work itself (serialize, save, compact), not its wait in the
+    // storage queue behind group commits.
+    metrics_.snapshots.inc();
+    metrics_.snapshot_duration.observe(static_cast<double>(saving.serialize_us + saving.store_us) / 1e6);
+    metrics_.snapshot_bytes.set(static_cast<double>(saving.bytes));
+    on_saved_(slot);
+  }
+  log_.write(status.ok() || superseded ? Level::info : Level::error, superseded ? "snapshot_superseded" : "snapshot",
+             {{"slot", slot},
+              {"bytes", saving.bytes},
+              {"records_erased", saving.erased},
+              {"duration_ms", (steady_us() - saving.started) / 1000},
+              {"serialize_ms", saving.serialize_us / 1000},
+              {"owner_thread_ms", saving.owner_us / 1000},
+              {"store_ms", saving.store_us / 1000},
+              {"store_steps", saving.steps},
+              {"store_step_ms_max", saving.step_us_max / 1000},
+              {"status", status.message}});
 }
 
 }  // namespace synod::server

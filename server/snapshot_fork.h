@@ -1,14 +1,15 @@
 // SnapshotFork: the node's own snapshots, taken off the owner thread by a
 // forked child (snapshot_fork.cpp says why and how), then saved and the log
-// compacted below them on the storage thread.
+// compacted below them on the storage thread, in bounded steps.
 //
 // Owner thread: maybe_snapshot, and every completion, which comes back to the
-// owner thread's io_context. The child process runs serialize_in_child and
+// owner thread's io_context. Storage thread: save_step. The child process runs serialize_in_child and
 // nothing else.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include <sys/types.h>
@@ -39,7 +40,11 @@ class SnapshotFork {
  private:
   [[noreturn]] static void serialize_in_child(const lockservice::StateMachine& machine, const int fds[2]);
   void read_snapshot_image(int fd, pid_t child, int64_t started, int64_t fork_us, persistence::Snapshot snapshot);
+  struct Saving;
   void save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us, int64_t owner_us);
+  // Storage thread: one step of saving or compacting, then the next queued.
+  void save_step(persistence::Storage& store, const std::shared_ptr<Saving>& saving);
+  void finish(const Saving& saving);
 
   boost::asio::io_context& io_;
   Log& log_;

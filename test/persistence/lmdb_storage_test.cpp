@@ -78,7 +78,7 @@ TEST_CASE("lmdb: a flipped byte in any record is reported as corrupt, naming the
       {Table::accepted, slot_key(11), "vote record at slot 11"},
       {Table::chosen, slot_key(2), "chosen record at slot 2"},  // under the snapshot: checked, not returned
       {Table::chosen, slot_key(7), "chosen record at slot 7"},
-      {Table::snapshot_chunks, slot_key(1), "snapshot chunk 1"},
+      {Table::snapshot_chunks, chunk_key(4, 1), "snapshot chunk 1 of slot 4"},
   };
   for (const Target& target : targets) {
     const size_t size = RawLmdb(options.data_dir).get(target.table, target.key)->size();
@@ -121,7 +121,7 @@ TEST_CASE("lmdb: a missing record is reported as corrupt, not read as a shorter 
       {Table::meta, std::string(kStateKey), "state record is missing"},
       {Table::meta, std::string(kSnapshotKey), "snapshot record is missing"},
       {Table::meta, std::string(kFormatKey), "format record is missing"},
-      {Table::snapshot_chunks, slot_key(1), "chunk 1 is missing"},
+      {Table::snapshot_chunks, chunk_key(4, 1), "chunk 1 is missing"},
   };
   for (const Missing& missing : cases) {
     const std::string saved = *RawLmdb(options.data_dir).get(missing.table, missing.key);

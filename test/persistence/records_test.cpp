@@ -101,9 +101,14 @@ TEST_CASE("every record kind round trips", "[records]") {
 
   encode_chunk(2, 40, "chunk bytes", value);
   ChunkRecord chunk_out;
-  REQUIRE(decode_chunk(slot_key(2), value, chunk_out).empty());
+  REQUIRE(decode_chunk(chunk_key(40, 2), value, chunk_out).empty());
   CHECK(chunk_out.snapshot_slot == 40);
   CHECK(chunk_out.bytes == "chunk bytes");
+  CHECK(parse_chunk_key(chunk_key(40, 2))->snapshot_slot == 40);
+  CHECK(parse_chunk_key(chunk_key(40, 2))->index == 2);
+  // Under another snapshot's key, or an index alone (version 2), it fails.
+  CHECK(!decode_chunk(chunk_key(41, 2), value, chunk_out).empty());
+  CHECK(!decode_chunk(slot_key(2), value, chunk_out).empty());
 }
 
 TEST_CASE("every bit flip and every truncation of every record kind is detected", "[records]") {
@@ -136,7 +141,7 @@ TEST_CASE("every bit flip and every truncation of every record kind is detected"
   encode_chunk(2, 40, "chunk bytes", value);
   check_every_damage_detected(value, [](const std::string& v) {
     ChunkRecord out;
-    return decode_chunk(slot_key(2), v, out);
+    return decode_chunk(chunk_key(40, 2), v, out);
   });
 }
 
