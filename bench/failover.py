@@ -185,22 +185,37 @@ def summarize_failovers(results, sig):
 
 
 def snapshot_log(cluster):
-    """Snapshots the nodes took (their 'snapshot' log lines): how many, and the
-    longest time the owner thread spent serializing one, in ms."""
-    count, serialize_max_ms = 0, 0
+    """Snapshots the nodes took (their 'snapshot' log lines): how many, the
+    longest time the child spent serializing one, and the longest one step of
+    saving or compacting held the storage thread (store_step_ms_max), in ms."""
+    count, longest = 0, {"serialize_ms": 0, "store_step_ms_max": 0, "store_ms": 0}
     for node in cluster.ids():
         for line in cluster.log_text(node).splitlines():
             if " snapshot " not in line:
                 continue
             count += 1
             for field in line.split():
-                if field.startswith("serialize_ms="):
-                    serialize_max_ms = max(serialize_max_ms, int(field.split("=", 1)[1]))
-    return count, serialize_max_ms
+                name, _, value = field.partition("=")
+                if name in longest and value.isdigit():
+                    longest[name] = max(longest[name], int(value))
+    return count, longest
+
+
+def slowest_bucket(samples, name):
+    """The upper bound (ms) of the highest non-empty bucket of a histogram: a
+    bound on the longest observation."""
+    previous, slowest = 0, None
+    for le, count in buckets(samples, name):
+        if count > previous and le != float("inf"):
+            slowest = round(le * 1000, 3)
+        previous = count
+    return slowest
 
 
 def steady(binary, loadgen, seconds, key_space):
-    cluster = Cluster(3, binary)
+    # A growing state (key_space 0) must not stop growing at the default
+    # keys_max (4,194,304) halfway through: every put after it would fail.
+    cluster = Cluster(3, binary, extra_args=["--keys-max", str(1 << 24)] if key_space == 0 else [])
     try:
         cluster.start_all()
         leader = cluster.leader(timeout=15)
@@ -226,9 +241,21 @@ def steady(binary, loadgen, seconds, key_space):
                     max_gap_ms = max(max_gap_ms or 0, window["heartbeat_max_ms"])
         p99 = histogram_quantile(0.99, gaps)
         p50 = histogram_quantile(0.5, gaps)
-        snapshots, serialize_max_ms = snapshot_log(cluster)
+        snapshots, longest = snapshot_log(cluster)
+        # The longest any storage-thread step held group commits back: a
+        # bound from each step histogram's highest non-empty bucket.
+        step_bound_ms = {}
+        for node in cluster.ids():
+            samples = scrape(cluster, node)
+            for kind in ("checkpoint_duration", "snapshot_step_duration", "compaction_step_duration"):
+                bound = slowest_bucket(samples, f"synod_storage_{kind}_seconds")
+                if bound is not None:
+                    step_bound_ms[kind] = max(step_bound_ms.get(kind, 0), bound)
         return {"steady_seconds": seconds, "key_space": key_space, "leader_changes": after - before, "load": load,
-                "snapshots": snapshots, "snapshot_serialize_max_ms": serialize_max_ms,
+                "snapshots": snapshots, "snapshot_serialize_max_ms": longest["serialize_ms"],
+                "snapshot_store_ms_max": longest["store_ms"],
+                "storage_step_ms_max": longest["store_step_ms_max"],
+                "storage_step_bucket_bound_ms": step_bound_ms,
                 "elections_started": elections_started - started_before,
                 "heartbeat_interval_p50_ms": None if p50 is None else round(p50 * 1000, 2),
                 "heartbeat_interval_p99_ms": None if p99 is None else round(p99 * 1000, 2),

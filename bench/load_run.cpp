@@ -160,26 +160,51 @@ void LoadRun::record(Clock::time_point invoked, bool ok, std::string_view error)
   if (now < measure_from_ || now > measure_until_) return;
   if (ok) {
     latencies_ms_.push_back(std::chrono::duration<double, std::milli>(now - invoked).count());
+    latency_minutes_.push_back(static_cast<uint16_t>(std::chrono::duration_cast<std::chrono::minutes>(now -
+                                                                                                      measure_from_)
+                                                         .count()));
   } else {
     ++errors_;
     if (first_error_.empty()) first_error_ = std::string(error.substr(0, 200));
   }
 }
 
-int LoadRun::report(const std::string& extra) {
+// "p99_by_minute_ms":[...], the p99 of each whole minute of the window, for
+// runs of two minutes or more (a growing state's drift, issue 18); else "".
+std::string LoadRun::p99_by_minute() const {
+  const auto minutes = static_cast<size_t>(options_.seconds / 60);
+  if (minutes < 2) return {};
+  std::vector<std::vector<double>> by_minute(minutes);
+  for (size_t i = 0; i < latencies_ms_.size(); ++i) {
+    if (latency_minutes_[i] < minutes) by_minute[latency_minutes_[i]].push_back(latencies_ms_[i]);
+  }
+  std::string field = "\"p99_by_minute_ms\":[";
+  for (size_t m = 0; m < minutes; ++m) {
+    std::sort(by_minute[m].begin(), by_minute[m].end());
+    char value[32];
+    std::snprintf(value, sizeof value, "%s%.3f", m == 0 ? "" : ",", percentile(by_minute[m], 0.99));
+    field += value;
+  }
+  return field + "]";
+}
+
+int LoadRun::report(const std::string& extra_fields) {
   std::vector<double> latencies;
   uint64_t errors;
   std::string first_error;
   std::pair<int64_t, int64_t> window;
+  std::string extra = extra_fields;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    const std::string by_minute = p99_by_minute();
+    if (!by_minute.empty()) extra += (extra.empty() ? "" : ",") + by_minute;
     latencies = latencies_ms_;
     errors = errors_;
     first_error = first_error_;
     window = window_unix_ms_;
   }
   std::sort(latencies.begin(), latencies.end());
-  char line[1024];
+  char line[2048];
   std::snprintf(line, sizeof line,
                 "{\"system\":\"%s\",\"workload\":\"%s\",\"clients\":%d,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,"
                 "\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"nodes\":%d,\"ops\":%zu,\"errors\":%llu,\"seconds\":%.1f,"

@@ -82,8 +82,9 @@ class LoadRun {
   void record(Clock::time_point invoked, bool ok, std::string_view error = {});
 
   // The JSON row (one line) with `extra` fields ("\"k\":v" pairs joined by
-  // commas, or empty), printed on stdout and appended to --out; the first
-  // error goes to stderr. Returns the process exit status: 1 if nothing
+  // commas, or empty), and p99_by_minute_ms for a window of 2 minutes or
+  // more, printed on stdout and appended to --out; the first error goes to
+  // stderr. Returns the process exit status: 1 if nothing
   // succeeded inside the window.
   int report(const std::string& extra = {});
 
@@ -98,7 +99,10 @@ class LoadRun {
   Clock::time_point measure_from_ = Clock::time_point::max();
   Clock::time_point measure_until_ = Clock::time_point::max();
   std::pair<int64_t, int64_t> window_unix_ms_{0, 0};
+  std::string p99_by_minute() const;  // with mutex_ held
+
   std::vector<double> latencies_ms_;
+  std::vector<uint16_t> latency_minutes_;  // [i]: the minute of the window latencies_ms_[i] ended in
   uint64_t errors_ = 0;
   std::string first_error_;
 };

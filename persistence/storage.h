@@ -139,7 +139,11 @@ struct StorageOptions {
   // entries load in well under 2 s, see the benchmark).
   uint64_t log_slots_max = 100'000;
   uint64_t log_bytes_max = 64ULL << 20;
-  uint64_t snapshot_bytes_max = 512ULL << 20;       // larger images are refused
+  // Larger images are refused. Above the image of a state at the lock
+  // service's limits (store_bytes_max 1 GiB of names and values, plus each
+  // key's stat and the event window), or a node at its limits could never
+  // snapshot again (issue 18).
+  uint64_t snapshot_bytes_max = 2ULL << 30;
   uint64_t snapshot_chunk_bytes = 1ULL << 20;       // the stored chunk size
   uint64_t transfer_chunk_bytes_max = 1ULL << 20;   // the longest chunk read_snapshot_chunk returns
   // Records one compact() call erases, and chunks of snapshots no longer
@@ -148,7 +152,7 @@ struct StorageOptions {
   uint64_t compact_records_max = 4096;
   // Chunk bytes one save_snapshot_step() writes (at least one chunk), for
   // the same reason.
-  uint64_t snapshot_step_bytes = 4ULL << 20;
+  uint64_t snapshot_step_bytes = 1ULL << 20;
   size_t group_batches_max = 1024;                  // batches one persist_group() takes
   // The commit log's ring (log_format.h). A frame larger than half of it is
   // a bug (asserted); the core's limits keep a Ready's batch far below.

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/read.hpp>
 #include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -20,6 +20,12 @@ namespace synod::server {
 
 namespace asio = boost::asio;
 
+namespace {
+// A sanity bound on the length the child announces; the store refuses an
+// image above its snapshot_bytes_max anyway.
+constexpr uint64_t kImageBytesMax = uint64_t{1} << 36;
+}  // namespace
+
 SnapshotFork::SnapshotFork(asio::io_context& io, Log& log, NodeMetrics& metrics,
                            std::function<void(paxos::Slot)> on_saved)
     : io_(io), log_(log), metrics_(metrics), on_saved_(std::move(on_saved)) {}
@@ -30,7 +36,7 @@ SnapshotFork::SnapshotFork(asio::io_context& io, Log& log, NodeMetrics& metrics,
 // millions of keys stalled it for seconds and cost elections. So a forked
 // child serializes the state as it was at the fork (the pages are shared
 // copy-on-write) and writes it to a pipe, and the owner loop reads the pipe
-// asynchronously, paying only for fork() itself. The child touches nothing
+// on a thread of its own, so the owner loop pays only for fork() itself. The child touches nothing
 // but the state machine, malloc (glibc makes it safe across fork) and the
 // pipe: it closes every other descriptor first, so it holds no socket or
 // file of the parent's open, takes no lock, writes no log, runs at nice 19
@@ -68,56 +74,74 @@ void SnapshotFork::maybe_snapshot(const lockservice::StateMachine& machine, paxo
   read_snapshot_image(fds[0], child, started, fork_us, std::move(snapshot));
 }
 
-// The child sends the image's length first, then the image, so the owner
-// loop allocates the image once at its exact size. Reading it into a buffer
+// A thread of its own reads the image, because allocating and filling
+// hundreds of MB held the owner loop back: zeroing and faulting in a 300 MB
+// buffer took over 300 ms, at the same moment on every node (they snapshot at
+// the same slot), and cost leader changes in the growing-state run (issue
+// 18). The child sends the image's length first, then the image, so the
+// reader allocates the image once at its exact size. Reading it into a buffer
 // that grows by doubling left a trail of freed blocks of 64 KiB to 16 MiB
 // behind every snapshot, and once glibc had raised its mmap threshold (it
 // does after the first large block is freed) those holes stayed in the heap:
-// a node's RSS rose by 26 MiB in one step after 25 minutes (issue 23).
+// a node's RSS rose by 26 MiB in one step after 25 minutes (issue 23). The
+// image counts only with all its bytes, the end of the pipe and exit status 0.
 void SnapshotFork::read_snapshot_image(int fd, pid_t child, int64_t started, int64_t fork_us,
                                        persistence::Snapshot snapshot) {
-  auto pipe = std::make_shared<asio::posix::stream_descriptor>(io_, fd);
-  auto length = std::make_shared<uint64_t>(0);
-  auto image = std::make_shared<std::string>();
-  auto finish = [this, pipe, image, child, snapshot = std::move(snapshot), started, fork_us](
-                    const boost::system::error_code& ec) mutable {
+  if (reader_.joinable()) reader_.join();  // the previous one posted its result already
+  child_ = child;
+  reader_ = std::thread([this, fd, child, started, fork_us, snapshot = std::move(snapshot)]() mutable {
+    std::string error = read_image(fd, snapshot.bytes);
+    ::close(fd);
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
-    if (ec || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      running_ = false;
-      log_.write(Level::error, "snapshot",
-                {{"slot", snapshot.slot},
-                 {"status", "the serializing child failed: " +
-                                (ec ? ec.message() : "exit status " + std::to_string(status))}});
-      return;
+    if (error.empty() && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+      error = "exit status " + std::to_string(status);
     }
-    snapshot.bytes = std::move(*image);
-    save_snapshot(std::move(snapshot), started, steady_us() - started, fork_us);
+    asio::post(io_, [this, error = std::move(error), snapshot = std::move(snapshot), started, fork_us]() mutable {
+      child_ = -1;
+      if (!error.empty()) {
+        running_ = false;
+        log_.write(Level::error, "snapshot",
+                   {{"slot", snapshot.slot}, {"status", "the serializing child failed: " + error}});
+        return;
+      }
+      save_snapshot(std::move(snapshot), started, steady_us() - started, fork_us);
+    });
+  });
+}
+
+// Blocking reads on the reader thread: the length, the image, then the end of
+// the pipe. An empty string, or what went wrong.
+std::string SnapshotFork::read_image(int fd, std::string& image) {
+  auto read_exactly = [fd](char* data, size_t size) -> std::string {
+    while (size > 0) {
+      const ssize_t got = ::read(fd, data, size);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return std::string("read: ") + std::strerror(errno);
+      if (got == 0) return "the pipe ended early";
+      data += got;
+      size -= static_cast<size_t>(got);
+    }
+    return {};
   };
-  asio::async_read(*pipe, asio::buffer(length.get(), sizeof *length),
-                   [pipe, length, image, finish = std::move(finish)](const boost::system::error_code& ec,
-                                                                     size_t) mutable {
-                     if (ec) return finish(ec);
-                     image->resize(*length);  // one allocation, at the exact size
-                     asio::async_read(
-                         *pipe, asio::buffer(image->data(), image->size()),
-                         [pipe, finish = std::move(finish)](const boost::system::error_code& read_ec, size_t) mutable {
-                           if (read_ec) return finish(read_ec);
-                           // Then the end of the pipe, which the kernel signals once the child is
-                           // gone, so that waitpid does not hold the owner loop while a nice-19
-                           // child tears its copy of the address space down.
-                           auto extra = std::make_shared<char>(0);
-                           asio::async_read(*pipe, asio::buffer(extra.get(), 1),
-                                            [pipe, extra, finish = std::move(finish)](
-                                                const boost::system::error_code& end_ec, size_t) mutable {
-                                              finish(end_ec == asio::error::eof
-                                                         ? boost::system::error_code{}
-                                                         : end_ec ? end_ec
-                                                                  : make_error_code(asio::error::message_size));
-                                            });
-                         });
-                   });
+  uint64_t length = 0;
+  if (auto error = read_exactly(reinterpret_cast<char*>(&length), sizeof length); !error.empty()) return error;
+  if (length > kImageBytesMax) return "the image is " + std::to_string(length) + " bytes, too many";
+  image.resize(length);  // one allocation, at the exact size
+  if (auto error = read_exactly(image.data(), image.size()); !error.empty()) return error;
+  char extra = 0;
+  if (read_exactly(&extra, 1) != "the pipe ended early") return "more bytes than the image's length";
+  return {};
+}
+
+SnapshotFork::~SnapshotFork() {
+  // Stopping: a child still serializing is killed, so the reader sees the
+  // pipe end and stops; its result is posted to an io_context that no
+  // longer runs, and dropped with it.
+  if (!reader_.joinable()) return;
+  if (child_ > 0) ::kill(child_, SIGKILL);
+  reader_.join();
 }
 
 [[noreturn]] void SnapshotFork::serialize_in_child(const lockservice::StateMachine& machine, const int fds[2]) {

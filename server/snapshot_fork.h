@@ -3,13 +3,16 @@
 // compacted below them on the storage thread, in bounded steps.
 //
 // Owner thread: maybe_snapshot, and every completion, which comes back to the
-// owner thread's io_context. Storage thread: save_step. The child process runs serialize_in_child and
+// owner thread's io_context. Reader thread: read_image. Storage thread:
+// save_step. The child process runs serialize_in_child and
 // nothing else.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/types.h>
@@ -31,6 +34,9 @@ class SnapshotFork {
   // on_saved(slot) runs on the owner thread once a snapshot is saved.
   SnapshotFork(boost::asio::io_context& io, Log& log, NodeMetrics& metrics,
                std::function<void(paxos::Slot)> on_saved);
+  ~SnapshotFork();
+  SnapshotFork(const SnapshotFork&) = delete;
+  SnapshotFork& operator=(const SnapshotFork&) = delete;
 
   // Snapshots `machine` as of `slot` (its applied slot), unless a snapshot is
   // already running or nothing is applied yet; `storage` saves it.
@@ -40,6 +46,7 @@ class SnapshotFork {
  private:
   [[noreturn]] static void serialize_in_child(const lockservice::StateMachine& machine, const int fds[2]);
   void read_snapshot_image(int fd, pid_t child, int64_t started, int64_t fork_us, persistence::Snapshot snapshot);
+  static std::string read_image(int fd, std::string& image);
   struct Saving;
   void save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us, int64_t owner_us);
   // Storage thread: one step of saving or compacting, then the next queued.
@@ -52,6 +59,10 @@ class SnapshotFork {
   std::function<void(paxos::Slot)> on_saved_;
   StorageThread* storage_ = nullptr;  // the node's, from the first maybe_snapshot on
   bool running_ = false;
+  // The thread reading the child's image (read_snapshot_image), and the
+  // child, while one runs: the destructor kills the child and joins it.
+  std::thread reader_;
+  pid_t child_ = -1;
 };
 
 }  // namespace synod::server
