@@ -102,8 +102,9 @@ class Reader {
     return static_cast<int64_t>((raw >> 1) ^ (~(raw & 1) + 1));
   }
   // A view into the input; valid while the input is.
-  std::string_view bytes() {
-    const uint64_t length = varint();
+  std::string_view bytes() { return raw(varint()); }
+  // The next `length` bytes, as a view into the input.
+  std::string_view raw(uint64_t length) {
     if (!ok_ || length > in_.size() - pos_) {
       ok_ = false;
       return {};

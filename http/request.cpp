@@ -183,7 +183,7 @@ ls::ClientId idempotency_client_id(std::string_view key) {
   hash ^= hash >> 27;
   hash *= 0x94d049bb133111ebULL;
   hash ^= hash >> 31;
-  return hash == 0 ? 1 : hash;
+  return hash | ls::kKeyedClientBit;  // kept for retries (lockservice/exactly_once.h)
 }
 
 const char* lock_kind_name(ls::LockKind kind) {

@@ -48,13 +48,17 @@ std::string validate(const Config& config) {
   if (l.key_bytes_max > l.events_bytes_max || l.value_bytes_max > l.events_bytes_max - l.key_bytes_max)
     return "events_bytes_max must hold one put";
   if (l.renewals_per_checkpoint_max == 0) return "renewals_per_checkpoint_max must be >= 1";
+  if (l.idempotency_entries_max == 0 || l.records_per_session_max == 0)
+    return "idempotency_entries_max and records_per_session_max must be >= 1";
+  if (l.idempotency_retention_ms < 1 || l.idempotency_retention_ms > kRetentionMsMax)
+    return "idempotency_retention_ms must be in [1 ms, 7 days]";
   if (config.grant_validity_ms_min < 0 || config.grant_validity_ms_min >= kTtlMsMin)
     return "grant_validity_ms_min must be in [0, kTtlMsMin)";
   if (config.drift_bound_percent < 0 || config.drift_bound_percent > 100) return "drift_bound_percent must be in [0, 100]";
   return {};
 }
 
-static_assert(sizeof(Limits) == 21 * sizeof(size_t), "a new limit joins config_digest and the server's flags");
+static_assert(sizeof(Limits) == 24 * sizeof(size_t), "a new limit joins config_digest and the server's flags");
 uint64_t config_digest(const Config& config) {
   const Limits& l = config.limits;
   // FNV-1a over the fields in a fixed order; a new field goes at the end.
@@ -65,13 +69,32 @@ uint64_t config_digest(const Config& config) {
       hash *= 0x100000001b3ULL;
     }
   };
-  for (size_t v : {l.sessions_max, l.locks_max, l.holders_per_lock_max, l.waiters_per_lock_max, l.locks_per_session_max,
-                   l.keys_max, l.ephemeral_keys_per_session_max, l.key_bytes_max, l.name_bytes_max, l.value_bytes_max,
-                   l.store_bytes_max, l.reason_bytes_max, l.losses_per_session_max, l.txn_ops_max, l.txn_guards_max,
-                   l.delete_prefix_keys_max, l.renewals_per_checkpoint_max, l.events_max, l.events_bytes_max,
-                   l.dedup_entries_max, l.list_results_max}) {
+  for (size_t v : {l.sessions_max,
+                   l.locks_max,
+                   l.holders_per_lock_max,
+                   l.waiters_per_lock_max,
+                   l.locks_per_session_max,
+                   l.keys_max,
+                   l.ephemeral_keys_per_session_max,
+                   l.key_bytes_max,
+                   l.name_bytes_max,
+                   l.value_bytes_max,
+                   l.store_bytes_max,
+                   l.reason_bytes_max,
+                   l.losses_per_session_max,
+                   l.txn_ops_max,
+                   l.txn_guards_max,
+                   l.delete_prefix_keys_max,
+                   l.renewals_per_checkpoint_max,
+                   l.events_max,
+                   l.events_bytes_max,
+                   l.dedup_entries_max,
+                   l.list_results_max,
+                   l.idempotency_entries_max,
+                   l.records_per_session_max}) {
     mix(v);
   }
+  mix(static_cast<uint64_t>(l.idempotency_retention_ms));
   mix(static_cast<uint64_t>(config.grant_validity_ms_min));
   mix(static_cast<uint64_t>(config.drift_bound_percent));
   return hash;
@@ -149,7 +172,10 @@ Result Machine::apply(const LogEntry& entry) {
     result = decoded.ok ? dispatch(decoded.command, entry.client_id, entry.seq)
                         : fail(Status::invalid_argument, decoded.error);
     result.revision = revision_;
-    if (entry.client_id != 0) record(entry.client_id, entry.seq, result);
+    if (entry.client_id != 0) {
+      const SessionId owner = decoded.ok ? owner_of(decoded.command, result) : kNoSession;
+      exactly_once_.record(DedupKey{entry.client_id, entry.seq}, result, owner, log_time_ms_);
+    }
   }
   trim_events();
   return result;
@@ -188,6 +214,7 @@ Result Machine::fail(Status status, std::string message) const {
 void Machine::advance_time(int64_t time_ms) {
   log_time_ms_ = std::max(log_time_ms_, time_ms);
   run_timers();
+  exactly_once_.expire(log_time_ms_);
 }
 
 void Machine::run_timers() {
@@ -221,25 +248,31 @@ void Machine::run_timers() {
 
 // ---- the exactly-once table ----
 const Result* Machine::recorded(ClientId client_id, uint64_t seq) const {
-  auto it = dedup_.find(DedupKey{client_id, seq});
-  return it == dedup_.end() ? nullptr : &it->second;
+  return exactly_once_.find(DedupKey{client_id, seq});
 }
 
-void Machine::record(ClientId client_id, uint64_t seq, const Result& result) {
-  if (dedup_.size() >= limits().dedup_entries_max) {
-    dedup_.erase(dedup_order_.front());
-    dedup_order_.pop_front();
-  }
-  const bool inserted = dedup_.emplace(DedupKey{client_id, seq}, result).second;
-  SYNOD_ASSERT(inserted);
-  dedup_order_.push_back(DedupKey{client_id, seq});
-  SYNOD_ASSERT(dedup_.size() == dedup_order_.size());
+// The live session a command acted for, whose record it keeps while it lives
+// (exactly_once.h); kNoSession if none.
+SessionId Machine::owner_of(const Command& command, const Result& result) const {
+  const SessionId session = std::visit(
+      [&](const auto& c) -> SessionId {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, CreateSession> || std::is_same_v<T, CreateSessionAnd>) {
+          return result.status == Status::ok ? result.session : kNoSession;
+        } else if constexpr (std::is_same_v<T, Acquire> || std::is_same_v<T, Release> || std::is_same_v<T, Campaign> ||
+                             std::is_same_v<T, Resign> || std::is_same_v<T, Put>) {
+          return c.session;
+        } else {
+          return kNoSession;
+        }
+      },
+      command);
+  return session != kNoSession && find_session(session) != nullptr ? session : kNoSession;
 }
 
 void Machine::update_record(ClientId client_id, uint64_t seq, const Result& result) {
   if (client_id == 0) return;
-  auto it = dedup_.find(DedupKey{client_id, seq});
-  if (it != dedup_.end()) it->second = result;  // evicted: nobody can ask any more
+  exactly_once_.update(DedupKey{client_id, seq}, result);  // gone: nobody can ask any more
 }
 
 // ---- events ----
@@ -405,6 +438,7 @@ void Machine::end_session(SessionId id, Departure cause) {
   end_session_keys(id, session, cause);
   deadlines_.erase({session.deadline_log_ms(), id});
   sessions_.erase(id);
+  exactly_once_.session_ended(id, log_time_ms_);
   emit(cause == Departure::expired ? EventType::expired : EventType::deleted, Space::session, {}, {}, id, 0);
 }
 
@@ -485,7 +519,7 @@ Counts Machine::counts() const {
   counts.store_bytes = store_bytes_;
   counts.events = events_.size();
   counts.event_bytes = event_bytes_;
-  counts.dedup_entries = dedup_.size();
+  counts.dedup_entries = exactly_once_.size();
   for (const auto* t : {&locks_, &elections_})
     for (const auto& [name, lock] : *t) counts.waiters += lock.waiters.size();
   return counts;

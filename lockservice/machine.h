@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lockservice/exactly_once.h"
 #include "lockservice/state_machine.h"
 
 namespace synod::lockservice::detail {
@@ -97,19 +98,6 @@ struct Session {
 struct KeyRecord {
   std::string value;
   KeyStat stat;
-};
-
-struct DedupKey {
-  ClientId client_id = 0;
-  uint64_t seq = 0;
-  bool operator==(const DedupKey&) const = default;
-};
-struct DedupHash {
-  size_t operator()(const DedupKey& key) const {
-    uint64_t h = key.client_id * 0x9e3779b97f4a7c15ULL ^ (key.seq + 0x7f4a7c159e3779b9ULL);
-    h ^= h >> 31;
-    return static_cast<size_t>(h * 0xbf58476d1ce4e5b9ULL);
-  }
 };
 
 struct WaiterTimer {
@@ -181,7 +169,7 @@ class Machine {
   Result dispatch(const Command& command, ClientId client_id, uint64_t seq);
   void advance_time(int64_t time_ms);
   void run_timers();
-  void record(ClientId client_id, uint64_t seq, const Result& result);
+  SessionId owner_of(const Command& command, const Result& result) const;
   void update_record(ClientId client_id, uint64_t seq, const Result& result);
   Result fail(Status status, std::string message) const;
 
@@ -278,8 +266,7 @@ class Machine {
   size_t event_bytes_ = 0;
   Revision compacted_revision_ = kNoRevision;
 
-  std::unordered_map<DedupKey, Result, DedupHash> dedup_;
-  std::deque<DedupKey> dedup_order_;  // oldest first: the eviction order
+  ExactlyOnce exactly_once_{config_.limits};
 
   // Inside a transaction: the keys' states before it, newest last.
   std::vector<std::pair<std::string, std::optional<KeyRecord>>>* undo_ = nullptr;

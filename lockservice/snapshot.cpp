@@ -1,17 +1,24 @@
 // Snapshot and restore.
 //
-// SNAPSHOT FORMAT (version 1), built on base/codec.h; every section in a
+// SNAPSHOT FORMAT (version 2), built on base/codec.h; every section in a
 // fixed order and every collection in its key order, so that two replicas
 // that applied the same entries write the same bytes:
 //   8 bytes  magic "SYNODLS\0"     u8 format version
 //   revision, log time
-//   sessions    ascending id:   id, ttl, lock-delay, behavior, created, renewed, losses
-//   locks       ascending name: kind, limit, holders, waiters (FIFO), lock-delay end,
-//                               newest released token, deferred grant, value, changed, announced
-//   elections   as locks
-//   keys        ascending name: value, create and modify index, version, lock generation, owner
-//   events      compacted revision, then the window, oldest first
-//   exactly-once table, oldest first (its eviction order)
+//   then numbered sections, ascending: u8 id, fixed64 body length, body
+//   1 sessions    ascending id:   id, ttl, lock-delay, behavior, created, renewed, losses
+//   2 locks       ascending name: kind, limit, holders, waiters (FIFO), lock-delay end,
+//                                 newest released token, deferred grant, value, changed, announced
+//   3 elections   as locks
+//   4 keys        ascending name: value, create and modify index, version, lock generation, owner
+//   5 events      compacted revision, then the window, oldest first
+//   6 exactly-once (exactly_once.h): owned records by session, keyed records
+//                 with their expiry, anonymous records, each class oldest first
+// A reader refuses a section id it does not know, a section out of order or
+// missing, and a body it does not read to its last byte: later issues add
+// sections (and bump the version) rather than change one. Version 1 was the
+// same sections without ids and lengths, and the exactly-once table as one
+// list; it is still read (a store's snapshot from before issue 18).
 // Only primary state is written. The indexes (session deadlines, each
 // session's locks and keys, timers, byte counts) are rebuilt on restore,
 // which also checks every invariant of machine.h: a snapshot that decodes but
@@ -19,44 +26,32 @@
 // trips an assertion later. The storage layer adds the checksum.
 #include <algorithm>
 
-#include "lockservice/machine.h"
 #include "base/assert.h"
 #include "base/codec.h"
+#include "lockservice/machine.h"
+#include "lockservice/snapshot_io.h"
 
 namespace synod::lockservice::detail {
 namespace {
 
 constexpr std::string_view kMagic{"SYNODLS\0", 8};
-constexpr uint8_t kSnapshotFormatVersion = 1;
+constexpr uint8_t kSnapshotFormatVersion = 2;
+constexpr uint8_t kSnapshotFormatVersionOldest = 1;
 
-void put_stat(Writer& w, const KeyStat& stat) {
-  w.varint(stat.create_index);
-  w.varint(stat.modify_index);
-  w.varint(stat.version);
-  w.varint(stat.lock_generation);
-  w.varint(stat.owner);
-}
+enum class Section : uint8_t { sessions = 1, locks = 2, elections = 3, keys = 4, events = 5, exactly_once = 6 };
+constexpr uint8_t kSectionMax = 6;
 
-void put_result(Writer& w, const Result& r) {
-  w.u8(static_cast<uint8_t>(r.status));
-  w.varint(r.revision);
-  w.varint(r.session);
-  w.varint(r.token);
-  w.svarint(r.valid_for_ms);
-  w.varint(r.position);
-  w.svarint(r.until_ms);
-  w.varint(r.count);
-  w.bytes(r.key);
-  put_stat(w, r.stat);
-  w.varint(r.failed_guard);
-  w.varint(r.ops.size());
-  for (const TxnOpResult& op : r.ops) {
-    w.u8(static_cast<uint8_t>(op.status));
-    w.bytes(op.key);
-    put_stat(w, op.stat);
-    w.varint(op.deleted);
-  }
-  w.bytes(r.message);
+// Writes one section: its id, then its body's length, patched once the body
+// is written (no copy of a body that may be hundreds of MB).
+template <typename Body>
+void put_section(std::string& out, Section id, const Body& body) {
+  Writer w(out);
+  w.u8(static_cast<uint8_t>(id));
+  const size_t at = out.size();
+  w.fixed64(0);
+  body(w);
+  const uint64_t length = out.size() - at - 8;
+  for (size_t i = 0; i < 8; ++i) out[at + i] = static_cast<char>((length >> (8 * i)) & 0xff);
 }
 
 void put_lock(Writer& w, const Lock& lock) {
@@ -89,73 +84,6 @@ void put_lock(Writer& w, const Lock& lock) {
 
 }  // namespace
 
-// Reading: a Reader plus the checks of meaning. Every get leaves the reader
-// failed on bad input; the caller checks ok() where it matters.
-class SnapshotInput {
- public:
-  explicit SnapshotInput(std::string_view bytes) : r(bytes) {}
-  Reader r;
-
-  template <typename Enum>
-  Enum get_enum(uint8_t max) {
-    const uint8_t raw = r.u8();
-    if (raw > max) r.fail();
-    return static_cast<Enum>(raw > max ? 0 : raw);
-  }
-  // A count of elements of at least one byte each, and at most `max`.
-  size_t count(size_t max) {
-    const uint64_t n = r.varint();
-    if (n > r.remaining() || n > max) {
-      r.fail();
-      return 0;
-    }
-    return static_cast<size_t>(n);
-  }
-  std::string string(size_t max) {
-    const std::string_view bytes = r.bytes();
-    if (bytes.size() > max) r.fail();
-    return r.ok() ? std::string(bytes) : std::string();
-  }
-  KeyStat stat() {
-    KeyStat stat;
-    stat.create_index = r.varint();
-    stat.modify_index = r.varint();
-    stat.version = r.varint();
-    stat.lock_generation = r.varint();
-    stat.owner = r.varint();
-    return stat;
-  }
-  void check(bool condition) {
-    if (!condition) r.fail();
-  }
-};
-
-static Result get_result(SnapshotInput& in, const Limits& limits) {
-  Result r;
-  r.status = in.get_enum<Status>(kStatusMax);
-  r.revision = in.r.varint();
-  r.session = in.r.varint();
-  r.token = in.r.varint();
-  r.valid_for_ms = in.r.svarint();
-  r.position = in.r.varint();
-  r.until_ms = in.r.svarint();
-  r.count = in.r.varint();
-  r.key = in.string(limits.key_bytes_max + 32);
-  r.stat = in.stat();
-  r.failed_guard = in.r.varint();
-  const size_t ops = in.count(limits.txn_ops_max);
-  for (size_t i = 0; i < ops && in.r.ok(); ++i) {
-    TxnOpResult op;
-    op.status = in.get_enum<Status>(kStatusMax);
-    op.key = in.string(limits.key_bytes_max + 32);
-    op.stat = in.stat();
-    op.deleted = in.r.varint();
-    r.ops.push_back(std::move(op));
-  }
-  r.message = in.string(4096);
-  return r;
-}
-
 std::string Machine::snapshot() const {
   std::string out;
   Writer w(out);
@@ -163,54 +91,56 @@ std::string Machine::snapshot() const {
   w.u8(kSnapshotFormatVersion);
   w.varint(revision_);
   w.svarint(log_time_ms_);
-
-  w.varint(sessions_.size());
-  for (const auto& [id, s] : sessions_) {
-    w.varint(id);
-    w.svarint(s.ttl_ms);
-    w.svarint(s.lock_delay_ms);
-    w.u8(static_cast<uint8_t>(s.behavior));
-    w.svarint(s.created_log_ms);
-    w.svarint(s.renewed_log_ms);
-    w.varint(s.losses.size());
-    for (const LockLoss& loss : s.losses) {
-      w.u8(static_cast<uint8_t>(loss.space));
-      w.bytes(loss.name);
-      w.varint(loss.token);
-      w.varint(loss.revision);
-      w.bytes(loss.reason);
+  put_section(out, Section::sessions, [&](Writer& s) {
+    s.varint(sessions_.size());
+    for (const auto& [id, session] : sessions_) {
+      s.varint(id);
+      s.svarint(session.ttl_ms);
+      s.svarint(session.lock_delay_ms);
+      s.u8(static_cast<uint8_t>(session.behavior));
+      s.svarint(session.created_log_ms);
+      s.svarint(session.renewed_log_ms);
+      s.varint(session.losses.size());
+      for (const LockLoss& loss : session.losses) {
+        s.u8(static_cast<uint8_t>(loss.space));
+        s.bytes(loss.name);
+        s.varint(loss.token);
+        s.varint(loss.revision);
+        s.bytes(loss.reason);
+      }
     }
+  });
+  for (const Space space : {Space::lock, Space::election}) {
+    put_section(out, space == Space::lock ? Section::locks : Section::elections, [&](Writer& s) {
+      s.varint(table(space).size());
+      for (const auto& [name, lock] : table(space)) {
+        s.bytes(name);
+        put_lock(s, lock);
+      }
+    });
   }
-  for (const LockTable* t : {&locks_, &elections_}) {
-    w.varint(t->size());
-    for (const auto& [name, lock] : *t) {
-      w.bytes(name);
-      put_lock(w, lock);
+  put_section(out, Section::keys, [&](Writer& s) {
+    s.varint(keys_.size());
+    for (const auto& [name, record] : keys_) {
+      s.bytes(name);
+      s.bytes(record.value);
+      put_stat(s, record.stat);
     }
-  }
-  w.varint(keys_.size());
-  for (const auto& [name, record] : keys_) {
-    w.bytes(name);
-    w.bytes(record.value);
-    put_stat(w, record.stat);
-  }
-  w.varint(compacted_revision_);
-  w.varint(events_.size());
-  for (const Event& e : events_) {
-    w.varint(e.revision);
-    w.u8(static_cast<uint8_t>(e.type));
-    w.u8(static_cast<uint8_t>(e.space));
-    w.bytes(e.name);
-    w.bytes(e.value);
-    w.varint(e.session);
-    w.varint(e.token);
-  }
-  w.varint(dedup_order_.size());
-  for (const DedupKey& key : dedup_order_) {
-    w.varint(key.client_id);
-    w.varint(key.seq);
-    put_result(w, dedup_.at(key));
-  }
+  });
+  put_section(out, Section::events, [&](Writer& s) {
+    s.varint(compacted_revision_);
+    s.varint(events_.size());
+    for (const Event& e : events_) {
+      s.varint(e.revision);
+      s.u8(static_cast<uint8_t>(e.type));
+      s.u8(static_cast<uint8_t>(e.space));
+      s.bytes(e.name);
+      s.bytes(e.value);
+      s.varint(e.session);
+      s.varint(e.token);
+    }
+  });
+  put_section(out, Section::exactly_once, [&](Writer& s) { exactly_once_.write(s); });
   return out;
 }
 
@@ -222,22 +152,58 @@ class SnapshotReader {
   SnapshotReader(Machine& m, std::string_view bytes) : m_(m), limits_(m.config_.limits), in_(bytes) {}
 
   bool read() {
-    if (in_.r.u8() != kSnapshotFormatVersion) return false;
+    const uint8_t version = in_.r.u8();
+    if (version < kSnapshotFormatVersionOldest || version > kSnapshotFormatVersion) return false;
     m_.revision_ = in_.r.varint();
     m_.log_time_ms_ = in_.r.svarint();
     in_.check(m_.log_time_ms_ >= 0 && m_.log_time_ms_ <= kLogTimeMsMax);
-    sessions();
-    size_t locks = 0;
-    for (const Space space : {Space::lock, Space::election}) locks += lock_table(space);
-    in_.check(locks <= limits_.locks_max);
-    keys();
-    for (const auto& [id, s] : m_.sessions_) in_.check(s.locks.size() <= limits_.locks_per_session_max);
-    events();
-    dedup();
-    return in_.r.done();
+    if (version == 1) {
+      for (uint8_t id = 1; id <= kSectionMax && in_.r.ok(); ++id) section(static_cast<Section>(id), 1);
+      return in_.r.done();
+    }
+    uint8_t previous = 0;
+    while (in_.r.ok() && !in_.r.done()) {
+      const uint8_t id = in_.r.u8();
+      const std::string_view body = in_.r.raw(in_.r.fixed64());
+      // In order, each once, none unknown: nothing is skipped unread.
+      in_.check(id == previous + 1 && id <= kSectionMax);
+      if (!in_.r.ok()) return false;
+      previous = id;
+      SnapshotInput outer = in_;
+      in_ = SnapshotInput(body);
+      section(static_cast<Section>(id), version);
+      const bool whole = in_.r.done();
+      in_ = outer;
+      in_.check(whole);
+    }
+    return in_.r.done() && previous == kSectionMax;
   }
 
  private:
+  void section(Section id, uint8_t version) {
+    switch (id) {
+      case Section::sessions:
+        return sessions();
+      case Section::locks:
+        locks_ = lock_table(Space::lock);
+        return;
+      case Section::elections:
+        locks_ += lock_table(Space::election);
+        in_.check(locks_ <= limits_.locks_max);
+        return;
+      case Section::keys:
+        keys();
+        for (const auto& [unused_id, s] : m_.sessions_) in_.check(s.locks.size() <= limits_.locks_per_session_max);
+        return;
+      case Section::events:
+        return events();
+      case Section::exactly_once:
+        if (version == 1) return m_.exactly_once_.read_v1(in_, m_.log_time_ms_);
+        return m_.exactly_once_.read(
+            in_, [this](SessionId session) { return m_.find_session(session) != nullptr; }, m_.log_time_ms_);
+    }
+  }
+
   void sessions() {
     const size_t count = in_.count(limits_.sessions_max);
     SessionId previous = 0;
@@ -400,21 +366,10 @@ class SnapshotReader {
     in_.check(m_.event_bytes_ <= limits_.events_bytes_max);
   }
 
-  void dedup() {
-    const size_t count = in_.count(limits_.dedup_entries_max);
-    for (size_t i = 0; i < count && in_.r.ok(); ++i) {
-      const DedupKey key{in_.r.varint(), in_.r.varint()};
-      Result result = get_result(in_, limits_);
-      in_.check(key.client_id != 0);
-      if (!in_.r.ok()) return;
-      in_.check(m_.dedup_.emplace(key, std::move(result)).second);
-      m_.dedup_order_.push_back(key);
-    }
-  }
-
   Machine& m_;
   const Limits& limits_;
   SnapshotInput in_;
+  size_t locks_ = 0;  // locks and elections, against locks_max
 };
 
 // Restores into a fresh machine; nullptr if the bytes are malformed or break

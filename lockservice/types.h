@@ -34,6 +34,11 @@ using ClientId = uint64_t;
 
 inline constexpr Revision kNoRevision = 0;
 inline constexpr SessionId kNoSession = 0;
+// A client id with this bit set stands for an Idempotency-Key, whose result
+// is kept idempotency_retention_ms for the client's retries; ids without it
+// are one request's (exactly_once.h).
+inline constexpr ClientId kKeyedClientBit = ClientId{1} << 63;
+inline constexpr int64_t kRetentionMsMax = 7LL * 24 * 3600 * 1000;
 
 // ---- revisions ----
 inline constexpr int kBatchIndexBits = 20;
@@ -144,7 +149,12 @@ struct Limits {
   size_t renewals_per_checkpoint_max = 16'384;      // sessions one checkpoint command lists
   size_t events_max = 65'536;                       // the watch window, in events
   size_t events_bytes_max = size_t{32} << 20;       // ... and in name and value bytes
-  size_t dedup_entries_max = 65'536;                // (client_id, seq) results remembered
+  // The exactly-once table (exactly_once.h): anonymous results (re-proposals
+  // only), keyed results (Idempotency-Key retries) and per-session results.
+  size_t dedup_entries_max = 65'536;                // anonymous results remembered, newest kept
+  size_t idempotency_entries_max = 262'144;         // keyed results remembered, newest kept
+  int64_t idempotency_retention_ms = 300'000;       // how long (log time) a keyed result is kept
+  size_t records_per_session_max = 1'024;           // results kept while their session lives
   size_t list_results_max = 10'000;                 // one page of a listing query
 };
 

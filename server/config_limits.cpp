@@ -75,11 +75,19 @@ void add_service_limits(std::vector<Option>& all) {
   SYNOD_SERVICE_LIMIT("renewals-per-checkpoint-max", renewals_per_checkpoint_max, "sessions one renewal checkpoint lists");
   SYNOD_SERVICE_LIMIT("events-max", events_max, "the watch window, in events");
   SYNOD_SERVICE_LIMIT("events-bytes-max", events_bytes_max, "the watch window, in name and value bytes");
-  SYNOD_SERVICE_LIMIT("dedup-entries-max", dedup_entries_max, "results the exactly-once table remembers");
+  SYNOD_SERVICE_LIMIT("dedup-entries-max", dedup_entries_max,
+                      "results of requests without an Idempotency-Key remembered (against re-proposals)");
+  SYNOD_SERVICE_LIMIT("idempotency-entries-max", idempotency_entries_max, "results of Idempotency-Keys remembered");
+  SYNOD_SERVICE_LIMIT("session-records-max", records_per_session_max, "results kept while their session lives");
   SYNOD_SERVICE_LIMIT("list-results-max", list_results_max, "one page of a listing");
   all.push_back(int_option("grant-validity-ms-min",
                            "lock service (same on every member): a grant needs this much session validity left",
                            [](Config& c) -> int64_t& { return c.service.grant_validity_ms_min; }, 0));
+  all.push_back(int_option(
+      "idempotency-retention-ms",
+      "lock service (same on every member): how long (log time) an Idempotency-Key's result "
+      "is kept for retries",
+      [](Config& c) -> int64_t& { return c.service.limits.idempotency_retention_ms; }, 1));
 }
 #undef SYNOD_SERVICE_LIMIT
 

@@ -115,11 +115,13 @@ static_assert(kRefusalLogIntervalUs >= kTickMs * 1000 * 100, "at most one line p
 // ---- client ids -----------------------------------------------------------
 
 // A client id is node id | boot nonce | counter, so ids are unique across
-// nodes and restarts without coordination: 8 bits of node id, 24 of a nonce
-// from the clock at start, 32 of a counter.
+// nodes and restarts without coordination: 8 bits of node id, 23 of a nonce
+// from the clock at start, 32 of a counter. The top bit stays clear: it marks
+// the ids of Idempotency-Keys (lockservice::kKeyedClientBit).
 inline constexpr unsigned kClientIdNodeBits = 8;
-inline constexpr unsigned kClientIdNonceBits = 24;
+inline constexpr unsigned kClientIdNonceBits = 23;
 inline constexpr unsigned kClientIdCounterBits = 32;
-static_assert(kClientIdNodeBits + kClientIdNonceBits + kClientIdCounterBits == 64, "a client id is 64 bits");
+static_assert(kClientIdNodeBits + kClientIdNonceBits + kClientIdCounterBits == 63,
+              "a client id is 64 bits, the top one kept for keyed ids");
 
 }  // namespace synod::server

@@ -431,20 +431,6 @@ TEST_CASE("exactly once: a retried acquire returns the same grant and queues onc
   CHECK(h.apply(put, 44, 2).status == Status::guard_failed);
 }
 
-TEST_CASE("the exactly-once table is bounded and evicts the oldest", "[lockservice][dedup][limits]") {
-  Config config;
-  config.limits.dedup_entries_max = 3;
-  Harness h(config);
-  for (uint64_t seq = 1; seq <= 4; ++seq) h.apply(CreateSession{5'000, 0, Behavior::release}, 1, seq);
-  CHECK(h.machine.counts().dedup_entries == 3);
-  CHECK_FALSE(h.machine.recorded(1, 1));
-  CHECK(h.machine.recorded(1, 4));
-  // An evicted request is applied again: a second session.
-  const size_t sessions = h.machine.counts().sessions;
-  h.apply(CreateSession{5'000, 0, Behavior::release}, 1, 1);
-  CHECK(h.machine.counts().sessions == sessions + 1);
-}
-
 // ---- limits ----
 TEST_CASE("count limits give limit_exceeded, never a crash", "[lockservice][limits]") {
   Config config;

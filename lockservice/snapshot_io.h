@@ -1,0 +1,113 @@
+// The pieces of the snapshot codec that more than one section uses: a result
+// and a key's stat, written and read, and SnapshotInput, a Reader plus the
+// checks of meaning (snapshot.cpp has the format).
+//
+// Internal to lockservice/. Pure; any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "base/codec.h"
+#include "lockservice/types.h"
+
+namespace synod::lockservice::detail {
+
+inline void put_stat(Writer& w, const KeyStat& stat) {
+  w.varint(stat.create_index);
+  w.varint(stat.modify_index);
+  w.varint(stat.version);
+  w.varint(stat.lock_generation);
+  w.varint(stat.owner);
+}
+
+inline void put_result(Writer& w, const Result& r) {
+  w.u8(static_cast<uint8_t>(r.status));
+  w.varint(r.revision);
+  w.varint(r.session);
+  w.varint(r.token);
+  w.svarint(r.valid_for_ms);
+  w.varint(r.position);
+  w.svarint(r.until_ms);
+  w.varint(r.count);
+  w.bytes(r.key);
+  put_stat(w, r.stat);
+  w.varint(r.failed_guard);
+  w.varint(r.ops.size());
+  for (const TxnOpResult& op : r.ops) {
+    w.u8(static_cast<uint8_t>(op.status));
+    w.bytes(op.key);
+    put_stat(w, op.stat);
+    w.varint(op.deleted);
+  }
+  w.bytes(r.message);
+}
+
+// Reading: a Reader plus the checks of meaning. Every get leaves the reader
+// failed on bad input; the caller checks ok() where it matters.
+class SnapshotInput {
+ public:
+  explicit SnapshotInput(std::string_view bytes) : r(bytes) {}
+  Reader r;
+
+  template <typename Enum>
+  Enum get_enum(uint8_t max) {
+    const uint8_t raw = r.u8();
+    if (raw > max) r.fail();
+    return static_cast<Enum>(raw > max ? 0 : raw);
+  }
+  // A count of elements of at least one byte each, and at most `max`.
+  size_t count(size_t max) {
+    const uint64_t n = r.varint();
+    if (n > r.remaining() || n > max) {
+      r.fail();
+      return 0;
+    }
+    return static_cast<size_t>(n);
+  }
+  std::string string(size_t max) {
+    const std::string_view bytes = r.bytes();
+    if (bytes.size() > max) r.fail();
+    return r.ok() ? std::string(bytes) : std::string();
+  }
+  KeyStat stat() {
+    KeyStat stat;
+    stat.create_index = r.varint();
+    stat.modify_index = r.varint();
+    stat.version = r.varint();
+    stat.lock_generation = r.varint();
+    stat.owner = r.varint();
+    return stat;
+  }
+  void check(bool condition) {
+    if (!condition) r.fail();
+  }
+};
+
+inline Result get_result(SnapshotInput& in, const Limits& limits) {
+  Result r;
+  r.status = in.get_enum<Status>(kStatusMax);
+  r.revision = in.r.varint();
+  r.session = in.r.varint();
+  r.token = in.r.varint();
+  r.valid_for_ms = in.r.svarint();
+  r.position = in.r.varint();
+  r.until_ms = in.r.svarint();
+  r.count = in.r.varint();
+  r.key = in.string(limits.key_bytes_max + 32);
+  r.stat = in.stat();
+  r.failed_guard = in.r.varint();
+  const size_t ops = in.count(limits.txn_ops_max);
+  for (size_t i = 0; i < ops && in.r.ok(); ++i) {
+    TxnOpResult op;
+    op.status = in.get_enum<Status>(kStatusMax);
+    op.key = in.string(limits.key_bytes_max + 32);
+    op.stat = in.stat();
+    op.deleted = in.r.varint();
+    r.ops.push_back(std::move(op));
+  }
+  r.message = in.string(4096);
+  return r;
+}
+
+}  // namespace synod::lockservice::detail
