@@ -4,15 +4,12 @@
 
 namespace synod::server {
 
-namespace {
-
-uint64_t hash_cluster_id(const std::string& name) {
-  uint64_t hash = 1469598103934665603ULL;  // FNV-1a
-  for (char c : name) hash = (hash ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
-  return hash;
+std::string cluster_id_hex(uint64_t id) {
+  char out[17];
+  for (int i = 15; i >= 0; --i, id >>= 4) out[i] = "0123456789abcdef"[id & 0xf];
+  out[16] = '\0';
+  return out;
 }
-
-}  // namespace
 
 persistence::LmdbOptions storage_options(const Config& config) {
   persistence::LmdbOptions options;
@@ -23,10 +20,11 @@ persistence::LmdbOptions storage_options(const Config& config) {
   return options;
 }
 
-transport::TransportOptions transport_options(const Config& config, uint64_t config_digest, uint64_t random_seed) {
+transport::TransportOptions transport_options(const Config& config, uint64_t cluster_id, uint64_t config_digest,
+                                              uint64_t random_seed) {
   transport::TransportOptions options;
   options.self = config.id;
-  options.cluster_id = hash_cluster_id(config.cluster_id);
+  options.cluster_id = cluster_id;
   options.config_digest = config_digest;
   for (const auto& m : config.members) {
     transport::PeerAddress address{m.peer.host, m.peer.port};

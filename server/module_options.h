@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "http/api.h"
 #include "transport/peer_transport.h"
@@ -15,9 +16,15 @@ namespace synod::server {
 
 persistence::LmdbOptions storage_options(const Config& config);
 
+// cluster_id: the data directory's (persistence/cluster_identity.h);
 // config_digest: of the lock service's configuration, which every member
-// must share (the handshake refuses a peer whose digest differs).
-transport::TransportOptions transport_options(const Config& config, uint64_t config_digest, uint64_t random_seed);
+// must share (the handshake refuses a peer whose cluster id or digest
+// differs).
+transport::TransportOptions transport_options(const Config& config, uint64_t cluster_id, uint64_t config_digest,
+                                              uint64_t random_seed);
+
+// A cluster id as 16 hex digits, as the identity file and the logs show it.
+std::string cluster_id_hex(uint64_t id);
 
 // Decoding refuses what the lock service would refuse, at its configured
 // limits (a raised --value-bytes-max must reach the API too).

@@ -15,13 +15,13 @@
 #include <unordered_map>
 #include <variant>
 
+#include "base/codec.h"
 #include "http/api.h"
 #include "http/node_api.h"
 #include "http/observability.h"
 #include "http/server.h"
-#include "base/codec.h"
 #include "paxos/replica.h"
-#include "transport/peer_transport.h"
+#include "persistence/cluster_identity.h"
 #include "persistence/lmdb_storage.h"
 #include "server/clock.h"
 #include "server/command_reports.h"
@@ -35,6 +35,7 @@
 #include "server/snapshot_fork.h"
 #include "server/status_report.h"
 #include "server/storage_thread.h"
+#include "transport/peer_transport.h"
 
 namespace synod::server {
 
@@ -112,6 +113,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   int64_t stop_deadline_us = 0;
   int exit_code = 0;
   uint64_t snapshot_slot = 0;  // of the latest snapshot taken or installed
+  uint64_t cluster_id = 0;     // from the data directory's identity file (open_cluster_identity)
   int64_t repair_started_us = 0;
   std::string repair_reason;
 
@@ -137,6 +139,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   // ------------------------------------------------------------- opening
   std::string open();
   std::string open_storage();
+  std::string open_cluster_identity(bool fresh_store);
   std::string open_transport();
   std::string open_http();
 
@@ -275,7 +278,11 @@ std::string Node::Impl::open_storage() {
   } else if (!loaded.status.ok()) {
     log.write(Level::error, "storage_refused", {{"reason", loaded.status.message}});
     return "data directory " + config.data_dir + ": " + loaded.status.message;
-  } else if (loaded.durable.promised == paxos::Ballot{}) {
+  }
+  if (auto error = open_cluster_identity(loaded.status.code == persistence::Code::fresh); !error.empty()) {
+    return error;
+  }
+  if (!start_repairing && loaded.durable.promised == paxos::Ballot{}) {
     // No promise at all on disk: it never finished a repair (a finished one
     // leaves at least the promise (0, self)), and may have crashed in the
     // middle of one, having learned the log before it could vote. Repair
@@ -319,9 +326,41 @@ std::string Node::Impl::open_storage() {
   return {};
 }
 
+// Which cluster this data directory belongs to (persistence/cluster_identity.h):
+// written at its first start, then the id every peer handshake carries.
+std::string Node::Impl::open_cluster_identity(bool fresh_store) {
+  const std::string& dir = config.data_dir;
+  std::optional<persistence::ClusterIdentity> identity;
+  if (auto status = persistence::read_cluster_identity(dir, identity); !status.ok()) {
+    return "data directory " + dir + ": " + status.message;
+  }
+  if (!identity) {
+    // A store older than the file keeps the id its cluster has always used.
+    std::vector<std::string> members;
+    for (const auto& m : config.members) members.push_back(std::to_string(m.id) + "=" + m.peer.to_string());
+    std::sort(members.begin(), members.end());
+    identity = persistence::ClusterIdentity{fresh_store ? persistence::derive_cluster_id(config.cluster_id, members)
+                                                        : persistence::legacy_cluster_id(config.cluster_id),
+                                            config.cluster_id};
+    if (auto status = persistence::write_cluster_identity(dir, *identity); !status.ok()) {
+      return "data directory " + dir + ": " + status.message;
+    }
+    log.write(Level::info, "cluster_identity_created",
+              {{"cluster_id", cluster_id_hex(identity->id)},
+               {"name", identity->name},
+               {"from", fresh_store ? "the name and the initial members" : "the name (data older than the file)"}});
+  } else if (identity->name != config.cluster_id) {
+    return "data directory " + dir + " belongs to cluster '" + identity->name + "' (id " +
+           cluster_id_hex(identity->id) + "), not to '" + config.cluster_id + "': start it with --cluster-id " +
+           identity->name + ", or give this node another data directory";
+  }
+  cluster_id = identity->id;
+  return {};
+}
+
 std::string Node::Impl::open_transport() {
-  const auto options =
-      transport_options(config, lockservice::config_digest(machine.config()), static_cast<uint64_t>(steady_us()));
+  const auto options = transport_options(config, cluster_id, lockservice::config_digest(machine.config()),
+                                         static_cast<uint64_t>(steady_us()));
   if (auto problem = transport::validate(options); !problem.empty()) return "peer transport: " + problem;
   transport = std::make_unique<transport::PeerTransport>(
       io, options,

@@ -1,17 +1,20 @@
-"""Storage on real processes (issue #3): a lost disk, a corrupt disk, and a
-replica that catches up from a snapshot because its peers compacted their log.
+"""Storage on real processes (issue #3): a lost disk, a corrupt disk, a
+replica that catches up from a snapshot because its peers compacted their log,
+migrated data, and the cluster identity kept in the data directory.
 
 Run one: python3 test/cluster/test_storage.py --binary build/server/synod NAME
 """
 import os
 import shutil
 import signal
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
 from pylib import runner  # noqa: E402
-from pylib.cluster import Cluster  # noqa: E402
+from pylib.cluster import Cluster, free_port  # noqa: E402
 from pylib.wait import until  # noqa: E402
 
 
@@ -140,6 +143,54 @@ def test_version_1_data_is_migrated(binary):
         until(lambda: cluster.get(follower, "after-migration", stale=True).status == 200, 10,
               "the restarted follower to serve the new key")
         assert cluster.get(follower, "fixture/k5", stale=True).json["value"] == "value-5"
+
+
+def read_identity(cluster, node):
+    with open(os.path.join(cluster.data_dir(node), "cluster")) as f:
+        return f.read()
+
+
+def test_cluster_identity_is_kept_in_the_data_directory(binary):
+    """Each member writes the same identity at its first start (derived from
+    the name and the initial members); a restart under another name is
+    refused with exit 2, and a stranger with the same name but other members
+    is refused by the peers."""
+    with Cluster(3, binary) as cluster:
+        cluster.start_all()
+        leader = cluster.leader(timeout=10)
+        identities = {read_identity(cluster, n) for n in cluster.ids()}
+        assert len(identities) == 1, identities
+        identity = identities.pop()
+        assert identity.startswith("synod-cluster 1\nid ") and identity.endswith("\nname synod\n"), identity
+        cluster_id = identity.split("\n")[1].split()[1]
+        assert cluster_id != "5d1ba1977dfa827c", "a new cluster took the legacy id (the name's hash alone)"
+        follower = cluster.followers(leader)[0]
+        cluster.kill(follower, signal.SIGTERM)
+        renamed = subprocess.run(cluster.args(follower, cluster_id="renamed"), capture_output=True, text=True,
+                                 timeout=30)
+        assert renamed.returncode == 2, (renamed.returncode, renamed.stderr[-2000:])
+        assert f"belongs to cluster 'synod' (id {cluster_id})" in renamed.stdout + renamed.stderr
+        # A stranger named "synod" too, whose member list gives node 3 another
+        # address: its own data directory derives another id.
+        stranger_dir = os.path.join(cluster.dir, "stranger")
+        args = cluster.args(3, data_dir=stranger_dir)
+        args[args.index("--peers") + 1] = ",".join(
+            f"{i}=127.0.0.1:{p}" for i, p in zip(cluster.ids(), cluster.peer_ports[:2] + [free_port()]))
+        args[args.index("--clients") + 1] = ",".join(
+            f"{i}=127.0.0.1:{p}" for i, p in zip(cluster.ids(), cluster.client_ports[:2] + [free_port()]))
+        since = {n: len(cluster.log_text(n)) for n in cluster.ids() if n != follower}
+        with open(os.path.join(cluster.dir, "stranger.log"), "w") as stranger_log:
+            stranger = subprocess.Popen(args, stdout=stranger_log, stderr=stranger_log)
+            try:
+                until(lambda: any("belongs to cluster" in cluster.log_text(n)[since[n]:] for n in since), 10,
+                      "a member to refuse the stranger")
+            finally:
+                stranger.terminate()
+                stranger.wait(timeout=10)
+        assert read_identity(cluster, 1) == identity
+        cluster.start(follower)
+        node, response = cluster.put_anywhere("after-the-stranger", "v", timeout=10)
+        assert response.status == 200
 
 
 if __name__ == "__main__":

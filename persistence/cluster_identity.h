@@ -1,0 +1,60 @@
+// The cluster identity file: which cluster a data directory belongs to.
+//
+// `cluster` in the data directory, written once, when the directory is first
+// used, and read at every start after (issue 18). Peers compare the id in
+// their handshake and refuse another cluster's nodes, so a node restarted
+// against another cluster's data, or a cluster bootstrapped beside another
+// with the same name, is refused instead of joining. The file lives beside
+// the store, not in it: a repair that wipes a corrupt store (Storage::reset)
+// keeps the identity, and an operator can read it. Its format, one field per
+// line, the first naming the format and its version:
+//
+//   synod-cluster 1
+//   id 0123456789abcdef
+//   name synod
+//
+// A reader refuses another first line, a missing or malformed field, and a
+// field it does not know. Written through a temporary file, fsync, rename and
+// a sync of the directory, so a crash leaves either no file or the whole one.
+//
+// Pure functions over the file system; any thread (the node calls them once,
+// on its owner thread, before it opens its ports).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "persistence/status.h"
+
+namespace synod::persistence {
+
+struct ClusterIdentity {
+  uint64_t id = 0;
+  std::string name;  // --cluster-id, the name every member shares
+
+  bool operator==(const ClusterIdentity&) const = default;
+};
+
+inline constexpr const char* kClusterFileName = "cluster";
+
+// Reads `dir`/cluster: nullopt in `out` if there is no such file; corrupt if
+// it is malformed.
+Status read_cluster_identity(const std::string& dir, std::optional<ClusterIdentity>& out);
+
+// Writes `dir`/cluster, replacing nothing: invalid_argument if one exists.
+Status write_cluster_identity(const std::string& dir, const ClusterIdentity& identity);
+
+// The id a new cluster takes: a hash of its name and its initial members'
+// "id=host:port" (sorted by id), so that every member derives the same id
+// without talking, and two clusters on different addresses differ even under
+// the same name (etcd derives its cluster id from the initial members and
+// token in the same way). Never zero.
+uint64_t derive_cluster_id(const std::string& name, const std::vector<std::string>& members_sorted);
+
+// The id of a cluster whose data predates the file (a hash of the name
+// alone, as every build before issue 18 used for all clusters).
+uint64_t legacy_cluster_id(const std::string& name);
+
+}  // namespace synod::persistence
