@@ -3,8 +3,8 @@
 // compacted below them on the storage thread, in bounded steps.
 //
 // Owner thread: maybe_snapshot, and every completion, which comes back to the
-// owner thread's io_context. Reader thread: read_image. Storage thread:
-// save_step. The child process runs serialize_in_child and
+// owner thread's io_context. Reader thread: read_image. Releaser thread: a
+// saved image's memory. Storage thread: save_step. The child process runs serialize_in_child and
 // nothing else.
 #pragma once
 
@@ -51,7 +51,8 @@ class SnapshotFork {
   void save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us, int64_t owner_us);
   // Storage thread: one step of saving or compacting, then the next queued.
   void save_step(persistence::Storage& store, const std::shared_ptr<Saving>& saving);
-  void finish(const Saving& saving);
+  void finish(Saving& saving);
+  void release(std::string bytes);
 
   boost::asio::io_context& io_;
   Log& log_;
@@ -63,6 +64,7 @@ class SnapshotFork {
   // child, while one runs: the destructor kills the child and joins it.
   std::thread reader_;
   pid_t child_ = -1;
+  std::thread releaser_;  // gives a saved image's pages back (release)
 };
 
 }  // namespace synod::server
