@@ -30,6 +30,13 @@ StorageOptions step_options() {
   return options;
 }
 
+// A fresh store with chosen slots 1..20.
+Storage& with_chosen_log(Storage& store) {
+  require_fresh_then_loaded(store);
+  persist_ok(store, chosen_batch(1, 1, 20));
+  return store;
+}
+
 // Steps `snapshot` until it is the latest; returns how many steps it took.
 int save_in_steps(Storage& store, const Snapshot& snapshot) {
   int steps = 0;
@@ -72,9 +79,7 @@ std::string read_whole(Storage& store, paxos::Slot slot) {
 TEMPLATE_TEST_CASE("a snapshot saved in steps becomes the latest only at its last step", "[storage][snapshot]",
                    LmdbBackend, MemoryBackend) {
   TestType backend(step_options());
-  Storage& store = backend.store();
-  require_fresh_then_loaded(store);
-  persist_ok(store, chosen_batch(1, 1, 20));
+  Storage& store = with_chosen_log(backend.store());
   const Snapshot first{5, {1, 2, 3}, image_of(2500)};  // three chunks
   REQUIRE(store.save_snapshot(first).ok());
 
@@ -114,9 +119,7 @@ TEMPLATE_TEST_CASE("a snapshot saved in steps becomes the latest only at its las
 TEMPLATE_TEST_CASE("the steps of a snapshot that a restart cut short are erased by compaction", "[storage][snapshot]",
                    LmdbBackend, MemoryBackend) {
   TestType backend(step_options());
-  Storage& store = backend.store();
-  require_fresh_then_loaded(store);
-  persist_ok(store, chosen_batch(1, 1, 20));
+  Storage& store = with_chosen_log(backend.store());
   // Two steps (four chunks) of a first snapshot at 8, then a restart: there
   // is no snapshot, and the four chunks are garbage.
   const Snapshot cut{8, {1, 2, 3}, image_of(9000)};
@@ -130,17 +133,13 @@ TEMPLATE_TEST_CASE("the steps of a snapshot that a restart cut short are erased 
   CHECK(save_in_steps(store, saved) == 1);
   CHECK(compact_all(store, 10) == 4 + 10);
   backend.restart();
-  loaded = reload(store);
-  REQUIRE(loaded.snapshot);
-  CHECK(*loaded.snapshot == saved);
+  CHECK(reload(store).snapshot == std::optional<Snapshot>(saved));
 }
 
 TEMPLATE_TEST_CASE("a restart's shorter image of the same slot leaves no chunk past its end", "[storage][snapshot]",
                    LmdbBackend, MemoryBackend) {
   TestType backend(step_options());
-  Storage& store = backend.store();
-  require_fresh_then_loaded(store);
-  persist_ok(store, chosen_batch(1, 1, 20));
+  Storage& store = with_chosen_log(backend.store());
   // Six chunks of a 9,000-byte image at slot 8, then a restart, then a
   // 2,500-byte image at the same slot: chunks 3..5 of the first must go, or
   // the next load would count more chunks than the snapshot record says.
@@ -159,9 +158,7 @@ TEMPLATE_TEST_CASE("a restart's shorter image of the same slot leaves no chunk p
 TEMPLATE_TEST_CASE("a snapshot saved whole meanwhile makes the steps of an older one moot", "[storage][snapshot]",
                    LmdbBackend, MemoryBackend) {
   TestType backend(step_options());
-  Storage& store = backend.store();
-  require_fresh_then_loaded(store);
-  persist_ok(store, chosen_batch(1, 1, 20));
+  Storage& store = with_chosen_log(backend.store());
   const Snapshot own{8, {1, 2, 3}, image_of(9000)};
   REQUIRE(store.save_snapshot_step(own).more);
   // A peer's snapshot, above the log, is saved whole (Node::install_snapshot).
