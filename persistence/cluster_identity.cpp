@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <fstream>
@@ -86,9 +87,10 @@ Status write_cluster_identity(const std::string& dir, const ClusterIdentity& ide
   return sync_directory(dir);
 }
 
-uint64_t derive_cluster_id(const std::string& name, const std::vector<std::string>& members_sorted) {
+uint64_t derive_cluster_id(const std::string& name, std::vector<uint64_t> member_ids) {
+  std::sort(member_ids.begin(), member_ids.end());
   uint64_t hash = fnv1a(name + "\n");
-  for (const std::string& member : members_sorted) hash = fnv1a(member + "\n", hash);
+  for (const uint64_t id : member_ids) hash = fnv1a(std::to_string(id) + "\n", hash);
   return hash == 0 ? 1 : hash;
 }
 

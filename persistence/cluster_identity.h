@@ -2,9 +2,9 @@
 //
 // `cluster` in the data directory, written once, when the directory is first
 // used, and read at every start after (issue 18). Peers compare the id in
-// their handshake and refuse another cluster's nodes, so a node restarted
-// against another cluster's data, or a cluster bootstrapped beside another
-// with the same name, is refused instead of joining. The file lives beside
+// their handshake and refuse another cluster's nodes, so a node of another
+// member set, or one started under another name against this directory, is
+// refused instead of joining. The file lives beside
 // the store, not in it: a repair that wipes a corrupt store (Storage::reset)
 // keeps the identity, and an operator can read it. Its format, one field per
 // line, the first naming the format and its version:
@@ -47,11 +47,11 @@ Status read_cluster_identity(const std::string& dir, std::optional<ClusterIdenti
 Status write_cluster_identity(const std::string& dir, const ClusterIdentity& identity);
 
 // The id a new cluster takes: a hash of its name and its initial members'
-// "id=host:port" (sorted by id), so that every member derives the same id
-// without talking, and two clusters on different addresses differ even under
-// the same name (etcd derives its cluster id from the initial members and
-// token in the same way). Never zero.
-uint64_t derive_cluster_id(const std::string& name, const std::vector<std::string>& members_sorted);
+// ids, so that every member derives the same id without talking. Not their
+// addresses: a member's address is what each peer dials, which differs with
+// the viewer behind a proxy or a NAT (the chaos suite's proxied clusters
+// derived three ids and never formed). Never zero.
+uint64_t derive_cluster_id(const std::string& name, std::vector<uint64_t> member_ids);
 
 // The id of a cluster whose data predates the file (a hash of the name
 // alone, as every build before issue 18 used for all clusters).

@@ -336,9 +336,8 @@ std::string Node::Impl::open_cluster_identity(bool fresh_store) {
   }
   if (!identity) {
     // A store older than the file keeps the id its cluster has always used.
-    std::vector<std::string> members;
-    for (const auto& m : config.members) members.push_back(std::to_string(m.id) + "=" + m.peer.to_string());
-    std::sort(members.begin(), members.end());
+    std::vector<uint64_t> members;
+    for (const auto& m : config.members) members.push_back(m.id);
     identity = persistence::ClusterIdentity{fresh_store ? persistence::derive_cluster_id(config.cluster_id, members)
                                                         : persistence::legacy_cluster_id(config.cluster_id),
                                             config.cluster_id};

@@ -152,9 +152,9 @@ def read_identity(cluster, node):
 
 def test_cluster_identity_is_kept_in_the_data_directory(binary):
     """Each member writes the same identity at its first start (derived from
-    the name and the initial members); a restart under another name is
-    refused with exit 2, and a stranger with the same name but other members
-    is refused by the peers."""
+    the name and the initial members' ids); a restart under another name is
+    refused with exit 2, and a stranger with the same name but another member
+    set is refused by the peers."""
     with Cluster(3, binary) as cluster:
         cluster.start_all()
         leader = cluster.leader(timeout=10)
@@ -170,14 +170,14 @@ def test_cluster_identity_is_kept_in_the_data_directory(binary):
                                  timeout=30)
         assert renamed.returncode == 2, (renamed.returncode, renamed.stderr[-2000:])
         assert f"belongs to cluster 'synod' (id {cluster_id})" in renamed.stdout + renamed.stderr
-        # A stranger named "synod" too, whose member list gives node 3 another
-        # address: its own data directory derives another id.
+        # A stranger named "synod" too, claiming node 3's place in a cluster
+        # of four: its own data directory derives another id.
         stranger_dir = os.path.join(cluster.dir, "stranger")
         args = cluster.args(3, data_dir=stranger_dir)
         args[args.index("--peers") + 1] = ",".join(
-            f"{i}=127.0.0.1:{p}" for i, p in zip(cluster.ids(), cluster.peer_ports[:2] + [free_port()]))
+            f"{i}=127.0.0.1:{p}" for i, p in zip(range(1, 5), cluster.peer_ports[:2] + [free_port(), free_port()]))
         args[args.index("--clients") + 1] = ",".join(
-            f"{i}=127.0.0.1:{p}" for i, p in zip(cluster.ids(), cluster.client_ports[:2] + [free_port()]))
+            f"{i}=127.0.0.1:{p}" for i, p in zip(range(1, 5), cluster.client_ports[:2] + [free_port(), free_port()]))
         since = {n: len(cluster.log_text(n)) for n in cluster.ids() if n != follower}
         with open(os.path.join(cluster.dir, "stranger.log"), "w") as stranger_log:
             stranger = subprocess.Popen(args, stdout=stranger_log, stderr=stranger_log)
