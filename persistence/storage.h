@@ -144,11 +144,7 @@ struct StorageOptions {
   // key's stat and the event window), or a node at its limits could never
   // snapshot again (issue 18).
   uint64_t snapshot_bytes_max = 2ULL << 30;
-  // The stored chunk size. A chunk lives on LMDB overflow pages, which need
-  // a contiguous run of free pages; late in the growing-state run (issue 18),
-  // with a freelist that old snapshots fragmented, a step of one 1 MiB chunk
-  // took up to 92 ms. A quarter of a step asks for shorter runs.
-  uint64_t snapshot_chunk_bytes = 256ULL << 10;
+  uint64_t snapshot_chunk_bytes = 1ULL << 20;       // the stored chunk size
   uint64_t transfer_chunk_bytes_max = 1ULL << 20;   // the longest chunk read_snapshot_chunk returns
   // Records one compact() call erases, and chunks of snapshots no longer
   // the latest: each call is one step of the storage thread, which group

@@ -39,16 +39,16 @@ SnapshotFork::SnapshotFork(asio::io_context& io, Log& log, NodeMetrics& metrics,
 // and the owner loop is what sends heartbeats: serialized inline, a state of
 // millions of keys stalled it for seconds and cost elections. So a forked
 // child serializes the state as it was at the fork (the pages are shared
-// copy-on-write) and writes it to a pipe, and the owner loop reads the pipe
-// on a thread of its own, so the owner loop pays only for fork() itself. The child touches nothing
-// but the state machine, malloc (glibc makes it safe across fork) and the
-// pipe: it closes every other descriptor first, so it holds no socket or
-// file of the parent's open, takes no lock, writes no log, runs at nice 19
-// so that it never takes a core from a serving thread, and _exits. It
-// writes the image's length before the image (read_snapshot_image says why),
-// and a child that dies midway is a short read, never a truncated snapshot:
-// the owner loop takes the image only with all its bytes, the end of the pipe
-// and exit status 0. If fork fails, the owner thread serializes inline.
+// copy-on-write) and writes it to a pipe, which a thread of its own reads, so
+// the owner loop pays only for fork() itself. The child touches nothing but
+// the state machine, malloc (glibc makes it safe across fork) and the pipe:
+// it closes every other descriptor first, so it holds no socket or file of
+// the parent's open, takes no lock, writes no log, runs at nice 19 so that
+// it never takes a core from a serving thread, and _exits. It writes the
+// image's length before the image (read_snapshot_image says why), and a
+// child that dies midway is a short read, never a truncated snapshot: the
+// image counts only with all its bytes, the end of the pipe and exit status
+// 0. If fork fails, the owner thread serializes inline.
 void SnapshotFork::maybe_snapshot(const lockservice::StateMachine& machine, paxos::Slot slot,
                                   std::vector<paxos::NodeId> members, StorageThread& storage) {
   if (running_ || slot == paxos::kNoSlot) return;
