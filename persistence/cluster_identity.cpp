@@ -26,14 +26,14 @@ Status malformed(const std::string& path, const std::string& what) {
   return Status::error(Code::corrupt, "the cluster identity file " + path + " " + what);
 }
 
-std::string hex(uint64_t value) {
+}  // namespace
+
+std::string cluster_id_hex(uint64_t id) {
   char out[17];
-  for (int i = 15; i >= 0; --i, value >>= 4) out[i] = "0123456789abcdef"[value & 0xf];
+  for (int i = 15; i >= 0; --i, id >>= 4) out[i] = "0123456789abcdef"[id & 0xf];
   out[16] = '\0';
   return out;
 }
-
-}  // namespace
 
 Status read_cluster_identity(const std::string& dir, std::optional<ClusterIdentity>& out) {
   out.reset();
@@ -75,7 +75,8 @@ Status write_cluster_identity(const std::string& dir, const ClusterIdentity& ide
   const std::string path = dir + "/" + kClusterFileName;
   if (::access(path.c_str(), F_OK) == 0) return Status::error(Code::invalid_argument, path + " exists already");
   const std::string temporary = path + ".tmp";
-  const std::string text = std::string(kFirstLine) + "\nid " + hex(identity.id) + "\nname " + identity.name + "\n";
+  const std::string text = std::string(kFirstLine) + "\nid " + cluster_id_hex(identity.id) + "\nname " + identity.name +
+                           "\n";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return from_errno(errno, "cannot create " + temporary);
   const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());

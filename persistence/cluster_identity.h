@@ -53,6 +53,9 @@ Status write_cluster_identity(const std::string& dir, const ClusterIdentity& ide
 // derived three ids and never formed). Never zero.
 uint64_t derive_cluster_id(const std::string& name, std::vector<uint64_t> member_ids);
 
+// An id as 16 hex digits, as the file and the logs show it.
+std::string cluster_id_hex(uint64_t id);
+
 // The id of a cluster whose data predates the file (a hash of the name
 // alone, as every build before issue 18 used for all clusters).
 uint64_t legacy_cluster_id(const std::string& name);

@@ -151,7 +151,7 @@ SnapshotStep RecordStorage::save_snapshot_step(const Snapshot& snapshot) {
     staged_ = StagedSnapshot{snapshot.slot, snapshot.bytes.size(), 0, 0};
   }
   const uint64_t count = chunk_count_for(snapshot.bytes.size(), options_.snapshot_chunk_bytes);
-  const uint64_t per_step = std::max<uint64_t>(1, options_.snapshot_step_bytes / options_.snapshot_chunk_bytes);
+  const uint64_t per_step = chunks_per_step();
   const uint64_t end = std::min(count, staged_.chunks + per_step);
   uint32_t crc = staged_.crc32c;
   for (uint64_t index = staged_.chunks; index < end; ++index) crc = crc32c(chunk_of(snapshot, index), crc);
@@ -330,7 +330,7 @@ CompactResult RecordStorage::compact(paxos::Slot through) {
 // steps, at most as many per call as a save step writes.
 Status RecordStorage::erase_stale_chunks(TableWriter& writer, CompactOutcome& outcome) {
   if (!stale_chunks_) return Status::success();
-  const uint64_t budget = std::max<uint64_t>(1, options_.snapshot_step_bytes / options_.snapshot_chunk_bytes);
+  const uint64_t budget = chunks_per_step();
   std::vector<std::string> stale;
   Status status = writer.scan(Table::snapshot_chunks, {}, [&](std::string_view key, std::string_view) {
     const auto parsed = parse_chunk_key(key);

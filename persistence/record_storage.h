@@ -48,6 +48,7 @@
 // simulator).
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -169,6 +170,10 @@ class RecordStorage : public Storage {
   Status check_snapshot(const Snapshot& snapshot) const;
   SnapshotRecord snapshot_record(const Snapshot& snapshot, uint32_t crc) const;
   std::string_view chunk_of(const Snapshot& snapshot, uint64_t index) const;
+  // Chunks one save step writes, and one compaction step erases (at least one).
+  uint64_t chunks_per_step() const {
+    return std::max<uint64_t>(1, options_.snapshot_step_bytes / options_.snapshot_chunk_bytes);
+  }
   Status write_chunks(TableWriter& writer, const Snapshot& snapshot, uint64_t first, uint64_t end);
   Status write_snapshot_record(TableWriter& writer, const SnapshotRecord& record, const StateRecord& state);
   void commit_snapshot(const SnapshotRecord& record, const StateRecord& state);

@@ -4,13 +4,6 @@
 
 namespace synod::server {
 
-std::string cluster_id_hex(uint64_t id) {
-  char out[17];
-  for (int i = 15; i >= 0; --i, id >>= 4) out[i] = "0123456789abcdef"[id & 0xf];
-  out[16] = '\0';
-  return out;
-}
-
 persistence::LmdbOptions storage_options(const Config& config) {
   persistence::LmdbOptions options;
   options.data_dir = config.data_dir;

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 #include "http/api.h"
 #include "transport/peer_transport.h"
@@ -22,9 +21,6 @@ persistence::LmdbOptions storage_options(const Config& config);
 // differs).
 transport::TransportOptions transport_options(const Config& config, uint64_t cluster_id, uint64_t config_digest,
                                               uint64_t random_seed);
-
-// A cluster id as 16 hex digits, as the identity file and the logs show it.
-std::string cluster_id_hex(uint64_t id);
 
 // Decoding refuses what the lock service would refuse, at its configured
 // limits (a raised --value-bytes-max must reach the API too).

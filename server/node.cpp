@@ -345,13 +345,13 @@ std::string Node::Impl::open_cluster_identity(bool fresh_store) {
       return "data directory " + dir + ": " + status.message;
     }
     log.write(Level::info, "cluster_identity_created",
-              {{"cluster_id", cluster_id_hex(identity->id)},
+              {{"cluster_id", persistence::cluster_id_hex(identity->id)},
                {"name", identity->name},
                {"from", fresh_store ? "the name and the initial members" : "the name (data older than the file)"}});
   } else if (identity->name != config.cluster_id) {
     return "data directory " + dir + " belongs to cluster '" + identity->name + "' (id " +
-           cluster_id_hex(identity->id) + "), not to '" + config.cluster_id + "': start it with --cluster-id " +
-           identity->name + ", or give this node another data directory";
+           persistence::cluster_id_hex(identity->id) + "), not to '" + config.cluster_id +
+           "': start it with --cluster-id " + identity->name + ", or give this node another data directory";
   }
   cluster_id = identity->id;
   return {};
