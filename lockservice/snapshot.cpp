@@ -132,12 +132,7 @@ std::string Machine::snapshot() const {
     s.varint(events_.size());
     for (const Event& e : events_) {
       s.varint(e.revision);
-      s.u8(static_cast<uint8_t>(e.type));
-      s.u8(static_cast<uint8_t>(e.space));
-      s.bytes(e.name);
-      s.bytes(e.value);
-      s.varint(e.session);
-      s.varint(e.token);
+      put_event_body(s, e);
     }
   });
   put_section(out, Section::exactly_once, [&](Writer& s) { exactly_once_.write(s); });
@@ -352,12 +347,7 @@ class SnapshotReader {
     for (size_t i = 0; i < count && in_.r.ok(); ++i) {
       Event e;
       e.revision = in_.r.varint();
-      e.type = in_.get_enum<EventType>(kEventTypeMax);
-      e.space = in_.get_enum<Space>(kSpaceMax);
-      e.name = in_.string(std::max(limits_.key_bytes_max, limits_.name_bytes_max));
-      e.value = in_.string(std::max(limits_.value_bytes_max, limits_.reason_bytes_max));
-      e.session = in_.r.varint();
-      e.token = in_.r.varint();
+      get_event_body(in_, limits_, e);
       in_.check(e.revision > m_.compacted_revision_ && e.revision >= previous && e.revision <= m_.revision_);
       if (!in_.r.ok()) return;
       previous = e.revision;
@@ -391,6 +381,22 @@ std::string encode_result(const Result& result) {
   Writer w(out);
   detail::put_result(w, result);
   return out;
+}
+
+std::string encode_event(const Event& event) {
+  std::string out;
+  Writer w(out);
+  detail::put_event_body(w, event);
+  return out;
+}
+
+std::optional<Event> decode_event(Revision revision, std::string_view bytes, const Limits& limits) {
+  detail::SnapshotInput in(bytes);
+  Event event;
+  event.revision = revision;
+  detail::get_event_body(in, limits, event);
+  if (!in.r.done()) return std::nullopt;
+  return event;
 }
 
 std::optional<Result> decode_result(std::string_view bytes) {

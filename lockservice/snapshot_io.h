@@ -5,10 +5,12 @@
 // Internal to lockservice/. Pure; any thread.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
 #include "base/codec.h"
+#include "lockservice/state_machine.h"
 #include "lockservice/types.h"
 
 namespace synod::lockservice::detail {
@@ -41,6 +43,17 @@ inline void put_result(Writer& w, const Result& r) {
     w.varint(op.deleted);
   }
   w.bytes(r.message);
+}
+
+// An event without its revision: the snapshot's event window and the watch
+// history on disk (encode_event) write it alike.
+inline void put_event_body(Writer& w, const Event& e) {
+  w.u8(static_cast<uint8_t>(e.type));
+  w.u8(static_cast<uint8_t>(e.space));
+  w.bytes(e.name);
+  w.bytes(e.value);
+  w.varint(e.session);
+  w.varint(e.token);
 }
 
 // Reading: a Reader plus the checks of meaning. Every get leaves the reader
@@ -108,6 +121,15 @@ inline Result get_result(SnapshotInput& in, const Limits& limits) {
   }
   r.message = in.string(4096);
   return r;
+}
+
+inline void get_event_body(SnapshotInput& in, const Limits& limits, Event& e) {
+  e.type = in.get_enum<EventType>(kEventTypeMax);
+  e.space = in.get_enum<Space>(kSpaceMax);
+  e.name = in.string(std::max(limits.key_bytes_max, limits.name_bytes_max));
+  e.value = in.string(std::max(limits.value_bytes_max, limits.reason_bytes_max));
+  e.session = in.r.varint();
+  e.token = in.r.varint();
 }
 
 }  // namespace synod::lockservice::detail

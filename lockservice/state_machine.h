@@ -220,6 +220,12 @@ struct Counts {
 std::string encode_result(const Result& result);
 std::optional<Result> decode_result(std::string_view bytes);
 
+// An event in bytes (without its revision) and back, for the watch history
+// on disk (persistence/history_store.h). Decoding refuses malformed bytes and
+// names or values over `limits`.
+std::string encode_event(const Event& event);
+std::optional<Event> decode_event(Revision revision, std::string_view bytes, const Limits& limits);
+
 class StateMachine {
  public:
   // Asserts that validate(config) is empty.
