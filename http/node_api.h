@@ -107,6 +107,14 @@ class NodeApi {
   // long-polls and streams: call again with the revision it reported.
   virtual void wait_for(uint64_t after_revision, int64_t timeout_ms, std::function<void(const ReadContext&)> read) = 0;
 
+  // The events after `after` that pass `filter`, from this node's watch
+  // history on disk (server/event_history.h), for a stream whose index fell
+  // out of the event window; about `limit`, whole revisions. `done` runs on
+  // another thread. Status::compacted for what the history no longer holds,
+  // or when the node keeps none.
+  virtual void history(uint64_t after, lockservice::EventFilter filter, size_t limit,
+                       std::function<void(lockservice::Events)> done) = 0;
+
   // Answers a keep-alive from the leader's memory (lockservice/session_keeper.h).
   virtual void keep_alive(lockservice::SessionId session, std::function<void(KeepAliveOutcome)> done) = 0;
 

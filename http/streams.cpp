@@ -2,8 +2,9 @@
 // /v1/elections/{name}/observe and /v1/sessions/{id}/events. Each is a Feed
 // on the local replica's event window: wait for revisions after a cursor,
 // copy the events it wants, send them, move the cursor, go again. A cursor
-// that fell out of the window gets a "compacted" event and the stream ends:
-// never a silent gap.
+// that fell out of the window is served from the node's watch history on
+// disk; one the history no longer holds gets a "compacted" event and the
+// stream ends: never a silent gap.
 //
 // Threads: a feed starts on the HTTP thread that handles the request (or on
 // the node's owner thread, after a first read); each turn waits on the
@@ -55,37 +56,48 @@ void Api::Impl::start_feed(const CallPtr& c, std::shared_ptr<Feed> feed, std::ve
 }
 
 // One turn of a stream: wait for revisions after `after`, copy the events on
-// the owner thread, format and send them on the stream's thread, go again.
+// the owner thread (from the window, or from the history on disk for a cursor
+// the window dropped), format and send them on the stream's thread, go again.
 void Api::Impl::pump(std::shared_ptr<Feed> feed, uint64_t after) {
   SYNOD_ASSERT(feed->state.load() == Feed::State::open);
   if (!feed->stream->open()) return feed->end();
   node.wait_for(after, options.stream_poll_ms, [this, feed, after](const ReadContext& context) {
     if (!feed->stream->open()) return;  // the connection ended it; nothing turns any more
     auto events = std::make_shared<ls::Events>(context.machine->events(after, feed->filter, options.stream_batch_events_max));
-    feed->stream->post([this, feed, events, after] {
-      if (events->status == ls::Status::compacted) {
-        // Never a silent gap: say so, and end the stream; the client re-reads
-        // the state and resumes from next_index.
-        feed->stream->send(views::sse("compacted", 0,
-                                      {{"compacted_index", events->compacted_revision},
-                                       {"next_index", events->next_index},
-                                       {"message", "events after your index were dropped from the window: re-read "
-                                                   "the state, then resume from next_index"}}));
-        feed->end();
-        return feed->stream->close();
-      }
-      for (const auto& event : events->events) {
-        SYNOD_ASSERT(event.revision > after);  // the window answers events after the cursor only
-        if (!feed->wanted(event)) continue;
-        if (!feed->stream->send(views::event_sse(event))) return feed->end();
-        if (feed->last && feed->last(event)) {
-          feed->end();
-          return feed->stream->close();
-        }
-      }
-      pump(feed, std::max(after, events->next_index));
-    });
+    if (events->status == ls::Status::compacted) {
+      return node.history(after, feed->filter, options.stream_batch_events_max, [this, feed, after](ls::Events past) {
+        auto kept = std::make_shared<ls::Events>(std::move(past));
+        feed->stream->post([this, feed, kept, after] { deliver(feed, after, *kept); });
+      });
+    }
+    feed->stream->post([this, feed, events, after] { deliver(feed, after, *events); });
   });
+}
+
+// On the stream's thread: send one turn's events, then turn again.
+void Api::Impl::deliver(const std::shared_ptr<Feed>& feed, uint64_t after, const ls::Events& events) {
+  if (events.status == ls::Status::compacted) {
+    // Never a silent gap: say so, and end the stream; the client re-reads
+    // the state and resumes from next_index.
+    feed->stream->send(views::sse("compacted", 0,
+                                  {{"compacted_index", events.compacted_revision},
+                                   {"next_index", events.next_index},
+                                   {"message",
+                                    "events after your index were compacted from the watch history: "
+                                    "re-read the state, then resume from next_index"}}));
+    feed->end();
+    return feed->stream->close();
+  }
+  for (const auto& event : events.events) {
+    SYNOD_ASSERT(event.revision > after);  // the window and the history answer events after the cursor only
+    if (!feed->wanted(event)) continue;
+    if (!feed->stream->send(views::event_sse(event))) return feed->end();
+    if (feed->last && feed->last(event)) {
+      feed->end();
+      return feed->stream->close();
+    }
+  }
+  pump(feed, std::max(after, events.next_index));
 }
 
 void Api::Impl::watch(const CallPtr& c) {

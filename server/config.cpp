@@ -180,22 +180,27 @@ std::vector<Option> options(Pending& pending) {
          if (endpoint) c.client_listen = *endpoint;
          return endpoint.has_value();
        }},
-      detail::int_option("heartbeat-ms", "leader heartbeat interval",
-                         [](Config& c) -> int64_t& { return c.timing.heartbeat_ms; }, 1),
-      detail::int_option("lease-ms", "leader lease", [](Config& c) -> int64_t& { return c.timing.lease_ms; }, 1),
-      detail::int_option("election-timeout-min-ms", "election timeout, lower bound",
-                         [](Config& c) -> int64_t& { return c.timing.election_timeout_min_ms; }, 1),
-      detail::int_option("election-timeout-max-ms", "election timeout, upper bound",
-                         [](Config& c) -> int64_t& { return c.timing.election_timeout_max_ms; }, 1),
-      detail::int_option("drift-bound-percent", "largest clock-rate difference between two nodes, in percent",
-                         [](Config& c) -> int64_t& { return c.timing.drift_bound_percent; }, 0),
+      detail::int_option(
+          "heartbeat-ms", "leader heartbeat interval", [](Config& c) -> int64_t& { return c.timing.heartbeat_ms; }, 1),
+      detail::int_option(
+          "lease-ms", "leader lease", [](Config& c) -> int64_t& { return c.timing.lease_ms; }, 1),
+      detail::int_option(
+          "election-timeout-min-ms", "election timeout, lower bound",
+          [](Config& c) -> int64_t& { return c.timing.election_timeout_min_ms; }, 1),
+      detail::int_option(
+          "election-timeout-max-ms", "election timeout, upper bound",
+          [](Config& c) -> int64_t& { return c.timing.election_timeout_max_ms; }, 1),
+      detail::int_option(
+          "drift-bound-percent", "largest clock-rate difference between two nodes, in percent",
+          [](Config& c) -> int64_t& { return c.timing.drift_bound_percent; }, 0),
       detail::size_option("pipeline-window-slots", "slots in flight at once",
                           [](Config& c) -> size_t& { return c.limits.pipeline_window_slots; }),
       detail::size_option("batch-commands-max", "commands in one slot",
                           [](Config& c) -> size_t& { return c.limits.batch_commands_max; }),
       detail::size_option("batch-bytes-max", "payload bytes in one slot",
                           [](Config& c) -> size_t& { return c.limits.batch_bytes_max; }),
-      detail::size_option("log-retention-slots", "chosen values kept in memory to catch peers up; older ones need a snapshot",
+      detail::size_option("log-retention-slots",
+                          "chosen values kept in memory to catch peers up; older ones need a snapshot",
                           [](Config& c) -> size_t& { return c.limits.log_retention_slots; }),
       detail::size_option("log-retention-bytes-max", "heap bytes of chosen values kept in memory to catch peers up",
                           [](Config& c) -> size_t& { return c.limits.log_retention_bytes_max; }),
@@ -207,6 +212,14 @@ std::vector<Option> options(Pending& pending) {
          }
          return true;
        }},
+      detail::int_option(
+          "history-retention-ms", "watch history on disk: keep revisions newer than this (log time); 0: by count alone",
+          [](Config& c) -> int64_t& { return c.history_retention_ms; }, 0),
+      detail::int_option(
+          "history-revisions", "watch history on disk: keep this many newest revisions; 0: by age alone (both 0: none)",
+          [](Config& c) -> int64_t& { return c.history_revisions; }, 0),
+      detail::size_option("history-bytes-max", "watch history on disk: past this size the oldest revisions go",
+                          [](Config& c) -> size_t& { return c.history_bytes_max; }),
       {"log-format", "json or text",
        [](Config& c, const std::string& v, std::string& e) {
          if (v == "json") c.log_format = LogFormat::json;

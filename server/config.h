@@ -64,6 +64,11 @@ struct Config {
   // Snapshot the state machine and compact the log once this many chosen
   // slots sit above the last snapshot (bounds what a restart replays).
   uint64_t snapshot_after_slots = 100'000;
+  // The watch history on disk (server/event_history.h): a revision is kept
+  // while it is newer than either bound; both 0 keep no history at all.
+  int64_t history_retention_ms = 3'600'000;
+  int64_t history_revisions = 1'000'000;
+  size_t history_bytes_max = size_t{1} << 30;  // past it, the oldest go regardless
   LogFormat log_format = LogFormat::json;
   std::string log_level = "info";
   // Record the hot-path metrics (commit latency, batch sizes, sync durations,

@@ -13,6 +13,16 @@ persistence::LmdbOptions storage_options(const Config& config) {
   return options;
 }
 
+EventHistoryOptions history_options(const Config& config) {
+  EventHistoryOptions options;
+  options.dir = config.data_dir + "/history";
+  options.retention_ms = config.history_retention_ms;
+  options.retention_revisions = static_cast<uint64_t>(config.history_revisions);
+  options.bytes_max = config.history_bytes_max;
+  options.limits = config.service.limits;
+  return options;
+}
+
 transport::TransportOptions transport_options(const Config& config, uint64_t cluster_id, uint64_t config_digest,
                                               uint64_t random_seed) {
   transport::TransportOptions options;

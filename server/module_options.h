@@ -7,13 +7,17 @@
 #include <cstdint>
 
 #include "http/api.h"
-#include "transport/peer_transport.h"
 #include "persistence/lmdb_storage.h"
 #include "server/config.h"
+#include "server/event_history.h"
+#include "transport/peer_transport.h"
 
 namespace synod::server {
 
 persistence::LmdbOptions storage_options(const Config& config);
+
+// The watch history's, in DATA_DIR/history.
+EventHistoryOptions history_options(const Config& config);
 
 // cluster_id: the data directory's (persistence/cluster_identity.h);
 // config_digest: of the lock service's configuration, which every member

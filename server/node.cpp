@@ -27,6 +27,7 @@
 #include "server/command_reports.h"
 #include "server/driver.h"
 #include "server/election_watch.h"
+#include "server/event_history.h"
 #include "server/limits.h"
 #include "server/log.h"
 #include "server/module_options.h"
@@ -135,11 +136,15 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   PeerServices peers;           // forwarding to the leader, snapshot transfer
   CommandReports reports;       // expiries and forced releases, as they apply
   using Reported = CommandReports::Reported;
+  // The watch history on disk; null when configured off. Declared last, so
+  // it stops first: its thread answers reads into the API and the streams.
+  std::unique_ptr<EventHistory> event_history;
 
   // ------------------------------------------------------------- opening
   std::string open();
   std::string open_storage();
   std::string open_cluster_identity(bool fresh_store);
+  std::string open_history();
   std::string open_transport();
   std::string open_http();
 
@@ -214,6 +219,12 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
     // The sampled gauges are the owner thread's state: refresh them there.
     asio::post(io, [this, done = std::move(done)] {
       status_report.refresh_gauges(reading(), steady_us());
+      if (event_history) {
+        const auto stats = event_history->stats();
+        metrics.watch_history_bytes.set(static_cast<double>(stats.bytes));
+        metrics.watch_history_compacted_revision.set(static_cast<double>(stats.first_after));
+        metrics.watch_history_restarts.raise_to(stats.restarts);
+      }
       done(metrics.registry.render());
     });
   }
@@ -235,6 +246,15 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   void read(bool stale, std::function<void(const http::ReadContext&)> fn) override;
   void wait_for(uint64_t after_revision, int64_t timeout_ms, std::function<void(const http::ReadContext&)> fn) override;
   void keep_alive(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) override;
+  void history(uint64_t after, lockservice::EventFilter filter, size_t limit,
+               std::function<void(lockservice::Events)> done) override {
+    asio::post(io, [this, after, filter = std::move(filter), limit, done = std::move(done)]() mutable {
+      // The window may hold them by now (a stream asks after a miss).
+      auto events = machine.events(after, filter, limit);
+      if (events.status == lockservice::Status::ok || !event_history) return done(std::move(events));
+      event_history->read(machine, after, std::move(filter), limit, std::move(done));
+    });
+  }
   lockservice::ClientId new_client_id() override {
     // node id | boot nonce | counter: unique across nodes and restarts (limits.h).
     constexpr unsigned kCounterBits = kClientIdCounterBits;
@@ -323,6 +343,27 @@ std::string Node::Impl::open_storage() {
             {{"applied_slot", driver.applied_slot()},
              {"replay_ms", (steady_us() - replay_started) / 1000},
              {"total_ms", (steady_us() - load_started) / 1000}});
+  return open_history();
+}
+
+// The watch history on disk (server/event_history.h), fed at once with what
+// the replay applied.
+std::string Node::Impl::open_history() {
+  auto options = history_options(config);
+  if (!options.enabled()) return {};
+  std::string error;
+  event_history = EventHistory::open(
+      std::move(options),
+      [this](bool warn, std::string_view event, const std::string& detail) {
+        // From the history's thread: the log takes whole lines from any thread.
+        log.write(warn ? Level::warn : Level::info, event, {{"detail", detail}});
+      },
+      error);
+  if (!event_history) return "data directory " + config.data_dir + ": " + error;
+  const auto stats = event_history->stats();
+  log.write(Level::info, "watch_history_opened",
+            {{"compacted_revision", stats.first_after}, {"last_revision", stats.last}, {"bytes", stats.bytes}});
+  event_history->feed(machine);
   return {};
 }
 
@@ -392,6 +433,7 @@ std::string Node::Impl::open_http() {
 void Node::Impl::flush() {
   flush_posted = false;
   carry_out(driver.flush(steady_us()));
+  if (event_history) event_history->feed(machine);
   publish_view();
 }
 

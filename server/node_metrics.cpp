@@ -155,6 +155,20 @@ NodeMetrics::NodeMetrics(const Config& config)
                                        metrics::Layout::seconds())
                             .only()),
       snapshot_bytes(registry.gauge("synod_snapshot_bytes", "Size of the latest snapshot this node took.").only()),
+      watch_history_bytes(registry
+                              .gauge("synod_watch_history_bytes",
+                                     "Bytes of the pages the watch history on disk uses (--history-bytes-max).")
+                              .only()),
+      watch_history_compacted_revision(registry
+                                           .gauge("synod_watch_history_compacted_revision",
+                                                  "Every event up to this revision is gone from the watch history: "
+                                                  "a watch from an older index is answered compacted.")
+                                           .only()),
+      watch_history_restarts(registry
+                                 .counter("synod_watch_history_restarts_total",
+                                          "Times the watch history started again after a gap (a snapshot from a "
+                                          "peer, a restart past what it kept, a damaged record).")
+                                 .only()),
       snapshots_installed(registry
                               .counter("synod_snapshots_installed_total",
                                        "Snapshots fetched from a peer and installed (catch-up).")

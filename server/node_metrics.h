@@ -59,6 +59,9 @@ struct NodeMetrics {
   metrics::Counter& snapshots;
   metrics::Histogram& snapshot_duration;
   metrics::Gauge& snapshot_bytes;
+  metrics::Gauge& watch_history_bytes;
+  metrics::Gauge& watch_history_compacted_revision;
+  metrics::Counter& watch_history_restarts;
   metrics::Counter& snapshots_installed;
   metrics::Counter& corruption_events;
   metrics::Gauge& sessions;

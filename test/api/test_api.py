@@ -229,6 +229,40 @@ def test_watch_resumes_after_a_follower_restart(binary):
         resumed.close()
 
 
+def test_watch_resumes_from_the_history_on_disk(binary):
+    """A window of 16 events drops most of 120 puts at once; a watcher from
+    before them is served from the history on disk, before and after its
+    node restarts (issue 18: watch history that lasts)."""
+    with running_cluster(binary, extra_args=["--events-max", "16"]) as cluster:
+        leader = cluster.leader()
+        follower = cluster.followers(leader)[0]
+        start = call(cluster.port(leader), "PUT", "/v1/kv/hist/start", body="0")
+        index = int(start.header("X-Synod-Index"))
+        keys = [f"/hist/k{i:03d}" for i in range(120)]
+        for key in keys:
+            assert call(cluster.port(leader), "PUT", "/v1/kv" + key, body="v").status == 200
+
+        def watch_all(node):
+            # The follower applies the last put a moment after the leader answers it.
+            retry(lambda: call(cluster.port(node), "GET", "/v1/kv" + keys[-1] + "?stale=true"),
+                  lambda r: r.status == 200, timeout=10)
+            watch = Events(cluster.port(node), f"/v1/watch/hist/?index={index}")
+            assert watch.status == 200, watch.status
+            got = watch.until(lambda e: e["event"] == "compacted" or e["json"].get("key") == keys[-1], timeout=20)
+            watch.close()
+            assert [e["event"] for e in got if e["event"] == "compacted"] == [], got[-1]
+            assert [e["json"]["key"] for e in got] == keys
+            return [int(e["id"]) for e in got]
+
+        first = watch_all(follower)
+        assert first == sorted(first) and first[0] > index
+        cluster.kill(follower)
+        cluster.start(follower)
+        assert watch_all(follower) == first
+        metrics = call(cluster.port(follower), "GET", "/metrics").raw
+        assert "synod_watch_history_bytes " in metrics and "synod_watch_history_restarts_total 0" in metrics, metrics
+
+
 def test_a_follower_forwards_writes_and_linearizable_reads(binary):
     with running_cluster(binary) as cluster:
         leader = cluster.leader()
