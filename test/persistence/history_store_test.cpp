@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
+
 #include "persistence/history_store.h"
 #include "test/persistence/support.h"
 
@@ -37,6 +39,28 @@ std::vector<std::pair<uint64_t, std::string>> read_all(const HistoryStore& store
   });
   REQUIRE(status.ok());
   return out;
+}
+
+// Rewrites one record of database `db` underneath a closed store.
+void edit_record(const std::string& path, const char* db, std::string key,
+                 const std::function<void(std::string&)>& edit) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 3) == 0);
+  REQUIRE(mdb_env_open(env, path.c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi = 0;
+  REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == 0);
+  MDB_val k{key.size(), key.data()};
+  MDB_val v;
+  REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+  std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
+  edit(value);
+  MDB_val edited{value.size(), value.data()};
+  REQUIRE(mdb_put(txn, dbi, &k, &edited, 0) == 0);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
 }
 
 TEST_CASE("history: appends are read back in order, and survive a reopen", "[history]") {
@@ -174,29 +198,10 @@ TEST_CASE("history: a damaged record fails its CRC and is never returned", "[his
     auto store = open_store(path);
     REQUIRE(store->append(entries(1, 3), 3, 0).ok());
   }
-  {
-    // Flip a byte of revision 2's body underneath the store.
-    MDB_env* env = nullptr;
-    REQUIRE(mdb_env_create(&env) == 0);
-    REQUIRE(mdb_env_set_maxdbs(env, 3) == 0);
-    REQUIRE(mdb_env_open(env, path.c_str(), 0, 0644) == 0);
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    MDB_dbi dbi = 0;
-    REQUIRE(mdb_dbi_open(txn, "events", 0, &dbi) == 0);
-    std::string key(8, '\0');
-    key[7] = 2;
-    key += std::string(4, '\0');
-    MDB_val k{key.size(), key.data()};
-    MDB_val v;
-    REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
-    std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
-    value.back() ^= 1;  // a bit of the body
-    MDB_val nv{value.size(), value.data()};
-    REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == 0);
-    REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  // Flip a bit of revision 2's body underneath the store.
+  std::string key(8, '\0');
+  key[7] = 2;
+  edit_record(path, "events", key + std::string(4, '\0'), [](std::string& value) { value.back() ^= 1; });
   auto store = open_store(path);
   std::vector<uint64_t> seen;
   const Status status = store->read(0, SIZE_MAX, [&](uint64_t r, std::string_view) {
@@ -214,23 +219,8 @@ TEST_CASE("history: a store of another format version is refused, and wipe start
     auto store = open_store(path);
     REQUIRE(store->append(entries(1, 3), 3, 0).ok());
   }
-  {
-    MDB_env* env = nullptr;
-    REQUIRE(mdb_env_create(&env) == 0);
-    REQUIRE(mdb_env_set_maxdbs(env, 3) == 0);
-    REQUIRE(mdb_env_open(env, path.c_str(), 0, 0644) == 0);
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    MDB_dbi dbi = 0;
-    REQUIRE(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
-    std::string key = "version";
-    std::string value(1, static_cast<char>(kHistoryFormatVersion + 1));
-    MDB_val k{key.size(), key.data()};
-    MDB_val v{value.size(), value.data()};
-    REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
-    REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  edit_record(path, "meta", "version",
+              [](std::string& value) { value = std::string(1, static_cast<char>(kHistoryFormatVersion + 1)); });
   std::unique_ptr<HistoryStore> store;
   CHECK(HistoryStore::open(HistoryOptions{path, uint64_t{64} << 20}, store).code == Code::unknown_format_version);
   REQUIRE(HistoryStore::wipe(path).ok());
