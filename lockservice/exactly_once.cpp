@@ -6,8 +6,8 @@
 namespace synod::lockservice::detail {
 
 const Result* ExactlyOnce::find(const DedupKey& key) const {
-  auto it = table_.find(key);
-  return it == table_.end() ? nullptr : &it->second.result;
+  const Entry* entry = table_.find(key);
+  return entry == nullptr ? nullptr : &entry->result;
 }
 
 void ExactlyOnce::record(const DedupKey& key, const Result& result, SessionId owner, int64_t now_ms) {
@@ -24,8 +24,7 @@ void ExactlyOnce::record(const DedupKey& key, const Result& result, SessionId ow
 }
 
 void ExactlyOnce::update(const DedupKey& key, const Result& result) {
-  auto it = table_.find(key);
-  if (it != table_.end()) it->second.result = result;
+  if (Entry* entry = table_.find(key)) entry->result = result;
 }
 
 void ExactlyOnce::session_ended(SessionId owner, int64_t now_ms) {
@@ -64,7 +63,7 @@ void ExactlyOnce::release(const DedupKey& key, int64_t now_ms) {
 
 void ExactlyOnce::insert(const DedupKey& key, Result result, SessionId owner) {
   SYNOD_ASSERT(key.client_id != 0);
-  const bool inserted = table_.emplace(key, Entry{std::move(result), owner}).second;
+  const bool inserted = table_.emplace(key, Entry{std::move(result), owner});
   SYNOD_ASSERT_MSG(inserted, "a (client id, seq) is recorded once");
 }
 
@@ -111,7 +110,7 @@ void ExactlyOnce::read(SnapshotInput& in, const std::function<bool(SessionId)>& 
   auto add = [&](const DedupKey& key, SessionId owner) {
     Result result = get_result(in, limits);
     if (!in.r.ok()) return false;
-    in.check(table_.emplace(key, Entry{std::move(result), owner}).second);
+    in.check(table_.emplace(key, Entry{std::move(result), owner}));
     return in.r.ok();
   };
   const size_t sessions = in.count(limits.sessions_max);
@@ -152,7 +151,7 @@ void ExactlyOnce::read_v1(SnapshotInput& in, int64_t now_ms) {
     const DedupKey key = get_key(in);
     Result result = get_result(in, limits_);
     if (!in.r.ok()) return;
-    in.check(table_.emplace(key, Entry{std::move(result), kNoSession}).second);
+    in.check(table_.emplace(key, Entry{std::move(result), kNoSession}));
     if (in.r.ok()) release(key, now_ms);
   }
 }

@@ -28,28 +28,15 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <unordered_map>
 #include <utility>
 
 #include "base/codec.h"
+#include "lockservice/dedup_table.h"
 #include "lockservice/types.h"
 
 namespace synod::lockservice::detail {
 
 class SnapshotInput;
-
-struct DedupKey {
-  ClientId client_id = 0;
-  uint64_t seq = 0;
-  bool operator==(const DedupKey&) const = default;
-};
-struct DedupHash {
-  size_t operator()(const DedupKey& key) const {
-    uint64_t h = key.client_id * 0x9e3779b97f4a7c15ULL ^ (key.seq + 0x7f4a7c159e3779b9ULL);
-    h ^= h >> 31;
-    return static_cast<size_t>(h * 0xbf58476d1ce4e5b9ULL);
-  }
-};
 
 class ExactlyOnce {
  public:
@@ -90,7 +77,7 @@ class ExactlyOnce {
   void erase(const DedupKey& key);
 
   const Limits& limits_;
-  std::unordered_map<DedupKey, Entry, DedupHash> table_;
+  DedupTable<Entry> table_;
   std::map<SessionId, std::deque<DedupKey>> owned_;  // each session's, oldest first
   std::deque<std::pair<int64_t, DedupKey>> keyed_;   // by expiry (log time), soonest first
   std::deque<DedupKey> anonymous_;                   // oldest first
