@@ -1,5 +1,8 @@
 #include "server/event_history.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -9,6 +12,8 @@ namespace synod::server {
 
 namespace ls = synod::lockservice;
 using Clock = std::chrono::steady_clock;
+
+constexpr int kNiceness = 10;
 
 struct EventHistory::Task {
   enum class Kind : uint8_t { append, restart, read } kind = Kind::append;
@@ -127,6 +132,9 @@ void EventHistory::push(Task task) {
 // ---------------------------------------------------------- history thread
 
 void EventHistory::run() {
+  // Background work: the history yields the cores to the owner and storage
+  // threads under load, as the snapshot child does (at 19). Best effort.
+  [[maybe_unused]] const int niced = ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kNiceness);
   auto next_compaction = Clock::now() + std::chrono::milliseconds(options_.compaction_period_ms);
   auto next_sync = Clock::now() + std::chrono::milliseconds(options_.sync_period_ms);
   bool compaction_more = false;

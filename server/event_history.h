@@ -24,8 +24,9 @@
 // Threads: feed() and read() run on the owner thread, which owns the
 // machine. A thread of its own writes, compacts, syncs and answers reads, in
 // the order they were asked: read() feeds first, so a read finds every event
-// applied before it was asked. Its answer (`done`) runs on that thread.
-// stats() is for any thread.
+// applied before it was asked. Its answer (`done`) runs on that thread, which
+// runs at nice 10: background work that yields the cores to the owner and
+// storage threads. stats() is for any thread.
 #pragma once
 
 #include <atomic>
