@@ -25,7 +25,7 @@
 // machine. A thread of its own writes, compacts, syncs and answers reads, in
 // the order they were asked: read() feeds first, so a read finds every event
 // applied before it was asked. Its answer (`done`) runs on that thread, which
-// runs at nice 10: background work that yields the cores to the owner and
+// runs at nice 5: background work that yields the cores to the owner and
 // storage threads. stats() is for any thread.
 #pragma once
 
@@ -61,6 +61,10 @@ struct EventHistoryOptions {
   int64_t append_delay_ms = 20;
   // A read scans about this many records at most (whole revisions).
   size_t read_records_max = 16'384;
+  // Events queued for the thread and not yet taken. Past it, a feed gives
+  // its events up and the history restarts after them, rather than hold
+  // memory without bound behind a thread that cannot keep up.
+  size_t queued_events_max = 262'144;
   lockservice::Limits limits;  // the names and values a record may hold
 
   bool enabled() const { return retention_ms > 0 || retention_revisions > 0; }
@@ -117,8 +121,9 @@ class EventHistory {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Task> tasks_;  // guarded by mutex_
-  bool stopping_ = false;   // guarded by mutex_
+  std::deque<Task> tasks_;    // guarded by mutex_
+  size_t queued_events_ = 0;  // in tasks_; guarded by mutex_
+  bool stopping_ = false;     // guarded by mutex_
 
   std::atomic<uint64_t> first_after_{0}, last_{0}, bytes_{0}, restarts_{0};
   std::thread thread_;

@@ -141,6 +141,27 @@ TEST_CASE("event history: a gap the window left restarts the history, and an old
   CHECK(recent.events.size() == 16);  // the window's, all after the restart
 }
 
+TEST_CASE("event history: a feed past queued_events_max gives its events up and restarts", "[event_history]") {
+  EventHistoryOptions options;
+  options.queued_events_max = 4;
+  Fixture f(options);
+  f.put("/kept");
+  REQUIRE(f.read(0).events.size() == 1);
+  // Ten events in one turn: more than may wait for the thread.
+  for (int i = 0; i < 10; ++i) f.h.put("/k/" + std::to_string(i), "v");
+  f.history->feed(f.h.machine);
+  const ls::Events old = f.read(0);  // behind the restart on the history's thread
+  CHECK(f.history->stats().restarts == 1);
+  CHECK(old.status == ls::Status::compacted);
+  CHECK(old.compacted_revision == f.h.machine.revision());
+  CHECK(std::count(f.logged.begin(), f.logged.end(), "watch_history_restarted") == 1);
+  // Later events are kept again.
+  f.put("/after");
+  const ls::Events after = f.read(old.compacted_revision);
+  REQUIRE(after.events.size() == 1);
+  CHECK(after.events.front().name == "/after");
+}
+
 TEST_CASE("event history: compaction keeps the newest revisions when age is off", "[event_history]") {
   EventHistoryOptions options;
   options.retention_ms = 0;
