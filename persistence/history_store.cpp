@@ -1,15 +1,17 @@
 #include "persistence/history_store.h"
 
-#include <lmdb.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "base/assert.h"
 #include "base/codec.h"
 #include "base/crc32c.h"
+#include "persistence/lmdb_support.h"
+#include "persistence/records.h"
 
 namespace synod::persistence {
 
@@ -17,39 +19,18 @@ namespace {
 
 constexpr uint64_t kMapSlackBytes = uint64_t{64} << 20;
 
-MDB_val as_val(std::string_view bytes) { return MDB_val{bytes.size(), const_cast<char*>(bytes.data())}; }
-std::string_view as_view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+Status history_error(int rc, const std::string& what) { return lmdb_error(rc, "watch history: " + what); }
 
-Status history_error(int rc, const std::string& what) {
-  Code code = Code::io_error;
-  if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT) code = Code::no_space;
-  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) code = Code::corrupt;
-  if (rc == MDB_VERSION_MISMATCH) code = Code::unknown_format_version;
-  return Status::error(code, "watch history: " + what + ": " + mdb_strerror(rc));
-}
-
-void put_be64(std::string& out, uint64_t value) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((value >> shift) & 0xff));
-}
-
-uint64_t get_be64(std::string_view in) {
-  uint64_t value = 0;
-  for (size_t i = 0; i < 8; ++i) value = (value << 8) | static_cast<uint8_t>(in[i]);
-  return value;
-}
-
+// (revision, sequence): the revision as a slot key is (8 bytes,
+// big-endian), then the sequence in 4.
 std::string event_key(uint64_t revision, uint32_t sequence) {
-  std::string key;
-  put_be64(key, revision);
+  std::string key = slot_key(revision);
   for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>((sequence >> shift) & 0xff));
   return key;
 }
 
-std::string be64_key(uint64_t value) {
-  std::string key;
-  put_be64(key, value);
-  return key;
-}
+// The revision of an event key, or of a mark's value (8 bytes); 0 if malformed.
+uint64_t revision_of(std::string_view bytes) { return parse_slot_key(bytes.substr(0, kSlotKeyBytes)).value_or(0); }
 
 // A transaction that aborts unless committed.
 struct Txn {
@@ -71,6 +52,39 @@ struct Cursor {
     if (cursor) mdb_cursor_close(cursor);
   }
 };
+
+// Erases the records at the front of `dbi` while `wanted` says so, at most
+// `records_max` of them.
+struct FrontErase {
+  int rc = 0;  // MDB_NOTFOUND: the walk reached the end; 0: it stopped at `next`; else an error
+  size_t erased = 0;
+  bool bounded = false;     // records_max stopped it, at a record `wanted`
+  std::string last_erased;  // the key of the last record erased
+  std::string next;         // the key of the first record kept (rc 0)
+};
+
+FrontErase erase_front(MDB_txn* txn, MDB_dbi dbi, size_t records_max,
+                       const std::function<bool(std::string_view key, std::string_view value)>& wanted) {
+  FrontErase out;
+  Cursor cursor;
+  if (out.rc = mdb_cursor_open(txn, dbi, &cursor.cursor); out.rc != 0) return out;
+  MDB_val key;
+  MDB_val value;
+  for (out.rc = mdb_cursor_get(cursor.cursor, &key, &value, MDB_FIRST); out.rc == 0;
+       // After a delete, MDB_NEXT gives the record that took its place.
+       out.rc = mdb_cursor_get(cursor.cursor, &key, &value, MDB_NEXT)) {
+    if (!wanted(as_view(key), as_view(value))) break;
+    if (out.erased == records_max) {
+      out.bounded = true;
+      break;
+    }
+    out.last_erased = std::string(as_view(key));
+    if (out.rc = mdb_cursor_del(cursor.cursor, 0); out.rc != 0) return out;
+    ++out.erased;
+  }
+  if (out.rc == 0) out.next = std::string(as_view(key));
+  return out;
+}
 
 }  // namespace
 
@@ -189,8 +203,8 @@ Status HistoryStore::append(const std::vector<HistoryEntry>& entries, uint64_t t
       return history_error(rc, "cannot append");
   }
   if (log_ms >= 0 && through > range_.last) {
-    const std::string second = be64_key(static_cast<uint64_t>(log_ms) / 1000);
-    const std::string revision = be64_key(through);
+    const std::string second = slot_key(static_cast<uint64_t>(log_ms) / 1000);
+    const std::string revision = slot_key(through);
     MDB_val key = as_val(second);
     MDB_val v = as_val(revision);
     if (int rc = mdb_put(txn.txn, env_->marks, &key, &v, 0); rc != 0) return history_error(rc, "cannot mark");
@@ -230,7 +244,7 @@ Status HistoryStore::read(uint64_t after, size_t records_max, const Visit& visit
     const std::string_view k = as_view(key);
     const std::string_view v = as_view(value);
     if (k.size() != 12 || v.size() < 12) return Status::error(Code::corrupt, "watch history: a malformed record");
-    const uint64_t revision = get_be64(k);
+    const uint64_t revision = revision_of(k);
     if (revision > range_.last) break;
     const uint32_t crc = Reader(v.substr(0, 4)).fixed32();
     const std::string_view body = v.substr(12);
@@ -254,7 +268,7 @@ Status HistoryStore::revision_at(int64_t log_ms, uint64_t& revision) const {
   Cursor cursor;
   if (int rc = mdb_cursor_open(txn.txn, env_->marks, &cursor.cursor); rc != 0) return history_error(rc, "no cursor");
   // The first mark after log_ms's second, then the one before it.
-  const std::string from = be64_key(static_cast<uint64_t>(log_ms) / 1000 + 1);
+  const std::string from = slot_key(static_cast<uint64_t>(log_ms) / 1000 + 1);
   MDB_val key = as_val(from);
   MDB_val value;
   int rc = mdb_cursor_get(cursor.cursor, &key, &value, MDB_SET_RANGE);
@@ -263,7 +277,7 @@ Status HistoryStore::revision_at(int64_t log_ms, uint64_t& revision) const {
   if (rc == MDB_NOTFOUND) return Status::success();
   if (rc != 0) return history_error(rc, "cannot read a mark");
   if (value.mv_size != 8) return Status::error(Code::corrupt, "watch history: a malformed mark");
-  revision = get_be64(as_view(value));
+  revision = revision_of(as_view(value));
   return Status::success();
 }
 
@@ -271,56 +285,31 @@ Status HistoryStore::compact(uint64_t through, uint64_t through_ordinal, size_t 
   more = false;
   Txn txn;
   if (int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn.txn); rc != 0) return history_error(rc, "cannot begin");
-  uint64_t erased_through = range_.first_after;
-  bool changed = false;
-  {
-    Cursor cursor;
-    if (int rc = mdb_cursor_open(txn.txn, env_->events, &cursor.cursor); rc != 0) return history_error(rc, "no cursor");
-    MDB_val key;
-    MDB_val value;
-    int rc = mdb_cursor_get(cursor.cursor, &key, &value, MDB_FIRST);
-    size_t erased = 0;
-    while (rc == 0) {
-      const uint64_t revision = key.mv_size == 12 ? get_be64(as_view(key)) : 0;
-      const uint64_t ordinal = value.mv_size >= 12 ? Reader(as_view(value).substr(4, 8)).fixed64() : 0;
-      if (revision > through || (revision > range_.first_after && ordinal > through_ordinal)) break;
-      if (erased == records_max) {
-        more = true;
-        break;
-      }
-      if (rc = mdb_cursor_del(cursor.cursor, 0); rc != 0) return history_error(rc, "cannot erase");
-      erased_through = std::max(erased_through, revision);
-      ++erased;
-      changed = true;
-      // After a delete, MDB_NEXT gives the record that took its place.
-      rc = mdb_cursor_get(cursor.cursor, &key, &value, MDB_NEXT);
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) return history_error(rc, "cannot compact");
-    // Every revision up to `through` went, unless the ordinal or the step
-    // bound stopped the walk first.
-    if (rc == MDB_NOTFOUND || (rc == 0 && !more && get_be64(as_view(key)) > through)) {
-      erased_through = std::max(erased_through, std::min(through, range_.last));
-    }
+  const FrontErase events =
+      erase_front(txn.txn, env_->events, records_max, [&](std::string_view key, std::string_view value) {
+        const uint64_t revision = key.size() == 12 ? revision_of(key) : 0;
+        const uint64_t ordinal = value.size() >= 12 ? Reader(value.substr(4, 8)).fixed64() : 0;
+        return revision <= through && (revision <= range_.first_after || ordinal <= through_ordinal);
+      });
+  if (events.rc != 0 && events.rc != MDB_NOTFOUND) return history_error(events.rc, "cannot compact");
+  more = events.bounded;
+  uint64_t erased_through = std::max(range_.first_after, revision_of(events.last_erased));
+  // Every revision up to `through` went, unless the ordinal or the step
+  // bound stopped the walk first.
+  if (events.rc == MDB_NOTFOUND || (!more && revision_of(events.next) > through)) {
+    erased_through = std::max(erased_through, std::min(through, range_.last));
   }
-  {
-    // Marks of the seconds before the first one still needed.
-    Cursor cursor;
-    if (int rc = mdb_cursor_open(txn.txn, env_->marks, &cursor.cursor); rc != 0) return history_error(rc, "no cursor");
-    MDB_val key;
-    MDB_val value;
-    int rc = mdb_cursor_get(cursor.cursor, &key, &value, MDB_FIRST);
-    size_t erased = 0;
-    while (rc == 0 && erased < records_max && value.mv_size == 8 && get_be64(as_view(value)) <= erased_through) {
-      if (rc = mdb_cursor_del(cursor.cursor, 0); rc != 0) return history_error(rc, "cannot erase a mark");
-      ++erased;
-      changed = true;
-      rc = mdb_cursor_get(cursor.cursor, &key, &value, MDB_NEXT);
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) return history_error(rc, "cannot compact its marks");
-  }
+  // Marks of the seconds before the first one still needed.
+  const FrontErase marks = erase_front(txn.txn, env_->marks, records_max,
+                                       [&](std::string_view, std::string_view value) {
+                                         return value.size() == 8 && revision_of(value) <= erased_through;
+                                       });
+  if (marks.rc != 0 && marks.rc != MDB_NOTFOUND) return history_error(marks.rc, "cannot compact its marks");
   HistoryRange next = range_;
-  next.first_after = std::max(range_.first_after, erased_through);
-  if (!changed && next.first_after == range_.first_after) return Status::success();  // aborts: nothing to write
+  next.first_after = erased_through;
+  if (events.erased + marks.erased == 0 && next.first_after == range_.first_after) {
+    return Status::success();  // aborts: nothing to write
+  }
   if (auto status = write_range(txn.txn, next); !status.ok()) return status;
   if (int rc = txn.commit(); rc != 0) return history_error(rc, "cannot commit a compaction");
   range_ = next;

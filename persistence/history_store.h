@@ -21,11 +21,15 @@
 // events of those revisions. Records at or below first_after are garbage that
 // compact() erases.
 //
-// Format (kHistoryFormatVersion): databases "events" (key: big-endian u64
-// revision, big-endian u32 sequence; value: little-endian u32 CRC-32C of the
-// rest, then the revision's ordinal as a little-endian u64, then the body), "marks" (key: big-endian u64 log second;
-// value: the last revision appended in that second) and "meta" ("version", "range"). A store of another version is
-// refused (Code::unknown_format_version).
+// Format (kHistoryFormatVersion): three databases.
+//   events  key: the revision (8 bytes big-endian, records.h slot_key), then
+//           a sequence (4 bytes big-endian); value: a little-endian u32
+//           CRC-32C of the rest, the revision's ordinal (little-endian u64),
+//           then the body.
+//   marks   key: a log second (slot_key); value: the last revision appended
+//           in that second (slot_key).
+//   meta    "version", "range".
+// A store of another version is refused (Code::unknown_format_version).
 //
 // Thread: one owner thread (server/event_history.h). Not thread-safe.
 #pragma once

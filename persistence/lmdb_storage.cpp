@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "base/assert.h"
+#include "persistence/lmdb_support.h"
 
 namespace synod::persistence {
 
@@ -18,25 +19,10 @@ constexpr int kWriteAttemptsMax = 64;
 
 static_assert(std::is_same_v<MDB_dbi, unsigned int>, "lmdb_storage.h declares MDB_dbi as unsigned int");
 
-MDB_val as_val(std::string_view bytes) { return MDB_val{bytes.size(), const_cast<char*>(bytes.data())}; }
-
-std::string_view as_view(const MDB_val& value) {
-  return std::string_view(static_cast<const char*>(value.mv_data), value.mv_size);
-}
-
-Status lmdb_error(int rc, const std::string& what) {
-  Code code = Code::io_error;
-  if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) code = Code::no_space;
-  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) code = Code::corrupt;
-  if (rc == MDB_VERSION_MISMATCH) code = Code::unknown_format_version;
-  return Status::error(code, what + ": " + mdb_strerror(rc));
-}
-
 // One LMDB transaction, read or write, seen through the Tables interface.
 class LmdbTransaction final : public TableWriter {
  public:
-  LmdbTransaction(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& databases)
-      : txn_(txn), databases_(databases) {}
+  LmdbTransaction(MDB_txn* txn, const std::array<MDB_dbi, kTableCount>& databases) : txn_(txn), databases_(databases) {}
 
   bool map_full() const { return map_full_; }
 
@@ -230,15 +216,16 @@ Status LmdbStorage::run_write(const WriteBody& body) {
     }
     if (Status grown = grow_map(); !grown.ok()) return grown;
   }
-  return Status::error(Code::no_space, "the LMDB map stayed full after growing it " +
-                                           std::to_string(kWriteAttemptsMax) + " times");
+  return Status::error(Code::no_space,
+                       "the LMDB map stayed full after growing it " + std::to_string(kWriteAttemptsMax) + " times");
 }
 
 Status LmdbStorage::grow_map() {
   if (map_bytes_ >= lmdb_options_.map_bytes_max) {
     return Status::error(Code::no_space, "the LMDB map is full at map_bytes_max (" +
                                              std::to_string(lmdb_options_.map_bytes_max) + " bytes) in " +
-                                             lmdb_options_.data_dir + "; raise map_bytes_max or free space, then restart");
+                                             lmdb_options_.data_dir +
+                                             "; raise map_bytes_max or free space, then restart");
   }
   const uint64_t grown = std::min(lmdb_options_.map_bytes_max, std::max<uint64_t>(map_bytes_ * 2, map_bytes_ + 1));
   // No transaction is open here: run_write aborted or committed its own, and

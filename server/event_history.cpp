@@ -102,16 +102,6 @@ void EventHistory::feed(const ls::StateMachine& machine) {
   }
   task.through = fed_;
   task.log_ms = machine.log_time_ms();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    task.behind = queued_events_ + task.events.size() > options_.queued_events_max;
-  }
-  if (task.behind) {
-    // Give these events up rather than hold memory without bound: the
-    // history restarts after them.
-    task.kind = Task::Kind::restart;
-    task.events.clear();
-  }
   push(std::move(task));
 }
 
@@ -134,6 +124,13 @@ void EventHistory::push(Task task) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     was_empty = tasks_.empty();
+    if (task.kind == Task::Kind::append && queued_events_ + task.events.size() > options_.queued_events_max) {
+      // Give these events up rather than hold memory without bound behind a
+      // thread that cannot keep up: the history restarts after them.
+      task.kind = Task::Kind::restart;
+      task.behind = true;
+      task.events.clear();
+    }
     queued_events_ += task.events.size();
     tasks_.push_back(std::move(task));
   }
