@@ -143,7 +143,7 @@ std::vector<SessionLease> StateMachine::leases_by_deadline(int64_t after_deadlin
   return machine_->leases_by_deadline(after_deadline_ms, after_session, limit);
 }
 bool StateMachine::needs_time() const { return machine_->needs_time(); }
-std::string StateMachine::snapshot() const { return machine_->snapshot(); }
+std::string StateMachine::snapshot(size_t reserve_bytes) const { return machine_->snapshot(reserve_bytes); }
 bool StateMachine::restore(std::string_view bytes) {
   auto restored = detail::Machine::restore(machine_->config(), bytes);
   if (!restored) return false;

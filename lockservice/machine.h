@@ -157,7 +157,7 @@ class Machine {
   bool needs_time() const { return !sessions_.empty() || !waiter_timers_.empty() || !delay_timers_.empty(); }
 
   // ---- snapshots (snapshot.cpp) ----
-  std::string snapshot() const;
+  std::string snapshot(size_t reserve_bytes) const;
   static std::unique_ptr<Machine> restore(const Config& config, std::string_view bytes);
 
   const Config& config() const { return config_; }

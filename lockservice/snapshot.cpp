@@ -84,8 +84,9 @@ void put_lock(Writer& w, const Lock& lock) {
 
 }  // namespace
 
-std::string Machine::snapshot() const {
+std::string Machine::snapshot(size_t reserve_bytes) const {
   std::string out;
+  out.reserve(reserve_bytes);
   Writer w(out);
   out.append(kMagic);
   w.u8(kSnapshotFormatVersion);
@@ -377,17 +378,11 @@ std::unique_ptr<Machine> Machine::restore(const Config& config, std::string_view
 namespace synod::lockservice {
 
 std::string encode_result(const Result& result) {
-  std::string out;
-  Writer w(out);
-  detail::put_result(w, result);
-  return out;
+  return encode_exact([&](Writer& w) { detail::put_result(w, result); });
 }
 
 std::string encode_event(const Event& event) {
-  std::string out;
-  Writer w(out);
-  detail::put_event_body(w, event);
-  return out;
+  return encode_exact([&](Writer& w) { detail::put_event_body(w, event); });
 }
 
 std::optional<Event> decode_event(Revision revision, std::string_view bytes, const Limits& limits) {

@@ -273,7 +273,9 @@ class StateMachine {
   bool needs_time() const;
 
   // ---- snapshots ----
-  std::string snapshot() const;
+  // The image; `reserve_bytes` is room to reserve first (a guess at its
+  // size), so a large image is not grown by doubling.
+  std::string snapshot(size_t reserve_bytes = 0) const;
   bool restore(std::string_view bytes);
 
  private:

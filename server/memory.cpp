@@ -25,6 +25,13 @@ void configure_allocator() {
   // threshold turns that adjustment off; 256 KiB keeps every small, frequent
   // allocation in the arenas.
   ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
+  // The heap grows (brk, or mprotect in a thread's arena) 64 MiB at a time,
+  // not 128 KiB. Each growth changes the memory map under the anon_vma lock,
+  // which a forked snapshot child shares with the parent; in the growing-state
+  // run the owner thread waited 350-410 ms for it in brk, within seconds of a
+  // fork, and a follower took over (issue 18, docs/ARCHITECTURE.md). The pad
+  // is address space: its pages are resident only once used.
+  ::mallopt(M_TOP_PAD, 64 << 20);
 }
 
 namespace {

@@ -61,8 +61,12 @@ void SnapshotFork::maybe_snapshot(const lockservice::StateMachine& machine, paxo
   int fds[2] = {-1, -1};
   pid_t child = -1;
   if (::pipe2(fds, O_CLOEXEC) == 0) {
+    // Room for the image as it was last time, and a quarter more: see
+    // serialize_in_child.
+    const uint64_t reserve = std::min<uint64_t>(last_image_bytes_ + last_image_bytes_ / 4 + (uint64_t{16} << 20),
+                                                kImageBytesMax);
     child = ::fork();
-    if (child == 0) serialize_in_child(machine, fds);  // never returns
+    if (child == 0) serialize_in_child(machine, fds, static_cast<size_t>(reserve));  // never returns
   }
   if (child < 0) {
     const int error = errno;
@@ -110,6 +114,7 @@ void SnapshotFork::read_snapshot_image(int fd, pid_t child, int64_t started, int
                    {{"slot", snapshot.slot}, {"status", "the serializing child failed: " + error}});
         return;
       }
+      last_image_bytes_ = snapshot.bytes.size();
       save_snapshot(std::move(snapshot), started, steady_us() - started, fork_us);
     });
   });
@@ -149,7 +154,16 @@ SnapshotFork::~SnapshotFork() {
   reader_.join();
 }
 
-[[noreturn]] void SnapshotFork::serialize_in_child(const lockservice::StateMachine& machine, const int fds[2]) {
+// The child reserves its image's room once, from the last image's size.
+// Grown by doubling, each step mapped a new block and unmapped the old one,
+// and those change the child's memory map under the anon_vma lock it shares
+// with the parent (a forked child's mappings hang off the parent's). At nice
+// 19 on busy cores, the child could be preempted while holding it: in the
+// growing-state run the parent's owner thread waited 410 ms in vma_prepare
+// (state D, sampled from /proc every 10 ms) while its heap grew, sent no
+// heartbeats, and a follower took over (2026-12-05, docs/ARCHITECTURE.md).
+[[noreturn]] void SnapshotFork::serialize_in_child(const lockservice::StateMachine& machine, const int fds[2],
+                                                   size_t reserve_bytes) {
   const int out = fds[1];
   // The child competes for the same cores as the serving threads of this
   // process (and, on one machine, of the other nodes): it yields to them.
@@ -158,7 +172,7 @@ SnapshotFork::~SnapshotFork() {
   if (out > 3) ::close_range(3, static_cast<unsigned>(out - 1), 0);
   ::close_range(static_cast<unsigned>(out + 1), ~0U, 0);
   try {
-    const std::string bytes = machine.snapshot();
+    const std::string bytes = machine.snapshot(reserve_bytes);
     const uint64_t length = bytes.size();  // first, so the parent allocates the image once
     auto write_all = [out](const char* data, size_t size) {
       while (size > 0) {

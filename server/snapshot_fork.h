@@ -44,7 +44,8 @@ class SnapshotFork {
                       std::vector<paxos::NodeId> members, StorageThread& storage);
 
  private:
-  [[noreturn]] static void serialize_in_child(const lockservice::StateMachine& machine, const int fds[2]);
+  [[noreturn]] static void serialize_in_child(const lockservice::StateMachine& machine, const int fds[2],
+                                              size_t reserve_bytes);
   void read_snapshot_image(int fd, pid_t child, int64_t started, int64_t fork_us, persistence::Snapshot snapshot);
   static std::string read_image(int fd, std::string& image);
   struct Saving;
@@ -60,6 +61,7 @@ class SnapshotFork {
   std::function<void(paxos::Slot)> on_saved_;
   StorageThread* storage_ = nullptr;  // the node's, from the first maybe_snapshot on
   bool running_ = false;
+  uint64_t last_image_bytes_ = 0;  // owner thread: the newest image's size, for the next child's reserve
   // The thread reading the child's image (read_snapshot_image), and the
   // child, while one runs: the destructor kills the child and joins it.
   std::thread reader_;
