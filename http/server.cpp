@@ -4,22 +4,25 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "base/assert.h"
+#include "http/response_head.h"
 #include "net/resolve.h"
 
 namespace synod::http {
@@ -42,25 +45,13 @@ std::chrono::milliseconds ms(int64_t value) { return std::chrono::milliseconds(v
 
 using BeastResponse = bhttp::response<bhttp::string_body>;
 
-// "x-synod-index" → "X-Synod-Index": header names are case-insensitive, but
-// people read them in curl -i.
-std::string canonical(std::string_view name) {
-  std::string out(name);
-  bool start = true;
-  for (auto& c : out) {
-    if (start && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    start = c == '-';
-  }
-  return out;
-}
-
 std::shared_ptr<BeastResponse> to_beast(Response response, bool keep_alive) {
   auto message = std::make_shared<BeastResponse>();
   message->version(11);
   message->result(static_cast<unsigned>(response.status));
   message->set(bhttp::field::server, "synod");
   message->set(bhttp::field::content_type, response.content_type);
-  for (const auto& header : response.headers) message->set(canonical(header.name), header.value);
+  for (const auto& header : response.headers) message->set(canonical_header_name(header.name), header.value);
   message->body() = std::move(response.body);
   message->keep_alive(keep_alive);
   message->prepare_payload();
@@ -337,6 +328,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const auto question = request.target.find('?');
     request.path = request.target.substr(0, question);
     if (question != std::string::npos) request.query = request.target.substr(question + 1);
+    request.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
     for (const auto& field : message) {
       request.headers.push_back(Header{lower(field.name_string()), std::string(field.value())});
     }
@@ -391,11 +383,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   // ---- writing a response ----
+  // The head goes into a buffer this connection keeps (response_head.h),
+  // beside the body, in one write.
   void write(Response response) {
-    auto message = to_beast(std::move(response), keep_alive_ && !server_.stopping);
+    const bool keep_alive = keep_alive_ && !server_.stopping;
+    head_.clear();
+    append_response_head(response, keep_alive, head_);
+    body_ = std::move(response.body);
     stream_.expires_after(ms(server_.limits.response_ms_max));
-    bhttp::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, size_t) {
-      self->on_write(ec, message->keep_alive());
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(stream_, buffers, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+      self->on_write(ec, keep_alive);
     });
   }
 
@@ -468,6 +466,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = false;
+  std::string head_;    // the response being written: its head, reused
+  std::string body_;    // and its body
   std::string remote_;  // the client's address:port, asked once (on_read)
   bool first_request_ = true;
 
