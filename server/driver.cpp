@@ -69,9 +69,9 @@ void Driver::handle(paxos::Ready ready, int64_t now_us, Effects& out) {
   for (const auto& command : ready.dropped) {
     auto it = proposals_.find(ProposalKey{command.client_id, command.seq});
     if (it == proposals_.end()) continue;
-    auto waiters = std::move(it->second);
+    auto proposal = std::move(it->second);
     proposals_.erase(it);
-    for (auto& waiter : waiters) waiter.done(http::Outcome{Kind::not_leader, replica_->leader(), {}, 0});
+    proposal.answer(http::Outcome{Kind::not_leader, replica_->leader(), {}, 0});
   }
   if (ready.soft_state) on_soft_state(*ready.soft_state, now_us);
   if (ready.snapshot_from != paxos::kNoNode) out.snapshot_from = ready.snapshot_from;
@@ -109,10 +109,10 @@ void Driver::apply(const std::vector<paxos::ChosenEntry>& entries, int64_t now_u
       if (command.client_id == 0) continue;
       auto it = proposals_.find(ProposalKey{command.client_id, command.seq});
       if (it == proposals_.end()) continue;
-      auto waiters = std::move(it->second);
+      auto proposal = std::move(it->second);
       proposals_.erase(it);
-      observer_->proposal_committed(now_us - waiters.front().proposed_us);
-      for (auto& waiter : waiters) waiter.done(http::Outcome{Kind::applied, replica_->self(), result, machine_.revision()});
+      observer_->proposal_committed(now_us - proposal.first.proposed_us);
+      proposal.answer(http::Outcome{Kind::applied, replica_->self(), std::move(result), machine_.revision()});
     }
     observer_->entry_applied(entry);
   }
@@ -213,13 +213,13 @@ void Driver::propose(paxos::Command command, ProposeDone done, int64_t now_us) {
   const int64_t deadline_us = now_us + options_.limits.request_ms_max * 1000;
   if (auto existing = proposals_.find(key); existing != proposals_.end()) {
     // The same (client, seq) is already on its way: one answer for both.
-    existing->second.push_back(Waiter{std::move(done), deadline_us, now_us});
+    existing->second.more.push_back(Waiter{std::move(done), deadline_us, now_us});
     return;
   }
   lockservice::stamp_time(command.payload, stamp_ms(now_us));
   switch (replica_->propose(std::move(command), now_us)) {
     case paxos::Replica::ProposeStatus::queued:
-      proposals_[key].push_back(Waiter{std::move(done), deadline_us, now_us});
+      proposals_.emplace(key, Proposal{Waiter{std::move(done), deadline_us, now_us}, {}});
       return;
     case paxos::Replica::ProposeStatus::busy:
       return done(http::Outcome{Kind::busy, replica_->self(), {}, 0});
@@ -293,9 +293,7 @@ paxos::NodeId Driver::hand_over(int64_t now_us) {
 void Driver::fail_proposals() {
   auto proposals = std::move(proposals_);
   proposals_.clear();
-  for (auto& [key, waiters] : proposals) {
-    for (auto& w : waiters) w.done(http::Outcome{Kind::stopping, soft_.leader, {}, 0});
-  }
+  for (auto& [key, proposal] : proposals) proposal.answer(http::Outcome{Kind::stopping, soft_.leader, {}, 0});
   auto waiting = std::move(waiting_for_serving_);
   waiting_for_serving_.clear();
   for (auto& w : waiting) w.done(http::Outcome{Kind::stopping, soft_.leader, {}, 0});
@@ -308,16 +306,26 @@ void Driver::fail_proposals() {
 void Driver::expire_requests(int64_t now_us) {
   std::vector<Waiter> expired;
   for (auto it = proposals_.begin(); it != proposals_.end();) {
-    auto& waiters = it->second;
-    for (auto w = waiters.begin(); w != waiters.end();) {
+    auto& proposal = it->second;
+    const bool first_expired = proposal.first.deadline_us <= now_us;
+    if (first_expired) expired.push_back(std::move(proposal.first));
+    for (auto w = proposal.more.begin(); w != proposal.more.end();) {
       if (w->deadline_us > now_us) {
         ++w;
         continue;
       }
       expired.push_back(std::move(*w));
-      w = waiters.erase(w);
+      w = proposal.more.erase(w);
     }
-    it = waiters.empty() ? proposals_.erase(it) : std::next(it);
+    if (!first_expired) {
+      ++it;
+    } else if (proposal.more.empty()) {
+      it = proposals_.erase(it);
+    } else {
+      proposal.first = std::move(proposal.more.front());
+      proposal.more.erase(proposal.more.begin());
+      ++it;
+    }
   }
   for (auto& w : expired) w.done(http::Outcome{Kind::timeout, soft_.leader, {}, 0});
   // A leader that keeps its role but never gets its lease back (cut off)
