@@ -7,8 +7,9 @@
 // owner thread (its callbacks) or from a forward's HTTP thread.
 #include <chrono>
 
-#include "http/api_impl.h"
 #include "base/assert.h"
+#include "http/api_impl.h"
+#include "http/json_text.h"
 
 namespace synod::http {
 
@@ -57,22 +58,53 @@ void Api::Impl::handle(Request&& request, Responder respond) {
 
 namespace {
 
-// The 200 bodies of the plain writes.
-json session_created(const ls::Result& r) { return {{"session", session_string(r.session)}, {"valid_for_ms", r.valid_for_ms}}; }
-json session_deleted(const ls::Result& r) { return {{"session", session_string(r.session)}, {"deleted", true}}; }
-json key_written(const ls::Result& r) { return views::stat_json(r.key, r.stat); }
+// The 200 bodies of the plain writes, fields in name order.
+std::string session_created(const ls::Result& r) {
+  std::string text;
+  JsonObjectText(text).field("session", session_string(r.session)).field("valid_for_ms", r.valid_for_ms).end();
+  return text;
+}
+std::string session_deleted(const ls::Result& r) {
+  std::string text;
+  JsonObjectText(text).field("deleted", true).field("session", session_string(r.session)).end();
+  return text;
+}
+std::string key_written(const ls::Result& r) { return views::stat_text(r.key, r.stat); }
 
-json lock_released(const std::string& name, const ls::Result& r) {
-  json body = {{"lock", name}, {"session", session_string(r.session)}, {"released", true}};
-  if (r.token != 0) body["token"] = r.token;
-  else body["was_waiting"] = true;
-  return body;
+std::string lock_released(const std::string& name, const ls::Result& r) {
+  std::string text;
+  text.reserve(96);
+  JsonObjectText body(text);
+  body.field("lock", name).field("released", true).field("session", session_string(r.session));
+  if (r.token != 0) body.field("token", r.token);
+  else body.field("was_waiting", true);
+  body.end();
+  return text;
 }
 
-json resigned(const std::string& name, const ls::Result& r) {
-  json body = {{"election", name}, {"session", session_string(r.session)}, {"resigned", true}};
-  if (r.token != 0) body["token"] = r.token;
-  return body;
+std::string resigned(const std::string& name, const ls::Result& r) {
+  std::string text;
+  JsonObjectText body(text);
+  body.field("election", name).field("resigned", true).field("session", session_string(r.session));
+  if (r.token != 0) body.field("token", r.token);
+  body.end();
+  return text;
+}
+
+std::string proclaimed(const std::string& name, const ls::Result& r) {
+  std::string text;
+  JsonObjectText(text)
+      .field("election", name)
+      .field("session", session_string(r.session))
+      .field("token", r.token)
+      .end();
+  return text;
+}
+
+std::string key_deleted(const std::string& name, const ls::Result& r) {
+  std::string text;
+  JsonObjectText(text).field("deleted", r.count).field("key", name).end();
+  return text;
 }
 
 }  // namespace
@@ -95,16 +127,14 @@ void Api::Impl::execute(const CallPtr& c) {
     case Op::lock_get: return lock_get(c);
     case Op::lock_validate: return lock_validate(c);
     case Op::election_proclaim:
-      return write(c, [name](const ls::Result& r) {
-        return json{{"election", name}, {"session", session_string(r.session)}, {"token", r.token}};
-      });
+      return write(c, [name](const ls::Result& r) { return proclaimed(name, r); });
     case Op::election_resign: return write(c, [c](const ls::Result& r) { return resigned(c->req.name, r); });
     case Op::election_get: return election_get(c);
     case Op::election_observe: return observe(c);
     case Op::kv_put: return write(c, key_written);
     case Op::kv_get: return kv_get(c);
     case Op::kv_delete:
-      return write(c, [name](const ls::Result& r) { return json{{"key", name}, {"deleted", r.count}}; });
+      return write(c, [name](const ls::Result& r) { return key_deleted(name, r); });
     case Op::txn: return txn(c);
     case Op::watch: return watch(c);
   }
@@ -134,7 +164,7 @@ void Api::Impl::answer_result(const CallPtr& c, const ls::Result& result, uint64
                               const OkBody& ok_body) {
   if (result.status == ls::Status::ok) {
     SYNOD_ASSERT(ok_body);  // only a refusal may come without one
-    return reply(c, json_response(200, ok_body(result)), revision, leader);
+    return reply(c, views::json_text_response(200, ok_body(result)), revision, leader);
   }
   reply(c, json_response(views::status_for(result.status), views::result_error_json(result)), revision, leader);
 }
@@ -295,7 +325,7 @@ void Api::Impl::txn(const CallPtr& c) {
         out.push_back({{"op", "delete"}, {"key", op.key}, {"deleted", op.deleted}});
       }
     }
-    return json{{"ops", out}};
+    return views::json_text(json{{"ops", out}});
   });
 }
 

@@ -64,7 +64,11 @@ struct Api::Impl {
   };
   using CallPtr = std::shared_ptr<Call>;
   using Build = std::function<Response(const ReadContext&)>;
-  using OkBody = std::function<json(const lockservice::Result&)>;
+  // The JSON text of a write's 200 body (JsonObjectText: these are every
+  // write's answers, so they are written without nlohmann). Return text:
+  // an nlohmann::json returned here converts to std::string implicitly and
+  // throws for an object (views::json_text renders one).
+  using OkBody = std::function<std::string(const lockservice::Result&)>;
 
   NodeApi& node;
   ApiOptions options;
@@ -119,7 +123,7 @@ struct Api::Impl {
                       std::function<bool(const lockservice::Event&)> match, int64_t deadline_ms,
                       std::function<void()> then);
   void await_grant(const CallPtr& c, uint64_t after, int64_t deadline_ms, bool answer_queued_at_deadline);
-  json grant_json(const CallPtr& c, const lockservice::Result& result) const;
+  std::string grant_text(const CallPtr& c, const lockservice::Result& result) const;
 
   // ---- streams (streams.cpp) ----
   struct Feed;

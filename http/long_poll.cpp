@@ -10,8 +10,9 @@
 // wake-up runs on the node's owner thread, inside a read of the state.
 #include <algorithm>
 
-#include "http/api_impl.h"
 #include "base/assert.h"
+#include "http/api_impl.h"
+#include "http/json_text.h"
 
 namespace synod::http {
 
@@ -48,14 +49,14 @@ void Api::Impl::acquire(const CallPtr& c) {
     propose(c, *c->req.command, [this, c, started](const Outcome& outcome) {
       const ls::Result& result = outcome.result;
       if (result.status == ls::Status::ok) {
-        return reply(c, json_response(200, grant_json(c, result)), outcome.revision, outcome.leader);
+        return reply(c, views::json_text_response(200, grant_text(c, result)), outcome.revision, outcome.leader);
       }
       if (result.status != ls::Status::queued) {
         return answer_result(c, result, outcome.revision, outcome.leader, nullptr);
       }
       c->req.session = result.session;
       if (c->req.wait_ms == 0) {
-        return reply(c, json_response(202, grant_json(c, result)), outcome.revision, outcome.leader);
+        return reply(c, views::json_text_response(202, grant_text(c, result)), outcome.revision, outcome.leader);
       }
       // The HTTP wait of a timed wait lasts a margin longer, so that the lock
       // service's timeout is what answers it. A queue or a campaign answers
@@ -155,21 +156,23 @@ void Api::Impl::wait_for_event(const CallPtr& c, uint64_t after, ls::EventFilter
   });
 }
 
-json Api::Impl::grant_json(const CallPtr& c, const ls::Result& result) const {
+std::string Api::Impl::grant_text(const CallPtr& c, const ls::Result& result) const {
   SYNOD_ASSERT(result.status == ls::Status::ok || result.status == ls::Status::queued);
   const bool created = c->req.command && std::holds_alternative<ls::CreateSessionAnd>(*c->req.command);
   const bool election = c->req.op == Op::election_campaign;
-  json body = {{election ? "election" : "lock", c->req.name}, {"session", views::session_string(result.session)}};
+  std::string text;
+  text.reserve(128);
+  JsonObjectText body(text);
+  body.field(election ? "election" : "lock", c->req.name).field("session", views::session_string(result.session));
   if (result.status == ls::Status::ok) {
-    if (election) body["leader"] = true;
-    body["token"] = result.token;
-    body["valid_for_ms"] = result.valid_for_ms;
+    if (election) body.field("leader", true);
+    body.field("token", result.token).field("valid_for_ms", result.valid_for_ms);
   } else {
-    body[election ? "candidate" : "queued"] = true;
-    body["position"] = result.position;
+    body.field(election ? "candidate" : "queued", true).field("position", result.position);
   }
-  body["session_created"] = created;
-  return body;
+  body.field("session_created", created);
+  body.end();
+  return text;
 }
 
 namespace {
@@ -201,7 +204,7 @@ void Api::Impl::await_grant(const CallPtr& c, uint64_t after, int64_t deadline_m
     const ls::Result* record = context.machine->recorded(c->client_id, c->seq);
     if (record && record->status != ls::Status::queued) {
       if (record->status == ls::Status::ok) {
-        return reply(c, json_response(200, grant_json(c, *record)), context.revision, context.leader);
+        return reply(c, views::json_text_response(200, grant_text(c, *record)), context.revision, context.leader);
       }
       return answer_result(c, *record, context.revision, context.leader, nullptr);
     }
@@ -213,7 +216,7 @@ void Api::Impl::await_grant(const CallPtr& c, uint64_t after, int64_t deadline_m
       where.message = "the wait ended without a grant";
       return answer_result(c, where, context.revision, context.leader, nullptr);
     }
-    reply(c, json_response(202, grant_json(c, where)), context.revision, context.leader);
+    reply(c, views::json_text_response(202, grant_text(c, where)), context.revision, context.leader);
   });
 }
 

@@ -1,8 +1,9 @@
 // The client API's JSON views (views.h). Pure; any thread.
 #include "http/views.h"
 
-#include "http/request.h"
 #include "base/assert.h"
+#include "http/json_text.h"
+#include "http/request.h"
 
 namespace synod::http::views {
 
@@ -16,11 +17,15 @@ std::string dump(const json& body) {
 
 }  // namespace
 
-Response json_response(int status, const json& body) {
+std::string json_text(const json& body) { return dump(body) + "\n"; }
+
+Response json_response(int status, const json& body) { return json_text_response(status, json_text(body)); }
+
+Response json_text_response(int status, std::string text) {
   SYNOD_ASSERT(status >= 200 && status <= 599);
   Response response;
   response.status = status;
-  response.body = dump(body) + "\n";
+  response.body = std::move(text);
   return response;
 }
 
@@ -120,6 +125,18 @@ json stat_json(std::string_view key, const ls::KeyStat& stat) {
                {"lock_generation", stat.lock_generation}};
   if (stat.owner != ls::kNoSession) body["session"] = session_string(stat.owner);
   return body;
+}
+
+std::string stat_text(std::string_view key, const ls::KeyStat& stat) {
+  std::string text;
+  text.reserve(128);
+  JsonObjectText body(text);
+  body.field("create_index", stat.create_index).field("key", key).field("lock_generation", stat.lock_generation);
+  body.field("modify_index", stat.modify_index);
+  if (stat.owner != ls::kNoSession) body.field("session", session_string(stat.owner));
+  body.field("version", stat.version);
+  body.end();
+  return text;
 }
 
 json key_json(const ls::KeyView& view) {

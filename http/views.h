@@ -22,8 +22,13 @@ namespace synod::http::views {
 using json = nlohmann::json;
 namespace ls = synod::lockservice;
 
+// `body` as compact JSON and a final newline.
+std::string json_text(const json& body);
 // A response with `body` as compact JSON and a final newline.
 Response json_response(int status, const json& body);
+// A response whose body is JSON text already written (JsonObjectText),
+// newline included.
+Response json_text_response(int status, std::string text);
 // {"error":{"code","message","retryable"}}, without the X-Synod headers
 // (the caller stamps them).
 Response error_body(int status, std::string_view code, std::string_view message);
@@ -40,6 +45,8 @@ const char* space_name(ls::Space space);
 // "value" as a string when it is UTF-8, else base64, and "encoding" says which.
 void put_value(json& out, std::string_view value);
 json stat_json(std::string_view key, const ls::KeyStat& stat);
+// The same object as JSON text (a put's answer), written without nlohmann.
+std::string stat_text(std::string_view key, const ls::KeyStat& stat);
 json key_json(const ls::KeyView& view);
 json session_json(const ls::SessionView& view);
 json waiters_json(const std::vector<ls::WaiterView>& waiters);

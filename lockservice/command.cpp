@@ -269,13 +269,12 @@ bool get_command(Reader& r, uint8_t tag, Command& out) {
 
 std::string encode(const Command& command, int64_t time_ms) {
   SYNOD_ASSERT(time_ms >= 0 && time_ms <= kLogTimeMsMax);
-  std::string out;
-  Writer w(out);
-  w.u8(kCommandFormatVersion);
-  w.fixed64(static_cast<uint64_t>(time_ms));
-  w.u8(static_cast<uint8_t>(command.index()));
-  std::visit([&w](const auto& alternative) { put_fields(w, alternative); }, command);
-  return out;
+  return encode_exact([&](Writer& w) {
+    w.u8(kCommandFormatVersion);
+    w.fixed64(static_cast<uint64_t>(time_ms));
+    w.u8(static_cast<uint8_t>(command.index()));
+    std::visit([&w](const auto& alternative) { put_fields(w, alternative); }, command);
+  });
 }
 
 void stamp_time(std::string& payload, int64_t time_ms) {
