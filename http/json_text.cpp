@@ -66,7 +66,8 @@ JsonObjectText& JsonObjectText::field(std::string_view name, std::string_view va
   return *this;
 }
 
-JsonObjectText& JsonObjectText::field(std::string_view name, uint64_t value) {
+template <typename Integer>
+JsonObjectText& JsonObjectText::number(std::string_view name, Integer value) {
   this->name(name);
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
@@ -74,13 +75,8 @@ JsonObjectText& JsonObjectText::field(std::string_view name, uint64_t value) {
   return *this;
 }
 
-JsonObjectText& JsonObjectText::field(std::string_view name, int64_t value) {
-  this->name(name);
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  out_.append(digits, static_cast<size_t>(end - digits));
-  return *this;
-}
+JsonObjectText& JsonObjectText::field(std::string_view name, uint64_t value) { return number(name, value); }
+JsonObjectText& JsonObjectText::field(std::string_view name, int64_t value) { return number(name, value); }
 
 JsonObjectText& JsonObjectText::field(std::string_view name, bool value) {
   this->name(name);

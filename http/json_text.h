@@ -38,6 +38,8 @@ class JsonObjectText {
 
  private:
   void name(std::string_view name);
+  template <typename Integer>
+  JsonObjectText& number(std::string_view name, Integer value);
 
   std::string& out_;
   bool first_ = true;
