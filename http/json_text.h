@@ -7,8 +7,8 @@
 // string, and rendering it another string: counted with a uprobe on malloc,
 // the put's answer (views::stat_json) made 30% of the leader's allocations
 // under puts at 64 clients. Here the fields go into one string in the
-// order they are added; the caller adds them in name order, so the text is
-// the same as nlohmann's (its objects are sorted maps).
+// order they are added. A JSON object has no order; the plain writes add
+// theirs in name order, as nlohmann's sorted objects wrote them.
 //
 // Strings are escaped as JSON requires. One that is not UTF-8 (no caller
 // passes one: keys and names are checked ASCII) is written as nlohmann's
