@@ -157,11 +157,12 @@ SnapshotFork::~SnapshotFork() {
 // The child reserves its image's room once, from the last image's size.
 // Grown by doubling, each step mapped a new block and unmapped the old one,
 // and those change the child's memory map under the anon_vma lock it shares
-// with the parent (a forked child's mappings hang off the parent's). At nice
-// 19 on busy cores, the child could be preempted while holding it: in the
-// growing-state run the parent's owner thread waited 410 ms in vma_prepare
-// (state D, sampled from /proc every 10 ms) while its heap grew, sent no
-// heartbeats, and a follower took over (2026-12-05, docs/ARCHITECTURE.md).
+// with the parent (a forked child's mappings hang off the parent's). In the
+// growing-state run the parent's owner thread waited 349-410 ms for that
+// lock in brk (state D, sampled from /proc every 10 ms), sent no heartbeats,
+// and a follower took over. The reserve alone did not stop that wait; the
+// heap's 64 MiB growth step (configure_allocator) did (docs/ARCHITECTURE.md,
+// "The lock the child shares").
 [[noreturn]] void SnapshotFork::serialize_in_child(const lockservice::StateMachine& machine, const int fds[2],
                                                    size_t reserve_bytes) {
   const int out = fds[1];
