@@ -398,6 +398,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void on_write(beast::error_code ec, bool keep_alive) {
+    // The body was the response's own; an idle keep-alive connection must
+    // not hold the last one (a page of keys can be hundreds of KiB).
+    body_ = std::string();
     if (ec == beast::error::timeout) {
       ++server_.slow_cut;
       server_.log("warn", "slow_reader_cut", "a response was not taken within " +
@@ -467,7 +470,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = false;
   std::string head_;    // the response being written: its head, reused
-  std::string body_;    // and its body
+  std::string body_;    // and its body, freed once written
   std::string remote_;  // the client's address:port, asked once (on_read)
   bool first_request_ = true;
 
