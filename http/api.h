@@ -47,6 +47,9 @@ struct ApiOptions {
   int64_t grant_margin_ms = 2'000;
   int64_t stream_poll_ms = 5'000;        // a stream re-checks a closed client at least this often
   size_t stream_batch_events_max = 256;  // events one stream takes per wake-up
+  // With TLS on, a forward goes only to a leader whose certificate names it
+  // as the member of this cluster it is (tls/identity.h); 0: TLS off.
+  uint64_t tls_cluster_id = 0;
 };
 
 class Api {

@@ -12,8 +12,9 @@
 #include <optional>
 #include <utility>
 
-#include "http/api_impl.h"
 #include "base/assert.h"
+#include "http/api_impl.h"
+#include "tls/identity.h"
 
 namespace synod::http {
 
@@ -108,6 +109,7 @@ void Api::Impl::forward(const CallPtr& c, uint32_t leader) {
   if (!c->req.idempotency_key.empty()) out.headers.push_back(Header{"idempotency-key", c->req.idempotency_key});
   out.headers.push_back(Header{"x-synod-forwarded", std::to_string(c->view.self)});
   out.timeout_ms = options.forward_timeout_ms + c->req.wait_ms + options.grant_margin_ms;
+  if (options.tls_cluster_id != 0) out.tls_identity = tls::member_uri(options.tls_cluster_id, leader);
   c->respond.forward(std::move(out), [this, c, leader](ForwardResult result) {
     switch (result.kind) {
       case ForwardResult::Kind::ok:

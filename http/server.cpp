@@ -1,5 +1,6 @@
 // The one translation unit that includes Beast (compile time): the server's
-// connections, their event streams, and the forwarding client's pool.
+// connections, their event streams, and the forwarding client's pool (whose
+// client, forward.h, is compiled here too).
 #include "http/server.h"
 
 #include <sys/socket.h>
@@ -7,9 +8,11 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <chrono>
@@ -22,8 +25,10 @@
 #include <thread>
 
 #include "base/assert.h"
+#include "http/flex_stream.h"
+#include "http/forward.h"
 #include "http/response_head.h"
-#include "net/resolve.h"
+#include "tls/identity.h"
 
 namespace synod::http {
 
@@ -34,14 +39,6 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::chrono::milliseconds ms(int64_t value) { return std::chrono::milliseconds(value); }
 
 using BeastResponse = bhttp::response<bhttp::string_body>;
 
@@ -68,166 +65,16 @@ std::string chunk(std::string_view bytes) {
   return out;
 }
 
-using net::ipv4_first;
-using net::kResolveFlags;
-
-// A pooled connection to an upstream node, idle since `since`.
-struct Idle {
-  std::unique_ptr<beast::tcp_stream> stream;
-  Clock::time_point since;
-};
-
 }  // namespace
-
-struct Server::Impl {
-  Impl(Limits l, Handler h, ErrorBody e, LogLine g)
-      : limits(l), handler(std::move(h)), error_body(std::move(e)), log(std::move(g)), acceptor(io) {}
-
-  Limits limits;
-  Handler handler;
-  ErrorBody error_body;
-  LogLine log;
-  // Counters and the pool come before io: handlers that io destroys last
-  // may still touch them.
-  std::atomic<uint64_t> open{0}, refused{0}, requests{0}, streams{0}, slow_cut{0}, forwards{0};
-  std::atomic<size_t> forwards_in_flight{0};
-  std::atomic<bool> stopping{false};
-  std::mutex pool_mutex;
-  std::map<std::string, std::vector<Idle>> pool;  // by "host:port"
-  asio::io_context io;
-  tcp::acceptor acceptor;
-  std::vector<std::thread> threads;
-
-  void accept();
-  void refuse(tcp::socket socket);
-  std::unique_ptr<beast::tcp_stream> take_idle(const std::string& upstream);
-  void give_back(const std::string& upstream, std::unique_ptr<beast::tcp_stream> stream);
-};
 
 namespace {
 
-// ---------------------------------------------------------------- forwarding
-// One request to an upstream server: take a pooled connection (or resolve
-// and connect), write, read the whole response within the deadline, give
-// the connection back if it stays alive. The upstream's host may be a name:
-// it is resolved for every new connection (a pooled one is reused as is), on
-// Asio's resolver thread, within forward_connect_ms_max like the connect.
-class Forward : public std::enable_shared_from_this<Forward> {
- public:
-  Forward(Server::Impl& server, Outbound outbound, std::function<void(ForwardResult)> done)
-      : server_(server), out_(std::move(outbound)), done_(std::move(done)),
-        upstream_(out_.host + ":" + std::to_string(out_.port)), strand_(asio::make_strand(server_.io)),
-        resolver_(strand_), resolve_deadline_(strand_) {}
+using net::ipv4_first;
+using net::kResolveFlags;
+using server_detail::Forward;
+using server_detail::lower;
+using server_detail::ms;
 
-  void start() {
-    stream_ = server_.take_idle(upstream_);
-    if (stream_) return send();
-    beast::error_code ec;
-    const auto address = asio::ip::make_address(out_.host, ec);
-    if (!ec) return connect({tcp::endpoint(address, out_.port)});
-    resolve();
-  }
-
- private:
-  void resolve() {
-    resolve_deadline_.expires_after(ms(server_.limits.forward_connect_ms_max));
-    resolve_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->resolver_.cancel();  // the resolve handler reports operation_aborted
-    });
-    resolver_.async_resolve(out_.host, std::to_string(out_.port), kResolveFlags,
-                            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-                              self->resolve_deadline_.cancel();
-                              self->on_resolve(ec, results);
-                            });
-  }
-
-  void on_resolve(beast::error_code ec, const tcp::resolver::results_type& results) {
-    if (ec == asio::error::operation_aborted) {
-      return finish(ForwardResult::Kind::unreachable, "resolving " + out_.host + " took over " +
-                                                          std::to_string(server_.limits.forward_connect_ms_max) + " ms");
-    }
-    if (ec || results.empty()) {
-      return finish(ForwardResult::Kind::unreachable,
-                    "cannot resolve " + out_.host + (ec ? ": " + ec.message() : std::string()));
-    }
-    connect(ipv4_first(results));
-  }
-
-  // Tries each address in turn until one accepts, within forward_connect_ms_max.
-  void connect(const std::vector<tcp::endpoint>& endpoints) {
-    stream_ = std::make_unique<beast::tcp_stream>(strand_);
-    stream_->expires_after(ms(server_.limits.forward_connect_ms_max));
-    stream_->async_connect(endpoints, [self = shared_from_this()](beast::error_code e, const tcp::endpoint&) {
-      if (e) return self->finish(ForwardResult::Kind::unreachable, "cannot connect to " + self->upstream_ + ": " + e.message());
-      self->send();
-    });
-  }
-
-  void send() {
-    request_.version(11);
-    request_.method_string(out_.method);
-    request_.target(out_.target);
-    request_.set(bhttp::field::host, upstream_);
-    for (const auto& header : out_.headers) request_.set(header.name, header.value);
-    request_.body() = out_.body;
-    request_.keep_alive(true);
-    request_.prepare_payload();
-    stream_->expires_after(ms(out_.timeout_ms));
-    bhttp::async_write(*stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->finish(ForwardResult::Kind::lost, "sending to " + self->upstream_ + ": " + ec.message());
-      self->receive();
-    });
-  }
-
-  void receive() {
-    parser_.emplace();
-    parser_->body_limit(server_.limits.forward_response_bytes_max);
-    bhttp::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->finish(ForwardResult::Kind::lost, "reading from " + self->upstream_ + ": " + ec.message());
-      self->relay();
-    });
-  }
-
-  void relay() {
-    auto message = parser_->release();
-    ForwardResult result;
-    result.response.status = static_cast<int>(message.result_int());
-    for (const auto& field : message) {
-      const std::string name = lower(field.name_string());
-      if (name == "content-type") result.response.content_type = std::string(field.value());
-      else if (name.rfind("x-synod-", 0) == 0 || name == "allow" || name == "retry-after")
-        result.response.headers.push_back(Header{name, std::string(field.value())});
-    }
-    result.response.body = std::move(message.body());
-    if (message.keep_alive() && buffer_.size() == 0) server_.give_back(upstream_, std::move(stream_));
-    done_(std::move(result));
-    server_.forwards_in_flight.fetch_sub(1);
-  }
-
-  void finish(ForwardResult::Kind kind, std::string detail) {
-    if (stream_) {
-      beast::error_code ignored;
-      stream_->socket().close(ignored);
-    }
-    ForwardResult result;
-    result.kind = kind;
-    result.detail = std::move(detail);
-    done_(std::move(result));
-    server_.forwards_in_flight.fetch_sub(1);
-  }
-
-  Server::Impl& server_;
-  Outbound out_;
-  std::function<void(ForwardResult)> done_;
-  std::string upstream_;
-  asio::strand<asio::io_context::executor_type> strand_;  // resolve, connect and their deadline
-  tcp::resolver resolver_;
-  asio::steady_timer resolve_deadline_;
-  std::unique_ptr<beast::tcp_stream> stream_;
-  bhttp::request<bhttp::string_body> request_;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
-  beast::flat_buffer buffer_;
-};
 
 // ---------------------------------------------------------------- connections
 // One client connection: read a request (whole within the request deadline
@@ -246,7 +93,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
     --server_.open;
   }
 
-  void start() { wait_for_request(); }
+  void start() {
+    if (!server_.tls) return wait_for_request();
+    // The first bytes say whether the client speaks TLS; plain HTTP gets a
+    // plain answer saying so, rather than a handshake error it cannot read.
+    stream_.tcp().expires_after(ms(server_.limits.request_ms_max));
+    beast::async_detect_ssl(stream_.tcp(), buffer_, [self = shared_from_this()](beast::error_code ec, bool is_tls) {
+      if (ec) return self->fail_read(ec, false);
+      if (!is_tls) {
+        return self->refuse_request(400, "tls_required", "this port speaks TLS only: use https://");
+      }
+      self->handshake();
+    });
+  }
 
   // ---- the Exchange side (any thread) ----
   void respond(Response response) {
@@ -268,13 +127,53 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
+  // ---- TLS ----
+  void handshake() {
+    auto contexts = server_.tls->current();
+    stream_.use_tls(contexts, *contexts->server);
+    stream_.ssl().async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                                  [self = shared_from_this()](beast::error_code ec, size_t used) {
+                                    if (ec) {
+                                      const auto why = tls::verify_failure(self->stream_.ssl().native_handle());
+                                      self->server_.log("warn", "tls_handshake_refused",
+                                                        self->remote_address() + ": " +
+                                                            (why.empty() ? ec.message() : why));
+                                      return self->close();
+                                    }
+                                    self->buffer_.consume(used);
+                                    self->certificate_name_ = certificate_name(self->stream_.ssl().native_handle());
+                                    self->wait_for_request();
+                                  });
+  }
+
+  // The name a client certificate gives (server.h: Request::certificate_name).
+  static std::string certificate_name(const SSL* ssl) {
+    static const std::string kUser = "/user/";
+    for (const auto& uri : tls::peer_uris(ssl)) {
+      const auto at = uri.find(kUser);
+      if (uri.rfind("synod://", 0) == 0 && at != std::string::npos) return uri.substr(at + kUser.size());
+    }
+    return tls::peer_common_name(ssl);
+  }
+
+  std::string remote_address() {
+    if (remote_.empty()) {
+      // Asked once per connection: a getpeername(2) per request cost as many
+      // system calls as the requests themselves under load.
+      beast::error_code ignored;
+      const auto remote = stream_.socket().remote_endpoint(ignored);
+      if (!ignored) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    }
+    return remote_;
+  }
+
   // ---- reading a request ----
   void wait_for_request() {
     if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
     // The first byte of a request may take up to the idle limit on a
     // keep-alive connection (the request limit on a new one); from then on
     // the whole request must arrive within the request limit.
-    stream_.expires_after(ms(first_request_ ? server_.limits.request_ms_max : server_.limits.idle_ms_max));
+    stream_.tcp().expires_after(ms(first_request_ ? server_.limits.request_ms_max : server_.limits.idle_ms_max));
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
       if (ec) return self->fail_read(ec, false);
       self->buffer_.commit(n);
@@ -287,7 +186,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.limits.header_bytes_max));
     parser_->body_limit(server_.limits.body_bytes_max);
-    stream_.expires_after(ms(server_.limits.request_ms_max));
+    stream_.tcp().expires_after(ms(server_.limits.request_ms_max));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
@@ -319,7 +218,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_read(beast::error_code ec) {
     if (ec) return fail_read(ec, true);
-    stream_.expires_never();
+    stream_.tcp().expires_never();
     auto message = parser_->release();
     keep_alive_ = message.keep_alive();
     Request request;
@@ -333,14 +232,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       request.headers.push_back(Header{lower(field.name_string()), std::string(field.value())});
     }
     request.body = std::move(message.body());
-    if (remote_.empty()) {
-      // Asked once per connection: a getpeername(2) per request cost as many
-      // system calls as the requests themselves under load.
-      beast::error_code ignored;
-      const auto remote = stream_.socket().remote_endpoint(ignored);
-      if (!ignored) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
-    }
-    request.remote = remote_;
+    request.remote = remote_address();
+    request.certificate_name = certificate_name_;
     ++server_.requests;
     server_.handler(std::move(request), Responder(std::make_shared<ExchangeImpl>(shared_from_this())));
   }
@@ -390,7 +283,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     head_.clear();
     append_response_head(response, keep_alive, head_);
     body_ = std::move(response.body);
-    stream_.expires_after(ms(server_.limits.response_ms_max));
+    stream_.tcp().expires_after(ms(server_.limits.response_ms_max));
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(stream_, buffers, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
       self->on_write(ec, keep_alive);
@@ -413,7 +306,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    stream_.tcp().close();
   }
 
   // ---- event streams (on the connection's strand) ----
@@ -464,14 +357,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::shared_ptr<Connection> connection_;
   };
 
-  beast::tcp_stream stream_;
+  FlexStream stream_;
   Server::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = false;
   std::string head_;    // the response being written: its head, reused
   std::string body_;    // and its body, freed once written
-  std::string remote_;  // the client's address:port, asked once (on_read)
+  std::string remote_;  // the client's address:port, asked once (remote_address)
+  std::string certificate_name_;  // set once the TLS handshake is done
   bool first_request_ = true;
 
   // Stream state (strand), but for the two atomics.
@@ -515,7 +409,7 @@ void Connection::start_stream(std::shared_ptr<BeastResponse> head) {
   SYNOD_ASSERT(!stream_writing_ && !stream_ending_ && stream_queue_.empty());  // the head goes first
   // The head goes out alone; each event is then one chunk.
   auto serializer = std::make_shared<bhttp::response_serializer<bhttp::string_body>>(*head);
-  stream_.expires_after(ms(server_.limits.response_ms_max));
+  stream_.tcp().expires_after(ms(server_.limits.response_ms_max));
   stream_writing_ = true;
   bhttp::async_write_header(stream_, *serializer,
                             [self = shared_from_this(), head, serializer](beast::error_code ec, size_t) {
@@ -549,7 +443,7 @@ void Connection::enqueue(std::string bytes) {
 void Connection::write_next() {
   if (stream_writing_ || stream_queue_.empty() || !stream_open_) return;
   stream_writing_ = true;
-  stream_.expires_after(ms(server_.limits.response_ms_max));
+  stream_.tcp().expires_after(ms(server_.limits.response_ms_max));
   // The chunk in flight belongs to the write, not to the queue: a cut (a
   // hang-up seen by the read side) clears the queue while this write may
   // still be running or its success already be queued behind the cut.
@@ -585,8 +479,9 @@ void Connection::arm_heartbeat() {
 }
 
 // A client ends a stream by closing its connection; what it sends is ignored.
+// Read through TLS when the connection has it: raw reads would eat records.
 void Connection::watch_for_hangup() {
-  stream_.socket().async_read_some(asio::buffer(hangup_scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
+  stream_.async_read_some(asio::buffer(hangup_scratch_), [self = shared_from_this()](beast::error_code ec, size_t) {
     // Aborted: the socket was closed here, by a cut or by a write that timed
     // out, whose own handler says why.
     if (ec == asio::error::operation_aborted) return;
@@ -619,7 +514,7 @@ void Connection::cut_stream(const char* why) {
 
 // ------------------------------------------------------------------ the pool
 
-std::unique_ptr<beast::tcp_stream> Server::Impl::take_idle(const std::string& upstream) {
+std::unique_ptr<FlexStream> Server::Impl::take_idle(const std::string& upstream) {
   std::lock_guard<std::mutex> lock(pool_mutex);
   auto it = pool.find(upstream);
   if (it == pool.end()) return nullptr;
@@ -638,8 +533,8 @@ std::unique_ptr<beast::tcp_stream> Server::Impl::take_idle(const std::string& up
   return nullptr;
 }
 
-void Server::Impl::give_back(const std::string& upstream, std::unique_ptr<beast::tcp_stream> stream) {
-  stream->expires_never();
+void Server::Impl::give_back(const std::string& upstream, std::unique_ptr<FlexStream> stream) {
+  stream->tcp().expires_never();
   std::lock_guard<std::mutex> lock(pool_mutex);
   auto& idle = pool[upstream];
   if (stopping || idle.size() >= limits.forward_idle_connections_max) return;
@@ -649,8 +544,14 @@ void Server::Impl::give_back(const std::string& upstream, std::unique_ptr<beast:
 // ------------------------------------------------------------------ accepting
 
 void Server::Impl::refuse(tcp::socket socket) {
-  // Over the connection limit: one 429 and close, rather than queue.
+  // Over the connection limit: one 429 and close, rather than queue. A TLS
+  // port only closes: a plain answer would be noise to a TLS client.
   ++refused;
+  if (tls) {
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
   auto connection = std::make_shared<beast::tcp_stream>(std::move(socket));
   auto message = to_beast(error_body(429, "too_many_connections",
                                      "the server has " + std::to_string(limits.connections_max) + " connections open"),
@@ -701,6 +602,8 @@ std::string Server::listen(const std::string& host, uint16_t port) {
   if (ec) return "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message();
   return {};
 }
+
+void Server::use_tls(std::shared_ptr<tls::Store> store) { impl_->tls = std::move(store); }
 
 uint16_t Server::port() const {
   beast::error_code ec;

@@ -33,6 +33,10 @@
 #include <utility>
 #include <vector>
 
+namespace synod::tls {
+class Store;
+}
+
 namespace synod::http {
 
 // Defaults are tighter than etcd's and Consul's (docs/api.md compares them).
@@ -73,6 +77,10 @@ struct Request {
   std::vector<Header> headers;
   std::string body;
   std::string remote;  // peer address, for logs
+  // Over TLS with a client certificate the CA signed: the name it gives its
+  // holder (tls/identity.h: the user of a synod://CLUSTER/user/NAME URI, else
+  // the common name). Empty otherwise.
+  std::string certificate_name;
 
   // The value of header `name` (lower case), or empty.
   std::string_view header(std::string_view name) const;
@@ -112,6 +120,9 @@ struct Outbound {
   std::vector<Header> headers;
   std::string body;
   int64_t timeout_ms = 10'000;  // from sending until the whole response is in
+  // With TLS on: the URI SAN the upstream's certificate must carry (the
+  // member it is: tls/identity.h). Empty: any certificate the CA signed.
+  std::string tls_identity;
 };
 
 struct ForwardResult {
@@ -184,6 +195,10 @@ class Server {
   // string, or why it could not (the port is in use, the name does not
   // resolve).
   std::string listen(const std::string& host, uint16_t port);
+  // Serves HTTPS, and forwards over TLS, with the store's current contexts
+  // (each new connection takes the newest; tls/store.h). Plain HTTP sent to
+  // the port is answered 400 and closed. Call before start().
+  void use_tls(std::shared_ptr<tls::Store> store);
   uint16_t port() const;
   void start(int threads);
   // Stops accepting, closes every connection, joins the threads.

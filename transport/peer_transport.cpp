@@ -8,6 +8,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
@@ -22,6 +24,8 @@
 #include "base/assert.h"
 #include "base/random.h"
 #include "net/resolve.h"
+#include "tls/identity.h"
+#include "tls/store.h"
 #include "transport/backoff.h"
 
 namespace synod::transport {
@@ -123,6 +127,10 @@ struct Link {
         outbound(is_outbound) {}
 
   tcp::socket socket;
+  // With TLS: the session over `socket`, and the contexts it was made with.
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+  std::shared_ptr<const tls::Contexts> contexts;
+  std::string tls_batch;        // a write's frames joined: one TLS record per write, not per frame
   tcp::resolver resolver;       // outbound: the dialed name, on Asio's resolver thread
   asio::steady_timer deadline;  // connect, then handshake
   const bool outbound;
@@ -138,6 +146,19 @@ struct Link {
   size_t rx_end = 0;
 };
 using LinkPtr = std::shared_ptr<Link>;
+
+// Reads and writes go through TLS when the link has it.
+template <typename Buffers, typename Handler>
+void write_link(Link& link, const Buffers& buffers, Handler&& handler) {
+  if (link.tls) return asio::async_write(*link.tls, buffers, std::forward<Handler>(handler));
+  asio::async_write(link.socket, buffers, std::forward<Handler>(handler));
+}
+
+template <typename Buffers, typename Handler>
+void read_link(Link& link, const Buffers& buffers, Handler&& handler) {
+  if (link.tls) return link.tls->async_read_some(buffers, std::forward<Handler>(handler));
+  link.socket.async_read_some(buffers, std::forward<Handler>(handler));
+}
 
 // Everything this node keeps about one other member.
 struct Peer {
@@ -185,6 +206,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   template <typename AnyEnvelope>
   bool send(const AnyEnvelope& envelope);
   void stop();
+  void relink();
   TransportStats stats() const;
 
  private:
@@ -203,6 +225,8 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   void on_accept(const error_code& error, tcp::socket socket);
   void on_established_inbound(const LinkPtr& link, Peer& peer);
   // Both.
+  void handshake(const LinkPtr& link);
+  std::string check_certificate(const Link& link, NodeId node) const;
   void send_hello(const LinkPtr& link);
   void arm_deadline(const LinkPtr& link, int64_t ms, const char* what);
   void read(const LinkPtr& link);
@@ -211,7 +235,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   void on_frame(const LinkPtr& link, Frame& frame, size_t frame_bytes);
   void on_hello(const LinkPtr& link, const Frame& frame);
   std::string check_dialed(const Link& link, const Hello& hello) const;
-  std::string check_dialer(const Hello& hello) const;
+  std::string check_dialer(const Link& link, const Hello& hello) const;
   std::string config_mismatch(const Hello& hello) const;
   void deliver(const LinkPtr& link, PeerEnvelope envelope, size_t frame_bytes);
   void drop(const LinkPtr& link, std::string_view level, const std::string& reason);
@@ -314,6 +338,19 @@ void PeerTransport::Impl::stop() {
   pending_.clear();
 }
 
+void PeerTransport::Impl::relink() {
+  if (stopped_ || !started_) return;
+  for (auto& peer : peers_) {
+    if (peer->link) drop(LinkPtr(peer->link), "info", "the TLS files were reloaded with another CA");
+    for (const auto& link : std::vector<LinkPtr>(peer->inbound)) {
+      drop(link, "info", "the TLS files were reloaded with another CA");
+    }
+  }
+  for (const auto& link : std::vector<LinkPtr>(pending_.begin(), pending_.end())) {
+    drop(link, "info", "the TLS files were reloaded with another CA");
+  }
+}
+
 void PeerTransport::Impl::close(Link& link) {
   link.closed = true;
   error_code ignored;
@@ -405,13 +442,20 @@ void PeerTransport::Impl::flush(Peer& peer) {
     peer.writing.push_back(std::move(peer.queue.front()));
     peer.queue.pop_front();
   }
+  link->writing = true;
+  auto done = [self = shared_from_this(), link](const error_code& error, size_t bytes) {
+    self->on_written(link, error, bytes);
+  };
+  if (link->tls) {
+    // Asio's SSL stream seals each buffer of a gathered write alone.
+    link->tls_batch.clear();
+    for (const auto& frame : peer.writing) link->tls_batch += frame;
+    return asio::async_write(*link->tls, asio::buffer(link->tls_batch), std::move(done));
+  }
   std::vector<asio::const_buffer> buffers;
   buffers.reserve(peer.writing.size());
   for (const auto& frame : peer.writing) buffers.push_back(asio::buffer(frame));
-  link->writing = true;
-  asio::async_write(link->socket, buffers, [self = shared_from_this(), link](const error_code& error, size_t bytes) {
-    self->on_written(link, error, bytes);
-  });
+  asio::async_write(link->socket, buffers, std::move(done));
 }
 
 void PeerTransport::Impl::on_written(const LinkPtr& link, const error_code& error, size_t bytes) {
@@ -487,6 +531,7 @@ void PeerTransport::Impl::on_connect(const LinkPtr& link, const error_code& erro
   error_code ignored;
   link->socket.set_option(tcp::no_delay(true), ignored);  // small consensus messages must not wait
   arm_deadline(link, options_.handshake_timeout_ms, "the handshake");
+  if (options_.tls) return handshake(link);
   send_hello(link);
   read(link);
 }
@@ -545,8 +590,12 @@ void PeerTransport::Impl::on_accept(const error_code& error, tcp::socket socket)
     pending_.insert(link);
     link->socket.set_option(tcp::no_delay(true), ignored);
     arm_deadline(link, options_.handshake_timeout_ms, "the handshake");
-    send_hello(link);
-    read(link);
+    if (options_.tls) {
+      handshake(link);
+    } else {
+      send_hello(link);
+      read(link);
+    }
   }
   accept();
 }
@@ -567,19 +616,48 @@ void PeerTransport::Impl::on_established_inbound(const LinkPtr& link, Peer& peer
 
 // ---- both directions -----------------------------------------------------
 
+// Mutual TLS: the dialer is the TLS client, and both must show a certificate
+// the CA signed. Which member it names is checked with the hello.
+void PeerTransport::Impl::handshake(const LinkPtr& link) {
+  link->contexts = options_.tls->current();
+  const bool outbound = link->outbound;
+  link->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(link->socket, outbound ? *link->contexts->client
+                                                                                       : *link->contexts->server);
+  if (!outbound) link->tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+  link->tls->async_handshake(outbound ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,
+                             [self = shared_from_this(), link](const error_code& error) {
+                               if (self->stopped_ || link->closed) return;
+                               if (error) {
+                                 const std::string why = tls::verify_failure(link->tls->native_handle());
+                                 self->drop(link, "warn",
+                                            "the TLS handshake failed: " + (why.empty() ? error.message() : why));
+                                 return;
+                               }
+                               self->send_hello(link);
+                               self->read(link);
+                             });
+}
+
+// With TLS, the certificate must name `node` of this cluster.
+std::string PeerTransport::Impl::check_certificate(const Link& link, NodeId node) const {
+  if (!link.tls) return {};
+  std::string why;
+  if (tls::names_member(link.tls->native_handle(), options_.cluster_id, node, why)) return {};
+  return "node " + std::to_string(node) + " is refused: " + why;
+}
+
 void PeerTransport::Impl::send_hello(const LinkPtr& link) {
   encode_hello(Hello{kProtocolVersion, options_.cluster_id, options_.self, options_.config_digest}, link->hello);
   link->writing = true;
-  asio::async_write(link->socket, asio::buffer(link->hello),
-                    [self = shared_from_this(), link](const error_code& error, size_t) {
-                      link->writing = false;
-                      if (self->stopped_ || link->closed) return;
-                      if (error) {
-                        self->drop(link, "warn", "sending the hello failed: " + error.message());
-                        return;
-                      }
-                      if (link->outbound && link->established) self->flush(*link->peer);
-                    });
+  write_link(*link, asio::buffer(link->hello), [self = shared_from_this(), link](const error_code& error, size_t) {
+    link->writing = false;
+    if (self->stopped_ || link->closed) return;
+    if (error) {
+      self->drop(link, "warn", "sending the hello failed: " + error.message());
+      return;
+    }
+    if (link->outbound && link->established) self->flush(*link->peer);
+  });
 }
 
 void PeerTransport::Impl::arm_deadline(const LinkPtr& link, int64_t ms, const char* what) {
@@ -601,9 +679,10 @@ void PeerTransport::Impl::read(const LinkPtr& link) {
     link->rx_begin = 0;
   }
   if (rx.size() - link->rx_end < kReadChunkBytes) rx.resize(link->rx_end + kReadChunkBytes);
-  link->socket.async_read_some(
-      asio::buffer(rx.data() + link->rx_end, rx.size() - link->rx_end),
-      [self = shared_from_this(), link](const error_code& error, size_t bytes) { self->on_read(link, error, bytes); });
+  read_link(*link, asio::buffer(rx.data() + link->rx_end, rx.size() - link->rx_end),
+            [self = shared_from_this(), link](const error_code& error, size_t bytes) {
+              self->on_read(link, error, bytes);
+            });
 }
 
 void PeerTransport::Impl::on_read(const LinkPtr& link, const error_code& error, size_t bytes) {
@@ -669,7 +748,7 @@ void PeerTransport::Impl::on_hello(const LinkPtr& link, const Frame& frame) {
     drop(link, "warn", "the first frame is not a hello");
     return;
   }
-  const std::string refusal = link->outbound ? check_dialed(*link, *hello) : check_dialer(*hello);
+  const std::string refusal = link->outbound ? check_dialed(*link, *hello) : check_dialer(*link, *hello);
   if (!refusal.empty()) {
     drop(link, "warn", refusal);
     return;
@@ -696,12 +775,13 @@ std::string PeerTransport::Impl::check_dialed(const Link& link, const Hello& hel
   if (hello.node != link.peer->member.node) {
     return "it says it is node " + std::to_string(hello.node) + ", not the node dialed there";
   }
+  if (auto refusal = check_certificate(link, hello.node); !refusal.empty()) return refusal;
   if (hello.config_digest != options_.config_digest) return config_mismatch(hello);
   return {};
 }
 
 // A node that dialed us must be of our cluster and another member.
-std::string PeerTransport::Impl::check_dialer(const Hello& hello) const {
+std::string PeerTransport::Impl::check_dialer(const Link& link, const Hello& hello) const {
   const std::string who = "node " + std::to_string(hello.node);
   if (hello.cluster_id != options_.cluster_id) {
     return who + " belongs to cluster " + std::to_string(hello.cluster_id) + ", this node to cluster " +
@@ -709,6 +789,7 @@ std::string PeerTransport::Impl::check_dialer(const Hello& hello) const {
   }
   if (hello.node == options_.self) return who + " claims this node's own id";
   if (find_peer(hello.node) == nullptr) return who + " is not a member of this cluster";
+  if (auto refusal = check_certificate(link, hello.node); !refusal.empty()) return refusal;
   if (hello.config_digest != options_.config_digest) return config_mismatch(hello);
   return {};
 }
@@ -812,6 +893,7 @@ void PeerTransport::start() { impl_->start(); }
 bool PeerTransport::send(const Envelope& envelope) { return impl_->send(envelope); }
 bool PeerTransport::send(const PeerEnvelope& envelope) { return impl_->send(envelope); }
 void PeerTransport::stop() { impl_->stop(); }
+void PeerTransport::relink() { impl_->relink(); }
 TransportStats PeerTransport::stats() const { return impl_->stats(); }
 
 }  // namespace synod::transport

@@ -33,6 +33,16 @@
 // most inbound_pending_max inbound connections may be in their handshake at
 // once, so idle or slow strangers cannot pile up.
 //
+// TLS. With options.tls, a new connection first completes a TLS handshake
+// in which both ends present a certificate from the cluster's CA (the
+// handshake deadline covers it), and then the hellos. A hello is accepted
+// only if the certificate names the member it claims, or the member dialed:
+// the URI SAN synod://CLUSTER-ID/node/ID (tls/identity.h). So a valid
+// certificate of another member or of another cluster under the same CA is
+// refused, with a log line naming what it does name. relink() closes every
+// link so that they handshake again (after the CA changed); each link holds
+// the contexts it was made with, so a reload never changes one in use.
+//
 // QUEUES. Each peer has a send queue bounded in messages and bytes (frames
 // being written count too). When a new message does not fit, the OLDEST
 // queued messages that are not yet being written are dropped (and counted)
@@ -68,6 +78,10 @@
 
 namespace boost::asio {
 class io_context;
+}
+
+namespace synod::tls {
+class Store;
 }
 
 namespace synod::transport {
@@ -111,6 +125,8 @@ struct TransportOptions {
   int64_t handshake_timeout_ms = 2000;
   size_t inbound_pending_max = 16;  // inbound connections still in their handshake
   uint64_t random_seed = 1;         // backoff jitter
+  // Mutual TLS on every link when set (see TLS above); null: plain TCP.
+  std::shared_ptr<tls::Store> tls;
 };
 
 // Returns an empty string if `options` is usable, or a sentence saying what
@@ -184,6 +200,10 @@ class PeerTransport {
   // io_context runs out of work. Queued messages are discarded. No callback
   // is invoked after stop() returns. Idempotent.
   void stop();
+
+  // Closes every link; outbound ones are redialed at once, inbound ones by
+  // their peers. After a CA rotation, so every link is checked again.
+  void relink();
 
   TransportStats stats() const;
 

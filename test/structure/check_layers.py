@@ -26,10 +26,11 @@ ALLOWED = {
     "tools/lincheck": {"base"},
     "persistence": {"base", "paxos"},
     "net": set(),  # Asio helpers the two Asio users share
-    "transport": {"base", "paxos", "net"},
+    "tls": set(),  # TLS contexts, certificate identities and their reload (OpenSSL, Asio SSL)
+    "transport": {"base", "paxos", "net", "tls"},
     "http/text": set(),
-    "http": {"base", "lockservice", "http/text", "net"},
-    "server": {"base", "paxos", "lockservice", "persistence", "transport", "http", "http/text"},
+    "http": {"base", "lockservice", "http/text", "net", "tls"},
+    "server": {"base", "paxos", "lockservice", "persistence", "transport", "http", "http/text", "tls"},
     # synodctl: the HTTP client and the text codecs (and lockservice's constant header).
     "cli": {"base", "http", "http/text", "lockservice"},
 }
