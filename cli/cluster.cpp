@@ -30,7 +30,8 @@ std::string key_path(std::string_view key) {
 }
 
 Cluster::Cluster(const Options& options) : options_(options) {
-  for (const auto& endpoint : options.endpoints) clients_.push_back(std::make_unique<Client>(endpoint, options.timeout_ms));
+  for (const auto& endpoint : options.endpoints)
+    clients_.push_back(std::make_unique<Client>(endpoint, options.timeout_ms, options.tls));
 }
 
 ClientResponse Cluster::call(std::string_view method, const std::string& target, std::string_view body,
@@ -109,7 +110,7 @@ int follow(const Options& options, const std::string& target, const std::string&
   size_t endpoint = 0;
   int failures = 0;
   while (!g_interrupted) {
-    Client client(options.endpoints[endpoint % options.endpoints.size()], options.timeout_ms);
+    Client client(options.endpoints[endpoint % options.endpoints.size()], options.timeout_ms, options.tls);
     Headers headers;
     if (!last_id.empty()) headers.emplace_back("Last-Event-ID", last_id);
     bool ended_by_server = false;

@@ -136,7 +136,7 @@ void Keeper::run() {
       continue;
     }
     const std::string& address = options_.endpoints[endpoint % options_.endpoints.size()];
-    Client client(address, attempt_ms);
+    Client client(address, attempt_ms, options_.tls);
     const auto sent = Clock::now();
     set_in_flight(sent);
     const auto response = client.request("POST", "/v1/sessions/" + encode(session_) + "/keepalive");

@@ -14,7 +14,8 @@
 namespace synod::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [--timeout 10s] COMMAND
+constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [--timeout 10s]
+                [--cacert CA.pem [--cert CERT.pem --key KEY.pem]] COMMAND
 
   cluster status
   session create [--ttl 15s] [--lock-delay 0s] [--behavior release|delete]
@@ -34,10 +35,35 @@ constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [
   watch [PREFIX] [--index N] [--space key|lock|election|session|all]
 
 Endpoints default to 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003; any node
-works (followers forward to the leader). Exit codes: 0 ok, 1 refused by the
-server, 2 bad usage, 3 no endpoint answered; `lock run` exits with CMD's code
-(128+N if a signal N ended it).
+works (followers forward to the leader). With --cacert, or endpoints written
+https://HOST:PORT, every request goes over TLS, the server checked against
+--cacert (the system's CAs without it); --cert and --key present a client
+certificate. Exit codes: 0 ok, 1 refused by the server, 2 bad usage, 3 no
+endpoint answered; `lock run` exits with CMD's code (128+N if a signal N
+ended it).
 )";
+
+// --cacert, --cert and --key, and https:// endpoints: a scheme is taken off
+// the endpoint (the client dials HOST:PORT), and TLS is on if either asks.
+void setup_tls(Options& options, const std::string& cacert, const std::string& cert, const std::string& key) {
+  bool https = !cacert.empty();
+  for (auto& endpoint : options.endpoints) {
+    for (const char* scheme : {"https://", "http://"}) {
+      if (endpoint.rfind(scheme, 0) != 0) continue;
+      https = https || scheme[4] == 's';
+      endpoint.erase(0, std::string_view(scheme).size());
+    }
+    while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+  }
+  if (cert.empty() != key.empty()) usage_error("--cert and --key go together");
+  if (!https) {
+    if (!cert.empty()) usage_error("--cert needs TLS: give --cacert or https:// endpoints");
+    return;
+  }
+  std::string error;
+  options.tls = synod::http::client_tls_context(cacert, cert, key, error);
+  if (!options.tls) usage_error(error);
+}
 
 }  // namespace
 
@@ -97,6 +123,7 @@ int main(int argc, char** argv) {
   using namespace synod::cli;
   std::signal(SIGPIPE, SIG_IGN);
   Options options;
+  std::string cacert, cert, key;
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
@@ -119,6 +146,8 @@ int main(int argc, char** argv) {
       if (options.endpoints.empty()) usage_error("--endpoints needs at least one HOST:PORT");
     } else if (word == "--timeout" && i + 1 < argc) {
       options.timeout_ms = duration_arg(argv[++i], "--timeout");
+    } else if ((word == "--cacert" || word == "--cert" || word == "--key") && i + 1 < argc) {
+      (word == "--cacert" ? cacert : word == "--cert" ? cert : key) = argv[++i];
     } else if (word == "help" || word == "--help" || word == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -127,6 +156,7 @@ int main(int argc, char** argv) {
     }
   }
   if (words.empty()) usage_error("no command");
+  setup_tls(options, cacert, cert, key);
   Cluster cluster(options);
   const std::string command = words[0];
   auto sub = [&](const char* what) {

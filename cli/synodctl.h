@@ -52,6 +52,9 @@ struct Options {
   std::vector<std::string> endpoints = {"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"};
   bool json_output = false;
   int64_t timeout_ms = 10'000;
+  // --cacert (and --cert, --key), or https:// endpoints: every request over
+  // TLS (http/client_tls.h). Null: plain HTTP.
+  http::TlsContext tls;
 };
 
 // Prints the message and exits with code 2.

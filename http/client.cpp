@@ -77,7 +77,8 @@ std::string ClientResponse::header(std::string_view name) const {
   return {};
 }
 
-Client::Client(std::string address, int64_t timeout_ms) : address_(std::move(address)), timeout_ms_(timeout_ms) {
+Client::Client(std::string address, int64_t timeout_ms, TlsContext tls)
+    : address_(std::move(address)), timeout_ms_(timeout_ms), tls_(std::move(tls)) {
   const auto colon = address_.rfind(':');
   if (colon != std::string::npos) {
     host_ = address_.substr(0, colon);
@@ -93,6 +94,7 @@ Client::Client(std::string address, int64_t timeout_ms) : address_(std::move(add
 Client::~Client() { close(); }
 
 void Client::close() {
+  session_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   buffer_.clear();
@@ -138,10 +140,40 @@ bool Client::connect_to(const addrinfo& address, std::string& error) {
       return false;
     }
   }
+  if (!tls_) return true;
+  session_ = std::make_unique<TlsSession>(tls_);
+  if (!session_->handshake(fd_, host_, timeout_ms_, error)) {
+    error = address_ + ": " + error;
+    close();
+    return false;
+  }
   return true;
 }
 
+// One TLS write or read, waiting for the socket as the session asks. A
+// result of `closed` or `failed` sets `error`.
+bool Client::tls_step(bool writing, std::string_view bytes, char* out, size_t size, size_t& moved, std::string& error,
+                      int64_t timeout_ms) {
+  for (;;) {
+    const auto io = writing ? session_->write(bytes, moved) : session_->read(out, size, moved);
+    if (io == TlsSession::Io::done) return true;
+    if (io == TlsSession::Io::want_read || io == TlsSession::Io::want_write) {
+      if (wait_fd(fd_, io == TlsSession::Io::want_read ? POLLIN : POLLOUT, timeout_ms)) continue;
+      error = std::string("timed out ") + (writing ? "sending to " : "waiting for ") + address_;
+      return false;
+    }
+    error = io == TlsSession::Io::closed ? "the connection to " + address_ + " closed"
+                                         : "TLS with " + address_ + ": " + session_->error();
+    return false;
+  }
+}
+
 bool Client::send_all(std::string_view bytes, std::string& error) {
+  while (session_ && !bytes.empty()) {
+    size_t written = 0;
+    if (!tls_step(true, bytes, nullptr, 0, written, error, timeout_ms_)) return false;
+    bytes.remove_prefix(written);
+  }
   while (!bytes.empty()) {
     const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (sent > 0) {
@@ -164,6 +196,12 @@ bool Client::send_all(std::string_view bytes, std::string& error) {
 
 bool Client::fill(std::string& error, int64_t timeout_ms) {
   char chunk[16 << 10];
+  if (session_) {
+    size_t got = 0;
+    if (!tls_step(false, {}, chunk, sizeof chunk, got, error, timeout_ms)) return false;
+    buffer_.append(chunk, got);
+    return true;
+  }
   for (;;) {
     const ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
     if (got > 0) {

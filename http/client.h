@@ -2,18 +2,21 @@
 // (bench/http_lock_load.cpp): plain POSIX sockets, addresses as IP:port or
 // name:port (getaddrinfo at every connect), one keep-alive connection per
 // Client, responses with Content-Length, chunked or read-until-close bodies,
-// and server-sent-event streams. No Beast: synodctl stays small and quick to
-// build.
+// and server-sent-event streams, over TLS if asked (client_tls.h). No Beast:
+// synodctl stays small and quick to build.
 //
 // Owned by one thread at a time.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "http/client_tls.h"
 
 struct addrinfo;
 
@@ -41,7 +44,8 @@ class Client {
   // ("localhost"), resolved (blocking) at every connect, IPv4 addresses
   // tried first. Every read and write must make progress within timeout_ms,
   // and a connect to each address must finish within it.
-  Client(std::string address, int64_t timeout_ms);
+  // With `tls`, every connection speaks TLS (client_tls.h).
+  Client(std::string address, int64_t timeout_ms, TlsContext tls = nullptr);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -63,6 +67,8 @@ class Client {
   bool connect(std::string& error);
   bool connect_to(const addrinfo& address, std::string& error);
   bool send_all(std::string_view bytes, std::string& error);
+  bool tls_step(bool writing, std::string_view bytes, char* out, size_t size, size_t& moved, std::string& error,
+                int64_t timeout_ms);
   // Reads at least one more byte into buffer_; false at EOF or error.
   bool fill(std::string& error, int64_t timeout_ms);
   bool read_head(ClientResponse& response, int64_t timeout_ms);
@@ -74,6 +80,8 @@ class Client {
   uint16_t port_ = 0;
   int64_t timeout_ms_;
   int fd_ = -1;
+  TlsContext tls_;
+  std::unique_ptr<TlsSession> session_;  // while connected, with tls_
   std::string buffer_;  // bytes read and not yet consumed
 };
 

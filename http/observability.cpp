@@ -38,7 +38,7 @@ th{color:var(--mute);font-weight:600}td.num,th.num{text-align:right;font-variant
 .bar>div{height:100%;background:var(--ok)}.sub{color:var(--mute);font-size:12px}
 .scroll{max-height:260px;overflow:auto}svg{width:100%;display:block}svg text{font:11px system-ui,sans-serif;fill:#6b7385}
 .legend span{margin-right:12px;font-size:12px}.legend i{display:inline-block;width:12px;height:3px;vertical-align:middle;margin-right:4px}
-#error{color:var(--bad);font-weight:600}.counts span{margin-right:16px}
+#error,#warnings{color:var(--bad);font-weight:600}.counts span{margin-right:16px}
 </style></head><body>
 <header><h1>synod</h1>
 <span><span class="k">node</span><b id="self">?</b> <span id="role" class="pill">?</span></span>
@@ -46,7 +46,7 @@ th{color:var(--mute);font-weight:600}td.num,th.num{text-align:right;font-variant
 <span><span class="k">ballot</span><b id="ballot">?</b></span>
 <span><span class="k">commit index</span><b id="commit">?</b></span>
 <span><span class="k">updated</span><span id="updated">never</span></span>
-<span id="error"></span></header>
+<span id="error"></span><span id="warnings"></span></header>
 <main>
 <section class="card"><h2>Quorum health</h2>
 <div><span class="big" id="quorum">?</span> <span class="sub" id="quorum-note"></span></div>
@@ -88,6 +88,7 @@ function header(s){
   $("leader").dataset.leader=s.leader||0;
   $("ballot").textContent=s.ballot.round+"."+s.ballot.node;$("commit").textContent=s.commit_index;
   $("updated").textContent=clock(s.now_unix_ms);
+  $("warnings").textContent=(s.security&&s.security.warnings||[]).join(" · ");
 }
 function quorum(s){
   const lead=s.role==="leader";const q=lead?s.quorum_health_ratio:null;
@@ -336,7 +337,8 @@ std::string status_json(const StatusSnapshot& s) {
                {"voting", c.voting},
                {"sees_quorum", c.sees_quorum},
                {"lease_valid", c.lease_valid},
-               {"last_leader_contact_ms", c.last_leader_contact_ms < 0 ? json(nullptr) : json(c.last_leader_contact_ms)},
+               {"last_leader_contact_ms",
+                c.last_leader_contact_ms < 0 ? json(nullptr) : json(c.last_leader_contact_ms)},
                {"quorum_health_ratio", s.quorum_health_ratio},
                {"members", members_json(s)},
                {"timing",
@@ -353,8 +355,10 @@ std::string status_json(const StatusSnapshot& s) {
                {"elections_started", s.elections_started},
                {"leader_changes", s.leader_changes},
                {"service", service_json(s)},
-               {"storage", {{"snapshot_slot", s.snapshot_slot}, {"log_slots_since_snapshot", s.log_slots_since_snapshot}}},
-               {"memory", memory_json(s.memory)}};
+               {"storage",
+                {{"snapshot_slot", s.snapshot_slot}, {"log_slots_since_snapshot", s.log_slots_since_snapshot}}},
+               {"memory", memory_json(s.memory)},
+               {"security", {{"tls", s.tls}, {"warnings", s.warnings}}}};
   // Names and values are the lock service's (UTF-8 is not enforced there):
   // replace what is not UTF-8 rather than throw.
   return body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";

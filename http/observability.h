@@ -125,6 +125,10 @@ struct StatusSnapshot {
   uint64_t snapshot_slot = 0;
   uint64_t log_slots_since_snapshot = 0;
   MemoryUse memory;
+  // Security: whether the listeners speak TLS, and what an operator must
+  // see at once (a listener off loopback in plain text).
+  bool tls = false;
+  std::vector<std::string> warnings;
 };
 
 class ObservabilityApi : public HttpObserver {

@@ -74,6 +74,7 @@ Option size_option(const char* name, const char* help, size_t& (*field)(Config&)
 
 namespace {
 
+using detail::loopback;
 using detail::Option;
 using detail::parse_number;
 
@@ -257,6 +258,7 @@ std::vector<Option> options(Pending& pending) {
        false},
   };
   detail::add_limit_options(all);
+  detail::add_tls_options(all);
   return all;
 }
 
@@ -306,9 +308,6 @@ bool read_file(std::vector<Option>& all, Config& config, const std::string& path
   return true;
 }
 
-bool loopback(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
-}
 bool unspecified(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
 
 // Followers forward clients to the leader's client address, and peers dial
@@ -376,6 +375,7 @@ std::string finish(Config& config, const Pending& pending) {
   if (auto problem = check_reachable(config, !pending.clients.empty()); !problem.empty()) return problem;
   if (config.peer_listen.port == 0) config.peer_listen = self->peer;
   if (config.client_listen.port == 0) config.client_listen = self->client;
+  if (auto problem = detail::check_tls(config); !problem.empty()) return problem;
   // The lock service divides the validity it reports by the same drift bound.
   config.service.drift_bound_percent = config.timing.drift_bound_percent;
   if (auto problem = paxos::validate(config.paxos_options(1)); !problem.empty()) return problem;

@@ -76,6 +76,16 @@ struct Config {
   // still answers, with those histograms empty; the cold-path counters
   // (elections, leader changes, expiries) and the sampled gauges remain.
   bool metrics = true;
+  // TLS (config_tls.cpp, tls/files.h): the node's certificate and key, and
+  // the CA that signs its peers and clients. All three or none. Without
+  // them a listener off loopback is refused unless insecure_plaintext.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  bool insecure_plaintext = false;
+  bool tls() const { return !tls_cert.empty(); }
+  // A listener is off loopback (and, without TLS, insecure_plaintext allowed it).
+  bool listens_off_loopback() const;
   // Skips fsync. Only for benchmarks that say so: acknowledged writes can be
   // lost on a crash.
   bool unsafe_no_sync_for_benchmarks = false;

@@ -42,6 +42,13 @@ void add_limit_options(std::vector<Option>& all);
 // The first relation between limits that fails, in one sentence; empty if all hold.
 std::string check_limit_relations(const Config& config);
 
+// The TLS options (config_tls.cpp), appended to `all`; and the rule that a
+// listener off loopback needs TLS or --insecure-plaintext.
+void add_tls_options(std::vector<Option>& all);
+std::string check_tls(const Config& config);
+// Whether `host` is a loopback name or address (127.0.0.0/8, ::1, localhost).
+bool loopback(const std::string& host);
+
 // The environment (config_env.cpp): the file SYNOD_CONFIG names, or empty;
 // and every SYNOD_<OPTION> applied to `config` (false with `error` on a bad
 // value; unknown variables become `warnings`).

@@ -40,6 +40,10 @@ static_assert(kRequestMsMax >= 10 * paxos::Timing{}.election_timeout_max_ms,
 // answers. (The HTTP forward's deadline, http::ApiOptions, is tied to
 // kRequestMsMax too: module_options.cpp asserts it.)
 inline constexpr int64_t kForwardMsMax = kRequestMsMax;
+// A forward its leader has not answered in this long is sent again
+// (PeerServices::resend_forwarded): longer than a commit under load takes,
+// so resends are rare, and short beside the client's wait.
+inline constexpr int64_t kForwardResendMs = 500;
 static_assert(kForwardMsMax >= kRequestMsMax, "a follower must wait at least as long as the leader");
 
 // How long a leader that hands over on SIGTERM waits to see its successor

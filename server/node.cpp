@@ -36,6 +36,7 @@
 #include "server/snapshot_fork.h"
 #include "server/status_report.h"
 #include "server/storage_thread.h"
+#include "server/tls_reload.h"
 #include "transport/peer_transport.h"
 
 namespace synod::server {
@@ -67,6 +68,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
         log(config.log_format, Log::parse_level(config.log_level), config.id),
         tick_timer(io),
         signals(io, SIGTERM, SIGINT),
+        tls_reload(io, log),
         boot_nonce(static_cast<uint64_t>(steady_us()) & ((uint64_t{1} << kClientIdNonceBits) - 1)),
         driver(driver_options(config), this),
         machine(driver.machine()),
@@ -91,6 +93,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   asio::io_context io;
   asio::steady_timer tick_timer;
   asio::signal_set signals;
+  TlsReload tls_reload;  // the TLS files, and SIGHUP
   const uint64_t boot_nonce;
   std::atomic<uint64_t> client_counter{0};
 
@@ -266,6 +269,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
 // ---------------------------------------------------------------- opening
 
 std::string Node::Impl::open() {
+  // The certificates first: a node that cannot speak TLS touches no data.
+  if (auto error = tls_reload.open(config); !error.empty()) return error;
   if (auto error = open_storage(); !error.empty()) return error;
   if (auto error = open_transport(); !error.empty()) return error;
   return open_http();
@@ -399,8 +404,9 @@ std::string Node::Impl::open_cluster_identity(bool fresh_store) {
 }
 
 std::string Node::Impl::open_transport() {
-  const auto options = transport_options(config, cluster_id, lockservice::config_digest(machine.config()),
-                                         static_cast<uint64_t>(steady_us()));
+  auto options = transport_options(config, cluster_id, lockservice::config_digest(machine.config()),
+                                   static_cast<uint64_t>(steady_us()));
+  options.tls = tls_reload.store();
   if (auto problem = transport::validate(options); !problem.empty()) return "peer transport: " + problem;
   transport = std::make_unique<transport::PeerTransport>(
       io, options,
@@ -413,7 +419,9 @@ std::string Node::Impl::open_transport() {
 }
 
 std::string Node::Impl::open_http() {
-  api = std::make_unique<http::Api>(*this, api_options(config));
+  auto options = api_options(config);
+  if (config.tls()) options.tls_cluster_id = cluster_id;
+  api = std::make_unique<http::Api>(*this, options);
   http_server = std::make_unique<http::Server>(
       config.http_limits,
       [this](http::Request&& request, http::Responder respond) {
@@ -425,6 +433,7 @@ std::string Node::Impl::open_http() {
       [this](std::string_view level, std::string_view event, std::string_view detail) {
         log.write(level == "warn" ? Level::warn : Level::info, event, {{"detail", detail}});
       });
+  if (config.tls()) http_server->use_tls(tls_reload.store());
   return http_server->listen(config.client_listen.host, config.client_listen.port);
 }
 
@@ -500,6 +509,7 @@ void Node::Impl::on_tick() {
   const int64_t now = steady_us();
   driver.tick(now);
   peers.fail_forwarded(true);
+  peers.resend_forwarded(now);
   if (status_report.window_due(now)) status_report.close_windows(now);
   peers.resume_fetch(now);  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
@@ -627,6 +637,7 @@ void Node::Impl::finish_stop() {
   driver.fail_proposals();
   tick_timer.cancel();
   signals.cancel();
+  tls_reload.stop();
   http_server->stop();
   // In-flight syncs finish; their messages are not sent any more.
   storage_thread->drain_and_stop();
@@ -657,6 +668,11 @@ int Node::run() {
     s.log.write(Level::info, "signal", {{"signal", signal}});
     s.begin_stop();
   });
+  s.tls_reload.start([&s] { s.transport->relink(); });
+  if (!s.config.tls() && s.config.listens_off_loopback()) {
+    s.log.write(Level::warn, "insecure_plaintext",
+                {{"detail", "clients or peers off loopback are served in plain text (--insecure-plaintext)"}});
+  }
   s.transport->start();
   s.http_server->start(1);
   s.log.write(Level::info, "started",

@@ -28,9 +28,11 @@ bool PeerServices::forward(transport::ForwardRequest request, Forwarded pending)
   if (leader == paxos::kNoNode || leader == self_ || forwarded_.size() >= kForwardedMax) return false;
   request.request_id = ++next_forward_id_;
   pending.to = leader;
-  pending.deadline_us = steady_us() + kForwardMsMax * 1000;
+  pending.sent_us = steady_us();
+  pending.deadline_us = pending.sent_us + kForwardMsMax * 1000;
   if (!host_.send_to_peer(transport::PeerEnvelope{self_, leader, request})) return false;
-  forwarded_.emplace(request.request_id, std::move(pending));
+  pending.request = std::move(request);
+  forwarded_.emplace(pending.request.request_id, std::move(pending));
   return true;
 }
 
@@ -89,6 +91,14 @@ void PeerServices::on_forward_reply(const transport::ForwardReply& reply) {
     else outcome.result = std::move(*result);
   }
   pending.proposed(std::move(outcome));
+}
+
+void PeerServices::resend_forwarded(int64_t now_us) {
+  for (auto& [id, pending] : forwarded_) {
+    if (now_us - pending.sent_us < kForwardResendMs * 1000 || pending.to != host_.known_leader()) continue;
+    pending.sent_us = now_us;
+    host_.send_to_peer(transport::PeerEnvelope{self_, pending.to, pending.request});
+  }
 }
 
 void PeerServices::fail_forwarded(bool only_to_lost_leader) {

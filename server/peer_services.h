@@ -85,6 +85,13 @@ class PeerServices {
   // to a leader that is not the leader any more or past their deadline, or
   // (only_to_lost_leader false: the node stops) every one.
   void fail_forwarded(bool only_to_lost_leader);
+  // Sends again each forward its leader has not answered for
+  // kForwardResendMs: a peer link that closed (a restart of the link, a CA
+  // rotation: tls_reload.h) loses what was on it. The leader answers a
+  // command it already has once (the driver joins a (client, seq) in flight;
+  // the state machine's exactly-once table answers one already applied), and
+  // a keep-alive renews again. The first reply is used; later ones are dropped.
+  void resend_forwarded(int64_t now_us);
   size_t forwards_waiting() const { return forwarded_.size(); }
 
   // ---- snapshot transfer ----
@@ -102,6 +109,9 @@ class PeerServices {
     std::function<void(http::Outcome)> proposed;          // set for a command
     std::function<void(http::KeepAliveOutcome)> renewed;  // set for a keep-alive
     int64_t deadline_us;
+    // The request, resent while unanswered (resend_forwarded), and when it last went.
+    transport::ForwardRequest request = {};
+    int64_t sent_us = 0;
   };
   // Fetching a snapshot from a peer, chunk by chunk.
   struct SnapshotFetch {

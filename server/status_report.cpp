@@ -269,6 +269,11 @@ http::StatusSnapshot StatusReport::take_status(const NodeReading& node) {
   s.snapshot_slot = node.snapshot_slot;
   s.log_slots_since_snapshot = node.applied_slot > node.snapshot_slot ? node.applied_slot - node.snapshot_slot : 0;
   s.memory = memory;
+  s.tls = config_.tls();
+  if (!config_.tls() && config_.listens_off_loopback()) {
+    s.warnings
+        .push_back("insecure: this node serves clients or peers off loopback in plain text (--insecure-plaintext)");
+  }
   return s;
 }
 

@@ -1,0 +1,62 @@
+// The TLS options, and the secure default: a listener that other hosts can
+// reach speaks TLS, or the operator says in a flag that it need not (issue 19).
+#include "server/config_options.h"
+
+namespace synod::server {
+
+namespace detail {
+
+bool loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
+
+namespace {
+
+Option file_option(const char* name, const char* help, std::string& (*field)(Config&)) {
+  return {name, help, [field](Config& c, const std::string& v, std::string& e) {
+            if (v.empty()) {
+              e = "want a file";
+              return false;
+            }
+            field(c) = v;
+            return true;
+          }};
+}
+
+}  // namespace
+
+void add_tls_options(std::vector<Option>& all) {
+  all.push_back(file_option("tls-cert",
+                            "PEM certificate (then intermediates) for the client port, the peer port and peer dials; "
+                            "it names the member with the URI SAN synod://CLUSTER-ID/node/ID",
+                            [](Config& c) -> std::string& { return c.tls_cert; }));
+  all.push_back(file_option("tls-key", "PEM private key of --tls-cert (reloaded with it on SIGHUP)",
+                            [](Config& c) -> std::string& { return c.tls_key; }));
+  all.push_back(file_option("tls-ca", "PEM CA certificates that sign peers' and clients' certificates",
+                            [](Config& c) -> std::string& { return c.tls_ca; }));
+  all.push_back({"insecure-plaintext", "allow a listener off loopback without TLS (logged as a warning at every start)",
+                 [](Config& c, const std::string&, std::string&) {
+                   c.insecure_plaintext = true;
+                   return true;
+                 },
+                 false});
+}
+
+std::string check_tls(const Config& config) {
+  const int given = !config.tls_cert.empty() + !config.tls_key.empty() + !config.tls_ca.empty();
+  if (given != 0 && given != 3) return "TLS needs all three of --tls-cert, --tls-key and --tls-ca";
+  if (given == 3 || config.insecure_plaintext) return {};
+  for (const Endpoint* listener : {&config.client_listen, &config.peer_listen}) {
+    if (loopback(listener->host)) continue;
+    const char* what = listener == &config.client_listen ? "clients" : "peers";
+    return std::string("this node would listen for ") + what + " on " + listener->to_string() +
+           ", off loopback, in plain text: give --tls-cert, --tls-key and --tls-ca, or --insecure-plaintext";
+  }
+  return {};
+}
+
+}  // namespace detail
+
+bool Config::listens_off_loopback() const {
+  return !detail::loopback(client_listen.host) || !detail::loopback(peer_listen.host);
+}
+
+}  // namespace synod::server
