@@ -6,14 +6,14 @@
 # not touched at all when nothing is missing.
 #
 #   deploy/install-deps.sh            what the quickstart needs: the build dependencies, and
-#                                     curl, which its script and its printed instructions use
+#                                     curl, which its script and its printed instructions use, and openssl (--tls)
 #   deploy/install-deps.sh --test     plus what the test suite runs (clang for fuzzing, clang-format and
 #                                     clang-tidy for the style checks, curl, chromium for the status-page
 #                                     test, prometheus for promtool, etcd, ZooKeeper, gRPC and ZooKeeper's C
 #                                     client for the benchmark's smoke test, ...)
 set -euo pipefail
 
-packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev liblmdb-dev catch2 libssl-dev curl)
+packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev liblmdb-dev catch2 libssl-dev openssl curl)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps python3 chromium prometheus debootstrap)
 fi

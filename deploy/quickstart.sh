@@ -3,11 +3,15 @@
 #
 #   deploy/quickstart.sh             reuse the data of an earlier run
 #   deploy/quickstart.sh --fresh     wipe it first (refused while the cluster runs)
+#   deploy/quickstart.sh --tls       HTTPS for clients, mutual TLS between peers
 #   deploy/quickstart.sh --restart N in another shell: stop node N and start it again
+#                                    (with TLS if the cluster runs with it)
 #
 # Clients: 127.0.0.1:7001, 7002, 7003. Peers: 127.0.0.1:7101-7103.
 # Data, logs (appended, never overwritten) and pid files: .synod-quickstart/
 # (or $SYNOD_QUICKSTART_DIR), with its lock file beside it (.synod-quickstart.lock).
+# With --tls, deploy/certs.sh first makes what is missing of a development CA,
+# the nodes' certificates and a client certificate "admin" in the data's certs/.
 # Ctrl-C or SIGTERM stops all three cleanly.
 #
 # On a fresh Debian 12 machine it first installs what is missing (the
@@ -19,14 +23,16 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 fresh=0
+tls=0
 restart=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --fresh) fresh=1; shift ;;
+    --tls) tls=1; shift ;;
     --restart)
       [[ "${2:-}" =~ ^[123]$ ]] || { echo "quickstart: --restart takes a node id, 1 to 3" >&2; exit 2; }
       restart=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +43,10 @@ binary="$build/server/synod"
 synodctl="$build/cli/synodctl"
 peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103
 clients=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
+# With --tls: the certificates (deploy/certs.sh), and a file that says the
+# cluster runs with TLS, so that --restart starts a node the same way.
+certs="$data/certs"
+tlsfile="$data/quickstart-tls"
 
 # The running quickstart holds an flock on $lockfile (beside the data, so
 # --fresh cannot delete it) from before it installs or builds anything until
@@ -56,15 +66,25 @@ nodes_running() {
 quickstart_running() { [[ -e "$lockfile" ]] && ! flock -n "$lockfile" true 2>/dev/null; }
 
 start_node() {  # start_node ID: in the background, appending to its log
-  local id=$1
+  local id=$1 tls_flags=()
+  if [[ $tls -eq 1 ]]; then
+    tls_flags=(--tls-cert "$certs/node-$id.pem" --tls-key "$certs/node-$id.key" --tls-ca "$certs/ca.pem")
+  fi
   echo "=== $(date -u +%FT%TZ) quickstart starts node $id" >>"$data/node$id.log"
   "$binary" --id "$id" --peers "$peers" --clients "$clients" --data-dir "$data/node$id" \
-    --log-format text </dev/null >/dev/null 2>>"$data/node$id.log" 9>&- &
+    --log-format text "${tls_flags[@]}" </dev/null >/dev/null 2>>"$data/node$id.log" 9>&- &
   echo $! >"$data/node$id.pid"
 }
 
 if [[ -n "$restart" ]]; then
   quickstart_running || { echo "quickstart: no quickstart cluster is running on $data" >&2; exit 1; }
+  # The node restarts in the cluster's mode, whatever this command says.
+  if [[ -e "$tlsfile" ]]; then
+    tls=1
+  elif [[ $tls -eq 1 ]]; then
+    echo "quickstart: the cluster on $data runs without TLS; --restart starts node $restart the same way (drop --tls)" >&2
+    exit 2
+  fi
   pid=$(cat "$data/node$restart.pid" 2>/dev/null || true)
   # Only a live node of this cluster: a pid file can outlive its process.
   if [[ -n "$pid" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--data-dir $data/node$restart "; then
@@ -116,6 +136,24 @@ fi
 if [[ $fresh -eq 1 ]]; then rm -rf "$data"; fi
 mkdir -p "$data"
 
+if [[ $tls -eq 1 ]]; then
+  # The certificates name the members by the cluster's id, which synod
+  # derives from the flags node 1 gets (or reads from its data directory).
+  cluster_id=$("$binary" --print-cluster-id --id 1 --peers "$peers" --clients "$clients" --data-dir "$data/node1") ||
+    { echo "quickstart: $binary --print-cluster-id failed" >&2; exit 1; }
+  [[ "$cluster_id" =~ ^[0-9a-f]{16}$ ]] ||
+    { echo "quickstart: $binary --print-cluster-id printed '$cluster_id', not 16 hex digits" >&2; exit 1; }
+  # Makes only what is missing (or no longer verifies); prints one line per file made.
+  deploy/certs.sh --dir "$certs" --cluster-id "$cluster_id" --client admin >&2
+  touch "$tlsfile"
+  web=https
+  curl_tls=(--cacert "$certs/ca.pem")
+else
+  rm -f "$tlsfile"
+  web=http
+  curl_tls=()
+fi
+
 stop() {  # stop STATUS
   trap - INT TERM
   echo >&2
@@ -142,21 +180,29 @@ for _ in $(seq 1 100); do
       stop 1
     fi
   done
-  leader=$(curl -sf --max-time 1 http://127.0.0.1:7001/v1/cluster | sed -n 's/.*"leader":{"client_addr":"\([^"]*\)".*/\1/p' || true)
+  leader=$(curl -sf --max-time 1 "${curl_tls[@]}" "$web://127.0.0.1:7001/v1/cluster" | sed -n 's/.*"leader":{"client_addr":"\([^"]*\)".*/\1/p' || true)
   [[ -n "$leader" ]] && break
   sleep 0.1
 done
 
+running="synod is running"
+curl="curl -s"
+synodctl_hint="build/cli/synodctl help            (or: cmake --install build, then synodctl help)"
+if [[ $tls -eq 1 ]]; then
+  running="synod is running with TLS (certificates in $certs)"
+  curl="curl -s --cacert $certs/ca.pem"
+  synodctl_hint="build/cli/synodctl --cacert $certs/ca.pem --cert $certs/client-admin.pem --key $certs/client-admin.key cluster status"
+fi
 cat <<MSG
-synod is running: 3 nodes on 127.0.0.1 (leader: ${leader:-none yet}).
-  node 1: pid $(cat "$data/node1.pid")  clients http://127.0.0.1:7001  peers 127.0.0.1:7101  log $data/node1.log
-  node 2: pid $(cat "$data/node2.pid")  clients http://127.0.0.1:7002  peers 127.0.0.1:7102  log $data/node2.log
-  node 3: pid $(cat "$data/node3.pid")  clients http://127.0.0.1:7003  peers 127.0.0.1:7103  log $data/node3.log
+$running: 3 nodes on 127.0.0.1 (leader: ${leader:-none yet}).
+  node 1: pid $(cat "$data/node1.pid")  clients $web://127.0.0.1:7001  peers 127.0.0.1:7101  log $data/node1.log
+  node 2: pid $(cat "$data/node2.pid")  clients $web://127.0.0.1:7002  peers 127.0.0.1:7102  log $data/node2.log
+  node 3: pid $(cat "$data/node3.pid")  clients $web://127.0.0.1:7003  peers 127.0.0.1:7103  log $data/node3.log
 Try:
-  curl -s http://127.0.0.1:7001/v1/cluster
-  curl -s -X PUT --data hello http://127.0.0.1:7001/v1/kv/greeting
-  curl -s http://127.0.0.1:7002/v1/kv/greeting
-  build/cli/synodctl help            (or: cmake --install build, then synodctl help)
+  $curl $web://127.0.0.1:7001/v1/cluster
+  $curl -X PUT --data hello $web://127.0.0.1:7001/v1/kv/greeting
+  $curl $web://127.0.0.1:7002/v1/kv/greeting
+  $synodctl_hint
 Restart one node: deploy/quickstart.sh --restart 2 (in another shell).
 Ctrl-C stops the cluster; run this again to restart it with the same data (--fresh wipes it).
 MSG

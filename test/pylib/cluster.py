@@ -133,6 +133,7 @@ class Cluster:
         self.starts = 0
         self.stopped = False  # after stop() nothing starts again (a late nemesis restart)
         self.lock = threading.RLock()
+        self.ssl_context = None  # HTTPS to the client ports (pylib/tls.py's TlsCluster)
 
     def __enter__(self):
         return self
@@ -327,7 +328,7 @@ class Cluster:
     # ------------------------------------------------------------ API
     def view(self, node, timeout=2.0):
         """The node's GET /v1/cluster, or None."""
-        response = request(self.port(node), "GET", "/v1/cluster", timeout=timeout)
+        response = request(self.port(node), "GET", "/v1/cluster", timeout=timeout, ssl_context=self.ssl_context)
         return response.json if response.status == 200 else None
 
     def leader_or_none(self, timeout=0.0, exclude=(), view_timeout=2.0, poll_s=0.02):
@@ -355,10 +356,12 @@ class Cluster:
         return [n for n in self.ids() if n != leader and self.running(n)]
 
     def put(self, node, key, value, timeout=5.0):
-        return request(self.port(node), "PUT", f"/v1/kv/{key}", body=value, timeout=timeout)
+        return request(self.port(node), "PUT", f"/v1/kv/{key}", body=value, timeout=timeout,
+                       ssl_context=self.ssl_context)
 
     def get(self, node, key, stale=False, timeout=5.0):
-        return request(self.port(node), "GET", f"/v1/kv/{key}" + ("?stale" if stale else ""), timeout=timeout)
+        return request(self.port(node), "GET", f"/v1/kv/{key}" + ("?stale" if stale else ""), timeout=timeout,
+                       ssl_context=self.ssl_context)
 
     def put_anywhere(self, key, value, timeout=15.0):
         """Writes through whichever node leads; retries retryable errors."""

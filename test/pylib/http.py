@@ -53,16 +53,21 @@ def encode(body):
 
 
 class Http:
-    """Keep-alive connections of one client thread, one per port."""
+    """Keep-alive connections of one client thread, one per port; HTTPS with
+    an ssl.SSLContext (a TLS cluster: pylib/tls.py)."""
 
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", ssl_context=None):
         self.host = host
+        self.ssl_context = ssl_context
         self.connections = {}
 
     def call(self, port, method, path, body=None, headers=None, timeout=5.0):
         connection = self.connections.get(port)
         if connection is None:
-            connection = http.client.HTTPConnection(self.host, port, timeout=timeout)
+            if self.ssl_context is not None:
+                connection = http.client.HTTPSConnection(self.host, port, timeout=timeout, context=self.ssl_context)
+            else:
+                connection = http.client.HTTPConnection(self.host, port, timeout=timeout)
             try:
                 connection.connect()
             except OSError as error:
@@ -95,9 +100,9 @@ class Http:
             self.drop(port)
 
 
-def request(port, method, path, body=None, headers=None, timeout=5.0):
-    """One request on a fresh connection to 127.0.0.1:port."""
-    client = Http()
+def request(port, method, path, body=None, headers=None, timeout=5.0, ssl_context=None):
+    """One request on a fresh connection to 127.0.0.1:port (HTTPS with ssl_context)."""
+    client = Http(ssl_context=ssl_context)
     try:
         return client.call(port, method, path, body=body, headers=headers, timeout=timeout)
     finally:
