@@ -33,7 +33,7 @@ import time
 
 import report
 from cpu import CpuSampler
-from systems import ROOT, Etcd, Synod, ZooKeeper
+from systems import ROOT, Etcd, Synod, SynodTls, ZooKeeper
 
 # The workloads of every round, each at these client counts. 32 beside 64
 # shows whether throughput still rose as clients were added.
@@ -65,7 +65,7 @@ class Bench:
         args = [self.tool(system), "--endpoints", ",".join(endpoints or system.endpoints()),
                 "--workload", workload, "--clients", str(clients), "--seconds", str(seconds),
                 "--warmup", str(self.args.warmup), "--nodes", str(system.size)]
-        args += list(extra)
+        args += list(extra) + (system.tool_args() if hasattr(system, "tool_args") else [])
         servers = system.pids()
         tool = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with CpuSampler(servers + [tool.pid]) as cpu:
@@ -78,6 +78,7 @@ class Bench:
         if not lines:
             raise RuntimeError(f"{system.name} {workload}: no result (exit {tool.returncode}): {err[-500:]}")
         row = json.loads(lines[-1])
+        row["system"] = system.name  # synod-loadgen says "synod" for synod-tls too
         row["nodes"] = system.size
         start, end = (t / 1000 for t in row["window_unix_ms"])
         server_rates = [cpu.rate(pid, start, end) for pid in servers]
@@ -249,6 +250,34 @@ def full(args, bench, synod_binary):
             system.stop()
 
 
+TLS_COST_WORKLOADS = [("lock", 64), ("put", 1)]
+
+
+def tls_cost(args, bench, synod_binary):
+    """synod with and without TLS, rounds of A B, the same workloads: what TLS costs."""
+    for round_ in range(args.rounds):
+        print(f"round {round_ + 1} of {args.rounds}", flush=True)
+        for make in (lambda: Synod(synod_binary), lambda: SynodTls(synod_binary)):
+            system = make()
+            try:
+                system.start()
+                bench.workloads(system, TLS_COST_WORKLOADS)
+            finally:
+                system.stop()
+    merged = report.median_rows(bench.rows)
+    lines = ["TLS on every link against plain text (medians of the rounds):", ""]
+    for workload, clients in TLS_COST_WORKLOADS:
+        plain, tls = (merged.get((s, workload, clients, 3)) for s in ("synod", "synod-tls"))
+        if not plain or not tls:
+            continue
+        lines.append(f"  {workload} x{clients}: {tls['ops_per_s']:,.0f} vs {plain['ops_per_s']:,.0f} ops/s "
+                     f"(x{tls['ops_per_s'] / plain['ops_per_s']:.3f}), p50 {tls['p50_ms']:.3f} vs "
+                     f"{plain['p50_ms']:.3f} ms ({tls['p50_ms'] - plain['p50_ms']:+.3f} ms), p99 {tls['p99_ms']:.2f} vs "
+                     f"{plain['p99_ms']:.2f} ms, server CPU {tls.get('server_cpu_us_per_op')} vs "
+                     f"{plain.get('server_cpu_us_per_op')} us/op")
+    return "\n".join(lines)
+
+
 def smoke(bench, synod_binary):
     """Each generator for a moment against each system; the problems found."""
     missing = [tool for tool in (Synod.tool, Etcd.tool, ZooKeeper.tool)
@@ -272,6 +301,7 @@ def main():
     parser.add_argument("--build", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--tls-cost", action="store_true", help="synod with and without TLS only (issue 19)")
     parser.add_argument("--out")
     args = parser.parse_args()
     args.seconds = 1.5 if args.smoke else 5 if args.quick else 15
@@ -291,6 +321,11 @@ def main():
         problems = smoke(bench, synod_binary)
         print("\n".join(problems) or "bench smoke: every generator ran every workload")
         sys.exit(1 if problems else 0)
+    if args.tls_cost:
+        args.rounds = 3
+        print(tls_cost(args, bench, synod_binary))
+        print(f"\nrows: {args.out}")
+        return
     full(args, bench, synod_binary)
     text = report.tables(bench.rows)
     print()

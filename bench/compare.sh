@@ -2,6 +2,7 @@
 # synod beside etcd and ZooKeeper, on this machine, in one run (issues #8, #17).
 #
 #   bench/compare.sh [--quick] [--out FILE]
+#   bench/compare.sh --tls-cost [--quick] [--out FILE]   synod with and without TLS only (issue 19)
 #
 # Installs Debian's etcd-server, zookeeper, gRPC and ZooKeeper's C client if
 # they are missing, builds synod and the load generators in build/ (the README
@@ -19,8 +20,9 @@ args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) args+=(--quick); shift ;;
+    --tls-cost) args+=(--tls-cost); shift ;;
     --out) args+=(--out "$2"); shift 2 ;;
-    *) echo "usage: bench/compare.sh [--quick] [--out FILE]" >&2; exit 2 ;;
+    *) echo "usage: bench/compare.sh [--quick] [--tls-cost] [--out FILE]" >&2; exit 2 ;;
   esac
 done
 

@@ -7,6 +7,7 @@
 //                 --workload put|get|lock|lock-contended|noop|keepalive
 //                 --clients N --seconds S [--warmup S] [--threads N]
 //                 [--nodes N] [--out FILE] [--trace FILE]
+//                 [--cacert CA.pem [--cert C.pem --key K.pem]]
 //
 // Each client has one keep-alive connection, to endpoint (i mod endpoints),
 // and runs one operation at a time (closed loop), so latency is what one
@@ -34,6 +35,10 @@
 // Errors (non-2xx answers, dropped connections) are counted and reported,
 // never timed as successes.
 //
+// --cacert: every connection speaks TLS (HTTPS), checked against CA.pem, and
+// presents --cert if given (the cost of TLS, bench/RESULTS.md). Each client's
+// handshake is done when it connects, before its first timed operation.
+//
 // Threads: one io_context run by --threads threads (default 1); the clients
 // are state machines on it, each on a strand of its own. The main thread
 // waits out the window.
@@ -44,6 +49,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -51,7 +57,9 @@
 #include <thread>
 #include <vector>
 
+#include "http/flex_stream.h"
 #include "load_run.h"
+#include "tls/files.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -84,8 +92,8 @@ struct Run {
 // One closed-loop client: connect, (set up), then operate until stopped.
 class Client : public std::enable_shared_from_this<Client> {
  public:
-  Client(asio::io_context& io, const bench::LoadOptions& options, Run& run, int index)
-      : io_(io), options_(options), run_(run), index_(index), stream_(asio::make_strand(io)) {
+  Client(asio::io_context& io, const bench::LoadOptions& options, Run& run, int index, asio::ssl::context* tls)
+      : io_(io), options_(options), run_(run), index_(index), tls_(tls), stream_(asio::make_strand(io)) {
     const auto& endpoint = bench::endpoint_of(options_, static_cast<size_t>(index));
     host_ = endpoint.first;
     port_ = endpoint.second;
@@ -108,9 +116,14 @@ class Client : public std::enable_shared_from_this<Client> {
     beast::error_code ec;
     const auto results = resolver.resolve(host_, port_, ec);
     if (ec) return fail("resolve: " + ec.message());
-    stream_.connect(results, ec);
+    stream_.tcp().connect(results, ec);
     if (ec) return fail("connect: " + ec.message());
     stream_.socket().set_option(tcp::no_delay(true));
+    if (tls_ != nullptr) {
+      stream_.use_tls(nullptr, *tls_);
+      stream_.ssl().handshake(asio::ssl::stream_base::client, ec);
+      if (ec) return fail("TLS handshake: " + ec.message());
+    }
     if (options_.workload == "keepalive") return open_sessions();
     if (options_.workload.rfind("lock", 0) == 0 && session_.empty()) return open_session();
     next();
@@ -235,7 +248,7 @@ class Client : public std::enable_shared_from_this<Client> {
     then_ = std::move(then);
     // A long-polling acquire waits up to 30 s on the server.
     const int64_t timeout_ms = options_.request_timeout_ms + (target.find("wait=") != std::string::npos ? 30'000 : 0);
-    stream_.expires_after(std::chrono::milliseconds(timeout_ms));
+    stream_.tcp().expires_after(std::chrono::milliseconds(timeout_ms));
     bhttp::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->fail("write: " + ec.message());
       self->response_ = {};
@@ -264,8 +277,9 @@ class Client : public std::enable_shared_from_this<Client> {
   const bench::LoadOptions& options_;
   Run& run_;
   int index_;
+  asio::ssl::context* tls_;  // null: plain HTTP
   std::string host_, port_;
-  beast::tcp_stream stream_;
+  synod::http::FlexStream stream_;
   beast::flat_buffer buffer_;
   bhttp::request<bhttp::string_body> request_;
   bhttp::response<bhttp::string_body> response_;
@@ -289,8 +303,27 @@ class Client : public std::enable_shared_from_this<Client> {
 }  // namespace
 
 int main(int argc, char** argv) {
+  synod::tls::Files files;
   bench::LoadOptions options = bench::parse_load_options(argc, argv, "synod-loadgen",
-                                                         {"put", "get", "lock", "lock-contended", "noop", "keepalive"});
+                                                         {"put", "get", "lock", "lock-contended", "noop", "keepalive"},
+                                                         [&files](const std::string& flag,
+                                                                  const std::function<std::string()>& value) {
+                                                           if (flag == "--cacert") files.ca = value();
+                                                           else if (flag == "--cert") files.cert = value();
+                                                           else if (flag == "--key") files.key = value();
+                                                           else return false;
+                                                           return true;
+                                                         });
+  std::unique_ptr<asio::ssl::context> tls;
+  if (files.enabled()) {
+    std::string error;
+    auto made = synod::tls::make_context(files, synod::tls::Side::client, error);
+    if (!made) {
+      std::fprintf(stderr, "synod-loadgen: %s\n", error.c_str());
+      return 2;
+    }
+    tls = std::make_unique<asio::ssl::context>(made.release());
+  }
   if (options.threads == 0) options.threads = 1;
   asio::io_context io;
   auto work = asio::make_work_guard(io);
@@ -305,7 +338,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::shared_ptr<Client>> clients;
   for (int i = 0; i < options.clients; ++i) {
-    clients.push_back(std::make_shared<Client>(io, options, run, i));
+    clients.push_back(std::make_shared<Client>(io, options, run, i, tls.get()));
     asio::post(clients.back()->executor(), [client = clients.back()] { client->start(); });
   }
   std::vector<std::thread> threads;

@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test"))  # for pylib
 from pylib.cluster import Cluster, free_ports  # noqa: E402
 from pylib.http import request  # noqa: E402
+from pylib.tls import TlsCluster  # noqa: E402
 
 
 def http_post(port, path, body, timeout=1.0):
@@ -72,6 +73,10 @@ class Synod:
         self.cluster.start_all()
         self.cluster.leader(timeout=20)
 
+    def tool_args(self):
+        """The load generator's flags this cluster needs beyond the workload's."""
+        return []
+
     def endpoints(self, nodes=None):
         return [f"127.0.0.1:{self.cluster.port(n)}" for n in (nodes or self.cluster.ids())]
 
@@ -98,11 +103,25 @@ class Synod:
     def healthy(self):
         self.cluster.leader(timeout=20)
         for n in self.cluster.ids():
-            wait(lambda n=n: request(self.cluster.port(n), "GET", "/readyz", timeout=2.0).status == 200, 20,
+            wait(lambda n=n: request(self.cluster.port(n), "GET", "/readyz", timeout=2.0,
+                                     ssl_context=self.cluster.ssl_context).status == 200, 20,
                  f"synod node {n} ready")
 
     def stop(self):
         self.cluster.close()
+
+
+class SynodTls(Synod):
+    """synod with HTTPS on the client ports and mutual TLS between peers
+    (issue 19), the load generator on keep-alive HTTPS connections."""
+    name = "synod-tls"
+
+    def __init__(self, binary, size=3):
+        self.cluster = TlsCluster(size, binary)
+        self.size = size
+
+    def tool_args(self):
+        return ["--cacert", self.cluster.ca_file]
 
 
 class OwnProcesses:

@@ -44,8 +44,9 @@ import nemesis  # noqa: E402
 import workload  # noqa: E402
 from fenced import FencedResource  # noqa: E402
 from pylib.cluster import SetupError, allow_core_files  # noqa: E402
-from pylib.http import Http  # noqa: E402
+from pylib.http import Http, use_tls_everywhere  # noqa: E402
 from pylib.proxied import ProxiedCluster  # noqa: E402
+from pylib.tls import TlsProxiedCluster  # noqa: E402
 from recorder import History, Records, now_ns  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,6 +70,8 @@ def parse_args(argv):
     p.add_argument("--break", dest="breaks", default="", help="test-only: " + ",".join(sorted(BREAKS)))
     p.add_argument("--expect-violations", default="",
                    help="test-only: succeed iff each of these kinds was found (the checks can fail)")
+    p.add_argument("--tls", action="store_true",
+                   help="HTTPS on the client ports and mutual TLS between peers (certificates made per run)")
     p.add_argument("--keep-logs", action="store_true", help="keep the nodes' logs of passing runs too")
     p.add_argument("--allow-unknown", action="store_true",
                    help="a history synod-lincheck cannot decide is reported, not a violation")
@@ -106,6 +109,8 @@ def replay_command(args, seed, mix, nodes):
         parts += ["--break", ",".join(sorted(args.break_set))]
     if args.allow_unknown:
         parts.append("--allow-unknown")
+    if args.tls:
+        parts.append("--tls")
     return " ".join(shlex.quote(x) for x in parts)
 
 
@@ -136,7 +141,10 @@ class Run:
     def start_cluster(self):
         last = None
         for attempt in range(SETUP_ATTEMPTS):
-            cluster = ProxiedCluster(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
+            kind = TlsProxiedCluster if self.args.tls else ProxiedCluster
+            cluster = kind(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
+            if self.args.tls:
+                use_tls_everywhere(cluster.ssl_context)  # every client of this run, the nemesis's probes too
             try:
                 cluster.start_all()
                 if cluster.leader_or_none(timeout=30.0) is None or cluster.exited_early():

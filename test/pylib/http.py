@@ -52,6 +52,25 @@ def encode(body):
     return body
 
 
+# The context every Http and event stream uses when given none: set by a
+# process whose clusters all speak TLS (the chaos suite's --tls).
+_default_ssl_context = None
+
+
+def use_tls_everywhere(context):
+    """From now on every client of this process speaks HTTPS with `context`."""
+    global _default_ssl_context
+    _default_ssl_context = context
+
+
+def new_connection(host, port, timeout, ssl_context=None):
+    """An HTTP or, with a context (or the process default), an HTTPS connection; not yet opened."""
+    context = ssl_context if ssl_context is not None else _default_ssl_context
+    if context is not None:
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
 class Http:
     """Keep-alive connections of one client thread, one per port; HTTPS with
     an ssl.SSLContext (a TLS cluster: pylib/tls.py)."""
@@ -64,10 +83,7 @@ class Http:
     def call(self, port, method, path, body=None, headers=None, timeout=5.0):
         connection = self.connections.get(port)
         if connection is None:
-            if self.ssl_context is not None:
-                connection = http.client.HTTPSConnection(self.host, port, timeout=timeout, context=self.ssl_context)
-            else:
-                connection = http.client.HTTPConnection(self.host, port, timeout=timeout)
+            connection = new_connection(self.host, port, timeout, self.ssl_context)
             try:
                 connection.connect()
             except OSError as error:

@@ -14,6 +14,8 @@ import socket
 import threading
 import time
 
+from pylib.http import new_connection
+
 
 class Parser:
     """Feeds on lines without their line ending; returns an event's fields
@@ -72,7 +74,7 @@ class Events:
     parsed as JSON under "json". A non-200 answer keeps its text in `body`."""
 
     def __init__(self, port, path, headers=None, timeout=60.0):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.connection = new_connection("127.0.0.1", port, timeout)
         self.connection.request("GET", path, headers=headers or {})
         self.response = self.connection.getresponse()
         self.status = self.response.status
@@ -136,7 +138,7 @@ class EventStream:
     """A stream read by the calling thread; status 0 when it could not be opened."""
 
     def __init__(self, port, path, headers=None, timeout=3.0):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.connection = new_connection("127.0.0.1", port, timeout)
         self.status = 0
         self.response = None
         try:

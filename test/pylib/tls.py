@@ -1,13 +1,14 @@
-"""A synod cluster over TLS, for the security tests (issue 19).
+"""Clusters over TLS, for the security tests and the chaos suite's TLS mix
+(issue 19).
 
-TlsCluster is a Cluster whose nodes serve HTTPS on their client ports and
-mutual TLS on their peer ports, with certificates that deploy/certs.sh makes
-for the cluster's id (the one `synod --print-cluster-id` prints, which each
-certificate names as synod://CLUSTER-ID/node/ID). `node_files[node]` holds the
-(cert, key) a node starts with and `ca_file` the CA bundle: a test swaps them
-to start a node with a bad certificate, or rewrites them and sends SIGHUP to
-rotate. `ssl_context` trusts the CA, so every Cluster helper (view, put, get,
-leader) speaks HTTPS.
+TlsNodes is a mixin for a Cluster (or a ProxiedCluster): its nodes serve
+HTTPS on their client ports and mutual TLS on their peer ports, with
+certificates that deploy/certs.sh makes for the cluster's id (the one
+`synod --print-cluster-id` prints, which each certificate names as
+synod://CLUSTER-ID/node/ID). `node_files[node]` holds the (cert, key) a node
+starts with and `ca_file` the CA bundle: a test swaps them to start a node with
+a bad certificate, or rewrites them and sends SIGHUP to rotate. `ssl_context`
+trusts the CA, so every Cluster helper (view, put, get, leader) speaks HTTPS.
 """
 import os
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 
 from pylib.certs import make_cluster_certs
 from pylib.cluster import Cluster
+from pylib.proxied import ProxiedCluster
 
 
 def cluster_hex(binary, args):
@@ -33,11 +35,12 @@ def client_context(ca_file, cert=None, key=None):
     return context
 
 
-class TlsCluster(Cluster):
-    def __init__(self, size, binary, **kwargs):
-        super().__init__(size, binary, **kwargs)
-        self.hex = cluster_hex(self.binary, Cluster.args(self, 1))
-        self.certs = make_cluster_certs(os.path.join(self.dir, "certs"), self.hex, nodes=size)
+class TlsNodes:
+    def setup_tls(self):
+        """Makes the certificates; call at the end of the cluster's __init__."""
+        args = Cluster.args(self, 1)  # its flags without the TLS ones, and without extra_args,
+        self.hex = cluster_hex(self.binary, args[:len(args) - len(self.extra_args)])  # which may need TLS
+        self.certs = make_cluster_certs(os.path.join(self.dir, "certs"), self.hex, nodes=self.size)
         # A copy the nodes read, so a test can rewrite it (rotation) and keep the original.
         self.ca_file = os.path.join(self.dir, "certs", "ca-bundle.pem")
         shutil.copyfile(self.certs["ca"], self.ca_file)
@@ -48,3 +51,15 @@ class TlsCluster(Cluster):
         cert, key = self.node_files[node]
         return super().args(node, data_dir, cluster_id) + ["--tls-cert", cert, "--tls-key", key,
                                                             "--tls-ca", self.ca_file]
+
+
+class TlsCluster(TlsNodes, Cluster):
+    def __init__(self, size, binary, **kwargs):
+        Cluster.__init__(self, size, binary, **kwargs)
+        self.setup_tls()
+
+
+class TlsProxiedCluster(TlsNodes, ProxiedCluster):
+    def __init__(self, size, binary, seed, extra_args=()):
+        ProxiedCluster.__init__(self, size, binary, seed, extra_args=extra_args)
+        self.setup_tls()
