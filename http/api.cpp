@@ -43,6 +43,7 @@ void Api::Impl::handle(Request&& request, Responder respond) {
     return reply(c, std::move(response), c->view.applied_revision, c->view.leader);
   }
   c->req = std::move(*decoded.request);
+  if (!take_credential(c, request)) return;
   c->method = std::move(request.method);
   c->target = std::move(request.target);
   c->content_type = std::string(request.header("content-type"));
@@ -120,7 +121,8 @@ void Api::Impl::execute(const CallPtr& c) {
     case Op::session_keepalive: return keepalive(c);
     case Op::session_get: return session_get(c);
     case Op::session_list: return session_list(c);
-    case Op::session_events: return session_events(c);
+    case Op::session_events:
+      return gate_stream(c, [this, c] { session_events(c); });
     case Op::lock_acquire:
     case Op::election_campaign: return acquire(c);
     case Op::lock_release: return write(c, [c](const ls::Result& r) { return lock_released(c->req.name, r); });
@@ -130,13 +132,27 @@ void Api::Impl::execute(const CallPtr& c) {
       return write(c, [name](const ls::Result& r) { return proclaimed(name, r); });
     case Op::election_resign: return write(c, [c](const ls::Result& r) { return resigned(c->req.name, r); });
     case Op::election_get: return election_get(c);
-    case Op::election_observe: return observe(c);
+    case Op::election_observe:
+      return gate_stream(c, [this, c] { observe(c); });
     case Op::kv_put: return write(c, key_written);
     case Op::kv_get: return kv_get(c);
     case Op::kv_delete:
       return write(c, [name](const ls::Result& r) { return key_deleted(name, r); });
     case Op::txn: return txn(c);
-    case Op::watch: return watch(c);
+    case Op::watch:
+      return gate_stream(c, [this, c] { watch(c); });
+    case Op::auth_token_create:
+    case Op::auth_token_list:
+    case Op::auth_token_revoke:
+    case Op::auth_rule_create:
+    case Op::auth_rule_list:
+    case Op::auth_rule_delete:
+    case Op::auth_enable:
+    case Op::auth_disable:
+    case Op::auth_whoami:
+    case Op::lock_force_release:
+    case Op::election_force_release:
+      return auth_operation(c);
   }
   SYNOD_ASSERT_MSG(false, "an operation without an executor");
 }
@@ -239,15 +255,24 @@ void Api::Impl::write(const CallPtr& c, OkBody ok_body) {
 
 void Api::Impl::keepalive(const CallPtr& c) {
   via_node(c, [this, c] {
-    node.keep_alive(c->req.session, [this, c](KeepAliveOutcome outcome) {
+    node.keep_alive(c->req.session, c->credential, [this, c](KeepAliveOutcome outcome) {
       switch (outcome.kind) {
         case KeepAliveOutcome::Kind::ok:
           return reply(c,
                        json_response(200, {{"session", session_string(c->req.session)},
                                            {"valid_for_ms", outcome.valid_for_ms}}),
                        c->view.applied_revision, outcome.leader);
-        case KeepAliveOutcome::Kind::expired: return keepalive_refused(c, outcome.leader);
-        case KeepAliveOutcome::Kind::not_leader: return not_leader(c, outcome.leader, c->view.applied_revision);
+        case KeepAliveOutcome::Kind::expired:
+          return keepalive_refused(c, outcome.leader);
+        case KeepAliveOutcome::Kind::unauthenticated:
+          return fail(c, 401, "unauthenticated", "auth is on: this session's owner must send its token",
+                      c->view.applied_revision, outcome.leader);
+        case KeepAliveOutcome::Kind::permission_denied:
+          return fail(c, 403, "permission_denied",
+                      "session " + session_string(c->req.session) + " belongs to another principal",
+                      c->view.applied_revision, outcome.leader);
+        case KeepAliveOutcome::Kind::not_leader:
+          return not_leader(c, outcome.leader, c->view.applied_revision);
       }
     });
   });

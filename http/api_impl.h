@@ -9,6 +9,8 @@
 //   streams.cpp    server-sent-event streams fed from the event window:
 //                  watch, observe, a session's events
 //   views.cpp      the JSON (views.h)
+//   auth_api.cpp   who a request is (its credential), which reads it may
+//                  make, and the auth operations (tokens, rules, on and off)
 //
 // Threads: handle() runs on an HTTP thread. The node's callbacks (propose,
 // read, wait_for, keep_alive) run on the node's owner thread; a stream's
@@ -60,6 +62,10 @@ struct Api::Impl {
     lockservice::ClientId client_id = 0;
     uint64_t seq = 1;
     uint32_t handed_to = 0;  // the leader this follower's node handed the command to
+    // Who sent it (lockservice/auth.h), and the Authorization header as sent,
+    // which an HTTP forward passes on.
+    lockservice::Credential credential;
+    std::string authorization;
     explicit Call(Responder r) : respond(std::move(r)) {}
   };
   using CallPtr = std::shared_ptr<Call>;
@@ -124,6 +130,17 @@ struct Api::Impl {
                       std::function<void()> then);
   void await_grant(const CallPtr& c, uint64_t after, int64_t deadline_ms, bool answer_queued_at_deadline);
   std::string grant_text(const CallPtr& c, const lockservice::Result& result) const;
+
+  // ---- who may (auth_api.cpp) ----
+  // Takes the request's credential into the call; false after answering 401
+  // (a malformed Authorization header).
+  bool take_credential(const CallPtr& c, const Request& request);
+  // The answer to a read this credential may not make, or nullopt; on the
+  // owner thread, against the state the read sees.
+  std::optional<Response> read_denial(const CallPtr& c, const ReadContext& context) const;
+  // Runs `then` if the credential may open the stream this call asks for.
+  void gate_stream(const CallPtr& c, std::function<void()> then);
+  void auth_operation(const CallPtr& c);
 
   // ---- streams (streams.cpp) ----
   struct Feed;

@@ -129,6 +129,15 @@ void decode_kv_put(Decoding& d);
 void decode_kv_get(Decoding& d);
 void decode_kv_delete(Decoding& d);
 void decode_watch(Decoding& d);
+// decode_auth.cpp
+void decode_auth_token_create(Decoding& d);
+void decode_auth_token_revoke(Decoding& d);
+void decode_auth_rule_create(Decoding& d);
+void decode_auth_rule_delete(Decoding& d);
+void decode_auth_enable(Decoding& d);
+void decode_auth_disable(Decoding& d);
+// An administrator's release of a lock or an election's leader.
+void decode_force_release(Decoding& d, ls::Space space);
 // decode_txn.cpp: the body is the whole request (no query)
 void decode_txn(const json& body, ApiRequest& r, const DecodeLimits& limits);
 

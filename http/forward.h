@@ -75,6 +75,7 @@ struct Server::Impl {
   std::mutex pool_mutex;
   std::map<std::string, std::vector<Idle>> pool;  // by "host:port"
   std::shared_ptr<tls::Store> tls;                // null: plain HTTP
+  bool require_client_certificate = false;
   server_detail::asio::io_context io;
   server_detail::tcp::acceptor acceptor;
   std::vector<std::thread> threads;

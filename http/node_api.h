@@ -82,7 +82,9 @@ struct ReadContext {
 };
 
 struct KeepAliveOutcome {
-  enum class Kind : uint8_t { ok, not_leader, expired } kind = Kind::ok;
+  // unauthenticated, permission_denied: auth is on and the credential may not
+  // keep this session alive (lockservice/auth.h: only its owner, or an admin).
+  enum class Kind : uint8_t { ok, not_leader, expired, unauthenticated, permission_denied } kind = Kind::ok;
   uint32_t leader = 0;
   int64_t valid_for_ms = 0;
 };
@@ -95,8 +97,10 @@ class NodeApi {
 
   // Proposes `command` (this node must lead). (client_id, seq) names it for
   // exactly-once: a retry with the same pair gets the first answer.
-  virtual void propose(lockservice::Command command, lockservice::ClientId client_id, uint64_t seq,
-                       std::function<void(Outcome)> done) = 0;
+  // `credential` is the request's (lockservice/auth.h): the state machine
+  // judges it when the command is applied.
+  virtual void propose(lockservice::Command command, lockservice::Credential credential,
+                       lockservice::ClientId client_id, uint64_t seq, std::function<void(Outcome)> done) = 0;
 
   // Runs `read` once a linearizable read is allowed here (DESIGN §3), or at
   // once on the local state if `stale`.
@@ -116,7 +120,10 @@ class NodeApi {
                        std::function<void(lockservice::Events)> done) = 0;
 
   // Answers a keep-alive from the leader's memory (lockservice/session_keeper.h).
-  virtual void keep_alive(lockservice::SessionId session, std::function<void(KeepAliveOutcome)> done) = 0;
+  // With auth on, only the session's owner (or an admin) may keep it alive,
+  // judged against the auth state the leader has applied.
+  virtual void keep_alive(lockservice::SessionId session, lockservice::Credential credential,
+                          std::function<void(KeepAliveOutcome)> done) = 0;
 
   // A fresh client id for a request that brought no Idempotency-Key.
   virtual lockservice::ClientId new_client_id() = 0;

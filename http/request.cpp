@@ -33,7 +33,10 @@ bool takes_json(Op op) {
     case Op::election_campaign:
     case Op::election_proclaim:
     case Op::election_resign:
-    case Op::txn: return true;
+    case Op::txn:
+    case Op::auth_token_create:
+    case Op::auth_rule_create:
+      return true;
     default: return false;
   }
 }
@@ -51,7 +54,16 @@ bool proposes(Op op) {
     case Op::election_resign:
     case Op::kv_put:
     case Op::kv_delete:
-    case Op::txn: return true;
+    case Op::txn:
+    case Op::auth_token_create:
+    case Op::auth_token_revoke:
+    case Op::auth_rule_create:
+    case Op::auth_rule_delete:
+    case Op::auth_enable:
+    case Op::auth_disable:
+    case Op::lock_force_release:
+    case Op::election_force_release:
+      return true;
     default: return false;
   }
 }
@@ -82,6 +94,26 @@ void decode_params(Op op, Decoding& d) {
     case Op::kv_get: return decoding::decode_kv_get(d);
     case Op::kv_delete: return decoding::decode_kv_delete(d);
     case Op::watch: return decoding::decode_watch(d);
+    case Op::auth_token_list:
+    case Op::auth_rule_list:
+    case Op::auth_whoami:
+      return;
+    case Op::auth_token_create:
+      return decoding::decode_auth_token_create(d);
+    case Op::auth_token_revoke:
+      return decoding::decode_auth_token_revoke(d);
+    case Op::auth_rule_create:
+      return decoding::decode_auth_rule_create(d);
+    case Op::auth_rule_delete:
+      return decoding::decode_auth_rule_delete(d);
+    case Op::auth_enable:
+      return decoding::decode_auth_enable(d);
+    case Op::auth_disable:
+      return decoding::decode_auth_disable(d);
+    case Op::lock_force_release:
+      return decoding::decode_force_release(d, ls::Space::lock);
+    case Op::election_force_release:
+      return decoding::decode_force_release(d, ls::Space::election);
     case Op::txn: break;
   }
   SYNOD_ASSERT_MSG(false, "a transaction is decoded from its body alone");

@@ -31,6 +31,17 @@ constexpr std::array kRoutes = {
     Route{"DELETE", "/v1/kv/{key}", Op::kv_delete},
     Route{"POST", "/v1/txn", Op::txn},
     Route{"GET", "/v1/watch/{prefix}", Op::watch},
+    Route{"POST", "/v1/auth/tokens", Op::auth_token_create},
+    Route{"GET", "/v1/auth/tokens", Op::auth_token_list},
+    Route{"DELETE", "/v1/auth/tokens/{id}", Op::auth_token_revoke},
+    Route{"POST", "/v1/auth/rules", Op::auth_rule_create},
+    Route{"GET", "/v1/auth/rules", Op::auth_rule_list},
+    Route{"DELETE", "/v1/auth/rules/{id}", Op::auth_rule_delete},
+    Route{"POST", "/v1/auth/enable", Op::auth_enable},
+    Route{"POST", "/v1/auth/disable", Op::auth_disable},
+    Route{"GET", "/v1/auth/whoami", Op::auth_whoami},
+    Route{"POST", "/v1/locks/{name}/force-release", Op::lock_force_release},
+    Route{"POST", "/v1/elections/{name}/force-release", Op::election_force_release},
 };
 
 bool is_rest_param(std::string_view segment) { return segment == "{key}" || segment == "{prefix}"; }
@@ -70,13 +81,41 @@ bool fits(std::string_view pattern, std::string_view path, std::string_view& par
 std::span<const Route> routes() { return kRoutes; }
 
 const char* op_name(Op op) {
-  static constexpr const char* kNames[] = {
-      "healthz",           "readyz",         "cluster_get",       "session_create",    "session_list",
-      "session_get",       "session_delete", "session_keepalive", "session_events",    "lock_acquire",
-      "lock_release",      "lock_get",       "lock_validate",     "election_campaign", "election_proclaim",
-      "election_resign",   "election_get",   "election_observe",  "kv_put",            "kv_get",
-      "kv_delete",         "txn",            "watch"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Op::watch) + 1);
+  static constexpr const char* kNames[] = {"healthz",
+                                           "readyz",
+                                           "cluster_get",
+                                           "session_create",
+                                           "session_list",
+                                           "session_get",
+                                           "session_delete",
+                                           "session_keepalive",
+                                           "session_events",
+                                           "lock_acquire",
+                                           "lock_release",
+                                           "lock_get",
+                                           "lock_validate",
+                                           "election_campaign",
+                                           "election_proclaim",
+                                           "election_resign",
+                                           "election_get",
+                                           "election_observe",
+                                           "kv_put",
+                                           "kv_get",
+                                           "kv_delete",
+                                           "txn",
+                                           "watch",
+                                           "auth_token_create",
+                                           "auth_token_list",
+                                           "auth_token_revoke",
+                                           "auth_rule_create",
+                                           "auth_rule_list",
+                                           "auth_rule_delete",
+                                           "auth_enable",
+                                           "auth_disable",
+                                           "auth_whoami",
+                                           "lock_force_release",
+                                           "election_force_release"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Op::election_force_release) + 1);
   return kNames[static_cast<size_t>(op)];
 }
 

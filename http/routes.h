@@ -46,6 +46,17 @@ enum class Op : uint8_t {
   kv_delete,
   txn,
   watch,
+  auth_token_create,
+  auth_token_list,
+  auth_token_revoke,
+  auth_rule_create,
+  auth_rule_list,
+  auth_rule_delete,
+  auth_enable,
+  auth_disable,
+  auth_whoami,
+  lock_force_release,
+  election_force_release,
 };
 
 struct Route {

@@ -108,6 +108,12 @@ void Api::Impl::forward(const CallPtr& c, uint32_t leader) {
   if (!c->content_type.empty()) out.headers.push_back(Header{"content-type", c->content_type});
   if (!c->req.idempotency_key.empty()) out.headers.push_back(Header{"idempotency-key", c->req.idempotency_key});
   out.headers.push_back(Header{"x-synod-forwarded", std::to_string(c->view.self)});
+  // Who sent it: the leader judges the same credential (auth_api.cpp). A
+  // client certificate's name is taken from a member's forward only.
+  if (!c->authorization.empty()) out.headers.push_back(Header{"authorization", c->authorization});
+  if (c->credential.kind == lockservice::Credential::Kind::certificate) {
+    out.headers.push_back(Header{"x-synod-certificate-name", c->credential.value});
+  }
   out.timeout_ms = options.forward_timeout_ms + c->req.wait_ms + options.grant_margin_ms;
   if (options.tls_cluster_id != 0) out.tls_identity = tls::member_uri(options.tls_cluster_id, leader);
   c->respond.forward(std::move(out), [this, c, leader](ForwardResult result) {
@@ -132,22 +138,27 @@ void Api::Impl::forward(const CallPtr& c, uint32_t leader) {
 }
 
 void Api::Impl::propose(const CallPtr& c, ls::Command command, std::function<void(const Outcome&)> applied) {
-  node.propose(std::move(command), c->client_id, c->seq, [this, c, applied = std::move(applied)](Outcome outcome) {
-    switch (outcome.kind) {
-      case Outcome::Kind::applied: return applied(outcome);
-      case Outcome::Kind::not_leader: return not_leader(c, outcome.leader, outcome.revision);
-      case Outcome::Kind::busy:
-        return fail(c, 503, "busy", "the leader's queue is full; try again", outcome.revision, outcome.leader);
-      case Outcome::Kind::stopping:
-        return fail(c, 503, "stopping", "the node is shutting down; the write may or may not have taken effect",
-                    outcome.revision, outcome.leader);
-      case Outcome::Kind::timeout:
-        return fail(c, 504, "unknown_outcome",
-                    "no answer in time: the write may or may not have taken effect (retry with the same "
-                    "Idempotency-Key to find out)",
-                    outcome.revision, outcome.leader);
-    }
-  });
+  node.propose(std::move(command), c->credential, c->client_id, c->seq,
+               [this, c, applied = std::move(applied)](Outcome outcome) {
+                 switch (outcome.kind) {
+                   case Outcome::Kind::applied:
+                     return applied(outcome);
+                   case Outcome::Kind::not_leader:
+                     return not_leader(c, outcome.leader, outcome.revision);
+                   case Outcome::Kind::busy:
+                     return fail(c, 503, "busy", "the leader's queue is full; try again", outcome.revision,
+                                 outcome.leader);
+                   case Outcome::Kind::stopping:
+                     return fail(c, 503, "stopping",
+                                 "the node is shutting down; the write may or may not have taken effect",
+                                 outcome.revision, outcome.leader);
+                   case Outcome::Kind::timeout:
+                     return fail(c, 504, "unknown_outcome",
+                                 "no answer in time: the write may or may not have taken effect (retry with the same "
+                                 "Idempotency-Key to find out)",
+                                 outcome.revision, outcome.leader);
+                 }
+               });
 }
 
 void Api::Impl::stale_headers(const CallPtr& c, Response& response) const {
@@ -161,6 +172,7 @@ void Api::Impl::stale_headers(const CallPtr& c, Response& response) const {
 void Api::Impl::read(const CallPtr& c, Build build) {
   if (c->req.stale) {
     return node.read(true, [this, c, build = std::move(build)](const ReadContext& context) {
+      if (auto denied = read_denial(c, context)) return reply(c, std::move(*denied), context.revision, context.leader);
       Response response = build(context);
       stale_headers(c, response);
       reply(c, std::move(response), context.revision, context.leader);
@@ -169,6 +181,7 @@ void Api::Impl::read(const CallPtr& c, Build build) {
   to_leader(c, [this, c, build] {
     node.read(false, [this, c, build](const ReadContext& context) {
       if (!context.ok) return not_leader(c, context.leader, context.revision);
+      if (auto denied = read_denial(c, context)) return reply(c, std::move(*denied), context.revision, context.leader);
       reply(c, build(context), context.revision, context.leader);
     });
   });

@@ -131,6 +131,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handshake() {
     auto contexts = server_.tls->current();
     stream_.use_tls(contexts, *contexts->server);
+    if (server_.require_client_certificate) {
+      stream_.ssl().set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
     stream_.ssl().async_handshake(asio::ssl::stream_base::server, buffer_.data(),
                                   [self = shared_from_this()](beast::error_code ec, size_t used) {
                                     if (ec) {
@@ -141,7 +144,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                       return self->close();
                                     }
                                     self->buffer_.consume(used);
-                                    self->certificate_name_ = certificate_name(self->stream_.ssl().native_handle());
+                                    const SSL* ssl = self->stream_.ssl().native_handle();
+                                    self->certificate_name_ = certificate_name(ssl);
+                                    for (const auto& uri : tls::peer_uris(ssl)) {
+                                      if (uri.rfind("synod://", 0) == 0 && uri.find("/node/") != std::string::npos) {
+                                        self->certificate_member_ = uri;
+                                      }
+                                    }
                                     self->wait_for_request();
                                   });
   }
@@ -234,6 +243,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request.body = std::move(message.body());
     request.remote = remote_address();
     request.certificate_name = certificate_name_;
+    request.certificate_member = certificate_member_;
     ++server_.requests;
     server_.handler(std::move(request), Responder(std::make_shared<ExchangeImpl>(shared_from_this())));
   }
@@ -365,7 +375,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string head_;    // the response being written: its head, reused
   std::string body_;    // and its body, freed once written
   std::string remote_;  // the client's address:port, asked once (remote_address)
-  std::string certificate_name_;  // set once the TLS handshake is done
+  std::string certificate_name_;    // set once the TLS handshake is done
+  std::string certificate_member_;  // likewise
   bool first_request_ = true;
 
   // Stream state (strand), but for the two atomics.
@@ -603,7 +614,10 @@ std::string Server::listen(const std::string& host, uint16_t port) {
   return {};
 }
 
-void Server::use_tls(std::shared_ptr<tls::Store> store) { impl_->tls = std::move(store); }
+void Server::use_tls(std::shared_ptr<tls::Store> store, bool require_client_certificate) {
+  impl_->tls = std::move(store);
+  impl_->require_client_certificate = require_client_certificate;
+}
 
 uint16_t Server::port() const {
   beast::error_code ec;

@@ -81,6 +81,9 @@ struct Request {
   // holder (tls/identity.h: the user of a synod://CLUSTER/user/NAME URI, else
   // the common name). Empty otherwise.
   std::string certificate_name;
+  // The URI synod://CLUSTER-ID/node/ID if that certificate is a member's
+  // (a follower forwarding), else empty.
+  std::string certificate_member;
 
   // The value of header `name` (lower case), or empty.
   std::string_view header(std::string_view name) const;
@@ -197,8 +200,9 @@ class Server {
   std::string listen(const std::string& host, uint16_t port);
   // Serves HTTPS, and forwards over TLS, with the store's current contexts
   // (each new connection takes the newest; tls/store.h). Plain HTTP sent to
-  // the port is answered 400 and closed. Call before start().
-  void use_tls(std::shared_ptr<tls::Store> store);
+  // the port is answered 400 and closed. A client certificate is checked if
+  // sent, and required if `require_client_certificate`. Call before start().
+  void use_tls(std::shared_ptr<tls::Store> store, bool require_client_certificate);
   uint16_t port() const;
   void start(int threads);
   // Stops accepting, closes every connection, joins the threads.

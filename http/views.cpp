@@ -63,6 +63,10 @@ int status_for(ls::Status status) {
     case ls::Status::invalid_argument:
     case ls::Status::too_early: return 400;
     case ls::Status::compacted: return 410;
+    case ls::Status::unauthenticated:
+      return 401;
+    case ls::Status::permission_denied:
+      return 403;
   }
   return 400;
 }

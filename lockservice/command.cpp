@@ -35,6 +35,22 @@ void put_fields(Writer& w, const RenewSessions& c) {
   }
 }
 void put_fields(Writer& w, const ExpireSession& c) { w.varint(c.session); }
+void put_fields(Writer& w, const SetAuth& c) { w.boolean(c.enabled); }
+void put_fields(Writer& w, const CreateToken& c) {
+  w.bytes(c.hash);
+  w.bytes(c.principal);
+  w.varint(c.roles.size());
+  for (const auto& role : c.roles) w.bytes(role);
+  w.boolean(c.root);
+}
+void put_fields(Writer& w, const RevokeToken& c) { w.varint(c.id); }
+void put_fields(Writer& w, const PutRule& c) {
+  w.bytes(c.subject);
+  w.u8(static_cast<uint8_t>(c.space));
+  w.bytes(c.prefix);
+  w.u8(static_cast<uint8_t>(c.permission));
+}
+void put_fields(Writer& w, const DeleteRule& c) { w.varint(c.id); }
 void put_fields(Writer& w, const Acquire& c) {
   w.bytes(c.lock);
   w.varint(c.session);
@@ -158,6 +174,25 @@ void get_fields(Reader& r, RenewSessions& c) {
   }
 }
 void get_fields(Reader& r, ExpireSession& c) { c.session = r.varint(); }
+void get_fields(Reader& r, SetAuth& c) { c.enabled = r.boolean(); }
+void get_fields(Reader& r, CreateToken& c) {
+  c.hash = get_string(r);
+  c.principal = get_string(r);
+  const size_t roles = get_count(r);
+  c.roles.reserve(roles);
+  for (size_t i = 0; i < roles && r.ok(); ++i) c.roles.push_back(get_string(r));
+  c.root = r.boolean();
+}
+void get_fields(Reader& r, RevokeToken& c) { c.id = r.varint(); }
+void get_fields(Reader& r, PutRule& c) {
+  c.subject = get_string(r);
+  c.space = get_enum<AclSpace>(r, kAclSpaceMax);
+  c.prefix = get_string(r);
+  const uint8_t permission = r.u8();
+  if (permission < 1 || permission > kPermissionMax) r.fail();
+  c.permission = static_cast<Permission>(permission);
+}
+void get_fields(Reader& r, DeleteRule& c) { c.id = r.varint(); }
 void get_fields(Reader& r, Acquire& c) {
   c.lock = get_string(r);
   c.session = r.varint();
@@ -267,11 +302,13 @@ bool get_command(Reader& r, uint8_t tag, Command& out) {
 
 }  // namespace
 
-std::string encode(const Command& command, int64_t time_ms) {
+std::string encode(const Command& command, int64_t time_ms, const Credential& credential) {
   SYNOD_ASSERT(time_ms >= 0 && time_ms <= kLogTimeMsMax);
   return encode_exact([&](Writer& w) {
     w.u8(kCommandFormatVersion);
     w.fixed64(static_cast<uint64_t>(time_ms));
+    w.u8(static_cast<uint8_t>(credential.kind));
+    if (credential.kind != Credential::Kind::none) w.bytes(credential.value);
     w.u8(static_cast<uint8_t>(command.index()));
     std::visit([&w](const auto& alternative) { put_fields(w, alternative); }, command);
   });
@@ -279,7 +316,9 @@ std::string encode(const Command& command, int64_t time_ms) {
 
 void stamp_time(std::string& payload, int64_t time_ms) {
   SYNOD_ASSERT(time_ms >= 0 && time_ms <= kLogTimeMsMax);
-  SYNOD_ASSERT_MSG(payload.size() > kCommandHeaderBytes && static_cast<uint8_t>(payload[0]) == kCommandFormatVersion,
+  SYNOD_ASSERT_MSG(payload.size() > kCommandHeaderBytes &&
+                       static_cast<uint8_t>(payload[0]) >= kCommandFormatVersionOldest &&
+                       static_cast<uint8_t>(payload[0]) <= kCommandFormatVersion,
                    "stamp_time needs an encoded command");
   std::string header;
   Writer w(header);
@@ -290,7 +329,8 @@ void stamp_time(std::string& payload, int64_t time_ms) {
 Decoded decode(std::string_view payload) {
   Decoded decoded;
   Reader r(payload);
-  if (r.u8() != kCommandFormatVersion || !r.ok()) {
+  const uint8_t version = r.u8();
+  if (!r.ok() || version < kCommandFormatVersionOldest || version > kCommandFormatVersion) {
     decoded.error = "unknown command format version";
     return decoded;
   }
@@ -298,6 +338,15 @@ Decoded decode(std::string_view payload) {
   if (!r.ok() || time > static_cast<uint64_t>(kLogTimeMsMax)) {
     decoded.error = "bad command time";
     return decoded;
+  }
+  if (version >= 2) {
+    const uint8_t kind = r.u8();
+    if (!r.ok() || kind > kCredentialKindMax) {
+      decoded.error = "bad command credential";
+      return decoded;
+    }
+    decoded.credential.kind = static_cast<Credential::Kind>(kind);
+    if (decoded.credential.kind != Credential::Kind::none) decoded.credential.value = get_string(r);
   }
   const uint8_t tag = r.u8();
   if (!r.ok() || !get_command(r, tag, decoded.command)) {
@@ -313,11 +362,36 @@ Decoded decode(std::string_view payload) {
   return decoded;
 }
 
+uint8_t command_tag(std::string_view payload) {
+  Reader r(payload);
+  const uint8_t version = r.u8();
+  if (!r.ok() || version < kCommandFormatVersionOldest || version > kCommandFormatVersion) return 0xff;
+  r.fixed64();
+  if (version >= 2 && r.u8() != 0) r.bytes();  // a credential
+  const uint8_t tag = r.u8();
+  return r.ok() ? tag : 0xff;
+}
+
 const char* command_name(const Command& command) {
-  static constexpr const char* kNames[] = {"create_session", "delete_session", "renew_sessions", "expire_session",
-                                           "acquire",        "release",        "force_release",  "campaign",
-                                           "proclaim",       "resign",         "put",            "delete_key",
-                                           "txn",            "create_session_and"};
+  static constexpr const char* kNames[] = {"create_session",
+                                           "delete_session",
+                                           "renew_sessions",
+                                           "expire_session",
+                                           "acquire",
+                                           "release",
+                                           "force_release",
+                                           "campaign",
+                                           "proclaim",
+                                           "resign",
+                                           "put",
+                                           "delete_key",
+                                           "txn",
+                                           "create_session_and",
+                                           "set_auth",
+                                           "create_token",
+                                           "revoke_token",
+                                           "put_rule",
+                                           "delete_rule"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

@@ -1,16 +1,20 @@
 // Commands: what a client (or the leader's session keeper) asks the lock
 // service to do, and their encoding into the payload bytes of one log entry.
 //
-// PAYLOAD FORMAT (version 1), built on base/codec.h:
+// PAYLOAD FORMAT (version 2), built on base/codec.h:
 //   u8       format version (kCommandFormatVersion)
 //   fixed64  time_ms: the proposing leader's log clock, in [0, kLogTimeMsMax],
 //            at a fixed offset so
 //            the leader can stamp a command forwarded to it without decoding
 //            it (stamp_time)
+//   u8       credential kind (auth.h: none, token, certificate), then, unless
+//            none, its value as bytes: the request's credential, judged when
+//            the command is applied
 //   u8       tag: the index of the alternative in Command
 //   ...      the fields of that alternative, in declaration order: integers
 //            as varints, strings as length-prefixed bytes, optionals as a
 //            presence byte then the value, vectors as a count then elements
+// Version 1 (before issue 19) has no credential: it decodes as none.
 // Decoding checks every byte: an unknown version or tag, an enum out of
 // range, a count larger than the bytes left, a negative time or trailing
 // bytes make it fail with a message. It never allocates more than the
@@ -28,11 +32,13 @@
 #include <variant>
 #include <vector>
 
+#include "lockservice/auth.h"
 #include "lockservice/types.h"
 
 namespace synod::lockservice {
 
-inline constexpr uint8_t kCommandFormatVersion = 1;
+inline constexpr uint8_t kCommandFormatVersion = 2;
+inline constexpr uint8_t kCommandFormatVersionOldest = 1;
 inline constexpr size_t kCommandHeaderBytes = 1 + 8;  // version + time_ms; the tag follows
 
 // ---- sessions ----
@@ -184,12 +190,45 @@ struct CreateSessionAnd {
   bool operator==(const CreateSessionAnd&) const = default;
 };
 
-// Tags are the index in this list and are on the wire: append only.
-using Command = std::variant<CreateSession, DeleteSession, RenewSessions, ExpireSession, Acquire, Release,
-                             ForceRelease, Campaign, Proclaim, Resign, Put, DeleteKey, Txn, CreateSessionAnd>;
+// ---- auth (auth.h); every one needs admin on the cluster space ----
+// Turns auth on or off. On needs a root token to exist.
+struct SetAuth {
+  bool enabled = false;
+  bool operator==(const SetAuth&) const = default;
+};
+// A token whose secret only its creator saw: the log holds its SHA-256. A
+// root token is made only by the node itself (client id 0), and only while
+// no root token exists: the first leader's bootstrap token.
+struct CreateToken {
+  std::string hash;
+  std::string principal;
+  std::vector<std::string> roles;
+  bool root = false;
+  bool operator==(const CreateToken&) const = default;
+};
+struct RevokeToken {
+  uint64_t id = 0;
+  bool operator==(const RevokeToken&) const = default;
+};
+struct PutRule {
+  std::string subject;  // user:NAME or role:NAME
+  AclSpace space = AclSpace::keys;
+  std::string prefix;
+  Permission permission = Permission::read;
+  bool operator==(const PutRule&) const = default;
+};
+struct DeleteRule {
+  uint64_t id = 0;
+  bool operator==(const DeleteRule&) const = default;
+};
 
-// Encodes `command` with `time_ms` in the header.
-std::string encode(const Command& command, int64_t time_ms);
+// Tags are the index in this list and are on the wire: append only.
+using Command = std::variant<CreateSession, DeleteSession, RenewSessions, ExpireSession, Acquire, Release, ForceRelease,
+                             Campaign, Proclaim, Resign, Put, DeleteKey, Txn, CreateSessionAnd, SetAuth, CreateToken,
+                             RevokeToken, PutRule, DeleteRule>;
+
+// Encodes `command` with `time_ms` and the request's credential in the header.
+std::string encode(const Command& command, int64_t time_ms, const Credential& credential = {});
 
 // Overwrites the time in an encoded payload: the leader stamps a command
 // just before it proposes it. Asserts that `payload` has a command header.
@@ -199,10 +238,16 @@ struct Decoded {
   bool ok = false;
   const char* error = "";  // a static string when !ok
   int64_t time_ms = 0;
+  Credential credential;
   Command command;
 };
 Decoded decode(std::string_view payload);
 
 const char* command_name(const Command& command);
+
+// The tag of an encoded command (its index in Command) without decoding it,
+// or 0xff if the header is malformed: the node spots the rare commands it
+// reports on with it.
+uint8_t command_tag(std::string_view payload);
 
 }  // namespace synod::lockservice

@@ -12,9 +12,9 @@ namespace synod::lockservice {
 // ---- vocabulary ----
 const char* status_name(Status status) {
   static constexpr const char* kNames[] = {
-      "ok",         "queued",       "not_found",   "session_expired", "conflict",       "lock_delay",
-      "validity_low", "timed_out",  "cancelled",   "guard_failed",    "stale_token",    "limit_exceeded",
-      "too_large",  "invalid_argument", "too_early", "compacted"};
+      "ok",           "queued",           "not_found", "session_expired", "conflict",        "lock_delay",
+      "validity_low", "timed_out",        "cancelled", "guard_failed",    "stale_token",     "limit_exceeded",
+      "too_large",    "invalid_argument", "too_early", "compacted",       "unauthenticated", "permission_denied"};
   static_assert(std::size(kNames) == kStatusMax + 1);
   const auto index = static_cast<size_t>(status);
   return index < std::size(kNames) ? kNames[index] : "unknown";
@@ -169,7 +169,7 @@ Result Machine::apply(const LogEntry& entry) {
   if (previous != nullptr) {
     result = *previous;  // a retry: the first answer, and no second effect
   } else {
-    result = decoded.ok ? dispatch(decoded.command, entry.client_id, entry.seq)
+    result = decoded.ok ? judge_and_dispatch(decoded, entry.client_id, entry.seq)
                         : fail(Status::invalid_argument, decoded.error);
     result.revision = revision_;
     if (entry.client_id != 0) {
@@ -200,6 +200,11 @@ Result Machine::dispatch(const Command& command, ClientId client_id, uint64_t se
     Result operator()(const DeleteKey& c) { return m.delete_key(c); }
     Result operator()(const Txn& c) { return m.txn(c); }
     Result operator()(const CreateSessionAnd& c) { return m.create_session_and(c, client_id, seq); }
+    Result operator()(const SetAuth& c) { return m.set_auth(c); }
+    Result operator()(const CreateToken& c) { return m.create_token(c); }
+    Result operator()(const RevokeToken& c) { return m.revoke_token(c); }
+    Result operator()(const PutRule& c) { return m.put_rule(c); }
+    Result operator()(const DeleteRule& c) { return m.delete_rule(c); }
   };
   return std::visit(Visitor{*this, client_id, seq}, command);
 }
@@ -438,6 +443,7 @@ void Machine::end_session(SessionId id, Departure cause) {
   end_session_keys(id, session, cause);
   deadlines_.erase({session.deadline_log_ms(), id});
   sessions_.erase(id);
+  auth_.session_ended(id);
   exactly_once_.session_ended(id, log_time_ms_);
   emit(cause == Departure::expired ? EventType::expired : EventType::deleted, Space::session, {}, {}, id, 0);
 }

@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lockservice/auth.h"
 #include "lockservice/exactly_once.h"
 #include "lockservice/state_machine.h"
 
@@ -161,12 +162,23 @@ class Machine {
   static std::unique_ptr<Machine> restore(const Config& config, std::string_view bytes);
 
   const Config& config() const { return config_; }
+  const Auth& auth() const { return auth_; }
   Revision revision() const { return revision_; }
   int64_t log_time_ms() const { return log_time_ms_; }
 
  private:
   // ---- apply loop (machine.cpp) ----
   Result dispatch(const Command& command, ClientId client_id, uint64_t seq);
+  // ---- who may (access.cpp) ----
+  // Resolves the command's credential, judges the command (auth.h), and
+  // dispatches it if allowed; records the owner of a session it created.
+  Result judge_and_dispatch(const Decoded& decoded, ClientId client_id, uint64_t seq);
+  Result check_access(const Command& command, const Principal& principal, ClientId client_id) const;
+  Result set_auth(const SetAuth& command);
+  Result create_token(const CreateToken& command);
+  Result revoke_token(const RevokeToken& command);
+  Result put_rule(const PutRule& command);
+  Result delete_rule(const DeleteRule& command);
   void advance_time(int64_t time_ms);
   void run_timers();
   SessionId owner_of(const Command& command, const Result& result) const;
@@ -267,6 +279,7 @@ class Machine {
   Revision compacted_revision_ = kNoRevision;
 
   ExactlyOnce exactly_once_{config_.limits};
+  Auth auth_;  // tokens, rules, session owners (auth.h)
 
   // Inside a transaction: the keys' states before it, newest last.
   std::vector<std::pair<std::string, std::optional<KeyRecord>>>* undo_ = nullptr;

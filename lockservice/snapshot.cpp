@@ -1,6 +1,6 @@
 // Snapshot and restore.
 //
-// SNAPSHOT FORMAT (version 2), built on base/codec.h; every section in a
+// SNAPSHOT FORMAT (version 3), built on base/codec.h; every section in a
 // fixed order and every collection in its key order, so that two replicas
 // that applied the same entries write the same bytes:
 //   8 bytes  magic "SYNODLS\0"     u8 format version
@@ -14,6 +14,8 @@
 //   5 events      compacted revision, then the window, oldest first
 //   6 exactly-once (exactly_once.h): owned records by session, keyed records
 //                 with their expiry, anonymous records, each class oldest first
+//   7 auth        (auth.h, Auth::write): enabled, tokens, rules, session owners
+//                 (version 3, issue 19; a version 2 image has no auth: off, empty)
 // A reader refuses a section id it does not know, a section out of order or
 // missing, and a body it does not read to its last byte: later issues add
 // sections (and bump the version) rather than change one. Version 1 was the
@@ -35,11 +37,21 @@ namespace synod::lockservice::detail {
 namespace {
 
 constexpr std::string_view kMagic{"SYNODLS\0", 8};
-constexpr uint8_t kSnapshotFormatVersion = 2;
+constexpr uint8_t kSnapshotFormatVersion = 3;
 constexpr uint8_t kSnapshotFormatVersionOldest = 1;
 
-enum class Section : uint8_t { sessions = 1, locks = 2, elections = 3, keys = 4, events = 5, exactly_once = 6 };
-constexpr uint8_t kSectionMax = 6;
+enum class Section : uint8_t {
+  sessions = 1,
+  locks = 2,
+  elections = 3,
+  keys = 4,
+  events = 5,
+  exactly_once = 6,
+  auth = 7,
+};
+constexpr uint8_t kSectionMax = 7;
+// The last section each version has.
+constexpr uint8_t last_section(uint8_t version) { return version <= 2 ? 6 : kSectionMax; }
 
 // Writes one section: its id, then its body's length, patched once the body
 // is written (no copy of a body that may be hundreds of MB).
@@ -137,6 +149,7 @@ std::string Machine::snapshot(size_t reserve_bytes) const {
     }
   });
   put_section(out, Section::exactly_once, [&](Writer& s) { exactly_once_.write(s); });
+  put_section(out, Section::auth, [&](Writer& s) { auth_.write(s); });
   return out;
 }
 
@@ -154,7 +167,7 @@ class SnapshotReader {
     m_.log_time_ms_ = in_.r.svarint();
     in_.check(m_.log_time_ms_ >= 0 && m_.log_time_ms_ <= kLogTimeMsMax);
     if (version == 1) {
-      for (uint8_t id = 1; id <= kSectionMax && in_.r.ok(); ++id) section(static_cast<Section>(id), 1);
+      for (uint8_t id = 1; id <= last_section(1) && in_.r.ok(); ++id) section(static_cast<Section>(id), 1);
       return in_.r.done();
     }
     uint8_t previous = 0;
@@ -162,7 +175,7 @@ class SnapshotReader {
       const uint8_t id = in_.r.u8();
       const std::string_view body = in_.r.raw(in_.r.fixed64());
       // In order, each once, none unknown: nothing is skipped unread.
-      in_.check(id == previous + 1 && id <= kSectionMax);
+      in_.check(id == previous + 1 && id <= last_section(version));
       if (!in_.r.ok()) return false;
       previous = id;
       SnapshotInput outer = in_;
@@ -172,7 +185,7 @@ class SnapshotReader {
       in_ = outer;
       in_.check(whole);
     }
-    return in_.r.done() && previous == kSectionMax;
+    return in_.r.done() && previous == last_section(version);
   }
 
  private:
@@ -197,6 +210,11 @@ class SnapshotReader {
         if (version == 1) return m_.exactly_once_.read_v1(in_, m_.log_time_ms_);
         return m_.exactly_once_.read(
             in_, [this](SessionId session) { return m_.find_session(session) != nullptr; }, m_.log_time_ms_);
+      case Section::auth:
+        in_.check(m_.auth_.read(in_.r));
+        // Owners name live sessions only.
+        in_.check(m_.auth_.owners_are_live([this](SessionId session) { return m_.find_session(session) != nullptr; }));
+        return;
     }
   }
 

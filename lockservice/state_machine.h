@@ -263,6 +263,21 @@ class StateMachine {
   const Result* recorded(ClientId client_id, uint64_t seq) const;
   Counts counts() const;
 
+  // ---- auth (auth.h), as applied: for reads and keep-alives, which the
+  // node serving them judges, and for the auth API's views ----
+  bool auth_enabled() const;
+  bool has_root_token() const;
+  // The principal a credential names; nullopt for an unknown or revoked token.
+  std::optional<Principal> authenticate(const Credential& credential) const;
+  // ok, or unauthenticated / permission_denied with `why`.
+  Status authorize(const Credential& credential, AclSpace space, std::string_view name, Permission permission,
+                   std::string& why) const;
+  // ok if the credential may act for `session` (its owner, or an admin of sessions).
+  Status authorize_session(const Credential& credential, SessionId session, std::string& why) const;
+  std::vector<TokenView> tokens() const;
+  std::vector<Rule> rules() const;
+  std::string session_owner(SessionId session) const;
+
   // ---- for the session keeper ----
   std::optional<SessionLease> lease(SessionId id) const;
   SessionHistory session_history(SessionId id) const;

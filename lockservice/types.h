@@ -105,23 +105,26 @@ inline constexpr uint8_t kWaitModeMax = 2;
 // Each maps to one HTTP status (docs/lockservice.md has the table).
 enum class Status : uint8_t {
   ok = 0,
-  queued = 1,            // 202: waiting in the lock's FIFO queue; `position` says where
-  not_found = 2,         // 404: no such session, lock, election or key
-  session_expired = 3,   // 404: the session is gone (expired or deleted)
-  conflict = 4,          // 409: held by another (holder and token in the Result), kind mismatch, key owned by another session
-  lock_delay = 5,        // 409, retryable: the lock is in lock-delay after an expiry until `until_ms`
-  validity_low = 6,      // 409, retryable: the session has less than the minimum validity left; keep it alive first
-  timed_out = 7,         // 408: a wait ended without a grant
-  cancelled = 8,         // 409: the wait was withdrawn (release/resign while queued) or the lock forcibly released
-  guard_failed = 9,      // 412: a compare-and-set or transaction guard did not hold
-  stale_token = 10,      // 412: the fencing token is not the lock's current grant, or is older than the key's lock generation
-  limit_exceeded = 11,   // 429: a count limit (sessions, locks, keys, waiters, ...) was reached
-  too_large = 12,        // 413: a value, name or transaction exceeds its size limit
-  invalid_argument = 13, // 400: malformed or out-of-range input
-  too_early = 14,        // an EXPIRE the log refuses: the session was renewed (keeper-internal, no client sees it)
-  compacted = 15,        // 410: a watch index older than the event window (Events says where to resume)
+  queued = 1,           // 202: waiting in the lock's FIFO queue; `position` says where
+  not_found = 2,        // 404: no such session, lock, election or key
+  session_expired = 3,  // 404: the session is gone (expired or deleted)
+  conflict = 4,    // 409: held by another (holder and token in the Result), kind mismatch, key owned by another session
+  lock_delay = 5,  // 409, retryable: the lock is in lock-delay after an expiry until `until_ms`
+  validity_low = 6,  // 409, retryable: the session has less than the minimum validity left; keep it alive first
+  timed_out = 7,     // 408: a wait ended without a grant
+  cancelled = 8,     // 409: the wait was withdrawn (release/resign while queued) or the lock forcibly released
+  guard_failed = 9,  // 412: a compare-and-set or transaction guard did not hold
+  stale_token =
+      10,  // 412: the fencing token is not the lock's current grant, or is older than the key's lock generation
+  limit_exceeded = 11,     // 429: a count limit (sessions, locks, keys, waiters, ...) was reached
+  too_large = 12,          // 413: a value, name or transaction exceeds its size limit
+  invalid_argument = 13,   // 400: malformed or out-of-range input
+  too_early = 14,          // an EXPIRE the log refuses: the session was renewed (keeper-internal, no client sees it)
+  compacted = 15,          // 410: a watch index older than the event window (Events says where to resume)
+  unauthenticated = 16,    // 401: auth is on and the request names no principal, or an unknown or revoked token
+  permission_denied = 17,  // 403: the principal may not do this (auth.h)
 };
-inline constexpr uint8_t kStatusMax = 15;
+inline constexpr uint8_t kStatusMax = 17;
 
 const char* status_name(Status status);
 // Whether the same request may succeed later without the caller changing it.

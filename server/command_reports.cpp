@@ -11,6 +11,7 @@ CommandReports::Reported CommandReports::look_before(const std::string& payload,
   before.tag = tag;
   before.decoded = lockservice::decode(payload);
   if (!before.decoded.ok) return before;
+  before.principal = machine_.authenticate(before.decoded.credential);
   if (const auto* expire = std::get_if<lockservice::ExpireSession>(&before.decoded.command)) {
     before.session = machine_.session(expire->session);
   } else if (const auto* force = std::get_if<lockservice::ForceRelease>(&before.decoded.command)) {
@@ -21,9 +22,10 @@ CommandReports::Reported CommandReports::look_before(const std::string& payload,
 }
 
 void CommandReports::report_applied(const Reported& before, const lockservice::Result& result) {
+  if (before.decoded.ok && audited(before.tag)) audit(before, result);
   if (!before.decoded.ok || result.status != lockservice::Status::ok) return;
   if (before.tag == kExpireSessionTag) report_expiry(before);
-  else report_forced_release(before);
+  else if (before.tag == kForceReleaseTag) report_forced_release(before);
 }
 
 void CommandReports::report_expiry(const Reported& before) {
@@ -44,6 +46,35 @@ void CommandReports::report_expiry(const Reported& before) {
              // How long after its stamp the expiry was applied: the lock-delay
              // runs from the stamp, so a slow commit eats into it.
              {"applied_after_ms", keeper_.leading() ? keeper_.log_now_ms(machine_, steady_us() / 1000) - log_now : 0}});
+}
+
+// One line per auth command and forced release, refused ones too, on every
+// replica (each applies it); the leader's at info.
+void CommandReports::audit(const Reported& before, const lockservice::Result& result) {
+  const auto& command = before.decoded.command;
+  std::string resource;
+  if (const auto* token = std::get_if<lockservice::CreateToken>(&command)) {
+    resource = "principal:" + token->principal + (token->root ? " (root)" : "");
+  } else if (const auto* revoke = std::get_if<lockservice::RevokeToken>(&command)) {
+    resource = "token:" + std::to_string(revoke->id);
+  } else if (const auto* rule = std::get_if<lockservice::PutRule>(&command)) {
+    resource = rule->subject + " " + lockservice::acl_space_name(rule->space) + " '" + rule->prefix + "' " +
+               lockservice::permission_name(rule->permission);
+  } else if (const auto* remove = std::get_if<lockservice::DeleteRule>(&command)) {
+    resource = "rule:" + std::to_string(remove->id);
+  } else if (const auto* set = std::get_if<lockservice::SetAuth>(&command)) {
+    resource = set->enabled ? "enabled" : "disabled";
+  } else if (const auto* force = std::get_if<lockservice::ForceRelease>(&command)) {
+    resource = std::string(force->space == lockservice::Space::election ? "election:" : "lock:") + force->name;
+  }
+  const auto& principal = before.principal;
+  log_.write(keeper_.leading() ? Level::info : Level::debug, "audit",
+             {{"principal", principal ? (principal->name.empty() ? "anonymous" : principal->name) : "unknown token"},
+              {"action", lockservice::command_name(command)},
+              {"resource", resource},
+              {"token", principal ? principal->token_id : 0},
+              {"revision", result.revision},
+              {"result", lockservice::status_name(result.status)}});
 }
 
 void CommandReports::report_forced_release(const Reported& before) {

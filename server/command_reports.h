@@ -1,6 +1,8 @@
 // CommandReports: the commands the node reports on when they apply: a
-// session expiry (what it released, how late it was) and an administrator's
-// forced release (whom it evicted). Both are rare; apply() spots them by
+// session expiry (what it released, how late it was), an administrator's
+// forced release (whom it evicted), and the audit line of every auth command
+// and forced release (issue 19: principal, action, resource, token,
+// revision). All are rare; apply() spots them by
 // their wire tag (command_tag) without decoding any other command, looks at
 // what they will end before they apply (look_before), and logs and counts
 // what they ended after (report_applied).
@@ -37,14 +39,15 @@ inline constexpr uint8_t kExpireSessionTag =
     tag_in<lockservice::ExpireSession>(static_cast<const lockservice::Command*>(nullptr));
 inline constexpr uint8_t kForceReleaseTag =
     tag_in<lockservice::ForceRelease>(static_cast<const lockservice::Command*>(nullptr));
+inline constexpr uint8_t kSetAuthTag = tag_in<lockservice::SetAuth>(static_cast<const lockservice::Command*>(nullptr));
+inline constexpr uint8_t kDeleteRuleTag =
+    tag_in<lockservice::DeleteRule>(static_cast<const lockservice::Command*>(nullptr));
 static_assert(kExpireSessionTag != 0xff && kForceReleaseTag != 0xff);
+// The auth commands (SetAuth .. DeleteRule, consecutive tags) and forced
+// releases leave an audit line: who, what, on what, with which token.
+inline bool audited(uint8_t tag) { return tag == kForceReleaseTag || (tag >= kSetAuthTag && tag <= kDeleteRuleTag); }
 
-inline uint8_t command_tag(const std::string& payload) {
-  if (payload.size() <= lockservice::kCommandHeaderBytes || payload[0] != lockservice::kCommandFormatVersion) {
-    return 0xff;
-  }
-  return static_cast<uint8_t>(payload[lockservice::kCommandHeaderBytes]);
-}
+using lockservice::command_tag;
 
 class CommandReports {
  public:
@@ -55,6 +58,7 @@ class CommandReports {
     std::optional<lockservice::SessionView> session;
     std::optional<lockservice::LockView> lock;
     std::optional<lockservice::ElectionView> election;
+    std::optional<lockservice::Principal> principal;  // who sent it, as the state before it resolves
   };
 
   // The node's machine and keeper, which outlive this.
@@ -68,6 +72,7 @@ class CommandReports {
  private:
   void report_expiry(const Reported& before);
   void report_forced_release(const Reported& before);
+  void audit(const Reported& before, const lockservice::Result& result);
 
   const lockservice::StateMachine& machine_;
   const lockservice::SessionKeeper& keeper_;

@@ -83,6 +83,11 @@ struct Config {
   std::string tls_key;
   std::string tls_ca;
   bool insecure_plaintext = false;
+  // The client port refuses a client without a certificate from tls_ca
+  // (etcd's --client-cert-auth); without it a certificate is optional.
+  bool client_cert_auth = false;
+  // The first root token's file (server/bootstrap_token.h); empty: made in the data directory.
+  std::string bootstrap_token_file;
   bool tls() const { return !tls_cert.empty(); }
   // A listener is off loopback (and, without TLS, insecure_plaintext allowed it).
   bool listens_off_loopback() const;

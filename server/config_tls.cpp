@@ -1,5 +1,6 @@
-// The TLS options, and the secure default: a listener that other hosts can
-// reach speaks TLS, or the operator says in a flag that it need not (issue 19).
+// The security options (issue 19): TLS, the bootstrap token, and the secure
+// default: a listener that other hosts can reach speaks TLS, or the operator
+// says in a flag that it need not.
 #include "server/config_options.h"
 
 namespace synod::server {
@@ -32,6 +33,16 @@ void add_tls_options(std::vector<Option>& all) {
                             [](Config& c) -> std::string& { return c.tls_key; }));
   all.push_back(file_option("tls-ca", "PEM CA certificates that sign peers' and clients' certificates",
                             [](Config& c) -> std::string& { return c.tls_ca; }));
+  all.push_back(file_option("bootstrap-token-file",
+                            "a file holding the token that becomes root's if this node leads first (default: one made "
+                            "once in the data directory, bootstrap-token, mode 0600)",
+                            [](Config& c) -> std::string& { return c.bootstrap_token_file; }));
+  all.push_back({"client-cert-auth", "the client port refuses clients without a certificate from --tls-ca",
+                 [](Config& c, const std::string&, std::string&) {
+                   c.client_cert_auth = true;
+                   return true;
+                 },
+                 false});
   all.push_back({"insecure-plaintext", "allow a listener off loopback without TLS (logged as a warning at every start)",
                  [](Config& c, const std::string&, std::string&) {
                    c.insecure_plaintext = true;
@@ -43,6 +54,7 @@ void add_tls_options(std::vector<Option>& all) {
 std::string check_tls(const Config& config) {
   const int given = !config.tls_cert.empty() + !config.tls_key.empty() + !config.tls_ca.empty();
   if (given != 0 && given != 3) return "TLS needs all three of --tls-cert, --tls-key and --tls-ca";
+  if (config.client_cert_auth && given == 0) return "--client-cert-auth needs TLS: --tls-cert, --tls-key and --tls-ca";
   if (given == 3 || config.insecure_plaintext) return {};
   for (const Endpoint* listener : {&config.client_listen, &config.peer_listen}) {
     if (loopback(listener->host)) continue;

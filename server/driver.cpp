@@ -185,6 +185,13 @@ void Driver::propose_keeper_backlog(int64_t now_us) {
   }
 }
 
+bool Driver::propose_internal(lockservice::Command command, int64_t now_us) {
+  if (stopping_ || !may_stamp(now_us)) return false;
+  keeper_backlog_.push_back(std::move(command));
+  propose_keeper_backlog(now_us);
+  return true;
+}
+
 // The log clock may only be read under a lease (invariant 2).
 bool Driver::may_stamp(int64_t now_us) const { return keeper_.leading() && replica_->lease_valid(now_us); }
 
@@ -256,8 +263,18 @@ void Driver::wait_for(uint64_t after_revision, int64_t timeout_ms, ReadDone done
   revision_waits_.emplace(after_revision, PendingRead{std::move(done), now_us + timeout_ms * 1000});
 }
 
-http::KeepAliveOutcome Driver::keep_alive(lockservice::SessionId session, int64_t now_us) {
+http::KeepAliveOutcome Driver::keep_alive(lockservice::SessionId session, const lockservice::Credential& credential,
+                                          int64_t now_us) {
   using KeepAlive = http::KeepAliveOutcome::Kind;
+  std::string why;
+  switch (machine_.authorize_session(credential, session, why)) {
+    case lockservice::Status::ok:
+      break;
+    case lockservice::Status::unauthenticated:
+      return http::KeepAliveOutcome{KeepAlive::unauthenticated, soft_.leader, 0};
+    default:
+      return http::KeepAliveOutcome{KeepAlive::permission_denied, soft_.leader, 0};
+  }
   const bool lease = replica_->lease_valid(now_us) || options_.mutants.keepalive_after_step_down;
   if (!keeper_.leading() || !lease) return http::KeepAliveOutcome{KeepAlive::not_leader, soft_.leader, 0};
   const auto answer = keeper_.keep_alive(machine_, session, now_us / 1000);

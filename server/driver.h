@@ -168,12 +168,17 @@ class Driver {
   // A client command, encoded with time 0 (the driver stamps it). Answered
   // once applied, or at once if it cannot be proposed here.
   void propose(paxos::Command command, ProposeDone done, int64_t now_us);
+  // A command of the node's own (client id 0), proposed with the keeper's
+  // when this node serves as leader (server/bootstrap_token.h); dropped
+  // otherwise. Returns whether it was taken.
+  bool propose_internal(lockservice::Command command, int64_t now_us);
   // A linearizable read (stale: the local state at once).
   void read(bool stale, ReadDone done, int64_t now_us);
   // Answered once the applied revision passes `after_revision`, or at the
   // timeout (ok = false) with the state as it is.
   void wait_for(uint64_t after_revision, int64_t timeout_ms, ReadDone done, int64_t now_us);
-  http::KeepAliveOutcome keep_alive(lockservice::SessionId session, int64_t now_us);
+  http::KeepAliveOutcome keep_alive(lockservice::SessionId session, const lockservice::Credential& credential,
+                                    int64_t now_us);
   // Storage synced everything through `receipt`: returns the after-sync
   // messages for peers (those to this node it steps itself).
   std::vector<paxos::Envelope> synced(const paxos::SyncReceipt& receipt, int64_t now_us);

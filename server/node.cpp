@@ -23,6 +23,7 @@
 #include "paxos/replica.h"
 #include "persistence/cluster_identity.h"
 #include "persistence/lmdb_storage.h"
+#include "server/bootstrap_token.h"
 #include "server/clock.h"
 #include "server/command_reports.h"
 #include "server/driver.h"
@@ -118,6 +119,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   int exit_code = 0;
   uint64_t snapshot_slot = 0;  // of the latest snapshot taken or installed
   uint64_t cluster_id = 0;     // from the data directory's identity file (open_cluster_identity)
+  BootstrapToken bootstrap;    // whose hash becomes root's if this node leads first
+  int64_t bootstrap_proposed_us = 0;
   int64_t repair_started_us = 0;
   std::string repair_reason;
 
@@ -162,7 +165,9 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   void on_synced(persistence::PersistResult result, bool snapshot_due);
   void start_ticks();
   void on_tick();
-  void propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done) override;
+  void propose_bootstrap_token(int64_t now);
+  void propose_now(lockservice::Command command, const lockservice::Credential& credential, ProposalKey key,
+                   std::function<void(http::Outcome)> done) override;
   void maybe_snapshot() {
     std::vector<NodeId> members;
     for (const auto& m : config.members) members.push_back(m.id);
@@ -203,8 +208,9 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   NodeId known_leader() const override { return replica->leader(); }
   bool is_leader() const override { return replica->role() == paxos::Role::leader; }
   bool send_to_peer(const transport::PeerEnvelope& envelope) override { return transport->send(envelope); }
-  void keep_alive_here(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) override {
-    keep_alive(session, std::move(done));
+  void keep_alive_here(lockservice::SessionId session, lockservice::Credential credential,
+                       std::function<void(http::KeepAliveOutcome)> done) override {
+    keep_alive(session, std::move(credential), std::move(done));
   }
   void run_storage_task(StorageThread::Task task) override { storage_thread->run_task(std::move(task)); }
   void post(std::function<void()> fn) override { asio::post(io, std::move(fn)); }
@@ -240,15 +246,17 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
     std::lock_guard<std::mutex> lock(view_mutex);
     return view;
   }
-  void propose(lockservice::Command command, lockservice::ClientId client_id, uint64_t seq,
-               std::function<void(http::Outcome)> done) override {
-    asio::post(io, [this, command = std::move(command), client_id, seq, done = std::move(done)]() mutable {
-      propose_now(std::move(command), ProposalKey{client_id, seq}, std::move(done));
+  void propose(lockservice::Command command, lockservice::Credential credential, lockservice::ClientId client_id,
+               uint64_t seq, std::function<void(http::Outcome)> done) override {
+    asio::post(io, [this, command = std::move(command), credential = std::move(credential), client_id, seq,
+                    done = std::move(done)]() mutable {
+      propose_now(std::move(command), credential, ProposalKey{client_id, seq}, std::move(done));
     });
   }
   void read(bool stale, std::function<void(const http::ReadContext&)> fn) override;
   void wait_for(uint64_t after_revision, int64_t timeout_ms, std::function<void(const http::ReadContext&)> fn) override;
-  void keep_alive(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) override;
+  void keep_alive(lockservice::SessionId session, lockservice::Credential credential,
+                  std::function<void(http::KeepAliveOutcome)> done) override;
   void history(uint64_t after, lockservice::EventFilter filter, size_t limit,
                std::function<void(lockservice::Events)> done) override {
     asio::post(io, [this, after, filter = std::move(filter), limit, done = std::move(done)]() mutable {
@@ -272,6 +280,7 @@ std::string Node::Impl::open() {
   // The certificates first: a node that cannot speak TLS touches no data.
   if (auto error = tls_reload.open(config); !error.empty()) return error;
   if (auto error = open_storage(); !error.empty()) return error;
+  if (auto error = load_bootstrap_token(config, bootstrap); !error.empty()) return error;
   if (auto error = open_transport(); !error.empty()) return error;
   return open_http();
 }
@@ -433,7 +442,7 @@ std::string Node::Impl::open_http() {
       [this](std::string_view level, std::string_view event, std::string_view detail) {
         log.write(level == "warn" ? Level::warn : Level::info, event, {{"detail", detail}});
       });
-  if (config.tls()) http_server->use_tls(tls_reload.store());
+  if (config.tls()) http_server->use_tls(tls_reload.store(), config.client_cert_auth);
   return http_server->listen(config.client_listen.host, config.client_listen.port);
 }
 
@@ -475,7 +484,7 @@ void Node::Impl::command_applying(const paxos::ChosenEntry& entry, size_t index)
   const auto& payload = entry.value->commands[index].payload;
   const uint8_t tag = command_tag(payload);
   reporting.reset();
-  if (tag == kExpireSessionTag || tag == kForceReleaseTag) reporting = reports.look_before(payload, tag);
+  if (tag == kExpireSessionTag || audited(tag)) reporting = reports.look_before(payload, tag);
 }
 
 void Node::Impl::command_applied(const paxos::ChosenEntry& /*entry*/, size_t /*index*/,
@@ -505,11 +514,22 @@ void Node::Impl::start_ticks() {
   });
 }
 
+// The first leader that finds no root token proposes its bootstrap token's
+// hash as root's (bootstrap_token.h); again every 5 s until one applies.
+void Node::Impl::propose_bootstrap_token(int64_t now) {
+  if (machine.has_root_token() || replica->role() != paxos::Role::leader) return;
+  if (bootstrap_proposed_us != 0 && now - bootstrap_proposed_us < 5'000'000) return;
+  if (!driver.propose_internal(lockservice::CreateToken{bootstrap.hash, "root", {}, true}, now)) return;
+  bootstrap_proposed_us = now;
+  log.write(Level::info, "auth_root_token_proposed", {{"from", bootstrap.path}});
+}
+
 void Node::Impl::on_tick() {
   const int64_t now = steady_us();
   driver.tick(now);
   peers.fail_forwarded(true);
   peers.resend_forwarded(now);
+  propose_bootstrap_token(now);
   if (status_report.window_due(now)) status_report.close_windows(now);
   peers.resume_fetch(now);  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
@@ -526,8 +546,9 @@ void Node::Impl::wait_for(uint64_t after_revision, int64_t timeout_ms,
   });
 }
 
-void Node::Impl::propose_now(lockservice::Command command, ProposalKey key, std::function<void(http::Outcome)> done) {
-  auto payload = lockservice::encode(command, 0);  // the leader's driver stamps it
+void Node::Impl::propose_now(lockservice::Command command, const lockservice::Credential& credential, ProposalKey key,
+                             std::function<void(http::Outcome)> done) {
+  auto payload = lockservice::encode(command, 0, credential);  // the leader's driver stamps it
   if (!stopping && replica->role() != paxos::Role::leader) {
     // A follower hands the command to the leader it knows over the peer link.
     transport::ForwardRequest request{0, transport::ForwardRequest::Kind::propose, key.client_id, key.seq, payload};
@@ -544,15 +565,21 @@ void Node::Impl::read(bool stale, std::function<void(const http::ReadContext&)> 
   });
 }
 
-void Node::Impl::keep_alive(lockservice::SessionId session, std::function<void(http::KeepAliveOutcome)> done) {
-  asio::post(io, [this, session, done = std::move(done)] {
+void Node::Impl::keep_alive(lockservice::SessionId session, lockservice::Credential credential,
+                            std::function<void(http::KeepAliveOutcome)> done) {
+  asio::post(io, [this, session, credential = std::move(credential), done = std::move(done)] {
     if (replica->role() != paxos::Role::leader && !stopping) {
       std::string payload;
-      Writer(payload).varint(session);
+      Writer writer(payload);
+      writer.varint(session);
+      // The credential after the session (issue 19); a leader of an older
+      // build reads the session and stops there.
+      writer.u8(static_cast<uint8_t>(credential.kind));
+      writer.bytes(credential.value);
       transport::ForwardRequest request{0, transport::ForwardRequest::Kind::keep_alive, 0, 0, std::move(payload)};
       if (peers.forward_to_leader(std::move(request), done)) return;
     }
-    done(driver.keep_alive(session, steady_us()));
+    done(driver.keep_alive(session, credential, steady_us()));
   });
 }
 

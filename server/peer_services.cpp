@@ -45,9 +45,16 @@ void PeerServices::on_forward_request(paxos::NodeId from, transport::ForwardRequ
   if (request.kind == transport::ForwardRequest::Kind::keep_alive) {
     Reader in(request.payload);
     const lockservice::SessionId session = in.varint();
+    lockservice::Credential credential;
+    if (in.ok() && !in.done()) {  // the credential, from a build with auth (issue 19)
+      const uint8_t kind = in.u8();
+      credential.value = std::string(in.bytes());
+      if (kind > lockservice::kCredentialKindMax) in.fail();
+      credential.kind = static_cast<lockservice::Credential::Kind>(kind);
+    }
     if (!in.done()) return;  // a malformed forward from a peer: drop it
     // Answered locally (never forwarded again: no leader here means not_leader).
-    host_.keep_alive_here(session, [reply](http::KeepAliveOutcome outcome) {
+    host_.keep_alive_here(session, std::move(credential), [reply](http::KeepAliveOutcome outcome) {
       std::string payload;
       Writer w(payload);
       w.svarint(outcome.valid_for_ms);
@@ -60,7 +67,7 @@ void PeerServices::on_forward_request(paxos::NodeId from, transport::ForwardRequ
   if (!host_.is_leader()) {
     return reply(static_cast<uint8_t>(http::Outcome::Kind::not_leader), host_.known_leader(), 0, {});
   }
-  host_.propose_now(std::move(decoded.command), ProposalKey{request.client_id, request.seq},
+  host_.propose_now(std::move(decoded.command), decoded.credential, ProposalKey{request.client_id, request.seq},
                     [reply](http::Outcome outcome) {
                       reply(static_cast<uint8_t>(outcome.kind), outcome.leader, outcome.revision,
                             outcome.kind == http::Outcome::Kind::applied ? lockservice::encode_result(outcome.result)
@@ -76,7 +83,7 @@ void PeerServices::on_forward_reply(const transport::ForwardReply& reply) {
   if (pending.renewed) {
     Reader in(reply.payload);
     const int64_t valid_for_ms = in.svarint();
-    const auto kind = reply.outcome <= static_cast<uint8_t>(http::KeepAliveOutcome::Kind::expired)
+    const auto kind = reply.outcome <= static_cast<uint8_t>(http::KeepAliveOutcome::Kind::permission_denied)
                           ? static_cast<http::KeepAliveOutcome::Kind>(reply.outcome)
                           : http::KeepAliveOutcome::Kind::not_leader;
     return pending.renewed(http::KeepAliveOutcome{kind, reply.leader, in.ok() ? valid_for_ms : 0});

@@ -61,9 +61,9 @@ class PeerServices {
     virtual bool send_to_peer(const transport::PeerEnvelope& envelope) = 0;
     // The node's own paths for a command and a keep-alive (a leader answers
     // them; a follower answers not_leader, never forwarding again).
-    virtual void propose_now(lockservice::Command command, ProposalKey key,
+    virtual void propose_now(lockservice::Command command, const lockservice::Credential& credential, ProposalKey key,
                              std::function<void(http::Outcome)> done) = 0;
-    virtual void keep_alive_here(lockservice::SessionId session,
+    virtual void keep_alive_here(lockservice::SessionId session, lockservice::Credential credential,
                                  std::function<void(http::KeepAliveOutcome)> done) = 0;
     virtual void run_storage_task(StorageThread::Task task) = 0;
     virtual void post(std::function<void()> fn) = 0;  // any thread: runs fn on the owner thread

@@ -14,22 +14,52 @@ std::vector<Command> one_of_each() {
                 Guard{GuardKind::token_current, "l", 99, 0}};
   txn.ops = {put, erase};
   std::vector<Command> commands = {CreateSession{15'000, 5'000, Behavior::delete_keys},
-          DeleteSession{123},
-          RenewSessions{{1, 2, 1'000'000'000'000ULL}},
-          ExpireSession{UINT64_MAX},
-          acquire,
-          Release{"locks/db", 7},
-          ForceRelease{Space::election, "leader", 0, "operator said so", true},
-          Campaign{"leader", 8, "node-1:7001"},
-          Proclaim{"leader", 77, "node-2"},
-          Resign{"leader", 8},
-          put,
-          erase,
-          txn,
-          CreateSessionAnd{CreateSession{15'000, 0, Behavior::release}, acquire}};
+                                   DeleteSession{123},
+                                   RenewSessions{{1, 2, 1'000'000'000'000ULL}},
+                                   ExpireSession{UINT64_MAX},
+                                   acquire,
+                                   Release{"locks/db", 7},
+                                   ForceRelease{Space::election, "leader", 0, "operator said so", true},
+                                   Campaign{"leader", 8, "node-1:7001"},
+                                   Proclaim{"leader", 77, "node-2"},
+                                   Resign{"leader", 8},
+                                   put,
+                                   erase,
+                                   txn,
+                                   CreateSessionAnd{CreateSession{15'000, 0, Behavior::release}, acquire},
+                                   SetAuth{true},
+                                   CreateToken{std::string(kTokenHashBytes, '\x5a'), "alice", {"ops", "dev"}, false},
+                                   RevokeToken{1'048'576},
+                                   PutRule{"role:ops", AclSpace::keys, "/app", Permission::write},
+                                   DeleteRule{2'097'152}};
   // The other inner command of CreateSessionAnd round-trips too (checked in
   // its own test below), so one_of_each stays one per alternative.
   return commands;
+}
+
+TEST_CASE("a command carries its request's credential; version 1 payloads decode with none", "[lockservice][command]") {
+  const Credential token{Credential::Kind::token, std::string(kTokenHashBytes, '\x01')};
+  const Credential certificate{Credential::Kind::certificate, "alice"};
+  for (const Credential& credential : {Credential{}, token, certificate}) {
+    const std::string payload = encode(Put{"/k", "v", 0, false, std::nullopt, Fence{}}, 5, credential);
+    const Decoded decoded = decode(payload);
+    REQUIRE(decoded.ok);
+    CHECK(decoded.credential == credential);
+    CHECK(command_tag(payload) == 10);  // Put's tag, past the credential
+  }
+  // Version 1: no credential byte.
+  std::string v1 = encode(Put{"/k", "v", 0, false, std::nullopt, Fence{}}, 5);
+  v1[0] = 1;
+  v1.erase(kCommandHeaderBytes, 1);
+  const Decoded old = decode(v1);
+  REQUIRE(old.ok);
+  CHECK(old.credential == Credential{});
+  CHECK(std::get<Put>(old.command) == Put{"/k", "v", 0, false, std::nullopt, Fence{}});
+  CHECK(command_tag(v1) == 10);
+  // A credential kind past the last is refused.
+  std::string bad = encode(Put{"/k", "v", 0, false, std::nullopt, Fence{}}, 5);
+  bad[kCommandHeaderBytes] = 3;
+  CHECK(std::string(decode(bad).error) == "bad command credential");
 }
 
 TEST_CASE("every command round-trips through its encoding", "[lockservice][command]") {
@@ -53,7 +83,7 @@ TEST_CASE("both inner commands of CreateSessionAnd round-trip; an unknown inner 
   std::string bad = encode(CreateSessionAnd{CreateSession{2'000, 0, Behavior::release}, Acquire{"l"}}, 7);
   // The inner tag follows the header, the outer tag and CreateSession's
   // three one-byte-or-more fields (2000 is a two-byte svarint).
-  const size_t inner_tag = kCommandHeaderBytes + 1 + 2 + 1 + 1;
+  const size_t inner_tag = kCommandHeaderBytes + 1 + 1 + 2 + 1 + 1;  // + the credential kind (none)
   REQUIRE(bad[inner_tag] == 0);
   bad[inner_tag] = 2;
   CHECK_FALSE(decode(bad).ok);
@@ -73,7 +103,7 @@ TEST_CASE("malformed payloads are refused with a reason", "[lockservice][command
   SECTION("empty") { CHECK_FALSE(decode("").ok); }
   SECTION("unknown format version") {
     std::string bad = good;
-    bad[0] = 2;
+    bad[0] = 3;
     const Decoded d = decode(bad);
     CHECK_FALSE(d.ok);
     CHECK(std::string(d.error) == "unknown command format version");
@@ -88,7 +118,7 @@ TEST_CASE("malformed payloads are refused with a reason", "[lockservice][command
   }
   SECTION("unknown tag") {
     std::string bad = good;
-    bad[kCommandHeaderBytes] = static_cast<char>(std::variant_size_v<Command>);
+    bad[kCommandHeaderBytes + 1] = static_cast<char>(std::variant_size_v<Command>);
     CHECK(std::string(decode(bad).error) == "unknown command");
   }
   SECTION("time beyond kLogTimeMsMax") {
@@ -109,7 +139,7 @@ TEST_CASE("malformed payloads are refused with a reason", "[lockservice][command
   }
   SECTION("a checkpoint listing a session twice") {
     std::string bad = encode(RenewSessions{{5}}, 1);
-    bad[kCommandHeaderBytes + 1] = 2;  // count 2
+    bad[kCommandHeaderBytes + 2] = 2;   // count 2
     bad += '\0';                        // delta 0: the same session again
     CHECK_FALSE(decode(bad).ok);
   }

@@ -9,6 +9,10 @@ the secure default off loopback (issue 19). Real synod processes on
     - a client certificate from another CA, or an expired one, is refused at
       the handshake (and logged); a good one is accepted
     - plain bytes to a peer port are refused and logged
+  test_client_cert_auth
+    - with --client-cert-auth a client without a certificate is refused at the
+      handshake, one with the CA's certificate is served, and followers still
+      forward (they show their node certificate)
   test_plain_ports_refuse_tls
     - TLS to a plaintext client or peer port fails; the node keeps serving
   test_peer_identity_is_checked
@@ -141,6 +145,21 @@ def state_dir(root, name):
     os.makedirs(state, exist_ok=True)
     open(os.path.join(state, "index.txt"), "a").close()
     return state
+
+
+def test_client_cert_auth(binary):
+    with TlsCluster(3, binary, extra_args=["--client-cert-auth"]) as cluster:
+        cluster.start_all()
+        admin = client_context(cluster.ca_file, *cluster.certs["clients"]["admin"])
+        cluster.ssl_context = admin
+        leader = cluster.leader(timeout=20)
+        follower = cluster.followers(leader)[0]
+        anonymous = handshake(cluster.port(follower), client_context(cluster.ca_file))
+        assert not isinstance(anonymous, int), anonymous
+        print(f"  no client certificate: {anonymous}")
+        written = cluster.put(follower, "with-cert", "yes", timeout=10)
+        assert written.status == 200, written
+        print(f"  the CA's client certificate: {written.status}, through follower {follower}")
 
 
 def test_plain_ports_refuse_tls(binary):

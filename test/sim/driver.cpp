@@ -172,7 +172,7 @@ void Simulation::read_client(Node& node, size_t index) {
 }
 
 void Simulation::answer_keepalive(Node& node, const KeepAlive& request) {
-  const auto answer = node.driver->keep_alive(request.session, local(node));
+  const auto answer = node.driver->keep_alive(request.session, {}, local(node));
   if (config_.trace) {
     const auto lease_view = node.machine().lease(request.session);
     trace("n%u: keep-alive of session %lu: %s, valid for %ldms (logged deadline %ld)", node.id,
@@ -188,6 +188,11 @@ void Simulation::answer_keepalive(Node& node, const KeepAlive& request) {
       return;
     case http::KeepAliveOutcome::Kind::expired:
       keepalive_answered(request.client, request.keepalive_id, KeepAliveReply::expired, 0, node.id);
+      return;
+    case http::KeepAliveOutcome::Kind::unauthenticated:
+    case http::KeepAliveOutcome::Kind::permission_denied:
+      // The simulator runs with auth off: a refusal here is a bug.
+      SYNOD_ASSERT_MSG(false, "a keep-alive refused by auth in the simulator, where auth is off");
       return;
     case http::KeepAliveOutcome::Kind::ok:
       break;

@@ -1,0 +1,230 @@
+// Who may do what, judged as each command is applied (auth.h), and the auth
+// commands themselves. Part of the Machine (machine.h).
+#include <type_traits>
+
+#include "lockservice/machine.h"
+
+namespace synod::lockservice {
+namespace detail {
+
+namespace {
+
+AclSpace acl_space(Space space) {
+  switch (space) {
+    case Space::key:
+      return AclSpace::keys;
+    case Space::lock:
+      return AclSpace::locks;
+    case Space::election:
+      return AclSpace::elections;
+    case Space::session:
+      return AclSpace::sessions;
+  }
+  return AclSpace::cluster;
+}
+
+// The checks one command needs: permissions on names, and the sessions it
+// acts for.
+struct Needs {
+  struct Name {
+    AclSpace space;
+    std::string_view name;
+    Permission permission;
+  };
+  std::vector<Name> names;
+  std::vector<SessionId> sessions;
+  bool internal_only = false;  // the node's own commands (client id 0)
+
+  void name(AclSpace space, std::string_view n, Permission p) { names.push_back(Name{space, n, p}); }
+  void session(SessionId s) {
+    if (s != kNoSession) sessions.push_back(s);
+  }
+  void key_write(const Put& c) {
+    name(AclSpace::keys, c.key, Permission::write);
+    session(c.session);
+  }
+  void key_write(const DeleteKey& c) { name(AclSpace::keys, c.key, Permission::write); }
+};
+
+Needs needs_of(const Command& command) {
+  Needs needs;
+  std::visit(
+      [&needs](const auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, CreateSession>) {
+          needs.name(AclSpace::sessions, "", Permission::write);
+        } else if constexpr (std::is_same_v<T, DeleteSession>) {
+          needs.session(c.session);
+        } else if constexpr (std::is_same_v<T, RenewSessions> || std::is_same_v<T, ExpireSession>) {
+          needs.internal_only = true;
+        } else if constexpr (std::is_same_v<T, Acquire> || std::is_same_v<T, Release>) {
+          needs.name(AclSpace::locks, c.lock, Permission::write);
+          needs.session(c.session);
+        } else if constexpr (std::is_same_v<T, ForceRelease>) {
+          needs.name(acl_space(c.space), c.name, Permission::admin);
+        } else if constexpr (std::is_same_v<T, Campaign> || std::is_same_v<T, Resign>) {
+          needs.name(AclSpace::elections, c.election, Permission::write);
+          needs.session(c.session);
+        } else if constexpr (std::is_same_v<T, Proclaim>) {
+          needs.name(AclSpace::elections, c.election, Permission::write);
+        } else if constexpr (std::is_same_v<T, Put> || std::is_same_v<T, DeleteKey>) {
+          needs.key_write(c);
+        } else if constexpr (std::is_same_v<T, Txn>) {
+          for (const Guard& guard : c.guards) {
+            const bool on_lock = guard.kind == GuardKind::holder || guard.kind == GuardKind::token_current;
+            if (guard.kind != GuardKind::session_alive) {
+              needs.name(on_lock ? AclSpace::locks : AclSpace::keys, guard.name, Permission::read);
+            }
+          }
+          for (const TxnOp& op : c.ops) std::visit([&needs](const auto& o) { needs.key_write(o); }, op);
+        } else if constexpr (std::is_same_v<T, CreateSessionAnd>) {
+          needs.name(AclSpace::sessions, "", Permission::write);
+          if (const auto* acquire = std::get_if<Acquire>(&c.then)) {
+            needs.name(AclSpace::locks, acquire->lock, Permission::write);
+          } else {
+            needs.name(AclSpace::elections, std::get<Campaign>(c.then).election, Permission::write);
+          }
+        } else {
+          needs.name(AclSpace::cluster, "", Permission::admin);  // the auth commands
+        }
+      },
+      command);
+  return needs;
+}
+
+}  // namespace
+
+std::string who(const Principal& principal) {
+  return principal.name.empty() ? std::string("an anonymous request") : "principal '" + principal.name + "'";
+}
+
+Result Machine::judge_and_dispatch(const Decoded& decoded, ClientId client_id, uint64_t seq) {
+  std::optional<Principal> principal = auth_.resolve(decoded.credential);
+  if (!principal) {
+    if (auth_.enabled()) return fail(Status::unauthenticated, "the token is unknown or has been revoked");
+    principal = Principal{};  // auth off: an unknown token is no one in particular
+  }
+  if (client_id != 0) {
+    if (Result denied = check_access(decoded.command, *principal, client_id); denied.status != Status::ok) {
+      return denied;
+    }
+  }
+  const auto* create_token = std::get_if<CreateToken>(&decoded.command);
+  if (create_token != nullptr && create_token->root && (client_id != 0 || auth_.has_root())) {
+    return fail(Status::permission_denied, "a root token is made only by the cluster itself, once");
+  }
+  Result result = dispatch(decoded.command, client_id, seq);
+  const bool creates = std::holds_alternative<CreateSession>(decoded.command) ||
+                       std::holds_alternative<CreateSessionAnd>(decoded.command);
+  if (creates && result.session != kNoSession && find_session(result.session) != nullptr) {
+    auth_.session_created(result.session, *principal);
+  }
+  return result;
+}
+
+Result Machine::check_access(const Command& command, const Principal& principal, ClientId client_id) const {
+  const Needs needs = needs_of(command);
+  if (!auth_.enabled()) return Result{};
+  if (needs.internal_only && client_id != 0) {
+    return fail(Status::permission_denied, std::string(command_name(command)) + " is the cluster's own command");
+  }
+  if (principal.name.empty() && !principal.root) {
+    return fail(Status::unauthenticated,
+                "auth is on: send a token (Authorization: Bearer ...) or a client certificate");
+  }
+  for (const auto& need : needs.names) {
+    if (!auth_.allows(principal, need.space, need.name, need.permission)) {
+      return fail(Status::permission_denied, who(principal) + " may not " + permission_name(need.permission) + " " +
+                                                 acl_space_name(need.space) +
+                                                 (need.name.empty() ? "" : " '" + std::string(need.name) + "'"));
+    }
+  }
+  for (SessionId session : needs.sessions) {
+    if (!auth_.may_act_for(principal, session)) {
+      return fail(Status::permission_denied, who(principal) + " may not act for session " + std::to_string(session) +
+                                                 ", which belongs to '" + auth_.owner_of(session) + "'");
+    }
+  }
+  return Result{};
+}
+
+Result Machine::set_auth(const SetAuth& c) {
+  if (c.enabled && !auth_.has_root()) return fail(Status::invalid_argument, "auth needs a root token first");
+  auth_.set_enabled(c.enabled);
+  return Result{};
+}
+
+Result Machine::create_token(const CreateToken& c) {
+  std::string why;
+  const Status status = auth_.add_token(revision_, c.hash, c.principal, c.roles, c.root, log_time_ms_, why);
+  if (status != Status::ok) return fail(status, why);
+  Result result;
+  result.count = revision_;  // the token's id
+  return result;
+}
+
+Result Machine::revoke_token(const RevokeToken& c) {
+  if (!auth_.revoke_token(c.id)) return fail(Status::not_found, "no token " + std::to_string(c.id));
+  return Result{};
+}
+
+Result Machine::put_rule(const PutRule& c) {
+  std::string why;
+  const Status status = auth_.add_rule(Rule{revision_, c.subject, c.space, c.prefix, c.permission}, why);
+  if (status != Status::ok) return fail(status, why);
+  Result result;
+  result.count = revision_;  // the rule's id
+  return result;
+}
+
+Result Machine::delete_rule(const DeleteRule& c) {
+  if (!auth_.delete_rule(c.id)) return fail(Status::not_found, "no rule " + std::to_string(c.id));
+  return Result{};
+}
+
+}  // namespace detail
+
+// ---- the StateMachine's auth queries ----
+bool StateMachine::auth_enabled() const { return machine_->auth().enabled(); }
+bool StateMachine::has_root_token() const { return machine_->auth().has_root(); }
+std::optional<Principal> StateMachine::authenticate(const Credential& credential) const {
+  return machine_->auth().resolve(credential);
+}
+
+Status StateMachine::authorize(const Credential& credential, AclSpace space, std::string_view name,
+                               Permission permission, std::string& why) const {
+  const detail::Auth& auth = machine_->auth();
+  if (!auth.enabled()) return Status::ok;
+  const auto principal = auth.resolve(credential);
+  if (!principal) {
+    why = "the token is unknown or has been revoked";
+    return Status::unauthenticated;
+  }
+  if (principal->name.empty() && !principal->root) {
+    why = "auth is on: send a token (Authorization: Bearer ...) or a client certificate";
+    return Status::unauthenticated;
+  }
+  if (auth.allows(*principal, space, name, permission)) return Status::ok;
+  why = detail::who(*principal) + " may not " + permission_name(permission) + " " + acl_space_name(space) +
+        (name.empty() ? "" : " '" + std::string(name) + "'");
+  return Status::permission_denied;
+}
+
+Status StateMachine::authorize_session(const Credential& credential, SessionId session, std::string& why) const {
+  const detail::Auth& auth = machine_->auth();
+  if (!auth.enabled()) return Status::ok;
+  if (const Status status = authorize(credential, AclSpace::sessions, "", Permission::read, why);
+      status == Status::unauthenticated) {
+    return status;
+  }
+  const auto principal = auth.resolve(credential);
+  if (auth.may_act_for(*principal, session)) return Status::ok;
+  why = detail::who(*principal) + " may not act for session " + std::to_string(session);
+  return Status::permission_denied;
+}
+
+std::vector<TokenView> StateMachine::tokens() const { return machine_->auth().tokens(); }
+std::vector<Rule> StateMachine::rules() const { return machine_->auth().rules(); }
+std::string StateMachine::session_owner(SessionId session) const { return machine_->auth().owner_of(session); }
+
+}  // namespace synod::lockservice

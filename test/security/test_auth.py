@@ -1,0 +1,171 @@
+"""Tokens, ACL rules, sessions that belong to their owner, admin actions and
+their audit lines (issue 19). Real synod processes on 127.0.0.1.
+
+  test_tokens_rules_and_session_ownership
+    - the bootstrap token becomes root's; root makes tokens and rules and
+      turns auth on; then everything is denied unless a rule allows it
+    - a rule's prefix covers whole path segments: /app, not /apple
+    - a principal cannot release, keep alive or delete another's session
+    - a revoked token is refused at once, through any node, keep-alives too
+    - healthz, readyz and /v1/cluster stay open; reads are judged where served
+    - a forced release needs admin and leaves an audit line
+  test_certificate_principal_over_tls
+    - over TLS, a client certificate names its principal; a follower's HTTP
+      forward carries it to the leader, which believes it from a member only
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.http import request  # noqa: E402
+from pylib.tls import TlsCluster, client_context  # noqa: E402
+from pylib.wait import retry, until  # noqa: E402
+
+ROOT_TOKEN = "synod_root_token_for_the_auth_tests_0123456789"
+
+
+def call(cluster, node, method, path, token=None, body=None, context=None, headers=None):
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    return request(cluster.port(node), method, path, body=body, headers=h, timeout=20,
+                   ssl_context=context if context is not None else cluster.ssl_context)
+
+
+def expect(answer, status, code=None, what=""):
+    assert answer.status == status and (code is None or answer.code() == code), (what, answer)
+    print(f"  {what}: {answer.status}{' ' + answer.code() if answer.code() else ''}")
+
+
+def started_with_root(cluster):
+    with open(os.path.join(cluster.dir, "bootstrap-token"), "w") as f:
+        f.write(ROOT_TOKEN + "\n")
+    cluster.extra_args += ["--bootstrap-token-file", os.path.join(cluster.dir, "bootstrap-token")]
+    cluster.start_all()
+    leader = cluster.leader(timeout=20)
+    whoami = retry(lambda: call(cluster, leader, "GET", "/v1/auth/whoami", ROOT_TOKEN),
+                   lambda r: r.status == 200 and r.json.get("root"), timeout=15)
+    assert whoami.json["root"], whoami
+    return leader
+
+
+def make_token(cluster, node, principal, roles=""):
+    body = {"principal": principal}
+    if roles:
+        body["roles"] = roles
+    answer = call(cluster, node, "POST", "/v1/auth/tokens", ROOT_TOKEN, body)
+    assert answer.status == 200, answer
+    return answer.json["token"], answer.json["id"]
+
+
+def rule(cluster, node, subject, space, prefix, permission):
+    answer = call(cluster, node, "POST", "/v1/auth/rules", ROOT_TOKEN,
+                  {"subject": subject, "space": space, "prefix": prefix, "permission": permission})
+    assert answer.status == 200, answer
+    return answer.json["id"]
+
+
+def test_tokens_rules_and_session_ownership(binary):
+    with Cluster(3, binary) as cluster:
+        leader = started_with_root(cluster)
+        follower = cluster.followers(leader)[0]
+        alice, alice_id = make_token(cluster, follower, "alice")
+        bob, _ = make_token(cluster, leader, "bob", "ops")
+        for subject, space, prefix, permission in [("user:alice", "keys", "/app", "write"),
+                                                   ("user:alice", "locks", "app", "write"),
+                                                   ("user:alice", "sessions", "", "write"),
+                                                   ("role:ops", "keys", "/app", "read"),
+                                                   ("role:ops", "locks", "app", "write"),
+                                                   ("role:ops", "sessions", "", "write")]:
+            rule(cluster, leader, subject, space, prefix, permission)
+        expect(call(cluster, follower, "POST", "/v1/auth/enable", ROOT_TOKEN), 200, None, "root turns auth on")
+
+        # Denied by default; open probes stay open.
+        expect(call(cluster, follower, "PUT", "/v1/kv/app/x", body="1"), 401, "unauthenticated", "no token, a write")
+        expect(call(cluster, leader, "GET", "/v1/kv/app/x"), 401, "unauthenticated", "no token, a read")
+        for path in ("/healthz", "/v1/cluster"):
+            expect(call(cluster, follower, "GET", path), 200, None, f"no token, GET {path}")
+        expect(call(cluster, leader, "PUT", "/v1/kv/app/x", "synod_an_unknown_token_0123456789", "1"), 401,
+               "unauthenticated", "an unknown token")
+        expect(call(cluster, leader, "PUT", "/v1/kv/app/x", body="1", headers={"Authorization": "Basic YTpi"}), 401,
+               "bad_authorization", "a Basic Authorization header")
+
+        # Rules, and the prefix boundary.
+        expect(call(cluster, follower, "PUT", "/v1/kv/app/x", alice, "1"), 200, None, "alice writes /app/x")
+        expect(call(cluster, follower, "PUT", "/v1/kv/apple", alice, "1"), 403, "permission_denied",
+               "alice writes /apple (the rule covers /app by whole segments)")
+        expect(call(cluster, leader, "GET", "/v1/kv/app/x", bob), 200, None, "bob (role ops) reads /app/x")
+        expect(call(cluster, leader, "PUT", "/v1/kv/app/y", bob, "1"), 403, "permission_denied", "bob writes /app/y")
+        expect(call(cluster, leader, "GET", "/v1/auth/tokens", alice), 403, "permission_denied",
+               "alice lists the tokens")
+        expect(call(cluster, leader, "GET", "/v1/watch/?space=key", bob), 403, "permission_denied",
+               "bob watches every key")
+
+        # Sessions belong to their owner.
+        taken = call(cluster, follower, "POST", "/v1/locks/app%2Fdb?ttl=15s", alice)
+        expect(taken, 200, None, "alice takes lock app/db in a new session")
+        session = taken.json["session"]
+        for method, path in [("DELETE", f"/v1/locks/app%2Fdb?session={session}"),
+                             ("POST", f"/v1/sessions/{session}/keepalive"),
+                             ("DELETE", f"/v1/sessions/{session}")]:
+            expect(call(cluster, follower, method, path, bob), 403, "permission_denied", f"bob: {method} {path}")
+        expect(call(cluster, follower, "POST", f"/v1/sessions/{session}/keepalive", alice), 200, None,
+               "alice keeps her session alive")
+        holder = call(cluster, leader, "GET", "/v1/locks/app%2Fdb", alice)
+        assert holder.status == 200 and holder.json["holders"][0]["session"] == session, holder
+
+        # An administrator's forced release, and its audit line.
+        expect(call(cluster, leader, "POST", "/v1/locks/app%2Fdb/force-release?reason=incident-42", alice), 403,
+               "permission_denied", "alice force-releases (no admin)")
+        expect(call(cluster, follower, "POST", "/v1/locks/app%2Fdb/force-release?reason=incident-42", ROOT_TOKEN), 200,
+               None, "root force-releases app/db")
+        until(lambda: "action=force_release" in cluster.log_text(leader), 10, "the audit line")
+        audit = [line for line in cluster.log_text(leader).splitlines() if "action=force_release" in line][-1]
+        print(f"  audit: {audit.split(' ', 3)[-1]}")
+
+        # Revocation holds for every request ordered after it, on every node.
+        expect(call(cluster, leader, "DELETE", f"/v1/auth/tokens/{alice_id}", ROOT_TOKEN), 200, None,
+               "root revokes alice's token")
+        for node in cluster.ids():
+            expect(call(cluster, node, "PUT", "/v1/kv/app/x", alice, "2"), 401, "unauthenticated",
+                   f"alice writes through node {node}")
+        expect(call(cluster, follower, "POST", f"/v1/sessions/{session}/keepalive", alice), 401, "unauthenticated",
+               "alice's keep-alive after the revocation")
+        revoke_line = [line for line in cluster.log_text(leader).splitlines() if "action=revoke_token" in line][-1]
+        print(f"  audit: {revoke_line.split(' ', 3)[-1]}")
+        assert ROOT_TOKEN not in "".join(cluster.log_text(n) for n in cluster.ids()), "a token in a log"
+
+        expect(call(cluster, leader, "POST", "/v1/auth/disable", ROOT_TOKEN), 200, None, "root turns auth off")
+        expect(call(cluster, follower, "PUT", "/v1/kv/app/z", body="1"), 200, None, "no token, auth off")
+
+
+def test_certificate_principal_over_tls(binary):
+    with TlsCluster(3, binary) as cluster:
+        leader = started_with_root(cluster)
+        follower = cluster.followers(leader)[0]
+        # The client certificate deploy/certs.sh made names user "admin".
+        rule(cluster, leader, "user:admin", "keys", "/ops", "write")
+        expect(call(cluster, leader, "POST", "/v1/auth/enable", ROOT_TOKEN), 200, None, "root turns auth on")
+        admin = client_context(cluster.ca_file, *cluster.certs["clients"]["admin"])
+        who = call(cluster, follower, "GET", "/v1/auth/whoami", context=admin)
+        assert who.json["principal"] == "admin" and who.json["via"] == "certificate", who
+        print(f"  whoami with the admin certificate: {json.dumps(who.json, sort_keys=True)}")
+        expect(call(cluster, follower, "PUT", "/v1/kv/ops/x", body="1", context=admin), 200, None,
+               "the admin certificate writes /ops/x through a follower")
+        expect(call(cluster, follower, "PUT", "/v1/kv/other", body="1", context=admin), 403, "permission_denied",
+               "the admin certificate writes /other")
+        expect(call(cluster, follower, "PUT", "/v1/kv/ops/y", body="1"), 401, "unauthenticated",
+               "no certificate, no token")
+        # A client may not claim a certificate principal in the header the
+        # members use to forward one: only a member's connection is believed.
+        expect(call(cluster, leader, "PUT", "/v1/kv/ops/z", body="1", headers={"X-Synod-Certificate-Name": "admin"}),
+               401, "unauthenticated", "a client claiming X-Synod-Certificate-Name")
+
+
+if __name__ == "__main__":
+    runner.run(globals())
