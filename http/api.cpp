@@ -10,6 +10,7 @@
 #include "base/assert.h"
 #include "http/api_impl.h"
 #include "http/json_text.h"
+#include "http/read_scope.h"
 
 namespace synod::http {
 
@@ -308,16 +309,20 @@ void Api::Impl::session_list(const CallPtr& c) {
     auto found = context.machine->sessions(c->req.after_session, c->req.limit + 1);
     const bool more = found.size() > c->req.limit;
     if (more) found.resize(c->req.limit);
+    const ReadScope scope(*context.machine, c->credential);
     json sessions = json::array();
-    for (const auto& view : found) sessions.push_back(views::session_json(view));
+    for (const auto& view : found) {
+      if (scope.may_see(view.id)) sessions.push_back(views::session_json(view));  // the principal's own, with auth on
+    }
     return json_response(200, {{"sessions", sessions}, {"more", more}});
   });
 }
 
 void Api::Impl::lock_get(const CallPtr& c) {
   read(c, [c](const ReadContext& context) {
-    return json_response(
-        200, views::lock_json(c->req.name, context.machine->lock(c->req.name), context.machine->log_time_ms()));
+    auto view = context.machine->lock(c->req.name);
+    if (view) ReadScope(*context.machine, c->credential).hide_sessions(*view);
+    return json_response(200, views::lock_json(c->req.name, view, context.machine->log_time_ms()));
   });
 }
 

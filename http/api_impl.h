@@ -150,6 +150,7 @@ struct Api::Impl {
   void start_feed(const CallPtr& c, std::shared_ptr<Feed> feed, std::vector<std::string> first, uint64_t after);
   void pump(std::shared_ptr<Feed> feed, uint64_t after);
   void deliver(const std::shared_ptr<Feed>& feed, uint64_t after, const lockservice::Events& events);
+  void scope_events(Feed& feed, lockservice::Events& events, const lockservice::StateMachine& machine);
 };
 
 // Milliseconds on the steady clock (deadlines of long-polls).

@@ -13,6 +13,7 @@
 #include "base/assert.h"
 #include "http/api_impl.h"
 #include "http/json_text.h"
+#include "http/read_scope.h"
 
 namespace synod::http {
 
@@ -71,7 +72,9 @@ void Api::Impl::acquire(const CallPtr& c) {
 void Api::Impl::election_get(const CallPtr& c) {
   auto answer = [this, c] {
     read(c, [c](const ReadContext& context) {
-      return json_response(200, views::election_json(c->req.name, context.machine->election(c->req.name)));
+      auto view = context.machine->election(c->req.name);
+      if (view) ReadScope(*context.machine, c->credential).hide_sessions(*view);
+      return json_response(200, views::election_json(c->req.name, view));
     });
   };
   if (!c->req.index) return answer();
@@ -84,19 +87,24 @@ void Api::Impl::election_get(const CallPtr& c) {
 namespace {
 
 // The key and every key under key + "/"; "" lists the whole space.
-Response key_listing(const ApiRequest& req, const ls::StateMachine& machine) {
+// Keys the principal may not read are left out (read_scope.h).
+Response key_listing(const ApiRequest& req, const ls::StateMachine& machine, const ReadScope& scope) {
   const std::string& key = req.name;
   json keys = json::array();
   bool more = false;
   if (!key.empty() && req.after.empty()) {
-    if (auto self = machine.get(key)) keys.push_back(views::key_json(*self));
+    if (auto self = machine.get(key); self && scope.may_read(ls::AclSpace::keys, key)) {
+      keys.push_back(views::key_json(*self));
+    }
   }
   const std::string prefix = key + "/";
   const std::string after = req.after > prefix ? req.after : std::string();
   const size_t room = req.limit > keys.size() ? req.limit - keys.size() : 0;
   if (room > 0) {
     const auto list = machine.list(prefix, after, room);
-    for (const auto& view : list.keys) keys.push_back(views::key_json(view));
+    for (const auto& view : list.keys) {
+      if (scope.may_read(ls::AclSpace::keys, view.key)) keys.push_back(views::key_json(view));
+    }
     more = list.more;
   } else {
     more = true;
@@ -104,8 +112,8 @@ Response key_listing(const ApiRequest& req, const ls::StateMachine& machine) {
   return json_response(200, {{"keys", keys}, {"more", more}});
 }
 
-Response key_read(const ApiRequest& req, const ls::StateMachine& machine) {
-  if (req.recurse) return key_listing(req, machine);
+Response key_read(const ApiRequest& req, const ls::StateMachine& machine, const ReadScope& scope) {
+  if (req.recurse) return key_listing(req, machine, scope);
   const auto found = machine.get(req.name);
   if (!found) return views::error_body(404, "not_found", "no key " + req.name);
   if (req.raw) {
@@ -122,7 +130,9 @@ Response key_read(const ApiRequest& req, const ls::StateMachine& machine) {
 
 void Api::Impl::kv_get(const CallPtr& c) {
   auto answer = [this, c] {
-    read(c, [c](const ReadContext& context) { return key_read(c->req, *context.machine); });
+    read(c, [c](const ReadContext& context) {
+      return key_read(c->req, *context.machine, ReadScope(*context.machine, c->credential));
+    });
   };
   if (!c->req.index) return answer();
   const std::string key = c->req.name;

@@ -13,8 +13,9 @@
 #include <algorithm>
 #include <atomic>
 
-#include "http/api_impl.h"
 #include "base/assert.h"
+#include "http/api_impl.h"
+#include "http/read_scope.h"
 
 namespace synod::http {
 
@@ -32,6 +33,10 @@ struct Api::Impl::Feed {
   ls::EventFilter filter;
   std::function<bool(const ls::Event&)> wanted;
   std::function<bool(const ls::Event&)> last;  // the stream ends after this event
+  // Who opened it: with auth on, each turn leaves out what it may not read,
+  // and a credential revoked meanwhile ends the stream (scope_events).
+  ls::Credential credential;
+  std::atomic<bool> refused{false};
 
   void end() {
     SYNOD_ASSERT(state.load() == State::open);
@@ -50,6 +55,7 @@ void Api::Impl::start_feed(const CallPtr& c, std::shared_ptr<Feed> feed, std::ve
     return fail(c, 429, "too_many_streams", "the node serves its maximum number of streams", c->view.applied_revision,
                 c->view.leader);
   }
+  feed->credential = c->credential;
   feed->state.store(Feed::State::open);
   for (auto& event : first) feed->stream->send(std::move(event));
   pump(std::move(feed), after);
@@ -67,15 +73,41 @@ void Api::Impl::pump(std::shared_ptr<Feed> feed, uint64_t after) {
     if (events->status == ls::Status::compacted) {
       return node.history(after, feed->filter, options.stream_batch_events_max, [this, feed, after](ls::Events past) {
         auto kept = std::make_shared<ls::Events>(std::move(past));
-        feed->stream->post([this, feed, kept, after] { deliver(feed, after, *kept); });
+        // Judged on the owner thread, like the window's events.
+        node.read(true, [this, feed, kept, after](const ReadContext& judged) {
+          scope_events(*feed, *kept, *judged.machine);
+          feed->stream->post([this, feed, kept, after] { deliver(feed, after, *kept); });
+        });
       });
     }
+    scope_events(*feed, *events, *context.machine);
     feed->stream->post([this, feed, events, after] { deliver(feed, after, *events); });
   });
 }
 
+// On the owner thread: what this stream's principal may see of one turn's
+// events (read_scope.h), and whether it may still watch at all.
+void Api::Impl::scope_events(Feed& feed, ls::Events& events, const ls::StateMachine& machine) {
+  if (!machine.auth_enabled()) return;
+  if (!machine.authenticate(feed.credential)) {
+    feed.refused.store(true);  // revoked since the stream opened
+    events.events.clear();
+    return;
+  }
+  const ReadScope scope(machine, feed.credential);
+  std::erase_if(events.events, [&scope](const ls::Event& e) { return !scope.visible(e); });
+  for (auto& event : events.events) event.session = scope.shown(event.session);
+}
+
 // On the stream's thread: send one turn's events, then turn again.
 void Api::Impl::deliver(const std::shared_ptr<Feed>& feed, uint64_t after, const ls::Events& events) {
+  if (feed->refused.load()) {
+    feed->stream->send(views::sse("error", 0,
+                                  {{"code", "unauthenticated"},
+                                   {"message", "the token that opened this stream was revoked"}}));
+    feed->end();
+    return feed->stream->close();
+  }
   if (events.status == ls::Status::compacted) {
     // Never a silent gap: say so, and end the stream; the client re-reads
     // the state and resumes from next_index.
@@ -131,7 +163,7 @@ void Api::Impl::observe(const CallPtr& c) {
     if (view && view->leader != ls::kNoSession) {
       state.type = ls::EventType::leader;
       state.value = view->value;
-      state.session = view->leader;
+      state.session = ReadScope(*context.machine, c->credential).shown(view->leader);
       state.token = view->token;
     }
     start_feed(c, feed, {views::event_sse(state)}, context.revision);

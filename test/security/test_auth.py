@@ -9,6 +9,11 @@ their audit lines (issue 19). Real synod processes on 127.0.0.1.
     - a revoked token is refused at once, through any node, keep-alives too
     - healthz, readyz and /v1/cluster stay open; reads are judged where served
     - a forced release needs admin and leaves an audit line
+  test_lists_and_streams_leave_out_what_is_not_readable
+    - a key listing and a watch leave out keys the principal may not read; a
+      session list shows only its own sessions; a lock's holders show
+      another principal's session as 0
+    - a watch whose token is revoked gets an error event and ends
   test_certificate_principal_over_tls
     - over TLS, a client certificate names its principal; a follower's HTTP
       forward carries it to the leader, which believes it from a member only
@@ -23,6 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from pylib import runner  # noqa: E402
 from pylib.cluster import Cluster  # noqa: E402
 from pylib.http import request  # noqa: E402
+from pylib.sse import Events  # noqa: E402
 from pylib.tls import TlsCluster, client_context  # noqa: E402
 from pylib.wait import retry, until  # noqa: E402
 
@@ -103,8 +109,6 @@ def test_tokens_rules_and_session_ownership(binary):
         expect(call(cluster, leader, "PUT", "/v1/kv/app/y", bob, "1"), 403, "permission_denied", "bob writes /app/y")
         expect(call(cluster, leader, "GET", "/v1/auth/tokens", alice), 403, "permission_denied",
                "alice lists the tokens")
-        expect(call(cluster, leader, "GET", "/v1/watch/?space=key", bob), 403, "permission_denied",
-               "bob watches every key")
 
         # Sessions belong to their owner.
         taken = call(cluster, follower, "POST", "/v1/locks/app%2Fdb?ttl=15s", alice)
@@ -142,6 +146,54 @@ def test_tokens_rules_and_session_ownership(binary):
 
         expect(call(cluster, leader, "POST", "/v1/auth/disable", ROOT_TOKEN), 200, None, "root turns auth off")
         expect(call(cluster, follower, "PUT", "/v1/kv/app/z", body="1"), 200, None, "no token, auth off")
+
+
+def test_lists_and_streams_leave_out_what_is_not_readable(binary):
+    with Cluster(3, binary) as cluster:
+        leader = started_with_root(cluster)
+        follower = cluster.followers(leader)[0]
+        alice, alice_id = make_token(cluster, leader, "alice")
+        bob, _ = make_token(cluster, leader, "bob")
+        for subject, space, prefix, permission in [("user:alice", "keys", "/app", "write"),
+                                                   ("user:alice", "locks", "app", "write"),
+                                                   ("user:alice", "sessions", "", "write"),
+                                                   ("user:bob", "locks", "app", "read"),
+                                                   ("user:bob", "sessions", "", "write")]:
+            rule(cluster, leader, subject, space, prefix, permission)
+        expect(call(cluster, leader, "POST", "/v1/auth/enable", ROOT_TOKEN), 200, None, "root turns auth on")
+        expect(call(cluster, leader, "PUT", "/v1/kv/app/a", alice, "1"), 200, None, "alice writes /app/a")
+        expect(call(cluster, leader, "PUT", "/v1/kv/secret/x", ROOT_TOKEN, "1"), 200, None, "root writes /secret/x")
+        listing = call(cluster, follower, "GET", "/v1/kv/?recurse", alice)
+        assert listing.status == 200 and [k["key"] for k in listing.json["keys"]] == ["/app/a"], listing
+        print(f"  alice lists every key: {[k['key'] for k in listing.json['keys']]} (not /secret/x)")
+
+        watch = Events(cluster.port(leader), "/v1/watch/?space=key", headers={"Authorization": f"Bearer {alice}"})
+        assert watch.status == 200, watch.body
+        call(cluster, leader, "PUT", "/v1/kv/secret/y", ROOT_TOKEN, "2")
+        call(cluster, leader, "PUT", "/v1/kv/app/b", alice, "2")
+        seen = watch.until(lambda e: e["json"].get("key") == "/app/b")
+        assert all(e["json"].get("key", "").startswith("/app") for e in seen), seen
+        print(f"  alice's watch of every key saw {[e['json']['key'] for e in seen]} (not /secret/y)")
+
+        taken = call(cluster, leader, "POST", "/v1/locks/app%2Fdb?ttl=15s", alice)
+        assert taken.status == 200, taken
+        mine = call(cluster, leader, "GET", "/v1/locks/app%2Fdb", alice).json["holders"][0]["session"]
+        theirs = call(cluster, leader, "GET", "/v1/locks/app%2Fdb", bob).json["holders"][0]["session"]
+        assert mine == taken.json["session"] and theirs == "0", (mine, theirs)
+        print(f"  the lock's holder: alice sees session {mine}, bob sees {theirs}")
+        call(cluster, leader, "POST", "/v1/sessions?ttl=15s", bob)
+        listed = call(cluster, leader, "GET", "/v1/sessions", bob)
+        assert listed.status == 200 and taken.json["session"] not in [x["session"] for x in listed.json["sessions"]], listed
+        print(f"  bob lists sessions: {len(listed.json['sessions'])} (his own; not alice's)")
+
+        expect(call(cluster, leader, "DELETE", f"/v1/auth/tokens/{alice_id}", ROOT_TOKEN), 200, None,
+               "root revokes alice's token")
+        call(cluster, leader, "PUT", "/v1/kv/app/c", ROOT_TOKEN, "3")
+        last = watch.until(lambda e: e.get("event") == "error")[-1]
+        assert last["json"]["code"] == "unauthenticated", last
+        assert watch.next(10) is None  # the stream ended
+        print(f"  alice's watch after the revocation: event {last['event']} {last['json']['code']}, then the end")
+        watch.close()
 
 
 def test_certificate_principal_over_tls(binary):
