@@ -29,6 +29,13 @@ std::string key_path(std::string_view key) {
   return out;
 }
 
+Headers request_headers(const Options& options, const Headers& extra) {
+  Headers headers;
+  if (!options.token.empty()) headers.emplace_back("Authorization", "Bearer " + options.token);
+  headers.insert(headers.end(), extra.begin(), extra.end());
+  return headers;
+}
+
 Cluster::Cluster(const Options& options) : options_(options) {
   for (const auto& endpoint : options.endpoints)
     clients_.push_back(std::make_unique<Client>(endpoint, options.timeout_ms, options.tls));
@@ -36,16 +43,19 @@ Cluster::Cluster(const Options& options) : options_(options) {
 
 ClientResponse Cluster::call(std::string_view method, const std::string& target, std::string_view body,
                              const Headers& headers, int64_t timeout_ms) {
+  // `headers` are the caller's (below they decide what may be repeated); the
+  // request also carries the ones every request does.
+  const Headers sent_headers = request_headers(options_, headers);
   ClientResponse last;
   for (size_t attempt = 0; attempt < clients_.size(); ++attempt) {
     auto& client = *clients_[(preferred_ + attempt) % clients_.size()];
     Client* use = &client;
     std::unique_ptr<Client> slow;
     if (timeout_ms > 0) {
-      slow = std::make_unique<Client>(client.address(), timeout_ms);
+      slow = std::make_unique<Client>(client.address(), timeout_ms, options_.tls);
       use = slow.get();
     }
-    last = use->request(method, target, body, headers);
+    last = use->request(method, target, body, sent_headers);
     if (last.status != 0 && last.status != 503) {
       preferred_ = (preferred_ + attempt) % clients_.size();
       return last;
@@ -111,7 +121,7 @@ int follow(const Options& options, const std::string& target, const std::string&
   int failures = 0;
   while (!g_interrupted) {
     Client client(options.endpoints[endpoint % options.endpoints.size()], options.timeout_ms, options.tls);
-    Headers headers;
+    Headers headers = request_headers(options);
     if (!last_id.empty()) headers.emplace_back("Last-Event-ID", last_id);
     bool ended_by_server = false;
     const auto response = client.stream(target, headers, 30'000, [&](const synod::http::SseEvent& event) {

@@ -1,6 +1,7 @@
 // The commands that are one request and its answer: cluster status,
-// session, lock (all but `lock run`, in lock_run.cpp) and kv; and watch,
-// which follows the watch stream until interrupted.
+// session, lock (all but `lock run`, in lock_run.cpp, and `lock
+// force-release`, in auth.cpp) and kv; and watch, which follows the watch
+// stream until interrupted.
 #include <cstdio>
 #include <string>
 
@@ -66,6 +67,7 @@ int session_command(const Options& options, Cluster& cluster, const std::string&
 
 int lock_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args) {
   if (verb == "run") return lock_run(options, cluster, args);
+  if (verb == "force-release") return force_release(options, cluster, "locks", args);
   const std::string name = args.positional(0, "the lock name");
   const std::string path = "/v1/locks/" + encode(name);
   if (verb == "acquire") {

@@ -139,7 +139,8 @@ void Keeper::run() {
     Client client(address, attempt_ms, options_.tls);
     const auto sent = Clock::now();
     set_in_flight(sent);
-    const auto response = client.request("POST", "/v1/sessions/" + encode(session_) + "/keepalive");
+    const auto response = client.request("POST", "/v1/sessions/" + encode(session_) + "/keepalive", {},
+                                         request_headers(options_));
     set_in_flight(std::nullopt);
     if (response.status == 200) {
       answered(sent, body_json(response).value("valid_for_ms", int64_t{0}));

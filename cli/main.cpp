@@ -1,10 +1,11 @@
 // synodctl's command line: the usage text, the global options (--endpoints,
-// --json, --timeout), the flag parser (Args) and the dispatch to each
-// command. What the commands share is in synodctl.h.
+// --json, --timeout, TLS, --token), the flag parser (Args) and the dispatch
+// to each command. What the commands share is in synodctl.h.
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,7 @@
 namespace synod::cli {
 namespace {
 
-constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [--timeout 10s]
+constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [--timeout 10s] [--token TOKEN]
                 [--cacert CA.pem [--cert CERT.pem --key KEY.pem]] COMMAND
 
   cluster status
@@ -25,22 +26,36 @@ constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [
   lock release NAME --session ID
   lock status NAME
   lock validate NAME TOKEN
+  lock force-release NAME [--reason TEXT] [--session ID] [--skip-lock-delay]
   lock run [--ttl 10s] [--lock-delay 0s] [--wait 30s] [--margin 2s] NAME -- CMD [ARG...]
   elect NAME VALUE [--ttl 10s]        campaign, hold leadership until interrupted, resign
   elect --observe NAME                print every leader change, "no leader" included
+  election force-release NAME [--reason TEXT] [--session ID] [--skip-lock-delay]
   kv put KEY VALUE [--session ID] [--sequential] [--cas M] [--lock NAME --token T]
   kv get KEY [--stale] [--raw]
   kv list [PREFIX]
   kv delete KEY [--recurse] [--cas M]
   watch [PREFIX] [--index N] [--space key|lock|election|session|all]
+  auth whoami
+  auth enable | auth disable
+  auth token create PRINCIPAL [--roles A,B]    prints the token: it is shown only once
+  auth token list
+  auth token revoke ID
+  auth rule add SUBJECT SPACE PERMISSION [--prefix P]
+                     SUBJECT user:NAME or role:NAME; SPACE locks, keys, elections,
+                     sessions or cluster; PERMISSION read, write or admin
+  auth rule list
+  auth rule delete ID
 
 Endpoints default to 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003; any node
 works (followers forward to the leader). With --cacert, or endpoints written
 https://HOST:PORT, every request goes over TLS, the server checked against
 --cacert (the system's CAs without it); --cert and --key present a client
-certificate. Exit codes: 0 ok, 1 refused by the server, 2 bad usage, 3 no
-endpoint answered; `lock run` exits with CMD's code (128+N if a signal N
-ended it).
+certificate. --token (before COMMAND), or $SYNOD_TOKEN without it, sends
+`Authorization: Bearer TOKEN` with every request; the variable keeps the
+token out of the process list. Exit codes: 0 ok, 1 refused by the server, 2
+bad usage, 3 no endpoint answered; `lock run` exits with CMD's code (128+N if
+a signal N ended it).
 )";
 
 // --cacert, --cert and --key, and https:// endpoints: a scheme is taken off
@@ -112,8 +127,13 @@ std::string Args::positional(size_t index, const char* what) {
 }
 
 void Args::done(size_t positionals_max) {
-  for (const auto& [name, value] : flags_)
-    if (std::find(used_.begin(), used_.end(), name) == used_.end()) usage_error("unknown flag --" + name);
+  for (const auto& [name, value] : flags_) {
+    if (std::find(used_.begin(), used_.end(), name) != used_.end()) continue;
+    // After the command, --token is the command's own (kv put's fencing token).
+    if (name == "token")
+      usage_error("unknown flag --token (the auth token goes before the command: synodctl --token T ...)");
+    usage_error("unknown flag --" + name);
+  }
   if (positional_.size() > positionals_max) usage_error("unexpected argument '" + positional_[positionals_max] + "'");
 }
 
@@ -124,6 +144,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   Options options;
   std::string cacert, cert, key;
+  std::optional<std::string> token;
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
@@ -146,6 +167,9 @@ int main(int argc, char** argv) {
       if (options.endpoints.empty()) usage_error("--endpoints needs at least one HOST:PORT");
     } else if (word == "--timeout" && i + 1 < argc) {
       options.timeout_ms = duration_arg(argv[++i], "--timeout");
+    } else if (word == "--token" && words.empty() && i + 1 < argc) {
+      // Only before the command: after it, --token is the command's (kv put --lock L --token T).
+      token = argv[++i];
     } else if ((word == "--cacert" || word == "--cert" || word == "--key") && i + 1 < argc) {
       (word == "--cacert" ? cacert : word == "--cert" ? cert : key) = argv[++i];
     } else if (word == "help" || word == "--help" || word == "-h") {
@@ -157,6 +181,13 @@ int main(int argc, char** argv) {
   }
   if (words.empty()) usage_error("no command");
   setup_tls(options, cacert, cert, key);
+  if (!token) {
+    if (const char* from_env = std::getenv("SYNOD_TOKEN")) token = from_env;
+  }
+  options.token = token.value_or("");
+  for (const char c : options.token) {
+    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f) usage_error("a token has no spaces or control characters");
+  }
   Cluster cluster(options);
   const std::string command = words[0];
   auto sub = [&](const char* what) {
@@ -174,7 +205,7 @@ int main(int argc, char** argv) {
   }
   if (command == "lock") {
     const std::string verb = sub("lock command");  // first: without one, begin() + 2 is past the end
-    Args args({words.begin() + 2, words.end()}, {"queue"});
+    Args args({words.begin() + 2, words.end()}, {"queue", "skip-lock-delay"});
     return lock_command(options, cluster, verb, args);
   }
   if (command == "kv") {
@@ -185,6 +216,18 @@ int main(int argc, char** argv) {
   if (command == "watch") {
     Args args({words.begin() + 1, words.end()}, {});
     return watch_command(options, args);
+  }
+  if (command == "election") {
+    // Not `elect force-release`: `elect NAME VALUE` campaigns, in an election
+    // that may well be called force-release.
+    if (sub("election command") != "force-release") usage_error("unknown election command '" + words[1] + "'");
+    Args args({words.begin() + 2, words.end()}, {"skip-lock-delay"});
+    return force_release(options, cluster, "elections", args);
+  }
+  if (command == "auth") {
+    const std::string verb = sub("auth command");  // first: without one, begin() + 2 is past the end
+    Args args({words.begin() + 2, words.end()}, {});
+    return auth_command(options, cluster, verb, args);
   }
   if (command == "elect") {
     Args args({words.begin() + 1, words.end()}, {"observe"});

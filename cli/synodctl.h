@@ -3,7 +3,7 @@
 // sockets) to the first endpoint that answers, and prints the answers for
 // people, or as JSON with --json.
 //
-//   synodctl [--endpoints 127.0.0.1:7001,...] [--json] [--timeout 10s] COMMAND
+//   synodctl [--endpoints 127.0.0.1:7001,...] [--json] [--timeout 10s] [--token T] COMMAND
 //
 // This header owns what every command shares: the global Options, the
 // flag parser (Args), the way to the cluster (Cluster), how answers and
@@ -14,6 +14,7 @@
 //   keeper.h/.cpp    a session kept alive from its own thread (lock run, elect)
 //   lock_run.cpp     `lock run`: run a command while holding a lock
 //   elect.cpp        `elect`: campaign and hold leadership, or observe
+//   auth.cpp         `auth`: tokens, rules, on and off, whoami; force-release
 //
 // `lock run` is the one piece with logic of its own: it runs a command while
 // holding a lock and guarantees the command is dead before the server could
@@ -55,7 +56,15 @@ struct Options {
   // --cacert (and --cert, --key), or https:// endpoints: every request over
   // TLS (http/client_tls.h). Null: plain HTTP.
   http::TlsContext tls;
+  // --token, else $SYNOD_TOKEN: sent as `Authorization: Bearer TOKEN` with
+  // every request (request_headers). Empty: none.
+  std::string token;
 };
+
+// The headers every request carries (Authorization, with a token), then
+// `extra`. Everything that sends builds its headers here: Cluster::call, the
+// Keeper's keep-alives, follow's streams.
+Headers request_headers(const Options& options, const Headers& extra = {});
 
 // Prints the message and exits with code 2.
 [[noreturn]] void usage_error(const std::string& message);
@@ -144,5 +153,8 @@ int kv_command(const Options& options, Cluster& cluster, const std::string& verb
 int watch_command(const Options& options, Args& args);
 int lock_run(const Options& options, Cluster& cluster, Args& args);
 int elect(const Options& options, Cluster& cluster, Args& args);
+int auth_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
+// `lock force-release` and `election force-release`: `space` is "locks" or "elections".
+int force_release(const Options& options, Cluster& cluster, const std::string& space, Args& args);
 
 }  // namespace synod::cli

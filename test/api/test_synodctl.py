@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
 from pylib import runner  # noqa: E402
-from pylib.cluster import running_cluster  # noqa: E402
+from pylib.cluster import Cluster, running_cluster  # noqa: E402
 from pylib.http import call  # noqa: E402
 from pylib.wait import retry  # noqa: E402
 
@@ -178,6 +178,121 @@ def test_synodctl_lock_run_keeps_short_ttls_alive_under_load(binary):
         assert not load_failures, load_failures
         assert rows and sum(row["ops"] for row in rows) > 0, rows
         print(f"  load meanwhile: {sum(row['ops'] for row in rows)} puts, {sum(row['errors'] for row in rows)} errors")
+
+
+ROOT_TOKEN = "synod_test_root_token_0123456789"
+
+
+def test_synodctl_auth_commands(binary):
+    """`synodctl auth ...` and force-release on a cluster whose root token is
+    known (--bootstrap-token-file), and --token / $SYNOD_TOKEN on every request
+    synodctl sends: one-request commands, `lock run`'s keep-alives, watch's
+    stream (issue 19)."""
+    with Cluster(3, binary) as cluster:
+        token_file = os.path.join(cluster.dir, "root-token")
+        with open(token_file, "w") as f:
+            f.write(ROOT_TOKEN + "\n")
+        os.chmod(token_file, 0o600)
+        cluster.extra_args += ["--bootstrap-token-file", token_file]
+        cluster.start_all()
+        cluster.leader(timeout=15)
+        env = {k: v for k, v in os.environ.items() if k != "SYNOD_TOKEN"}
+
+        def ctl(token, *args, extra_env=None, timeout=60):
+            endpoints = ",".join(f"127.0.0.1:{cluster.port(n)}" for n in cluster.ids())
+            words = ["--token", token] if token is not None else []
+            return subprocess.run([os.environ["SYNODCTL"], "--endpoints", endpoints, *words, *args],
+                                  capture_output=True, text=True, timeout=timeout, env={**env, **(extra_env or {})})
+
+        def root(*args):
+            return ctl(ROOT_TOKEN, *args)
+
+        # The leader makes the bootstrap token root once it leads.
+        me = retry(lambda: root("auth", "whoami"), lambda r: r.returncode == 0 and "root: yes" in r.stdout)
+        assert "root: yes" in me.stdout and "via: token" in me.stdout and "auth: disabled" in me.stdout, me
+        assert json.loads(root("--json", "auth", "whoami").stdout)["root"] is True
+
+        created = root("auth", "token", "create", "alice")
+        assert created.returncode == 0 and "only this once" in created.stderr, created
+        alice = created.stdout.strip()
+        assert len(created.stdout.splitlines()) == 1 and alice.startswith("synod_"), created
+        bob = root("--json", "auth", "token", "create", "bob", "--roles", "ops,dev")
+        assert bob.returncode == 0 and json.loads(bob.stdout)["roles"] == ["ops", "dev"], bob
+
+        for rule in (["keys", "write", "--prefix", "/app"], ["locks", "write", "--prefix", "app"],
+                     ["sessions", "write"]):
+            added = root("auth", "rule", "add", "user:alice", *rule)
+            assert added.returncode == 0 and added.stdout.startswith("added rule "), added
+        bad_rule = root("auth", "rule", "add", "alice", "keys", "write")
+        assert bad_rule.returncode == 1 and "bad_value" in bad_rule.stderr, bad_rule
+        rules = root("auth", "rule", "list")
+        assert rules.returncode == 0 and rules.stdout.split()[:5] == ["ID", "SUBJECT", "SPACE", "PERMISSION", "PREFIX"]
+        assert any(line.split()[1:] == ["user:alice", "keys", "write", "/app"] for line in rules.stdout.splitlines())
+
+        enabled = root("auth", "enable")
+        assert enabled.returncode == 0 and enabled.stdout.strip() == "auth enabled", enabled
+
+        assert ctl(alice, "kv", "put", "app/x", "1").returncode == 0
+        denied = ctl(alice, "kv", "put", "apple", "1")
+        assert denied.returncode == 1 and "403 permission_denied" in denied.stderr, denied
+        anonymous = ctl(None, "kv", "get", "app/x")
+        assert anonymous.returncode == 1 and "401 unauthenticated" in anonymous.stderr, anonymous
+        # $SYNOD_TOKEN without --token; --token wins over it.
+        from_env = ctl(None, "kv", "get", "app/x", extra_env={"SYNOD_TOKEN": alice})
+        assert from_env.returncode == 0 and from_env.stdout.strip() == "1", from_env
+        overridden = ctl(alice, "auth", "whoami", extra_env={"SYNOD_TOKEN": ROOT_TOKEN})
+        assert "principal: alice" in overridden.stdout and "root: no" in overridden.stdout, overridden
+        # After the command, --token is kv put's fencing token, never the auth token.
+        misplaced = ctl(None, "auth", "whoami", "--token", alice)
+        assert misplaced.returncode == 2 and "before the command" in misplaced.stderr, misplaced
+
+        # `lock run`'s keep-alives carry the token: a command that outlives its TTL finishes.
+        run = ctl(alice, "lock", "run", "--ttl", "3s", "app/job", "--", "sleep", "4")
+        assert run.returncode == 0, run
+        # So does watch's stream ($SYNOD_TOKEN this time).
+        watch = subprocess.Popen([os.environ["SYNODCTL"], "--endpoints", f"127.0.0.1:{cluster.port(1)}", "--json",
+                                  "watch", "/app", "--index", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env={**env, "SYNOD_TOKEN": ROOT_TOKEN})
+        try:
+            first = json.loads(watch.stdout.readline())
+            assert first["key"] == "/app/x", first
+        finally:
+            watch.kill()
+            watch.wait(timeout=10)
+
+        taken = ctl(alice, "--json", "lock", "acquire", "app/db", "--ttl", "10s")
+        assert taken.returncode == 0, taken
+        tokens = root("auth", "token", "list")
+        assert tokens.returncode == 0 and tokens.stdout.split()[:4] == ["ID", "PRINCIPAL", "ROLES", "ROOT"], tokens
+        rows = {line.split()[1]: line.split() for line in tokens.stdout.splitlines()[1:]}
+        assert rows["alice"][2:] == ["-", "no"] and rows["bob"][2:] == ["ops,dev", "no"], tokens
+        assert "yes" in [row[3] for row in rows.values()], tokens
+        revoked = root("auth", "token", "revoke", rows["alice"][0])
+        assert revoked.returncode == 0 and revoked.stdout.strip() == f"revoked token {rows['alice'][0]}", revoked
+        after = ctl(alice, "kv", "put", "app/y", "2")
+        assert after.returncode == 1 and after.stderr.startswith("synodctl: 401 unauthenticated"), after
+        assert "alice" not in root("auth", "token", "list").stdout
+
+        # Force-release: the holder is gone (its token too); root takes the lock back.
+        held = root("lock", "status", "app/db")
+        assert json.loads(taken.stdout)["session"] in held.stdout, held
+        forced = root("lock", "force-release", "app/db", "--reason", "alice left", "--skip-lock-delay")
+        assert forced.returncode == 0 and forced.stdout.strip() == "force-released lock app/db: alice left", forced
+        assert root("lock", "status", "app/db").stdout.strip() == "app/db: free"
+        port = cluster.port(cluster.leader())
+        bearer = {"Authorization": f"Bearer {ROOT_TOKEN}"}
+        won = call(port, "POST", "/v1/elections/app-leader/campaign", {"ttl": "10s", "value": "x"}, headers=bearer)
+        assert won.status == 200, won
+        ousted = root("--json", "election", "force-release", "app-leader")
+        assert ousted.returncode == 0 and json.loads(ousted.stdout)["forced"] is True, ousted
+        assert call(port, "GET", "/v1/elections/app-leader", headers=bearer).json["leader"] is None
+
+        rule_id = rules.stdout.splitlines()[1].split()[0]
+        assert root("auth", "rule", "delete", rule_id).stdout.strip() == f"deleted rule {rule_id}"
+        disabled = root("auth", "disable")
+        assert disabled.returncode == 0 and disabled.stdout.strip() == "auth disabled", disabled
+        free = ctl(None, "kv", "get", "app/x")
+        assert free.returncode == 0 and free.stdout.strip() == "1", free
 
 
 if __name__ == "__main__":
