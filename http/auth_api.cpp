@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "http/api_impl.h"
+#include "http/credentials.h"
 #include "http/json_text.h"
 #include "tls/identity.h"
 #include "tls/secrets.h"
@@ -25,35 +26,6 @@ using views::json;
 using views::json_response;
 
 namespace {
-
-constexpr size_t kTokenBytesMin = 16;
-constexpr size_t kTokenBytesMax = 512;
-
-bool token_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
-}
-
-// The token of "Bearer TOKEN" (RFC 6750's b64token), or why not.
-std::string_view bearer_token(std::string_view header, std::string& why) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (header.size() <= kScheme.size() ||
-      !std::equal(kScheme.begin(), kScheme.end(), header.begin(),
-                  [](char a, char b) { return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b); })) {
-    why = "Authorization must be 'Bearer TOKEN'";
-    return {};
-  }
-  std::string_view token = header.substr(kScheme.size());
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  if (token.size() < kTokenBytesMin || token.size() > kTokenBytesMax ||
-      !std::all_of(token.begin(), token.end(), token_char)) {
-    why = "a token is " + std::to_string(kTokenBytesMin) + " to " + std::to_string(kTokenBytesMax) +
-          " characters of A-Z a-z 0-9 - . _ ~ + / =";
-    return {};
-  }
-  return token;
-}
 
 // ok if the credential names a principal (auth on), else unauthenticated.
 ls::Status authenticated(const ls::StateMachine& m, const ls::Credential& credential, std::string& why) {

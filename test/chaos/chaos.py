@@ -44,7 +44,7 @@ import nemesis  # noqa: E402
 import workload  # noqa: E402
 from fenced import FencedResource  # noqa: E402
 from pylib.cluster import SetupError, allow_core_files  # noqa: E402
-from pylib.http import Http, use_tls_everywhere  # noqa: E402
+from pylib.http import Http, request, use_tls_everywhere, use_token_everywhere  # noqa: E402
 from pylib.proxied import ProxiedCluster  # noqa: E402
 from pylib.tls import TlsProxiedCluster  # noqa: E402
 from recorder import History, Records, now_ns  # noqa: E402
@@ -54,6 +54,10 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BREAKS = {"fence", "lose-write", "drop-ack-write", "promise"}
 TAIL_S = 10.0          # the last seconds of a run: no new faults, clients see a healed cluster
 SETUP_ATTEMPTS = 3
+
+
+# The root token of a run with --auth (every node gets it as its bootstrap token).
+AUTH_ROOT_TOKEN = "synod_chaos_root_token_0123456789abcdef"
 
 
 def parse_args(argv):
@@ -72,6 +76,8 @@ def parse_args(argv):
                    help="test-only: succeed iff each of these kinds was found (the checks can fail)")
     p.add_argument("--tls", action="store_true",
                    help="HTTPS on the client ports and mutual TLS between peers (certificates made per run)")
+    p.add_argument("--auth", action="store_true",
+                   help="auth on: the clients send a token whose rules allow what they do (issue 19)")
     p.add_argument("--keep-logs", action="store_true", help="keep the nodes' logs of passing runs too")
     p.add_argument("--allow-unknown", action="store_true",
                    help="a history synod-lincheck cannot decide is reported, not a violation")
@@ -111,6 +117,8 @@ def replay_command(args, seed, mix, nodes):
         parts.append("--allow-unknown")
     if args.tls:
         parts.append("--tls")
+    if args.auth:
+        parts.append("--auth")
     return " ".join(shlex.quote(x) for x in parts)
 
 
@@ -138,17 +146,54 @@ class Run:
     def log(self, text):
         print(f"[run {self.index} seed {self.seed} {self.mix} {self.nodes} nodes] {text}", flush=True)
 
+    def turn_auth_on(self, cluster):
+        """Root (the bootstrap token) makes a token for the clients with write on
+        every name of every space and admin on sessions, then turns auth on."""
+        root = {"Authorization": f"Bearer {AUTH_ROOT_TOKEN}"}
+        deadline = time.monotonic() + 30
+
+        def as_root(method, path, body=None):
+            while time.monotonic() < deadline:
+                node = cluster.leader_or_none(timeout=5.0)
+                answer = request(cluster.port(node), method, path, body=body, headers=root, timeout=5.0) if node else None
+                if answer is not None and answer.status == 200:
+                    return answer
+                time.sleep(0.1)
+            raise SetupError(f"auth setup: {method} {path} did not succeed")
+
+        token = as_root("POST", "/v1/auth/tokens", {"principal": "chaos"}).json["token"]
+        for space, permission in [("keys", "write"), ("locks", "write"), ("elections", "write"), ("sessions", "admin")]:
+            as_root("POST", "/v1/auth/rules", {"subject": "user:chaos", "space": space, "prefix": "",
+                                              "permission": permission})
+        as_root("POST", "/v1/auth/enable")
+        use_token_everywhere(token)
+        # Proof that it is on: an unknown token is refused.
+        node = cluster.leader_or_none(timeout=5.0) or 1
+        refused = request(cluster.port(node), "PUT", "/v1/kv/auth-probe", body="x", timeout=5.0,
+                          headers={"Authorization": "Bearer synod_no_such_token_0123456789"})
+        if refused.status != 401:
+            raise SetupError(f"auth setup: an unknown token got {refused.status}, not 401")
+        self.log("auth on: the clients use their own token; an unknown token gets 401")
+
     def start_cluster(self):
         last = None
         for attempt in range(SETUP_ATTEMPTS):
             kind = TlsProxiedCluster if self.args.tls else ProxiedCluster
             cluster = kind(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
+            if self.args.auth:
+                token_file = os.path.join(cluster.dir, "bootstrap-token")
+                with open(token_file, "w") as f:
+                    f.write(AUTH_ROOT_TOKEN + "\n")
+                cluster.extra_args += ["--bootstrap-token-file", token_file]
+                use_token_everywhere(AUTH_ROOT_TOKEN)  # until the clients' token exists (a new run, a retry)
             if self.args.tls:
                 use_tls_everywhere(cluster.ssl_context)  # every client of this run, the nemesis's probes too
             try:
                 cluster.start_all()
                 if cluster.leader_or_none(timeout=30.0) is None or cluster.exited_early():
                     raise SetupError(f"no leader within 30 s; exits {cluster.exited_early()}")
+                if self.args.auth:
+                    self.turn_auth_on(cluster)
                 return cluster
             except SetupError as error:
                 last = error

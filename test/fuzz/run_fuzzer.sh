@@ -37,6 +37,14 @@ case "$name" in
     header_dirs=(http lockservice paxos)
     max_len=8192
     ;;
+  auth)
+    sources=(http/credentials.cpp http/routes.cpp http/request.cpp http/decode_support.cpp http/decode_sessions.cpp
+             http/decode_locks.cpp http/decode_elections.cpp http/decode_keys.cpp http/decode_txn.cpp
+             http/decode_auth.cpp http/text/duration.cpp http/text/utf8.cpp http/text/base64.cpp http/text/percent.cpp
+             lockservice/command.cpp lockservice/auth.cpp)
+    header_dirs=(http lockservice paxos)
+    max_len=4096
+    ;;
   *)
     echo "run_fuzzer.sh: unknown fuzz target '$name'" >&2
     exit 2

@@ -63,12 +63,37 @@ def use_tls_everywhere(context):
     _default_ssl_context = context
 
 
+# Headers every request of this process carries unless it sets them itself:
+# the chaos suite's --auth sends its token with every request.
+_default_headers = {}
+
+
+def use_token_everywhere(token):
+    """From now on every request of this process carries `Authorization: Bearer token`."""
+    _default_headers["Authorization"] = f"Bearer {token}"
+
+
+class _Defaults:
+    def request(self, method, url, body=None, headers=None, **kwargs):
+        merged = dict(_default_headers)
+        merged.update(headers or {})
+        super().request(method, url, body=body, headers=merged, **kwargs)
+
+
+class _HTTPConnection(_Defaults, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Defaults, http.client.HTTPSConnection):
+    pass
+
+
 def new_connection(host, port, timeout, ssl_context=None):
     """An HTTP or, with a context (or the process default), an HTTPS connection; not yet opened."""
     context = ssl_context if ssl_context is not None else _default_ssl_context
     if context is not None:
-        return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-    return http.client.HTTPConnection(host, port, timeout=timeout)
+        return _HTTPSConnection(host, port, timeout=timeout, context=context)
+    return _HTTPConnection(host, port, timeout=timeout)
 
 
 class Http:
