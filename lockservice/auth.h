@@ -24,7 +24,8 @@
 // applied, which orders them after every revocation chosen before they began.
 //
 // PERMISSIONS: read < write (write, acquire, campaign) < admin; each grants the
-// ones below it. Root tokens may do everything. A rule's prefix covers a name
+// ones below it. In the sessions space, write makes (and so owns) sessions,
+// and admin acts for and sees anyone's. Root tokens may do everything. A rule's prefix covers a name
 // by whole path segments: "/app" covers "/app" and "/app/x", not "/apple";
 // "" covers every name.
 //
