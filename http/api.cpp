@@ -30,12 +30,15 @@ void Api::Impl::handle(Request&& request, Responder respond) {
   auto c = std::make_shared<Call>(std::move(respond));
   c->view = node.cluster();
   if (c->view.leader != 0) last_leader.store(c->view.leader);
+  // Over TLS a forward is believed only from a member's connection: a client
+  // that claims one would be refused as if this node could not forward.
+  const bool from_member = options.tls_cluster_id == 0 || !request.certificate_member.empty();
   const RawRequest raw{request.method,
                        request.path,
                        request.query,
                        request.body,
                        request.header("idempotency-key"),
-                       request.header("x-synod-forwarded"),
+                       from_member ? request.header("x-synod-forwarded") : std::string_view(),
                        request.header("last-event-id")};
   Decoded decoded = decode_request(raw, options.decode);
   if (!decoded.request) {

@@ -49,6 +49,13 @@ json strings(const std::vector<std::string>& items) {
 }  // namespace
 
 bool Api::Impl::take_credential(const CallPtr& c, const Request& request) {
+  const auto count = std::count_if(request.headers.begin(), request.headers.end(),
+                                   [](const Header& h) { return h.name == "authorization"; });
+  if (count > 1) {
+    // A proxy that reads the last one would disagree with one that reads the first.
+    fail(c, 401, "bad_authorization", "send one Authorization header", c->view.applied_revision, c->view.leader);
+    return false;
+  }
   const std::string_view authorization = request.header("authorization");
   if (!authorization.empty()) {
     std::string why;

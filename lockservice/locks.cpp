@@ -62,7 +62,9 @@ Result Machine::force_release(const ForceRelease& c) {
   if (c.reason.size() > limits().reason_bytes_max) return fail(Status::too_large, "the reason is too long");
   const LockRef ref{c.space, c.name};
   auto it = table(c.space).find(c.name);
-  if (it == table(c.space).end()) return fail(Status::not_found, "no such lock");
+  if (it == table(c.space).end()) {
+    return fail(Status::not_found, c.space == Space::election ? "no such election" : "no such lock");
+  }
   Lock& lock = it->second;
   Result result;
   for (size_t i = 0; i < lock.holders.size();) {
