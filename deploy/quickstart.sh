@@ -3,7 +3,7 @@
 #
 #   deploy/quickstart.sh             reuse the data of an earlier run
 #   deploy/quickstart.sh --fresh     wipe it first (refused while the cluster runs)
-#   deploy/quickstart.sh --tls       HTTPS for clients, mutual TLS between peers
+#   deploy/quickstart.sh --tls       HTTPS for clients, mutual TLS between peers, auth on
 #   deploy/quickstart.sh --restart N in another shell: stop node N and start it again
 #                                    (with TLS if the cluster runs with it)
 #
@@ -11,7 +11,8 @@
 # Data, logs (appended, never overwritten) and pid files: .synod-quickstart/
 # (or $SYNOD_QUICKSTART_DIR), with its lock file beside it (.synod-quickstart.lock).
 # With --tls, deploy/certs.sh first makes what is missing of a development CA,
-# the nodes' certificates and a client certificate "admin" in the data's certs/.
+# the nodes' certificates and a client certificate "admin" in the data's certs/,
+# and auth is turned on with a token for "app" in app-token (root's: root-token).
 # Ctrl-C or SIGTERM stops all three cleanly.
 #
 # On a fresh Debian 12 machine it first installs what is missing (the
@@ -32,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     --restart)
       [[ "${2:-}" =~ ^[123]$ ]] || { echo "quickstart: --restart takes a node id, 1 to 3" >&2; exit 2; }
       restart=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -68,7 +69,8 @@ quickstart_running() { [[ -e "$lockfile" ]] && ! flock -n "$lockfile" true 2>/de
 start_node() {  # start_node ID: in the background, appending to its log
   local id=$1 tls_flags=()
   if [[ $tls -eq 1 ]]; then
-    tls_flags=(--tls-cert "$certs/node-$id.pem" --tls-key "$certs/node-$id.key" --tls-ca "$certs/ca.pem")
+    tls_flags=(--tls-cert "$certs/node-$id.pem" --tls-key "$certs/node-$id.key" --tls-ca "$certs/ca.pem"
+      --bootstrap-token-file "$data/root-token")
   fi
   echo "=== $(date -u +%FT%TZ) quickstart starts node $id" >>"$data/node$id.log"
   "$binary" --id "$id" --peers "$peers" --clients "$clients" --data-dir "$data/node$id" \
@@ -145,6 +147,11 @@ if [[ $tls -eq 1 ]]; then
     { echo "quickstart: $binary --print-cluster-id printed '$cluster_id', not 16 hex digits" >&2; exit 1; }
   # Makes only what is missing (or no longer verifies); prints one line per file made.
   deploy/certs.sh --dir "$certs" --cluster-id "$cluster_id" --client admin >&2
+  # Every node gets the same bootstrap token, so root's token is known
+  # whichever node leads first (server/bootstrap_token.h).
+  if [[ ! -s "$data/root-token" ]]; then
+    (umask 077; printf 'synod_%s\n' "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" >"$data/root-token")
+  fi
   touch "$tlsfile"
   web=https
   curl_tls=(--cacert "$certs/ca.pem")
@@ -185,13 +192,38 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+# With --tls, auth is on too: at the first start root makes a token for the
+# principal "app" (write on every lock, key, election and its own sessions),
+# kept in $data/app-token, and turns auth on. Later starts find it done.
+if [[ $tls -eq 1 && -n "$leader" && ! -s "$data/app-token" ]]; then
+  root=(-H "Authorization: Bearer $(cat "$data/root-token")")
+  as_root() {  # as_root METHOD PATH [BODY]: to the leader, retried while it settles
+    local answer
+    for _ in $(seq 1 50); do
+      if answer=$(curl -sf --max-time 2 "${curl_tls[@]}" "${root[@]}" -X "$1" "https://$leader$2" ${3:+-d "$3"}); then
+        printf '%s' "$answer"
+        return 0
+      fi
+      sleep 0.2
+    done
+    echo "quickstart: $1 $2 failed; auth is not set up" >&2
+    stop 1
+  }
+  app=$(as_root POST /v1/auth/tokens '{"principal":"app"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+  for space in locks keys elections sessions; do
+    as_root POST /v1/auth/rules "{\"subject\":\"user:app\",\"space\":\"$space\",\"prefix\":\"\",\"permission\":\"write\"}" >/dev/null
+  done
+  as_root POST /v1/auth/enable >/dev/null
+  (umask 077; printf '%s\n' "$app" >"$data/app-token")
+fi
+
 running="synod is running"
 curl="curl -s"
 synodctl_hint="build/cli/synodctl help            (or: cmake --install build, then synodctl help)"
 if [[ $tls -eq 1 ]]; then
-  running="synod is running with TLS (certificates in $certs)"
-  curl="curl -s --cacert $certs/ca.pem"
-  synodctl_hint="build/cli/synodctl --cacert $certs/ca.pem --cert $certs/client-admin.pem --key $certs/client-admin.key cluster status"
+  running="synod is running with TLS and auth (certificates in $certs, tokens in $data/app-token and root-token)"
+  curl="curl -s --cacert $certs/ca.pem -H \"Authorization: Bearer \$(cat $data/app-token)\""
+  synodctl_hint="build/cli/synodctl --cacert $certs/ca.pem --token \$(cat $data/app-token) cluster status"
 fi
 cat <<MSG
 $running: 3 nodes on 127.0.0.1 (leader: ${leader:-none yet}).

@@ -19,18 +19,23 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from pylib import runner, sse  # noqa: E402
 from pylib.cluster import running_cluster  # noqa: E402
+from pylib.http import request  # noqa: E402
+from pylib.tls import TlsCluster  # noqa: E402
+from pylib.wait import retry  # noqa: E402
 
 SECTION = "## A fenced lock in one curl command"
+TLS_SECTION = "## The same lock over TLS, with a token"
+ROOT_TOKEN = "synod_readme_root_token_0123456789"
 HERE = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(HERE, "..", "..", "README.md")
 
 
-def blocks():
+def blocks(section_title=SECTION):
     """[(command, expected language, expected text)] of the section."""
     with open(README) as f:
         text = f.read()
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
+    start = text.index(section_title)
+    end = text.find("\n## ", start + len(section_title))
     section = text[start:end if end >= 0 else len(text)]
     fences = re.findall(r"```(\w+)\n(.*?)```", section, re.S)
     pairs = []
@@ -67,31 +72,65 @@ def check_output(language, shown, actual, where):
         same_shape(json.loads(data), json.loads(got[event]), f"{where} ({event})")
 
 
+def run_blocks(cluster, examples, scratch, replacements=()):
+    """Runs the blocks in one bash against `cluster`, checking each output."""
+    script = ["set -o pipefail"]
+    for index, (command, _, _) in enumerate(examples):
+        for node in cluster.ids():
+            command = command.replace(f"127.0.0.1:700{node}", f"127.0.0.1:{cluster.port(node)}")
+        command = command.replace("/tmp/lock.json", os.path.join(scratch, "lock.json"))
+        for old, new in replacements:
+            command = command.replace(old, new)
+        # A streaming example ends by its --max-time (curl exit 28): that is its success.
+        allowed = "0|28" if "--max-time" in command else "0"
+        script.append(command.rstrip("\n"))
+        script.append(f'rc=$?; case $rc in {allowed}) ;; *) echo "@@FAIL {index} $rc"; exit 1 ;; esac')
+        script.append(f'echo; echo "@@END {index}"')
+    run = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True, timeout=120, cwd=scratch)
+    assert run.returncode == 0, f"a README block failed:\n{run.stdout}\n{run.stderr}"
+    outputs = re.split(r"@@END \d+\n", run.stdout)
+    for index, (command, language, shown) in enumerate(examples):
+        where = f"README block {index + 1} ({command.strip().splitlines()[-1][:60]})"
+        if language is None:
+            continue
+        actual = outputs[index].strip()
+        assert actual, f"{where}: printed nothing"
+        check_output(language, shown, actual, where)
+    print(f"{len(examples)} README blocks ran and matched")
+
+
+def test_readme_tls_example(binary):
+    """The TLS section, on a cluster set up as deploy/quickstart.sh --tls sets one up."""
+    examples = blocks(TLS_SECTION)
+    assert examples, "the README has no TLS block"
+    with TlsCluster(3, binary) as cluster, tempfile.TemporaryDirectory() as scratch:
+        root_file = os.path.join(scratch, "root-token")
+        with open(root_file, "w") as f:
+            f.write(ROOT_TOKEN + "\n")
+        cluster.extra_args += ["--bootstrap-token-file", root_file]
+        cluster.start_all()
+        leader = cluster.leader(timeout=20)
+        root = {"Authorization": f"Bearer {ROOT_TOKEN}"}
+
+        def as_root(method, path, body=None):
+            return retry(lambda: request(cluster.port(leader), method, path, body=body, headers=root, timeout=10,
+                                         ssl_context=cluster.ssl_context), lambda r: r.status == 200)
+
+        app = as_root("POST", "/v1/auth/tokens", {"principal": "app"}).json["token"]
+        for space in ("locks", "keys", "elections", "sessions"):
+            as_root("POST", "/v1/auth/rules", {"subject": "user:app", "space": space, "prefix": "", "permission": "write"})
+        assert as_root("POST", "/v1/auth/enable").status == 200
+        with open(os.path.join(scratch, "app-token"), "w") as f:
+            f.write(app + "\n")
+        run_blocks(cluster, examples, scratch, [(".synod-quickstart/certs/ca.pem", cluster.ca_file),
+                                                (".synod-quickstart/app-token", os.path.join(scratch, "app-token"))])
+
+
 def test_readme_curl_examples(binary):
     examples = blocks()
     assert len(examples) >= 6, f"the README section has {len(examples)} sh blocks"
     with running_cluster(binary) as cluster, tempfile.TemporaryDirectory() as scratch:
-        script = ["set -o pipefail"]
-        for index, (command, _, _) in enumerate(examples):
-            for node in cluster.ids():
-                command = command.replace(f"127.0.0.1:700{node}", f"127.0.0.1:{cluster.port(node)}")
-            command = command.replace("/tmp/lock.json", os.path.join(scratch, "lock.json"))
-            # A streaming example ends by its --max-time (curl exit 28): that is its success.
-            allowed = "0|28" if "--max-time" in command else "0"
-            script.append(command.rstrip("\n"))
-            script.append(f'rc=$?; case $rc in {allowed}) ;; *) echo "@@FAIL {index} $rc"; exit 1 ;; esac')
-            script.append(f'echo; echo "@@END {index}"')
-        run = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True, timeout=120, cwd=scratch)
-        assert run.returncode == 0, f"a README block failed:\n{run.stdout}\n{run.stderr}"
-        outputs = re.split(r"@@END \d+\n", run.stdout)
-        for index, (command, language, shown) in enumerate(examples):
-            where = f"README block {index + 1} ({command.strip().splitlines()[-1][:60]})"
-            if language is None:
-                continue
-            actual = outputs[index].strip()
-            assert actual, f"{where}: printed nothing"
-            check_output(language, shown, actual, where)
-        print(f"{len(examples)} README blocks ran and matched")
+        run_blocks(cluster, examples, scratch)
 
 
 if __name__ == "__main__":
