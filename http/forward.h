@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/address_quota.h"
 #include "http/flex_stream.h"
 #include "http/server.h"
 #include "net/resolve.h"
@@ -75,13 +76,14 @@ struct Server::Impl {
   std::mutex pool_mutex;
   std::map<std::string, std::vector<Idle>> pool;  // by "host:port"
   std::shared_ptr<tls::Store> tls;                // null: plain HTTP
+  AddressQuota unproven{limits.unproven_connections_per_address_max};
   bool require_client_certificate = false;
   server_detail::asio::io_context io;
   server_detail::tcp::acceptor acceptor;
   std::vector<std::thread> threads;
 
   void accept();
-  void refuse(server_detail::tcp::socket socket);
+  void refuse(server_detail::tcp::socket socket, std::string why);
   std::unique_ptr<FlexStream> take_idle(const std::string& upstream);
   void give_back(const std::string& upstream, std::unique_ptr<FlexStream> stream);
 };

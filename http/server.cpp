@@ -84,13 +84,26 @@ using server_detail::ms;
 // which it stays until it closes.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, Server::Impl& server)
-      : stream_(std::move(socket)), server_(server), heartbeat_(stream_.get_executor()) {
+  // `address` holds a slot of server.unproven until the first request is in.
+  Connection(tcp::socket socket, Server::Impl& server, std::string address)
+      : stream_(std::move(socket)),
+        server_(server),
+        unproven_address_(std::move(address)),
+        heartbeat_(stream_.get_executor()) {
     ++server_.open;
   }
   ~Connection() {
     end_stream_count();
+    proven();
     --server_.open;
+  }
+
+  // The first request arrived whole: the connection no longer counts against
+  // its address's quota.
+  void proven() {
+    if (unproven_address_.empty()) return;
+    server_.unproven.give_back(unproven_address_);
+    unproven_address_.clear();
   }
 
   void start() {
@@ -228,6 +241,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_read(beast::error_code ec) {
     if (ec) return fail_read(ec, true);
     stream_.tcp().expires_never();
+    proven();
     auto message = parser_->release();
     keep_alive_ = message.keep_alive();
     Request request;
@@ -377,6 +391,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_;  // the client's address:port, asked once (remote_address)
   std::string certificate_name_;    // set once the TLS handshake is done
   std::string certificate_member_;  // likewise
+  std::string unproven_address_;    // until the first request is in (address_quota.h)
   bool first_request_ = true;
 
   // Stream state (strand), but for the two atomics.
@@ -554,8 +569,8 @@ void Server::Impl::give_back(const std::string& upstream, std::unique_ptr<FlexSt
 
 // ------------------------------------------------------------------ accepting
 
-void Server::Impl::refuse(tcp::socket socket) {
-  // Over the connection limit: one 429 and close, rather than queue. A TLS
+void Server::Impl::refuse(tcp::socket socket, std::string why) {
+  // Over a connection limit: one 429 and close, rather than queue. A TLS
   // port only closes: a plain answer would be noise to a TLS client.
   ++refused;
   if (tls) {
@@ -564,9 +579,7 @@ void Server::Impl::refuse(tcp::socket socket) {
     return;
   }
   auto connection = std::make_shared<beast::tcp_stream>(std::move(socket));
-  auto message = to_beast(error_body(429, "too_many_connections",
-                                     "the server has " + std::to_string(limits.connections_max) + " connections open"),
-                          false);
+  auto message = to_beast(error_body(429, "too_many_connections", why), false);
   connection->expires_after(ms(1'000));
   bhttp::async_write(*connection, *message, [connection, message](beast::error_code, size_t) {
     beast::error_code ignored;
@@ -581,10 +594,15 @@ void Server::Impl::accept() {
       if (!stopping) accept();
       return;
     }
+    beast::error_code ignored;
+    const std::string address = socket.remote_endpoint(ignored).address().to_string();
     if (open.load() >= limits.connections_max) {
-      refuse(std::move(socket));
+      refuse(std::move(socket), "the server has " + std::to_string(limits.connections_max) + " connections open");
+    } else if (!unproven.take(address)) {
+      refuse(std::move(socket), std::to_string(limits.unproven_connections_per_address_max) + " connections from " +
+                                    address + " have not sent a whole request yet");
     } else {
-      std::make_shared<Connection>(std::move(socket), *this)->start();
+      std::make_shared<Connection>(std::move(socket), *this, address)->start();
     }
     accept();
   });

@@ -44,6 +44,9 @@ struct Limits {
   size_t header_bytes_max = 8 << 10;     // request line and headers; etcd and Consul: 1 MiB
   size_t body_bytes_max = 256 << 10;     // etcd: 1.5 MiB requests; Consul: 512 KiB values
   size_t connections_max = 512;          // open client connections; more are answered 429 and closed
+  // Connections from one client address that have not completed a request
+  // yet (address_quota.h); more are answered 429 and closed.
+  size_t unproven_connections_per_address_max = 64;
   int64_t request_ms_max = 10'000;       // a request must arrive whole within this of its first byte
   int64_t response_ms_max = 10'000;      // a response, or one stream write, must be taken within this
   int64_t idle_ms_max = 30'000;          // a keep-alive connection may idle this long between requests
