@@ -33,7 +33,7 @@ import time
 
 import report
 from cpu import CpuSampler
-from systems import ROOT, Etcd, Synod, SynodTls, ZooKeeper
+from systems import ROOT, Etcd, Synod, SynodTls, SynodTlsAuth, ZooKeeper
 
 # The workloads of every round, each at these client counts. 32 beside 64
 # shows whether throughput still rose as clients were added.
@@ -254,10 +254,10 @@ TLS_COST_WORKLOADS = [("lock", 64), ("put", 1)]
 
 
 def tls_cost(args, bench, synod_binary):
-    """synod with and without TLS, rounds of A B, the same workloads: what TLS costs."""
+    """synod plain, with TLS, and with TLS and auth, rounds of A B C, the same workloads: what they cost."""
     for round_ in range(args.rounds):
         print(f"round {round_ + 1} of {args.rounds}", flush=True)
-        for make in (lambda: Synod(synod_binary), lambda: SynodTls(synod_binary)):
+        for make in (lambda: Synod(synod_binary), lambda: SynodTls(synod_binary), lambda: SynodTlsAuth(synod_binary)):
             system = make()
             try:
                 system.start()
@@ -265,16 +265,18 @@ def tls_cost(args, bench, synod_binary):
             finally:
                 system.stop()
     merged = report.median_rows(bench.rows)
-    lines = ["TLS on every link against plain text (medians of the rounds):", ""]
+    lines = ["TLS on every link, and TLS with auth on, against plain text (medians of the rounds):", ""]
     for workload, clients in TLS_COST_WORKLOADS:
-        plain, tls = (merged.get((s, workload, clients, 3)) for s in ("synod", "synod-tls"))
-        if not plain or not tls:
-            continue
-        lines.append(f"  {workload} x{clients}: {tls['ops_per_s']:,.0f} vs {plain['ops_per_s']:,.0f} ops/s "
-                     f"(x{tls['ops_per_s'] / plain['ops_per_s']:.3f}), p50 {tls['p50_ms']:.3f} vs "
-                     f"{plain['p50_ms']:.3f} ms ({tls['p50_ms'] - plain['p50_ms']:+.3f} ms), p99 {tls['p99_ms']:.2f} vs "
-                     f"{plain['p99_ms']:.2f} ms, server CPU {tls.get('server_cpu_us_per_op')} vs "
-                     f"{plain.get('server_cpu_us_per_op')} us/op")
+        plain = merged.get(("synod", workload, clients, 3))
+        for name in ("synod-tls", "synod-tls-auth"):
+            tls = merged.get((name, workload, clients, 3))
+            if not plain or not tls:
+                continue
+            lines.append(f"  {name} {workload} x{clients}: {tls['ops_per_s']:,.0f} vs {plain['ops_per_s']:,.0f} ops/s "
+                         f"(x{tls['ops_per_s'] / plain['ops_per_s']:.3f}), p50 {tls['p50_ms']:.3f} vs "
+                         f"{plain['p50_ms']:.3f} ms ({tls['p50_ms'] - plain['p50_ms']:+.3f} ms), p99 "
+                         f"{tls['p99_ms']:.2f} vs {plain['p99_ms']:.2f} ms, server CPU "
+                         f"{tls.get('server_cpu_us_per_op')} vs {plain.get('server_cpu_us_per_op')} us/op")
     return "\n".join(lines)
 
 

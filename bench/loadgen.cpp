@@ -7,7 +7,7 @@
 //                 --workload put|get|lock|lock-contended|noop|keepalive
 //                 --clients N --seconds S [--warmup S] [--threads N]
 //                 [--nodes N] [--out FILE] [--trace FILE]
-//                 [--cacert CA.pem [--cert C.pem --key K.pem]]
+//                 [--cacert CA.pem [--cert C.pem --key K.pem]] [--token TOKEN]
 //
 // Each client has one keep-alive connection, to endpoint (i mod endpoints),
 // and runs one operation at a time (closed loop), so latency is what one
@@ -36,7 +36,8 @@
 // never timed as successes.
 //
 // --cacert: every connection speaks TLS (HTTPS), checked against CA.pem, and
-// presents --cert if given (the cost of TLS, bench/RESULTS.md). Each client's
+// presents --cert if given; --token: every request carries
+// Authorization: Bearer TOKEN (the cost of TLS and auth, bench/RESULTS.md). Each client's
 // handshake is done when it connects, before its first timed operation.
 //
 // Threads: one io_context run by --threads threads (default 1); the clients
@@ -85,6 +86,7 @@ struct Run {
   // (the generator stops between acquire and release) would otherwise make
   // the next run's first cycles wait out that session's TTL.
   std::string tag;
+  std::string authorization;  // "Bearer TOKEN", or empty
   std::mutex mutex;
   int clients_opening = 0;  // keepalive: clients still opening sessions
 };
@@ -242,6 +244,7 @@ class Client : public std::enable_shared_from_this<Client> {
     request_.method(verb);
     request_.target(target);
     request_.set(bhttp::field::host, host_);
+    if (!run_.authorization.empty()) request_.set(bhttp::field::authorization, run_.authorization);
     request_.keep_alive(true);
     request_.body() = body;
     request_.prepare_payload();
@@ -304,13 +307,16 @@ class Client : public std::enable_shared_from_this<Client> {
 
 int main(int argc, char** argv) {
   synod::tls::Files files;
+  std::string run_token;
   bench::LoadOptions options = bench::parse_load_options(argc, argv, "synod-loadgen",
                                                          {"put", "get", "lock", "lock-contended", "noop", "keepalive"},
-                                                         [&files](const std::string& flag,
-                                                                  const std::function<std::string()>& value) {
+                                                         [&files,
+                                                          &run_token](const std::string& flag,
+                                                                      const std::function<std::string()>& value) {
                                                            if (flag == "--cacert") files.ca = value();
                                                            else if (flag == "--cert") files.cert = value();
                                                            else if (flag == "--key") files.key = value();
+                                                           else if (flag == "--token") run_token = value();
                                                            else return false;
                                                            return true;
                                                          });
@@ -328,6 +334,7 @@ int main(int argc, char** argv) {
   asio::io_context io;
   auto work = asio::make_work_guard(io);
   Run run(options);
+  if (!run_token.empty()) run.authorization = "Bearer " + run_token;
   run.tag = std::to_string(std::random_device{}() % 1'000'000);
   // keepalive starts the clock once every session is open (100,000 of them
   // take longer than any warmup); the others at once.

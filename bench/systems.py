@@ -111,6 +111,9 @@ class Synod:
         self.cluster.close()
 
 
+BENCH_ROOT_TOKEN = "synod_bench_root_token_0123456789abcdef"
+
+
 class SynodTls(Synod):
     """synod with HTTPS on the client ports and mutual TLS between peers
     (issue 19), the load generator on keep-alive HTTPS connections."""
@@ -258,3 +261,45 @@ class ZooKeeper(OwnProcesses):
         for n in self.ids():
             wait(lambda n=n: self.mode(n) in ("leader", "follower"), 60, f"ZooKeeper node {n}")
 
+
+
+class SynodTlsAuth(SynodTls):
+    """synod-tls with auth on: every request carries a token that a rule
+    allows (write on every lock, key and election, and its own sessions), so
+    each command is judged in the state machine and each read where served."""
+    name = "synod-tls-auth"
+
+    def __init__(self, binary, size=3):
+        super().__init__(binary, size)
+        token_file = os.path.join(self.cluster.dir, "bootstrap-token")
+        with open(token_file, "w") as f:
+            f.write(BENCH_ROOT_TOKEN + "\n")
+        self.cluster.extra_args += ["--bootstrap-token-file", token_file]
+        self.token = None
+
+    def as_root(self, method, path, body=None):
+        """The answer's JSON once root's request succeeds at the leader."""
+        answer = {}
+
+        def attempt():
+            leader = self.cluster.leader(timeout=20)
+            r = request(self.cluster.port(leader), method, path, body=body, timeout=5.0,
+                        headers={"Authorization": f"Bearer {BENCH_ROOT_TOKEN}"}, ssl_context=self.cluster.ssl_context)
+            if r.status == 200:
+                answer.update(r.json or {})
+                return True
+            return None
+
+        wait(attempt, 20, f"{method} {path} as root")
+        return answer
+
+    def start(self):
+        super().start()
+        self.token = self.as_root("POST", "/v1/auth/tokens", {"principal": "bench"})["token"]
+        for space in ("locks", "keys", "elections", "sessions"):
+            self.as_root("POST", "/v1/auth/rules", {"subject": "user:bench", "space": space, "prefix": "",
+                                                   "permission": "write"})
+        self.as_root("POST", "/v1/auth/enable")
+
+    def tool_args(self):
+        return super().tool_args() + ["--token", self.token]

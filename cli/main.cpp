@@ -46,6 +46,7 @@ constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [
                      sessions or cluster; PERMISSION read, write or admin
   auth rule list
   auth rule delete ID
+  acl add|list|delete ...                      the same as auth rule add|list|delete
 
 Endpoints default to 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003; any node
 works (followers forward to the leader). With --cacert, or endpoints written
@@ -228,6 +229,10 @@ int main(int argc, char** argv) {
     const std::string verb = sub("auth command");  // first: without one, begin() + 2 is past the end
     Args args({words.begin() + 2, words.end()}, {});
     return auth_command(options, cluster, verb, args);
+  }
+  if (command == "acl") {  // `acl add|list|delete` is `auth rule add|list|delete`
+    Args args({words.begin() + 1, words.end()}, {});
+    return auth_command(options, cluster, "rule", args);
   }
   if (command == "elect") {
     Args args({words.begin() + 1, words.end()}, {"observe"});

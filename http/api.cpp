@@ -156,6 +156,7 @@ void Api::Impl::execute(const CallPtr& c) {
     case Op::auth_whoami:
     case Op::lock_force_release:
     case Op::election_force_release:
+    case Op::lock_list:
       return auth_operation(c);
   }
   SYNOD_ASSERT_MSG(false, "an operation without an executor");

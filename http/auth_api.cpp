@@ -119,6 +119,9 @@ std::optional<Response> Api::Impl::read_denial(const CallPtr& c, const ReadConte
     case Op::auth_rule_list:
       status = check(ls::AclSpace::cluster, "", ls::Permission::admin);
       break;
+    case Op::lock_list:
+      status = check(ls::AclSpace::locks, "", ls::Permission::admin);
+      break;
     default:
       break;
   }
@@ -171,6 +174,17 @@ void Api::Impl::auth_operation(const CallPtr& c) {
         return views::json_text(json{{force.space == ls::Space::lock ? "lock" : "election", force.name},
                                      {"forced", true},
                                      {"reason", force.reason}});
+      });
+    case Op::lock_list:
+      return read(c, [c](const ReadContext& context) {
+        auto names = context.machine->lock_names(c->req.after, c->req.limit + 1);
+        const bool more = names.size() > c->req.limit;
+        if (more) names.resize(c->req.limit);
+        json locks = json::array();
+        for (const auto& name : names) {
+          locks.push_back(views::lock_json(name, context.machine->lock(name), context.machine->log_time_ms()));
+        }
+        return json_response(200, {{"locks", locks}, {"more", more}});
       });
     case Op::auth_token_list:
       return read(c, [](const ReadContext& context) {

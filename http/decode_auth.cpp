@@ -1,6 +1,7 @@
 // Decoding the auth operations (decode_support.h; docs/security.md): tokens
 // (create, list, revoke), rules (create, list, delete), turning auth on and
-// off, and who the caller is. A new token's secret is not chosen here
+// off, who the caller is, and the administrator's forced releases and lock
+// listing. A new token's secret is not chosen here
 // (decoding is pure): execution draws it and fills the command's hash.
 // Pure; any thread.
 #include "http/decode_support.h"
@@ -81,6 +82,11 @@ void decode_force_release(Decoding& d, ls::Space space) {
   if (force.reason.size() > 256) bad("bad_value", "a reason has at most 256 bytes");
   force.skip_lock_delay = d.in.flag("skip_lock_delay");
   d.request.command = std::move(force);
+}
+
+void decode_lock_list(Decoding& d) {
+  d.request.after = d.in.string("after").value_or("");
+  d.request.limit = list_limit(d.in.number("limit"), d.limits);
 }
 
 void decode_auth_enable(Decoding& d) { d.request.command = ls::SetAuth{true}; }

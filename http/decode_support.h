@@ -138,6 +138,8 @@ void decode_auth_enable(Decoding& d);
 void decode_auth_disable(Decoding& d);
 // An administrator's release of a lock or an election's leader.
 void decode_force_release(Decoding& d, ls::Space space);
+// GET /v1/locks?after=NAME&limit=N: an administrator's listing.
+void decode_lock_list(Decoding& d);
 // decode_txn.cpp: the body is the whole request (no query)
 void decode_txn(const json& body, ApiRequest& r, const DecodeLimits& limits);
 

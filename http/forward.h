@@ -77,6 +77,8 @@ struct Server::Impl {
   std::map<std::string, std::vector<Idle>> pool;  // by "host:port"
   std::shared_ptr<tls::Store> tls;                // null: plain HTTP
   AddressQuota unproven{limits.unproven_connections_per_address_max};
+  AddressQuota stream_quota{limits.streams_per_address_max};      // event streams per client address
+  AddressQuota waiting{limits.waiting_requests_per_address_max};  // requests awaiting their answers, per address
   bool require_client_certificate = false;
   server_detail::asio::io_context io;
   server_detail::tcp::acceptor acceptor;

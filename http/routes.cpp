@@ -42,6 +42,7 @@ constexpr std::array kRoutes = {
     Route{"GET", "/v1/auth/whoami", Op::auth_whoami},
     Route{"POST", "/v1/locks/{name}/force-release", Op::lock_force_release},
     Route{"POST", "/v1/elections/{name}/force-release", Op::election_force_release},
+    Route{"GET", "/v1/locks", Op::lock_list},
 };
 
 bool is_rest_param(std::string_view segment) { return segment == "{key}" || segment == "{prefix}"; }
@@ -114,8 +115,9 @@ const char* op_name(Op op) {
                                            "auth_disable",
                                            "auth_whoami",
                                            "lock_force_release",
-                                           "election_force_release"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Op::election_force_release) + 1);
+                                           "election_force_release",
+                                           "lock_list"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Op::lock_list) + 1);
   return kNames[static_cast<size_t>(op)];
 }
 

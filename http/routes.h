@@ -57,6 +57,7 @@ enum class Op : uint8_t {
   auth_whoami,
   lock_force_release,
   election_force_release,
+  lock_list,
 };
 
 struct Route {

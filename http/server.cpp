@@ -88,12 +88,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(tcp::socket socket, Server::Impl& server, std::string address)
       : stream_(std::move(socket)),
         server_(server),
+        client_address_(address),
         unproven_address_(std::move(address)),
         heartbeat_(stream_.get_executor()) {
     ++server_.open;
   }
   ~Connection() {
     end_stream_count();
+    answered();
     proven();
     --server_.open;
   }
@@ -259,6 +261,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request.certificate_name = certificate_name_;
     request.certificate_member = certificate_member_;
     ++server_.requests;
+    // A request waits for its answer (a long-poll may wait minutes): one
+    // address may have at most waiting_requests_per_address_max waiting.
+    if (!server_.waiting.take(client_address_)) {
+      return refuse_request(429, "too_many_requests",
+                            std::to_string(server_.limits.waiting_requests_per_address_max) + " requests from " +
+                                client_address_ + " are waiting for their answers");
+    }
+    waiting_ = true;
     server_.handler(std::move(request), Responder(std::make_shared<ExchangeImpl>(shared_from_this())));
   }
 
@@ -302,7 +312,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ---- writing a response ----
   // The head goes into a buffer this connection keeps (response_head.h),
   // beside the body, in one write.
+  // The request is answered (or turned into a stream): it waits no more.
+  void answered() {
+    if (waiting_.exchange(false)) server_.waiting.give_back(client_address_);
+  }
+
   void write(Response response) {
+    answered();
     const bool keep_alive = keep_alive_ && !server_.stopping;
     head_.clear();
     append_response_head(response, keep_alive, head_);
@@ -342,7 +358,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void end_stream_gracefully();
   void cut_stream(const char* why);
   void end_stream_count() {
-    if (counted_stream_.exchange(false)) --server_.streams;
+    if (!counted_stream_.exchange(false)) return;
+    --server_.streams;
+    server_.stream_quota.give_back(client_address_);
   }
 
   class ExchangeImpl : public Exchange {
@@ -391,7 +409,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_;  // the client's address:port, asked once (remote_address)
   std::string certificate_name_;    // set once the TLS handshake is done
   std::string certificate_member_;  // likewise
-  std::string unproven_address_;    // until the first request is in (address_quota.h)
+  const std::string client_address_;  // the client's address, for its quotas (address_quota.h)
+  std::string unproven_address_;      // until the first request is in
+  std::atomic<bool> waiting_{false};  // a request of this connection holds a slot of server_.waiting
   bool first_request_ = true;
 
   // Stream state (strand), but for the two atomics.
@@ -420,6 +440,11 @@ std::shared_ptr<Stream> Connection::open_stream(Response head) {
     --server_.streams;
     return nullptr;
   }
+  if (!server_.stream_quota.take(client_address_)) {
+    --server_.streams;
+    return nullptr;
+  }
+  answered();  // a stream counts against the stream quotas instead
   counted_stream_ = true;
   stream_open_ = true;
   head.set_header("cache-control", "no-cache");

@@ -51,6 +51,10 @@ struct Limits {
   int64_t response_ms_max = 10'000;      // a response, or one stream write, must be taken within this
   int64_t idle_ms_max = 30'000;          // a keep-alive connection may idle this long between requests
   size_t streams_max = 256;              // open event streams; more are answered 429
+  size_t streams_per_address_max = 128;  // open event streams from one client address; more are answered 429
+  // Requests from one client address waiting for their answers (long-polls
+  // wait minutes); more are answered 429 at once.
+  size_t waiting_requests_per_address_max = 256;
   size_t stream_buffer_bytes_max = 256 << 10;  // unsent bytes of one stream before its reader is cut off
   int64_t stream_heartbeat_ms = 10'000;  // a comment line on a quiet stream, to find dead readers
   size_t forwards_max = 256;             // requests in flight to another node; more are answered 429

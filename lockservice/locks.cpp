@@ -402,6 +402,14 @@ std::optional<LockView> Machine::lock_view(std::string_view name) const {
   return view;
 }
 
+std::vector<std::string> Machine::lock_names(std::string_view after, size_t limit) const {
+  std::vector<std::string> names;
+  for (auto it = locks_.upper_bound(after); it != locks_.end() && names.size() < limit; ++it) {
+    names.push_back(it->first);
+  }
+  return names;
+}
+
 bool Machine::validate_token(std::string_view name, FencingToken token) const {
   auto it = locks_.find(name);
   if (it == locks_.end() || token == 0) return false;

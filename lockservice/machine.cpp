@@ -119,6 +119,10 @@ std::vector<SessionView> StateMachine::sessions(SessionId after, size_t limit) c
   return machine_->session_views(after, limit);
 }
 std::optional<LockView> StateMachine::lock(std::string_view name) const { return machine_->lock_view(name); }
+std::vector<std::string> StateMachine::lock_names(std::string_view after, size_t limit) const {
+  return machine_->lock_names(after, limit);
+}
+
 bool StateMachine::validate_token(std::string_view name, FencingToken token) const {
   return machine_->validate_token(name, token);
 }

@@ -144,6 +144,7 @@ class Machine {
   std::optional<SessionView> session_view(SessionId id) const;
   std::vector<SessionView> session_views(SessionId after, size_t limit) const;
   std::optional<LockView> lock_view(std::string_view name) const;
+  std::vector<std::string> lock_names(std::string_view after, size_t limit) const;
   bool validate_token(std::string_view name, FencingToken token) const;
   std::optional<ElectionView> election_view(std::string_view name) const;
   std::optional<KeyView> key_view(std::string_view key) const;

@@ -249,6 +249,9 @@ class StateMachine {
   std::optional<SessionView> session(SessionId id) const;
   std::vector<SessionView> sessions(SessionId after, size_t limit) const;
   std::optional<LockView> lock(std::string_view name) const;
+  // The names of the locks that exist (held, waited for, or in lock-delay),
+  // in byte order, after `after` (exclusive): an administrator's listing.
+  std::vector<std::string> lock_names(std::string_view after, size_t limit) const;
   // Is `token` a current grant of lock `name`?
   bool validate_token(std::string_view name, FencingToken token) const;
   // An election nobody leads or campaigns for reads as nullopt: no leader.

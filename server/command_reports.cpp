@@ -12,6 +12,9 @@ CommandReports::Reported CommandReports::look_before(const std::string& payload,
   before.decoded = lockservice::decode(payload);
   if (!before.decoded.ok) return before;
   before.principal = machine_.authenticate(before.decoded.credential);
+  if (const auto* remove = std::get_if<lockservice::DeleteSession>(&before.decoded.command)) {
+    before.owner = machine_.session_owner(remove->session);
+  }
   if (const auto* expire = std::get_if<lockservice::ExpireSession>(&before.decoded.command)) {
     before.session = machine_.session(expire->session);
   } else if (const auto* force = std::get_if<lockservice::ForceRelease>(&before.decoded.command)) {
@@ -22,7 +25,11 @@ CommandReports::Reported CommandReports::look_before(const std::string& payload,
 }
 
 void CommandReports::report_applied(const Reported& before, const lockservice::Result& result) {
-  if (before.decoded.ok && audited(before.tag)) audit(before, result);
+  if (before.decoded.ok) {
+    const bool by_another = before.tag == kDeleteSessionTag && before.principal && !before.owner.empty() &&
+                            before.principal->name != before.owner;
+    if (audited(before.tag) || by_another || (audit_locks_ && lock_tag(before.tag))) audit(before, result);
+  }
   if (!before.decoded.ok || result.status != lockservice::Status::ok) return;
   if (before.tag == kExpireSessionTag) report_expiry(before);
   else if (before.tag == kForceReleaseTag) report_forced_release(before);
@@ -66,6 +73,21 @@ void CommandReports::audit(const Reported& before, const lockservice::Result& re
     resource = set->enabled ? "enabled" : "disabled";
   } else if (const auto* force = std::get_if<lockservice::ForceRelease>(&command)) {
     resource = std::string(force->space == lockservice::Space::election ? "election:" : "lock:") + force->name;
+  } else if (const auto* deleted = std::get_if<lockservice::DeleteSession>(&command)) {
+    resource = "session:" + std::to_string(deleted->session) + " of " + before.owner;
+  } else if (const auto* acquire = std::get_if<lockservice::Acquire>(&command)) {
+    resource = "lock:" + acquire->lock + " session:" + std::to_string(acquire->session);
+  } else if (const auto* release = std::get_if<lockservice::Release>(&command)) {
+    resource = "lock:" + release->lock + " session:" + std::to_string(release->session);
+  } else if (const auto* campaign = std::get_if<lockservice::Campaign>(&command)) {
+    resource = "election:" + campaign->election + " session:" + std::to_string(campaign->session);
+  } else if (const auto* resign = std::get_if<lockservice::Resign>(&command)) {
+    resource = "election:" + resign->election + " session:" + std::to_string(resign->session);
+  } else if (const auto* both = std::get_if<lockservice::CreateSessionAnd>(&command)) {
+    const auto* acquire_new = std::get_if<lockservice::Acquire>(&both->then);
+    resource = acquire_new ? "lock:" + acquire_new->lock
+                           : "election:" + std::get<lockservice::Campaign>(both->then).election;
+    resource += " session:" + std::to_string(result.session) + " (new)";
   }
   const auto& principal = before.principal;
   log_.write(keeper_.leading() ? Level::info : Level::debug, "audit",
@@ -74,7 +96,8 @@ void CommandReports::audit(const Reported& before, const lockservice::Result& re
               {"resource", resource},
               {"token", principal ? principal->token_id : 0},
               {"revision", result.revision},
-              {"result", lockservice::status_name(result.status)}});
+              {"result", lockservice::status_name(result.status)},
+              {"fencing_token", result.token}});
 }
 
 void CommandReports::report_forced_release(const Reported& before) {

@@ -46,6 +46,18 @@ static_assert(kExpireSessionTag != 0xff && kForceReleaseTag != 0xff);
 // The auth commands (SetAuth .. DeleteRule, consecutive tags) and forced
 // releases leave an audit line: who, what, on what, with which token.
 inline bool audited(uint8_t tag) { return tag == kForceReleaseTag || (tag >= kSetAuthTag && tag <= kDeleteRuleTag); }
+// A session's deletion: audited when an administrator deletes another's.
+inline constexpr uint8_t kDeleteSessionTag =
+    tag_in<lockservice::DeleteSession>(static_cast<const lockservice::Command*>(nullptr));
+// Grants and releases, audited with --audit-locks: acquire, release,
+// campaign, resign, and a new session's acquire or campaign.
+inline bool lock_tag(uint8_t tag) {
+  using lockservice::Command;
+  constexpr const Command* none = nullptr;
+  return tag == tag_in<lockservice::Acquire>(none) || tag == tag_in<lockservice::Release>(none) ||
+         tag == tag_in<lockservice::Campaign>(none) || tag == tag_in<lockservice::Resign>(none) ||
+         tag == tag_in<lockservice::CreateSessionAnd>(none);
+}
 
 using lockservice::command_tag;
 
@@ -59,12 +71,18 @@ class CommandReports {
     std::optional<lockservice::LockView> lock;
     std::optional<lockservice::ElectionView> election;
     std::optional<lockservice::Principal> principal;  // who sent it, as the state before it resolves
+    std::string owner;                                // a deleted session's owner
   };
 
   // The node's machine and keeper, which outlive this.
   CommandReports(const lockservice::StateMachine& machine, const lockservice::SessionKeeper& keeper, Log& log,
-                 NodeMetrics& metrics)
-      : machine_(machine), keeper_(keeper), log_(log), metrics_(metrics) {}
+                 NodeMetrics& metrics, bool audit_locks)
+      : machine_(machine), keeper_(keeper), log_(log), metrics_(metrics), audit_locks_(audit_locks) {}
+
+  // Whether apply() must look at a command with this tag.
+  bool reports(uint8_t tag) const {
+    return tag == kExpireSessionTag || tag == kDeleteSessionTag || audited(tag) || (audit_locks_ && lock_tag(tag));
+  }
 
   Reported look_before(const std::string& payload, uint8_t tag) const;
   void report_applied(const Reported& before, const lockservice::Result& result);
@@ -78,6 +96,7 @@ class CommandReports {
   const lockservice::SessionKeeper& keeper_;
   Log& log_;
   NodeMetrics& metrics_;
+  const bool audit_locks_;
 };
 
 }  // namespace synod::server

@@ -88,6 +88,8 @@ struct Config {
   bool client_cert_auth = false;
   // The first root token's file (server/bootstrap_token.h); empty: made in the data directory.
   std::string bootstrap_token_file;
+  // An audit line for every grant and release too (command_reports.h).
+  bool audit_locks = false;
   bool tls() const { return !tls_cert.empty(); }
   // A listener is off loopback (and, without TLS, insecure_plaintext allowed it).
   bool listens_off_loopback() const;

@@ -27,6 +27,11 @@ void add_http_limits(std::vector<Option>& all) {
                             [](Config& c) -> size_t& { return c.http_limits.body_bytes_max; }));
   all.push_back(size_option("connections-max", "client API: open connections; more are answered 429 and closed",
                             [](Config& c) -> size_t& { return c.http_limits.connections_max; }));
+  all.push_back(size_option("waiting-requests-per-address-max",
+                            "client API: requests from one client address waiting for their answers (long-polls)",
+                            [](Config& c) -> size_t& { return c.http_limits.waiting_requests_per_address_max; }));
+  all.push_back(size_option("streams-per-address-max", "client API: open event streams from one client address",
+                            [](Config& c) -> size_t& { return c.http_limits.streams_per_address_max; }));
   all.push_back(size_option("unproven-connections-per-address-max",
                             "client API: connections from one address that have not sent a whole request yet",
                             [](Config& c) -> size_t& { return c.http_limits.unproven_connections_per_address_max; }));

@@ -37,6 +37,12 @@ void add_tls_options(std::vector<Option>& all) {
                             "a file holding the token that becomes root's if this node leads first (default: one made "
                             "once in the data directory, bootstrap-token, mode 0600)",
                             [](Config& c) -> std::string& { return c.bootstrap_token_file; }));
+  all.push_back({"audit-locks", "an audit log line for every acquire, release, campaign and resign as well",
+                 [](Config& c, const std::string&, std::string&) {
+                   c.audit_locks = true;
+                   return true;
+                 },
+                 false});
   all.push_back({"client-cert-auth", "the client port refuses clients without a certificate from --tls-ca",
                  [](Config& c, const std::string&, std::string&) {
                    c.client_cert_auth = true;

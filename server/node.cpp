@@ -86,7 +86,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
         status_report(config, metrics, election, recording, started_us, started_unix_ms),
         snapshots(io, log, metrics, [this](Slot slot) { snapshot_slot = slot; }),
         peers(config.id, *this, log, metrics),
-        reports(machine, keeper, log, metrics) {}
+        reports(machine, keeper, log, metrics, config.audit_locks) {}
 
   // ---------------------------------------------------------------- state
   Config config;
@@ -484,7 +484,7 @@ void Node::Impl::command_applying(const paxos::ChosenEntry& entry, size_t index)
   const auto& payload = entry.value->commands[index].payload;
   const uint8_t tag = command_tag(payload);
   reporting.reset();
-  if (tag == kExpireSessionTag || audited(tag)) reporting = reports.look_before(payload, tag);
+  if (reports.reports(tag)) reporting = reports.look_before(payload, tag);
 }
 
 void Node::Impl::command_applied(const paxos::ChosenEntry& /*entry*/, size_t /*index*/,

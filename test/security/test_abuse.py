@@ -9,6 +9,8 @@ test's own, where the honest client can come from another loopback address
       429 too_many_connections at once
     - meanwhile a client from 127.0.0.2 is served (200), and one more from
       127.0.0.1 is refused; once the attacker leaves, 127.0.0.1 is served
+    - 30 long-polls from 127.0.0.1 with --waiting-requests-per-address-max 20:
+      20 wait, 10 are answered 429 too_many_requests, 127.0.0.2 is served
 """
 import json
 import os
@@ -26,7 +28,8 @@ INNER = r'''
 import json, socket, subprocess, sys, time
 binary, data, peer, client = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 node = subprocess.Popen([binary, "--id", "1", "--peers", f"1=127.0.0.1:{peer}", "--data-dir", data,
-                         "--clients", f"1=127.0.0.1:{client}", "--log-format", "text"],
+                         "--clients", f"1=127.0.0.1:{client}", "--log-format", "text",
+                         "--waiting-requests-per-address-max", "20"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 def get(source, path="/healthz"):
@@ -73,6 +76,26 @@ try:
         s.close()
     time.sleep(0.3)
     out["same_address_after"] = get("127.0.0.1")
+
+    # Long-polls: whole requests that wait for a change that does not come.
+    polls = []
+    for _ in range(30):
+        s = socket.create_connection(("127.0.0.1", client), timeout=5, source_address=("127.0.0.1", 0))
+        s.sendall(b"GET /v1/kv/never?index=1000000000&wait=60s HTTP/1.1\r\nHost: x\r\n\r\n")
+        polls.append(s)
+    time.sleep(0.5)
+    waiting, too_many = 0, 0
+    for s in polls:
+        s.setblocking(False)
+        try:
+            answer = s.recv(4096).decode(errors="replace")
+            too_many += " 429 " in answer and "too_many_requests" in answer
+        except BlockingIOError:
+            waiting += 1
+    out["polls_waiting"], out["polls_refused"] = waiting, too_many
+    out["poll_other_address"] = get("127.0.0.2")
+    for s in polls:
+        s.close()
 finally:
     node.terminate()
     node.wait(timeout=20)
@@ -96,6 +119,9 @@ def test_half_sent_requests_hold_only_their_address_quota(binary):
     assert out["other_address"] == 200 and out["same_address"] == 429, out
     print(f"  once the attacker leaves, 127.0.0.1 gets {out['same_address_after']}")
     assert out["same_address_after"] == 200, out
+    print(f"  30 long-polls from 127.0.0.1 (--waiting-requests-per-address-max 20): {out['polls_waiting']} wait, "
+          f"{out['polls_refused']} answered 429; 127.0.0.2 gets {out['poll_other_address']}")
+    assert out["polls_waiting"] == 20 and out["polls_refused"] == 10 and out["poll_other_address"] == 200, out
 
 
 if __name__ == "__main__":

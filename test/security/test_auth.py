@@ -77,7 +77,7 @@ def rule(cluster, node, subject, space, prefix, permission):
 
 
 def test_tokens_rules_and_session_ownership(binary):
-    with Cluster(3, binary) as cluster:
+    with Cluster(3, binary, extra_args=["--audit-locks"]) as cluster:
         leader = started_with_root(cluster)
         follower = cluster.followers(leader)[0]
         alice, alice_id = make_token(cluster, follower, "alice")
@@ -122,6 +122,13 @@ def test_tokens_rules_and_session_ownership(binary):
                "alice keeps her session alive")
         holder = call(cluster, leader, "GET", "/v1/locks/app%2Fdb", alice)
         assert holder.status == 200 and holder.json["holders"][0]["session"] == session, holder
+        expect(call(cluster, leader, "GET", "/v1/locks", alice), 403, "permission_denied", "alice lists every lock")
+        listing = call(cluster, follower, "GET", "/v1/locks", ROOT_TOKEN)
+        assert listing.status == 200 and [lock["lock"] for lock in listing.json["locks"]] == ["app/db"], listing
+        print(f"  root lists every lock: {[lock['lock'] for lock in listing.json['locks']]}")
+        grant = [line for line in cluster.log_text(leader).splitlines() if "action=create_session_and" in line]
+        assert grant and f"session:{session} (new)" in grant[-1], grant
+        print(f"  with --audit-locks, the grant's audit line: {grant[-1].split(' ', 3)[-1]}")
 
         # An administrator's forced release, and its audit line.
         expect(call(cluster, leader, "POST", "/v1/locks/app%2Fdb/force-release?reason=incident-42", alice), 403,
@@ -144,6 +151,10 @@ def test_tokens_rules_and_session_ownership(binary):
         print(f"  audit: {revoke_line.split(' ', 3)[-1]}")
         assert ROOT_TOKEN not in "".join(cluster.log_text(n) for n in cluster.ids()), "a token in a log"
 
+        # An administrator deletes another principal's session: audited.
+        expect(call(cluster, leader, "DELETE", f"/v1/sessions/{session}", ROOT_TOKEN), 200, None,
+               "root deletes alice's session")
+        until(lambda: f"session:{session} of alice" in cluster.log_text(leader), 10, "the deletion's audit line")
         expect(call(cluster, leader, "POST", "/v1/auth/disable", ROOT_TOKEN), 200, None, "root turns auth off")
         expect(call(cluster, follower, "PUT", "/v1/kv/app/z", body="1"), 200, None, "no token, auth off")
 
