@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test"))  # for pylib
 from pylib.cluster import Cluster, free_ports  # noqa: E402
 from pylib.http import request  # noqa: E402
+from pylib.auth import as_root, give_root_token  # noqa: E402
 from pylib.tls import TlsCluster  # noqa: E402
 
 
@@ -271,27 +272,15 @@ class SynodTlsAuth(SynodTls):
 
     def __init__(self, binary, size=3):
         super().__init__(binary, size)
-        token_file = os.path.join(self.cluster.dir, "bootstrap-token")
-        with open(token_file, "w") as f:
-            f.write(BENCH_ROOT_TOKEN + "\n")
-        self.cluster.extra_args += ["--bootstrap-token-file", token_file]
+        give_root_token(self.cluster, BENCH_ROOT_TOKEN)
         self.token = None
 
     def as_root(self, method, path, body=None):
         """The answer's JSON once root's request succeeds at the leader."""
-        answer = {}
-
-        def attempt():
-            leader = self.cluster.leader(timeout=20)
-            r = request(self.cluster.port(leader), method, path, body=body, timeout=5.0,
-                        headers={"Authorization": f"Bearer {BENCH_ROOT_TOKEN}"}, ssl_context=self.cluster.ssl_context)
-            if r.status == 200:
-                answer.update(r.json or {})
-                return True
-            return None
-
-        wait(attempt, 20, f"{method} {path} as root")
-        return answer
+        answer = as_root(self.cluster, BENCH_ROOT_TOKEN, method, path, body)
+        if answer is None or answer.status != 200:
+            raise RuntimeError(f"{method} {path} as root: {answer}")
+        return answer.json or {}
 
     def start(self):
         super().start()

@@ -24,6 +24,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
 from pylib import runner  # noqa: E402
+from pylib.auth import give_root_token  # noqa: E402
 from pylib.http import request  # noqa: E402
 from pylib.tls import TlsCluster, client_context  # noqa: E402
 from pylib.wait import retry  # noqa: E402
@@ -498,10 +499,7 @@ def slow_reader(port, context, token, result, ready):
 def started_with_auth(cluster):
     """Starts the cluster with a root token; makes the principals and rules the cases need; turns
     auth on. Returns the leader and {"tokens", "ids", "rules"}."""
-    path = os.path.join(cluster.dir, "bootstrap-token")
-    with open(path, "w") as f:
-        f.write(ROOT_TOKEN + "\n")
-    cluster.extra_args += ["--bootstrap-token-file", path]
+    give_root_token(cluster, ROOT_TOKEN)
     cluster.start_all()
     leader = cluster.leader(timeout=15)
     root = {"Authorization": f"Bearer {ROOT_TOKEN}"}

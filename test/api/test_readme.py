@@ -19,9 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from pylib import runner, sse  # noqa: E402
 from pylib.cluster import running_cluster  # noqa: E402
-from pylib.http import request  # noqa: E402
+from pylib.auth import as_root, give_root_token  # noqa: E402
 from pylib.tls import TlsCluster  # noqa: E402
-from pylib.wait import retry  # noqa: E402
 
 SECTION = "## A fenced lock in one curl command"
 TLS_SECTION = "## The same lock over TLS, with a token"
@@ -104,22 +103,14 @@ def test_readme_tls_example(binary):
     examples = blocks(TLS_SECTION)
     assert examples, "the README has no TLS block"
     with TlsCluster(3, binary) as cluster, tempfile.TemporaryDirectory() as scratch:
-        root_file = os.path.join(scratch, "root-token")
-        with open(root_file, "w") as f:
-            f.write(ROOT_TOKEN + "\n")
-        cluster.extra_args += ["--bootstrap-token-file", root_file]
+        give_root_token(cluster, ROOT_TOKEN)
         cluster.start_all()
-        leader = cluster.leader(timeout=20)
-        root = {"Authorization": f"Bearer {ROOT_TOKEN}"}
-
-        def as_root(method, path, body=None):
-            return retry(lambda: request(cluster.port(leader), method, path, body=body, headers=root, timeout=10,
-                                         ssl_context=cluster.ssl_context), lambda r: r.status == 200)
-
-        app = as_root("POST", "/v1/auth/tokens", {"principal": "app"}).json["token"]
+        cluster.leader(timeout=20)
+        app = as_root(cluster, ROOT_TOKEN, "POST", "/v1/auth/tokens", {"principal": "app"}).json["token"]
         for space in ("locks", "keys", "elections", "sessions"):
-            as_root("POST", "/v1/auth/rules", {"subject": "user:app", "space": space, "prefix": "", "permission": "write"})
-        assert as_root("POST", "/v1/auth/enable").status == 200
+            rule = {"subject": "user:app", "space": space, "prefix": "", "permission": "write"}
+            assert as_root(cluster, ROOT_TOKEN, "POST", "/v1/auth/rules", rule).status == 200
+        assert as_root(cluster, ROOT_TOKEN, "POST", "/v1/auth/enable").status == 200
         with open(os.path.join(scratch, "app-token"), "w") as f:
             f.write(app + "\n")
         run_blocks(cluster, examples, scratch, [(".synod-quickstart/certs/ca.pem", cluster.ca_file),

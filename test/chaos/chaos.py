@@ -43,6 +43,7 @@ import checks  # noqa: E402
 import nemesis  # noqa: E402
 import workload  # noqa: E402
 from fenced import FencedResource  # noqa: E402
+from pylib.auth import give_root_token  # noqa: E402
 from pylib.cluster import SetupError, allow_core_files  # noqa: E402
 from pylib.http import Http, request, use_tls_everywhere, use_token_everywhere  # noqa: E402
 from pylib.proxied import ProxiedCluster  # noqa: E402
@@ -181,10 +182,7 @@ class Run:
             kind = TlsProxiedCluster if self.args.tls else ProxiedCluster
             cluster = kind(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
             if self.args.auth:
-                token_file = os.path.join(cluster.dir, "bootstrap-token")
-                with open(token_file, "w") as f:
-                    f.write(AUTH_ROOT_TOKEN + "\n")
-                cluster.extra_args += ["--bootstrap-token-file", token_file]
+                give_root_token(cluster, AUTH_ROOT_TOKEN)
                 use_token_everywhere(AUTH_ROOT_TOKEN)  # until the clients' token exists (a new run, a retry)
             if self.args.tls:
                 use_tls_everywhere(cluster.ssl_context)  # every client of this run, the nemesis's probes too

@@ -26,6 +26,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
 from pylib import runner  # noqa: E402
+from pylib.auth import give_root_token  # noqa: E402
 from pylib.cluster import Cluster  # noqa: E402
 from pylib.http import request  # noqa: E402
 from pylib.sse import Events  # noqa: E402
@@ -49,9 +50,7 @@ def expect(answer, status, code=None, what=""):
 
 
 def started_with_root(cluster):
-    with open(os.path.join(cluster.dir, "bootstrap-token"), "w") as f:
-        f.write(ROOT_TOKEN + "\n")
-    cluster.extra_args += ["--bootstrap-token-file", os.path.join(cluster.dir, "bootstrap-token")]
+    give_root_token(cluster, ROOT_TOKEN)
     cluster.start_all()
     leader = cluster.leader(timeout=20)
     whoami = retry(lambda: call(cluster, leader, "GET", "/v1/auth/whoami", ROOT_TOKEN),
