@@ -1,5 +1,6 @@
 // Who may do what, judged as each command is applied (auth.h), and the auth
 // commands themselves. Part of the Machine (machine.h).
+#include <array>
 #include <type_traits>
 
 #include "lockservice/machine.h"
@@ -23,16 +24,46 @@ AclSpace acl_space(Space space) {
   return AclSpace::cluster;
 }
 
+// A few items in place, more on the heap: a command needs one to three
+// names and at most one session, but a transaction may need 128.
+template <typename T>
+class Few {
+ public:
+  void push_back(T item) {
+    if (size_ < kInPlace) {
+      in_place_[size_++] = item;
+    } else {
+      more_.push_back(item);
+    }
+  }
+  template <typename F>
+  bool all(const F& f) const {
+    for (size_t i = 0; i < size_; ++i) {
+      if (!f(in_place_[i])) return false;
+    }
+    for (const T& item : more_) {
+      if (!f(item)) return false;
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kInPlace = 4;
+  std::array<T, kInPlace> in_place_{};
+  size_t size_ = 0;
+  std::vector<T> more_;
+};
+
 // The checks one command needs: permissions on names, and the sessions it
-// acts for.
+// acts for. Built only while auth is on.
 struct Needs {
   struct Name {
-    AclSpace space;
+    AclSpace space = AclSpace::keys;
     std::string_view name;
-    Permission permission;
+    Permission permission = Permission::read;
   };
-  std::vector<Name> names;
-  std::vector<SessionId> sessions;
+  Few<Name> names;
+  Few<SessionId> sessions;
   bool internal_only = false;  // the node's own commands (client id 0)
 
   void name(AclSpace space, std::string_view n, Permission p) { names.push_back(Name{space, n, p}); }
@@ -123,8 +154,8 @@ Result Machine::judge_and_dispatch(const Decoded& decoded, ClientId client_id, u
 }
 
 Result Machine::check_access(const Command& command, const Principal& principal, ClientId client_id) const {
-  const Needs needs = needs_of(command);
   if (!auth_.enabled()) return Result{};
+  const Needs needs = needs_of(command);
   if (needs.internal_only && client_id != 0) {
     return fail(Status::permission_denied, std::string(command_name(command)) + " is the cluster's own command");
   }
@@ -132,18 +163,28 @@ Result Machine::check_access(const Command& command, const Principal& principal,
     return fail(Status::unauthenticated,
                 "auth is on: send a token (Authorization: Bearer ...) or a client certificate");
   }
-  for (const auto& need : needs.names) {
-    if (!auth_.allows(principal, need.space, need.name, need.permission)) {
-      return fail(Status::permission_denied, who(principal) + " may not " + permission_name(need.permission) + " " +
-                                                 acl_space_name(need.space) +
-                                                 (need.name.empty() ? "" : " '" + std::string(need.name) + "'"));
-    }
+  const Needs::Name* refused_name = nullptr;
+  needs.names.all([&](const Needs::Name& need) {
+    if (auth_.allows(principal, need.space, need.name, need.permission)) return true;
+    refused_name = &need;
+    return false;
+  });
+  if (refused_name != nullptr) {
+    const Needs::Name& need = *refused_name;
+    return fail(Status::permission_denied, who(principal) + " may not " + permission_name(need.permission) + " " +
+                                               acl_space_name(need.space) +
+                                               (need.name.empty() ? "" : " '" + std::string(need.name) + "'"));
   }
-  for (SessionId session : needs.sessions) {
-    if (!auth_.may_act_for(principal, session)) {
-      return fail(Status::permission_denied, who(principal) + " may not act for session " + std::to_string(session) +
-                                                 ", which belongs to '" + auth_.owner_of(session) + "'");
-    }
+  SessionId refused_session = kNoSession;
+  needs.sessions.all([&](SessionId session) {
+    if (auth_.may_act_for(principal, session)) return true;
+    refused_session = session;
+    return false;
+  });
+  if (refused_session != kNoSession) {
+    return fail(Status::permission_denied, who(principal) + " may not act for session " +
+                                               std::to_string(refused_session) + ", which belongs to '" +
+                                               auth_.owner_of(refused_session) + "'");
   }
   return Result{};
 }
@@ -213,11 +254,15 @@ Status StateMachine::authorize(const Credential& credential, AclSpace space, std
 Status StateMachine::authorize_session(const Credential& credential, SessionId session, std::string& why) const {
   const detail::Auth& auth = machine_->auth();
   if (!auth.enabled()) return Status::ok;
-  if (const Status status = authorize(credential, AclSpace::sessions, "", Permission::read, why);
-      status == Status::unauthenticated) {
-    return status;
-  }
   const auto principal = auth.resolve(credential);
+  if (!principal) {
+    why = "the token is unknown or has been revoked";
+    return Status::unauthenticated;
+  }
+  if (principal->name.empty() && !principal->root) {
+    why = "auth is on: send a token (Authorization: Bearer ...) or a client certificate";
+    return Status::unauthenticated;
+  }
   if (auth.may_act_for(*principal, session)) return Status::ok;
   why = detail::who(*principal) + " may not act for session " + std::to_string(session);
   return Status::permission_denied;

@@ -75,15 +75,16 @@ std::optional<Principal> Auth::resolve(const Credential& credential) const {
 bool Auth::allows(const Principal& principal, AclSpace space, std::string_view name, Permission permission) const {
   if (!enabled_ || principal.root) return true;
   if (principal.name.empty()) return false;
-  const std::string user = "user:" + principal.name;
+  // "user:NAME" or "role:ROLE", compared in place (this runs for every command).
+  const auto names = [](const std::string& subject, std::string_view kind, const std::string& who) {
+    return subject.size() == kind.size() + who.size() && subject.compare(0, kind.size(), kind) == 0 &&
+           subject.compare(kind.size(), std::string::npos, who) == 0;
+  };
   for (const auto& [id, rule] : rules_) {
     if (rule.space != space || rule.permission < permission || !prefix_covers(rule.prefix, name)) continue;
-    if (rule.subject == user) return true;
+    if (names(rule.subject, "user:", principal.name)) return true;
     for (const auto& role : principal.roles) {
-      if (rule.subject.size() == 5 + role.size() && rule.subject.compare(0, 5, "role:") == 0 &&
-          rule.subject.compare(5, std::string::npos, role) == 0) {
-        return true;
-      }
+      if (names(rule.subject, "role:", role)) return true;
     }
   }
   return false;
