@@ -27,15 +27,6 @@ using views::json_response;
 
 namespace {
 
-// ok if the credential names a principal (auth on), else unauthenticated.
-ls::Status authenticated(const ls::StateMachine& m, const ls::Credential& credential, std::string& why) {
-  const auto principal = m.authenticate(credential);
-  if (principal && (principal->root || !principal->name.empty())) return ls::Status::ok;
-  why = principal ? "auth is on: send a token (Authorization: Bearer ...) or a client certificate"
-                  : "the token is unknown or has been revoked";
-  return ls::Status::unauthenticated;
-}
-
 Response denial(ls::Status status, const std::string& why) {
   return views::error_body(status == ls::Status::unauthenticated ? 401 : 403, ls::status_name(status), why);
 }
@@ -109,11 +100,11 @@ std::optional<Response> Api::Impl::read_denial(const CallPtr& c, const ReadConte
     case Op::kv_get:
       // One key is all or nothing; a listing leaves out what it may not read.
       if (!c->req.recurse) status = check(ls::AclSpace::keys, c->req.name, ls::Permission::read);
-      else status = authenticated(m, credential, why);
+      else status = m.authenticated(credential, why);
       break;
     case Op::session_list:  // the principal's own sessions, without sessions read (read_scope.h)
     case Op::watch:         // leaves out the events it may not read (streams.cpp)
-      status = authenticated(m, credential, why);
+      status = m.authenticated(credential, why);
       break;
     case Op::auth_token_list:
     case Op::auth_rule_list:

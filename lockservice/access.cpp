@@ -232,19 +232,34 @@ std::optional<Principal> StateMachine::authenticate(const Credential& credential
   return machine_->auth().resolve(credential);
 }
 
+namespace {
+
+// The principal a credential names with auth on; nullopt, and why, if it
+// names none (an unknown or revoked token, or no credential at all).
+std::optional<Principal> named(const detail::Auth& auth, const Credential& credential, std::string& why) {
+  auto principal = auth.resolve(credential);
+  if (!principal) {
+    why = "the token is unknown or has been revoked";
+  } else if (principal->name.empty() && !principal->root) {
+    why = "auth is on: send a token (Authorization: Bearer ...) or a client certificate";
+    principal.reset();
+  }
+  return principal;
+}
+
+}  // namespace
+
+Status StateMachine::authenticated(const Credential& credential, std::string& why) const {
+  const detail::Auth& auth = machine_->auth();
+  return !auth.enabled() || named(auth, credential, why) ? Status::ok : Status::unauthenticated;
+}
+
 Status StateMachine::authorize(const Credential& credential, AclSpace space, std::string_view name,
                                Permission permission, std::string& why) const {
   const detail::Auth& auth = machine_->auth();
   if (!auth.enabled()) return Status::ok;
-  const auto principal = auth.resolve(credential);
-  if (!principal) {
-    why = "the token is unknown or has been revoked";
-    return Status::unauthenticated;
-  }
-  if (principal->name.empty() && !principal->root) {
-    why = "auth is on: send a token (Authorization: Bearer ...) or a client certificate";
-    return Status::unauthenticated;
-  }
+  const auto principal = named(auth, credential, why);
+  if (!principal) return Status::unauthenticated;
   if (auth.allows(*principal, space, name, permission)) return Status::ok;
   why = detail::who(*principal) + " may not " + permission_name(permission) + " " + acl_space_name(space) +
         (name.empty() ? "" : " '" + std::string(name) + "'");
@@ -254,15 +269,8 @@ Status StateMachine::authorize(const Credential& credential, AclSpace space, std
 Status StateMachine::authorize_session(const Credential& credential, SessionId session, std::string& why) const {
   const detail::Auth& auth = machine_->auth();
   if (!auth.enabled()) return Status::ok;
-  const auto principal = auth.resolve(credential);
-  if (!principal) {
-    why = "the token is unknown or has been revoked";
-    return Status::unauthenticated;
-  }
-  if (principal->name.empty() && !principal->root) {
-    why = "auth is on: send a token (Authorization: Bearer ...) or a client certificate";
-    return Status::unauthenticated;
-  }
+  const auto principal = named(auth, credential, why);
+  if (!principal) return Status::unauthenticated;
   if (auth.may_act_for(*principal, session)) return Status::ok;
   why = detail::who(*principal) + " may not act for session " + std::to_string(session);
   return Status::permission_denied;

@@ -272,6 +272,9 @@ class StateMachine {
   bool has_root_token() const;
   // The principal a credential names; nullopt for an unknown or revoked token.
   std::optional<Principal> authenticate(const Credential& credential) const;
+  // ok if auth is off or the credential names a principal; else
+  // unauthenticated with `why`.
+  Status authenticated(const Credential& credential, std::string& why) const;
   // ok, or unauthenticated / permission_denied with `why`.
   Status authorize(const Credential& credential, AclSpace space, std::string_view name, Permission permission,
                    std::string& why) const;
