@@ -25,7 +25,8 @@
 // session's locks and keys, timers, byte counts) are rebuilt on restore,
 // which also checks every invariant of machine.h: a snapshot that decodes but
 // breaks one is refused like a malformed one, so a restored machine never
-// trips an assertion later. The storage layer adds the checksum.
+// trips an assertion later. The storage layer adds the checksum, and a
+// backup file (backup_file.h) its own. The versions are in state_machine.h.
 #include <algorithm>
 
 #include "base/assert.h"
@@ -37,8 +38,6 @@ namespace synod::lockservice::detail {
 namespace {
 
 constexpr std::string_view kMagic{"SYNODLS\0", 8};
-constexpr uint8_t kSnapshotFormatVersion = 3;
-constexpr uint8_t kSnapshotFormatVersionOldest = 1;
 
 enum class Section : uint8_t {
   sessions = 1,
@@ -394,6 +393,11 @@ std::unique_ptr<Machine> Machine::restore(const Config& config, std::string_view
 }  // namespace synod::lockservice::detail
 
 namespace synod::lockservice {
+
+uint8_t snapshot_format_of(std::string_view image) {
+  if (image.size() <= detail::kMagic.size() || image.substr(0, detail::kMagic.size()) != detail::kMagic) return 0;
+  return static_cast<uint8_t>(image[detail::kMagic.size()]);
+}
 
 std::string encode_result(const Result& result) {
   return encode_exact([&](Writer& w) { detail::put_result(w, result); });

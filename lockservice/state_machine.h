@@ -209,6 +209,15 @@ enum class SessionHistory : uint8_t {
   unknown,  // older than the event window: ended, or never a session
 };
 
+// The snapshot image's format (snapshot.cpp): this build writes the newest
+// and reads every version from the oldest on. A backup file names it
+// (backup_file.h), and `synod --version` reports it.
+inline constexpr uint8_t kSnapshotFormatVersion = 3;
+inline constexpr uint8_t kSnapshotFormatVersionOldest = 1;
+// The format version an image names (its ninth byte), or 0 if it is too
+// short to name one.
+uint8_t snapshot_format_of(std::string_view image);
+
 struct Counts {
   size_t sessions = 0, locks = 0, elections = 0, keys = 0, store_bytes = 0, events = 0, event_bytes = 0,
          dedup_entries = 0, waiters = 0;
@@ -294,7 +303,7 @@ class StateMachine {
   bool needs_time() const;
 
   // ---- snapshots ----
-  // The image; `reserve_bytes` is room to reserve first (a guess at its
+  // The image (format kSnapshotFormatVersion, snapshot.cpp); `reserve_bytes` is room to reserve first (a guess at its
   // size), so a large image is not grown by doubling.
   std::string snapshot(size_t reserve_bytes = 0) const;
   bool restore(std::string_view bytes);
