@@ -158,6 +158,8 @@ void Api::Impl::execute(const CallPtr& c) {
     case Op::election_force_release:
     case Op::lock_list:
       return auth_operation(c);
+    case Op::snapshot_get:
+      return snapshot_get(c);
   }
   SYNOD_ASSERT_MSG(false, "an operation without an executor");
 }
@@ -235,17 +237,23 @@ void Api::Impl::cluster(const CallPtr& c) {
   }
   reply(c,
         json_response(200, {{"leader", leader},
-                             {"members", members},
-                             {"self", view.self},
-                             {"role", role_name(view.role)},
-                             {"ballot", {{"round", view.ballot_round}, {"node", view.ballot_node}}},
-                             {"commit_index", view.commit_index},
-                             {"leader_commit_index", view.leader_commit_index},
-                             {"applied_index", view.applied_revision},
-                             {"serving", view.serving},
-                             {"sees_quorum", view.sees_quorum},
-                             {"last_leader_contact_ms", view.last_leader_contact_ms},
-                             {"last_leader", last_leader.load()}}),
+                            {"members", members},
+                            {"self", view.self},
+                            {"role", role_name(view.role)},
+                            {"ballot", {{"round", view.ballot_round}, {"node", view.ballot_node}}},
+                            {"commit_index", view.commit_index},
+                            {"leader_commit_index", view.leader_commit_index},
+                            {"applied_index", view.applied_revision},
+                            {"serving", view.serving},
+                            {"sees_quorum", view.sees_quorum},
+                            {"last_leader_contact_ms", view.last_leader_contact_ms},
+                            {"last_leader", last_leader.load()},
+                            {"version",
+                             {{"synod", view.version.synod},
+                              {"protocol", view.version.protocol},
+                              {"storage_format", view.version.storage_format},
+                              {"snapshot_format", view.version.snapshot_format},
+                              {"backup_format", view.version.backup_format}}}}),
         view.applied_revision, view.leader);
 }
 

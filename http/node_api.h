@@ -41,6 +41,15 @@ constexpr const char* role_name(Role role) {
   return "follower";
 }
 
+// The versions a node speaks and writes (server/version.h).
+struct VersionView {
+  std::string synod;  // the package's, e.g. "0.2.0"
+  uint32_t protocol = 0;
+  uint32_t storage_format = 0;
+  uint32_t snapshot_format = 0;
+  uint32_t backup_format = 0;
+};
+
 struct ClusterView {
   uint32_t self = 0;
   Role role = Role::follower;
@@ -56,6 +65,7 @@ struct ClusterView {
   bool lease_valid = false;
   int64_t last_leader_contact_ms = -1;
   std::vector<MemberView> members;
+  VersionView version;
 };
 
 // How a proposal ended.
@@ -87,6 +97,20 @@ struct KeepAliveOutcome {
   enum class Kind : uint8_t { ok, not_leader, expired, unauthenticated, permission_denied } kind = Kind::ok;
   uint32_t leader = 0;
   int64_t valid_for_ms = 0;
+};
+
+// A backup (GET /v1/snapshot).
+struct BackupOutcome {
+  enum class Kind : uint8_t {
+    ok,           // `file` is the backup file (lockservice/backup_file.h)
+    unavailable,  // this node cannot serve one now (no leader it sees, or repairing)
+    busy,         // a backup is already being taken here
+    failed,       // the node could not produce it; `error` says why
+  };
+  Kind kind = Kind::ok;
+  uint64_t revision = 0;  // the revision the backup holds (or the node's, if none)
+  std::string file;
+  std::string error;
 };
 
 class NodeApi {
@@ -124,6 +148,14 @@ class NodeApi {
   // judged against the auth state the leader has applied.
   virtual void keep_alive(lockservice::SessionId session, lockservice::Credential credential,
                           std::function<void(KeepAliveOutcome)> done) = 0;
+
+  // A backup file of this node's state at one revision: on the leader after
+  // a linearizable read, so it holds every write acknowledged before the
+  // call; on a follower that hears from a leader, its applied state (as
+  // etcd's snapshot save serves a member's own). `allowed` runs first, on the
+  // owner thread against that state; false means it answered the request
+  // itself and nothing is taken. `done` runs on another thread.
+  virtual void backup(std::function<bool(const ReadContext&)> allowed, std::function<void(BackupOutcome)> done) = 0;
 
   // A fresh client id for a request that brought no Idempotency-Key.
   virtual lockservice::ClientId new_client_id() = 0;

@@ -8,6 +8,7 @@
 #include "server/clock.h"
 #include "server/limits.h"
 #include "server/memory.h"
+#include "server/version.h"
 
 namespace synod::server {
 
@@ -31,6 +32,7 @@ void StatusReport::set_watchers(uint64_t open) {
 http::ClusterView StatusReport::build_view(const NodeReading& node, int64_t now) const {
   http::ClusterView next;
   next.self = config_.id;
+  next.version = versions();
   next.role = node.replica.role() == paxos::Role::leader      ? http::Role::leader
               : node.replica.role() == paxos::Role::candidate ? http::Role::candidate
                                                               : http::Role::follower;
