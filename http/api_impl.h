@@ -142,6 +142,9 @@ struct Api::Impl {
   void gate_stream(const CallPtr& c, std::function<void()> then);
   void auth_operation(const CallPtr& c);
 
+  // ---- backups (backup_api.cpp) ----
+  void snapshot_get(const CallPtr& c);
+
   // ---- streams (streams.cpp) ----
   struct Feed;
   void watch(const CallPtr& c);

@@ -97,6 +97,7 @@ void decode_params(Op op, Decoding& d) {
     case Op::auth_token_list:
     case Op::auth_rule_list:
     case Op::auth_whoami:
+    case Op::snapshot_get:
       return;
     case Op::auth_token_create:
       return decoding::decode_auth_token_create(d);

@@ -43,6 +43,7 @@ constexpr std::array kRoutes = {
     Route{"POST", "/v1/locks/{name}/force-release", Op::lock_force_release},
     Route{"POST", "/v1/elections/{name}/force-release", Op::election_force_release},
     Route{"GET", "/v1/locks", Op::lock_list},
+    Route{"GET", "/v1/snapshot", Op::snapshot_get},
 };
 
 bool is_rest_param(std::string_view segment) { return segment == "{key}" || segment == "{prefix}"; }
@@ -116,8 +117,9 @@ const char* op_name(Op op) {
                                            "auth_whoami",
                                            "lock_force_release",
                                            "election_force_release",
-                                           "lock_list"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Op::lock_list) + 1);
+                                           "lock_list",
+                                           "snapshot_get"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Op::snapshot_get) + 1);
   return kNames[static_cast<size_t>(op)];
 }
 

@@ -58,6 +58,7 @@ enum class Op : uint8_t {
   lock_force_release,
   election_force_release,
   lock_list,
+  snapshot_get,
 };
 
 struct Route {

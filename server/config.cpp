@@ -421,7 +421,11 @@ std::string usage() {
   const Config defaults;
   std::string text =
       "usage: synod --id N --peers 1=HOST:PORT,2=HOST:PORT,... --data-dir PATH [options]\n"
-      "       synod --config FILE [options]\n\n"
+      "       synod --config FILE [options]\n"
+      "       synod restore --snapshot FILE --id N --peers ... --data-dir PATH [options]\n"
+      "           seed a new cluster's member from a backup (docs/operations.md)\n"
+      "       synod --version\n"
+      "       synod --print-cluster-id [options]\n\n"
       "Every option is also read from the environment as SYNOD_<OPTION> (upper case, '_' for '-') and from\n"
       "a config file (--config FILE or SYNOD_CONFIG; lines 'name = value', '_' for '-'). Flags win over\n"
       "the environment, the environment over the file. Sizes take K, M and G suffixes (powers of 1024).\n\n"

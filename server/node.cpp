@@ -23,6 +23,7 @@
 #include "paxos/replica.h"
 #include "persistence/cluster_identity.h"
 #include "persistence/lmdb_storage.h"
+#include "server/backup.h"
 #include "server/bootstrap_token.h"
 #include "server/clock.h"
 #include "server/command_reports.h"
@@ -141,6 +142,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   SnapshotFork snapshots;       // this node's snapshots, serialized by a child
   PeerServices peers;           // forwarding to the leader, snapshot transfer
   CommandReports reports;       // expiries and forced releases, as they apply
+  Backups backups;              // GET /v1/snapshot, serialized by a child
   using Reported = CommandReports::Reported;
   // The watch history on disk; null when configured off. Declared last, so
   // it stops first: its thread answers reads into the API and the streams.
@@ -266,6 +268,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
       event_history->read(machine, after, std::move(filter), limit, std::move(done));
     });
   }
+  void backup(std::function<bool(const http::ReadContext&)> allowed,
+              std::function<void(http::BackupOutcome)> done) override;
   lockservice::ClientId new_client_id() override {
     // node id | boot nonce | counter: unique across nodes and restarts (limits.h).
     constexpr unsigned kCounterBits = kClientIdCounterBits;
@@ -562,6 +566,31 @@ void Node::Impl::read(bool stale, std::function<void(const http::ReadContext&)> 
   asio::post(io, [this, stale, fn = std::move(fn)]() mutable {
     driver.read(stale, std::move(fn), steady_us());
     if (!stale) flush();
+  });
+}
+
+void Node::Impl::backup(std::function<bool(const http::ReadContext&)> allowed,
+                        std::function<void(http::BackupOutcome)> done) {
+  asio::post(io, [this, allowed = std::move(allowed), done = std::move(done)]() mutable {
+    const bool leads = replica->role() == paxos::Role::leader;
+    // A follower's state counts only while it hears from a leader and is
+    // not repairing: a partitioned one's may be arbitrarily old.
+    const bool follows = !leads && replica->voting() && cluster().sees_quorum;
+    auto take = [this, leads, follows, allowed = std::move(allowed), done](const http::ReadContext& context) {
+      if (!context.ok || !(leads || follows)) {
+        return done(http::BackupOutcome{http::BackupOutcome::Kind::unavailable, context.revision, {}, {}});
+      }
+      if (!allowed(context)) return;
+      lockservice::BackupHeader header;
+      header.cluster_id = cluster_id;
+      header.slot = driver.applied_slot();
+      header.revision = machine.revision();
+      header.log_time_ms = machine.log_time_ms();
+      header.taken_unix_ms = unix_ms();
+      backups.take(machine, header, done);
+    };
+    driver.read(/*stale=*/!leads, std::move(take), steady_us());
+    if (leads) flush();
   });
 }
 

@@ -3,16 +3,11 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "server/clock.h"
@@ -22,9 +17,8 @@ namespace synod::server {
 namespace asio = boost::asio;
 
 namespace {
-// A sanity bound on the length the child announces; the store refuses an
-// image above its snapshot_bytes_max anyway.
-constexpr uint64_t kImageBytesMax = uint64_t{1} << 36;
+// The most the child reserves for an image before it serializes.
+constexpr uint64_t kImageReserveBytesMax = uint64_t{1} << 36;
 // Images at least this large are freed gradually (release()).
 constexpr size_t kGradualReleaseBytes = size_t{16} << 20;
 constexpr uintptr_t kReleaseStepBytes = uintptr_t{8} << 20;
@@ -34,21 +28,19 @@ SnapshotFork::SnapshotFork(asio::io_context& io, Log& log, NodeMetrics& metrics,
                            std::function<void(paxos::Slot)> on_saved)
     : io_(io), log_(log), metrics_(metrics), on_saved_(std::move(on_saved)) {}
 
-// SNAPSHOTS OFF THE OWNER THREAD. Serializing the state machine costs time in
-// proportion to its size (about 0.4 s for 65 MB, docs/lockservice.md §10),
-// and the owner loop is what sends heartbeats: serialized inline, a state of
-// millions of keys stalled it for seconds and cost elections. So a forked
-// child serializes the state as it was at the fork (the pages are shared
-// copy-on-write) and writes it to a pipe, which a thread of its own reads, so
-// the owner loop pays only for fork() itself. The child touches nothing but
-// the state machine, malloc (glibc makes it safe across fork) and the pipe:
-// it closes every other descriptor first, so it holds no socket or file of
-// the parent's open, takes no lock, writes no log, runs at nice 19 so that
-// it never takes a core from a serving thread, and _exits. It writes the
-// image's length before the image (read_snapshot_image says why), and a
-// child that dies midway is a short read, never a truncated snapshot: the
-// image counts only with all its bytes, the end of the pipe and exit status
-// 0. If fork fails, the owner thread serializes inline.
+// SNAPSHOTS OFF THE OWNER THREAD: a forked child serializes the state as it
+// was at the fork (fork_image.h says why), so the owner loop pays only for
+// fork() itself. If fork fails, the owner thread serializes inline.
+//
+// The child reserves its image's room once, from the last image's size.
+// Grown by doubling, each step mapped a new block and unmapped the old one,
+// and those change the child's memory map under the anon_vma lock it shares
+// with the parent (a forked child's mappings hang off the parent's). In the
+// growing-state run the parent's owner thread waited 349-410 ms for that
+// lock in brk (state D, sampled from /proc every 10 ms), sent no heartbeats,
+// and a follower took over. The reserve alone did not stop that wait; the
+// heap's 64 MiB growth step (configure_allocator) did (docs/ARCHITECTURE.md,
+// "The lock the child shares").
 void SnapshotFork::maybe_snapshot(const lockservice::StateMachine& machine, paxos::Slot slot,
                                   std::vector<paxos::NodeId> members, StorageThread& storage) {
   if (running_ || slot == paxos::kNoSlot) return;
@@ -58,54 +50,30 @@ void SnapshotFork::maybe_snapshot(const lockservice::StateMachine& machine, paxo
   snapshot.slot = slot;
   snapshot.members = std::move(members);
   const auto started = steady_us();
-  int fds[2] = {-1, -1};
-  pid_t child = -1;
-  if (::pipe2(fds, O_CLOEXEC) == 0) {
-    // Room for the image as it was last time, and a quarter more: see
-    // serialize_in_child.
-    const uint64_t reserve = std::min<uint64_t>(last_image_bytes_ + last_image_bytes_ / 4 + (uint64_t{16} << 20),
-                                                kImageBytesMax);
-    child = ::fork();
-    if (child == 0) serialize_in_child(machine, fds, static_cast<size_t>(reserve));  // never returns
-  }
-  if (child < 0) {
-    const int error = errno;
-    for (const int fd : fds) {
-      if (fd >= 0) ::close(fd);
-    }
-    log_.write(Level::warn, "snapshot_fork_failed", {{"errno", static_cast<int64_t>(error)}});
+  // Room for the image as it was last time, and a quarter more.
+  const auto reserve = static_cast<size_t>(std::min<uint64_t>(last_image_bytes_ + last_image_bytes_ / 4 +
+                                                                  (uint64_t{16} << 20),
+                                                              kImageReserveBytesMax));
+  const ForkedImage forked = fork_image([&machine, reserve] { return machine.snapshot(reserve); });
+  if (!forked.ok()) {
+    log_.write(Level::warn, "snapshot_fork_failed", {{"errno", static_cast<int64_t>(forked.error)}});
     snapshot.bytes = machine.snapshot();
     return save_snapshot(std::move(snapshot), started, steady_us() - started, steady_us() - started);
   }
-  const int64_t fork_us = steady_us() - started;
-  ::close(fds[1]);
-  read_snapshot_image(fds[0], child, started, fork_us, std::move(snapshot));
+  read_snapshot_image(forked, started, steady_us() - started, std::move(snapshot));
 }
 
 // A thread of its own reads the image, because allocating and filling
 // hundreds of MB held the owner loop back: zeroing and faulting in a 300 MB
 // buffer took over 300 ms, at the same moment on every node (they snapshot at
 // the same slot), and cost leader changes in the growing-state run (issue
-// 18). The child sends the image's length first, then the image, so the
-// reader allocates the image once at its exact size. Reading it into a buffer
-// that grows by doubling left a trail of freed blocks of 64 KiB to 16 MiB
-// behind every snapshot, and once glibc had raised its mmap threshold (it
-// does after the first large block is freed) those holes stayed in the heap:
-// a node's RSS rose by 26 MiB in one step after 25 minutes (issue 23). The
-// image counts only with all its bytes, the end of the pipe and exit status 0.
-void SnapshotFork::read_snapshot_image(int fd, pid_t child, int64_t started, int64_t fork_us,
+// 18).
+void SnapshotFork::read_snapshot_image(ForkedImage forked, int64_t started, int64_t fork_us,
                                        persistence::Snapshot snapshot) {
   if (reader_.joinable()) reader_.join();  // the previous one posted its result already
-  child_ = child;
-  reader_ = std::thread([this, fd, child, started, fork_us, snapshot = std::move(snapshot)]() mutable {
-    std::string error = read_image(fd, snapshot.bytes);
-    ::close(fd);
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (error.empty() && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-      error = "exit status " + std::to_string(status);
-    }
+  child_ = forked.child;
+  reader_ = std::thread([this, forked, started, fork_us, snapshot = std::move(snapshot)]() mutable {
+    std::string error = collect_image(forked, snapshot.bytes);
     asio::post(io_, [this, error = std::move(error), snapshot = std::move(snapshot), started, fork_us]() mutable {
       child_ = -1;
       if (!error.empty()) {
@@ -120,76 +88,14 @@ void SnapshotFork::read_snapshot_image(int fd, pid_t child, int64_t started, int
   });
 }
 
-// Blocking reads on the reader thread: the length, the image, then the end of
-// the pipe. An empty string, or what went wrong.
-std::string SnapshotFork::read_image(int fd, std::string& image) {
-  auto read_exactly = [fd](char* data, size_t size) -> std::string {
-    while (size > 0) {
-      const ssize_t got = ::read(fd, data, size);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return std::string("read: ") + std::strerror(errno);
-      if (got == 0) return "the pipe ended early";
-      data += got;
-      size -= static_cast<size_t>(got);
-    }
-    return {};
-  };
-  uint64_t length = 0;
-  if (auto error = read_exactly(reinterpret_cast<char*>(&length), sizeof length); !error.empty()) return error;
-  if (length > kImageBytesMax) return "the image is " + std::to_string(length) + " bytes, too many";
-  image.resize(length);  // one allocation, at the exact size
-  if (auto error = read_exactly(image.data(), image.size()); !error.empty()) return error;
-  char extra = 0;
-  if (read_exactly(&extra, 1) != "the pipe ended early") return "more bytes than the image's length";
-  return {};
-}
-
 SnapshotFork::~SnapshotFork() {
   // Stopping: a child still serializing is killed, so the reader sees the
   // pipe end and stops; its result is posted to an io_context that no
   // longer runs, and dropped with it.
   if (releaser_.joinable()) releaser_.join();
   if (!reader_.joinable()) return;
-  if (child_ > 0) ::kill(child_, SIGKILL);
+  kill_image_child(child_);
   reader_.join();
-}
-
-// The child reserves its image's room once, from the last image's size.
-// Grown by doubling, each step mapped a new block and unmapped the old one,
-// and those change the child's memory map under the anon_vma lock it shares
-// with the parent (a forked child's mappings hang off the parent's). In the
-// growing-state run the parent's owner thread waited 349-410 ms for that
-// lock in brk (state D, sampled from /proc every 10 ms), sent no heartbeats,
-// and a follower took over. The reserve alone did not stop that wait; the
-// heap's 64 MiB growth step (configure_allocator) did (docs/ARCHITECTURE.md,
-// "The lock the child shares").
-[[noreturn]] void SnapshotFork::serialize_in_child(const lockservice::StateMachine& machine, const int fds[2],
-                                                   size_t reserve_bytes) {
-  const int out = fds[1];
-  // The child competes for the same cores as the serving threads of this
-  // process (and, on one machine, of the other nodes): it yields to them.
-  [[maybe_unused]] const int niceness = ::nice(19);  // best effort: a failure only costs priority
-  if (fds[0] < out) ::close(fds[0]);
-  if (out > 3) ::close_range(3, static_cast<unsigned>(out - 1), 0);
-  ::close_range(static_cast<unsigned>(out + 1), ~0U, 0);
-  try {
-    const std::string bytes = machine.snapshot(reserve_bytes);
-    const uint64_t length = bytes.size();  // first, so the parent allocates the image once
-    auto write_all = [out](const char* data, size_t size) {
-      while (size > 0) {
-        const ssize_t written = ::write(out, data, size);
-        if (written < 0 && errno == EINTR) continue;
-        if (written <= 0) ::_exit(1);
-        data += written;
-        size -= static_cast<size_t>(written);
-      }
-    };
-    write_all(reinterpret_cast<const char*>(&length), sizeof length);
-    write_all(bytes.data(), bytes.size());
-  } catch (...) {
-    ::_exit(1);
-  }
-  ::_exit(0);
 }
 
 // What saving one snapshot has done so far, carried from step to step.

@@ -3,9 +3,9 @@
 // compacted below them on the storage thread, in bounded steps.
 //
 // Owner thread: maybe_snapshot, and every completion, which comes back to the
-// owner thread's io_context. Reader thread: read_image. Releaser thread: a
-// saved image's memory. Storage thread: save_step. The child process runs serialize_in_child and
-// nothing else.
+// owner thread's io_context. Reader thread: collect_image. Releaser thread: a
+// saved image's memory. Storage thread: save_step. The child process
+// (fork_image.h) serializes the state machine and nothing else.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,7 @@
 
 #include "lockservice/state_machine.h"
 #include "persistence/storage.h"
+#include "server/fork_image.h"
 #include "server/log.h"
 #include "server/node_metrics.h"
 #include "server/storage_thread.h"
@@ -44,10 +45,7 @@ class SnapshotFork {
                       std::vector<paxos::NodeId> members, StorageThread& storage);
 
  private:
-  [[noreturn]] static void serialize_in_child(const lockservice::StateMachine& machine, const int fds[2],
-                                              size_t reserve_bytes);
-  void read_snapshot_image(int fd, pid_t child, int64_t started, int64_t fork_us, persistence::Snapshot snapshot);
-  static std::string read_image(int fd, std::string& image);
+  void read_snapshot_image(ForkedImage forked, int64_t started, int64_t fork_us, persistence::Snapshot snapshot);
   struct Saving;
   void save_snapshot(persistence::Snapshot snapshot, int64_t started, int64_t serialize_us, int64_t owner_us);
   // Storage thread: one step of saving or compacting, then the next queued.
