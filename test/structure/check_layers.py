@@ -31,7 +31,7 @@ ALLOWED = {
     "http/text": set(),
     "http": {"base", "lockservice", "http/text", "net", "tls"},
     "server": {"base", "paxos", "lockservice", "persistence", "transport", "http", "http/text", "tls"},
-    # synodctl: the HTTP client and the text codecs (and lockservice's constant header).
+    # synodctl: the HTTP client and the text codecs, and lockservice (backup files).
     "cli": {"base", "http", "http/text", "lockservice"},
 }
 # Third-party headers a folder must never include.
