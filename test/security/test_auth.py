@@ -125,6 +125,11 @@ def test_tokens_rules_and_session_ownership(binary):
         listing = call(cluster, follower, "GET", "/v1/locks", ROOT_TOKEN)
         assert listing.status == 200 and [lock["lock"] for lock in listing.json["locks"]] == ["app/db"], listing
         print(f"  root lists every lock: {[lock['lock'] for lock in listing.json['locks']]}")
+        # A backup holds everything, token hashes included: cluster admin only.
+        expect(call(cluster, follower, "GET", "/v1/snapshot", alice), 403, "permission_denied", "alice takes a backup")
+        expect(call(cluster, follower, "GET", "/v1/snapshot"), 401, "unauthenticated", "a backup without a token")
+        backup = call(cluster, leader, "GET", "/v1/snapshot", ROOT_TOKEN)
+        assert backup.status == 200 and backup.header("content-type") == "application/octet-stream", backup
         grant = [line for line in cluster.log_text(leader).splitlines() if "action=create_session_and" in line]
         assert grant and f"session:{session} (new)" in grant[-1], grant
         print(f"  with --audit-locks, the grant's audit line: {grant[-1].split(' ', 3)[-1]}")
