@@ -1,12 +1,16 @@
 // The client API's pure decoding (http/request.h) and its route table
-// (http/routes.h): no node, no sockets.
+// (http/routes.h), held to docs/openapi.yaml with the observability routes
+// (http/observability.h): no node, no sockets.
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <functional>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
 
+#include "http/observability.h"
 #include "http/request.h"
 #include "http/routes.h"
 #include "lockservice/state_machine.h"
@@ -41,13 +45,15 @@ ApiRequest ok(std::string_view method, std::string_view target, std::string_view
   return *d.request;
 }
 
-// (method, path) pairs under `paths:` of docs/openapi.yaml, read line by
-// line: the document keeps paths at two spaces and methods at four.
-std::set<std::pair<std::string, std::string>> documented_routes() {
+// The operations under `paths:` of docs/openapi.yaml, (method, path) ->
+// operationId, read line by line: the document keeps paths at two spaces,
+// methods at four and an operation's fields at six.
+std::map<std::pair<std::string, std::string>, std::string> documented_routes() {
   std::ifstream file(std::string(SYNOD_SOURCE_DIR) + "/docs/openapi.yaml");
   REQUIRE(file);
-  std::set<std::pair<std::string, std::string>> out;
+  std::map<std::pair<std::string, std::string>, std::string> out;
   std::string line, path;
+  std::pair<std::string, std::string> operation;
   bool in_paths = false;
   while (std::getline(file, line)) {
     if (!line.empty() && line[0] != ' ') in_paths = line == "paths:";
@@ -60,25 +66,79 @@ std::set<std::pair<std::string, std::string>> documented_routes() {
       if (line == std::string("    ") + method + ":") {
         std::string upper = method;
         for (auto& c : upper) c = static_cast<char>(c - 'a' + 'A');
-        out.emplace(upper, path);
+        operation = {upper, path};
+        out.emplace(operation, "");
       }
     }
+    const std::string id_field = "      operationId: ";
+    if (line.rfind(id_field, 0) == 0 && out.count(operation)) out[operation] = line.substr(id_field.size());
   }
   return out;
 }
 
+// The observability routes are not in the route table: the node hands a
+// request to serve_observability first (server/node.cpp). A fake node for it.
+class FakeObservability : public ObservabilityApi {
+ public:
+  void observe_http(std::string_view, int, double) override {}
+  void set_watchers(uint64_t) override {}
+  void metrics_text(std::function<void(std::string)> done) override { done("synod_up 1\n"); }
+  void status(std::function<void(const StatusSnapshot&)> done) override { done(StatusSnapshot{}); }
+};
+
+// What serve_observability answers for GET path: its status, or 0 when it
+// leaves the request to the client API.
+int observability_status(const std::string& method, const std::string& path) {
+  FakeObservability node;
+  Request request;
+  request.method = method;
+  request.path = path;
+  request.target = path;
+  int status = 0;
+  Responder respond([&status](Response response) { status = response.status; });
+  return serve_observability(request, respond, node) ? status : 0;
+}
+
+// A path template with each {param} filled in.
+std::string concrete(std::string path) {
+  for (size_t open; (open = path.find('{')) != std::string::npos;) path.replace(open, path.find('}') - open + 1, "x");
+  return path;
+}
+
 TEST_CASE("every route served is in docs/openapi.yaml, and every documented route is served", "[api][openapi]") {
-  std::set<std::pair<std::string, std::string>> served;
-  for (const Route& route : routes()) served.emplace(std::string(route.method), std::string(route.path));
   const auto documented = documented_routes();
   CHECK(documented.size() >= 20);
-  for (const auto& route : served) {
-    INFO("served but not documented: " << route.first << " " << route.second);
-    CHECK(documented.count(route));
+  std::set<std::pair<std::string, std::string>> served;
+  for (const Route& route : routes()) {
+    const std::pair<std::string, std::string> key{std::string(route.method), std::string(route.path)};
+    served.insert(key);
+    const std::string name = key.first + " " + key.second;
+    {
+      INFO("served but not documented: " << name);
+      CHECK(documented.count(key));
+    }
+    if (!documented.count(key)) continue;
+    {
+      INFO(name << ": its operationId must be the route table's name for it");
+      CHECK(documented.at(key) == op_name(route.op));
+    }
+    INFO(name << " is the client API's, not an observability route");
+    CHECK(observability_status(key.first, concrete(key.second)) == 0);
   }
-  for (const auto& route : documented) {
-    INFO("documented but not served: " << route.first << " " << route.second);
-    CHECK(served.count(route));
+  // GET /, /metrics and /v1/status, which the node serves before the route table.
+  for (const char* path : {"/", "/metrics", "/v1/status"}) {
+    INFO("served but not documented: GET " << path);
+    CHECK(observability_status("GET", path) == 200);
+    CHECK(documented.count({"GET", path}));
+    CHECK(observability_status("POST", path) == 405);  // GET only, as the document says
+  }
+  for (const auto& [route, id] : documented) {
+    {
+      INFO("documented but not served: " << route.first << " " << route.second);
+      CHECK((served.count(route) || observability_status(route.first, route.second) == 200));
+    }
+    INFO("no operationId: " << route.first << " " << route.second);
+    CHECK(!id.empty());
   }
 }
 
