@@ -8,6 +8,8 @@ did not arrive (the chaos clients tell "refused" from "ambiguous" by it).
 import http.client
 import json
 
+from pylib import openapi
+
 
 class Response:
     """One answer: status, the body as text (`raw`) and as JSON (`json`, None
@@ -73,6 +75,13 @@ def use_token_everywhere(token):
     _default_headers["Authorization"] = f"Bearer {token}"
 
 
+def sent_headers(headers):
+    """The headers a request goes with: the process's defaults, then its own."""
+    merged = dict(_default_headers)
+    merged.update(headers or {})
+    return merged
+
+
 class _Defaults:
     def request(self, method, url, body=None, headers=None, **kwargs):
         merged = dict(_default_headers)
@@ -119,17 +128,20 @@ class Http:
             connection.timeout = timeout
             if connection.sock is not None:
                 connection.sock.settimeout(timeout)
+        sent = encode(body)
         try:
-            connection.request(method, path, body=encode(body), headers=headers or {})
+            connection.request(method, path, body=sent, headers=headers or {})
             answer = connection.getresponse()
             raw = answer.read()
             result = Response(answer.status, raw, {k.lower(): v for k, v in answer.getheaders()})
             if answer.will_close:
                 self.drop(port)
-            return result
         except (OSError, http.client.HTTPException) as error:
             self.drop(port)
             return Response(0, error=f"{type(error).__name__}: {error}")
+        if openapi.enabled():  # the API tests hold every exchange to docs/openapi.yaml
+            openapi.check_exchange(method, path, sent_headers(headers), sent, result.status, result.headers, raw)
+        return result
 
     def drop(self, port):
         connection = self.connections.pop(port, None)

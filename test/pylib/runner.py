@@ -12,6 +12,8 @@ import os
 import sys
 import time
 
+from pylib import openapi
+
 
 def main(namespace):
     """`namespace` is the module's globals(); returns the exit code."""
@@ -31,7 +33,11 @@ def main(namespace):
     if args.synodctl:
         os.environ["SYNODCTL"] = os.path.abspath(args.synodctl)
     started = time.time()
-    namespace[args.test](os.path.abspath(args.binary))
+    try:
+        namespace[args.test](os.path.abspath(args.binary))
+    finally:
+        openapi.report(args.test)  # with SYNOD_OPENAPI_CHECK: how many answers docs/openapi.yaml checked
+    openapi.raise_if_failed()  # a mismatch a background thread met
     print(f"{args.test}: passed in {time.time() - started:.1f}s")
     return 0
 

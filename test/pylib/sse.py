@@ -14,7 +14,8 @@ import socket
 import threading
 import time
 
-from pylib.http import new_connection
+from pylib import openapi
+from pylib.http import new_connection, sent_headers
 
 
 class Parser:
@@ -69,6 +70,24 @@ def _shut(connection):
         connection.close()
 
 
+def _check_stream(path, headers, status, response_headers, body):
+    """With SYNOD_OPENAPI_CHECK, the stream's head (or its refusal) checked against
+    docs/openapi.yaml, and a check of its events; else None."""
+    if not openapi.enabled():
+        return None
+    return openapi.StreamCheck("GET", path, sent_headers(headers), status, response_headers, body)
+
+
+def _check_event(check, event):
+    """An event against its schema. On the reader thread a mismatch is only
+    remembered (runner.py fails the test with it), so the stream goes on."""
+    if check is not None:
+        try:
+            check.event(event.get("event"), event.get("data", ""))
+        except openapi.OpenApiMismatch:
+            pass
+
+
 class Events:
     """A stream read on a background thread; each event also carries its data
     parsed as JSON under "json". A non-200 answer keeps its text in `body`."""
@@ -81,14 +100,17 @@ class Events:
         self.headers = {k.lower(): v for k, v in self.response.getheaders()}
         self.events = queue.Queue()
         self.ended = threading.Event()
+        raw = b"" if self.status == 200 else self.response.read()
+        self.check = _check_stream(path, headers, self.status, self.headers, raw)
         if self.status == 200:
             threading.Thread(target=self._read, daemon=True).start()
         else:
-            self.body = self.response.read().decode("utf-8", "replace")
+            self.body = raw.decode("utf-8", "replace")
             self.ended.set()
 
     def _read(self):
         for event in read_events(self.response):
+            _check_event(self.check, event)
             try:
                 event["json"] = json.loads(event["data"])
             except ValueError:
@@ -141,10 +163,14 @@ class EventStream:
         self.connection = new_connection("127.0.0.1", port, timeout)
         self.status = 0
         self.response = None
+        self.check = None
         try:
             self.connection.request("GET", path, headers=headers or {})
             self.response = self.connection.getresponse()
             self.status = self.response.status
+            raw = b"" if self.status == 200 else self.response.read()
+            self.check = _check_stream(path, headers, self.status,
+                                       {k.lower(): v for k, v in self.response.getheaders()}, raw)
         except (OSError, http.client.HTTPException):
             self.close()
 
@@ -157,6 +183,7 @@ class EventStream:
         if self.status != 200:
             return
         for event in read_events(self.response, stop):
+            _check_event(self.check, event)
             try:
                 data = json.loads(event["data"])
             except ValueError:
