@@ -35,6 +35,13 @@ constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [
   kv get KEY [--stale] [--raw]
   kv list [PREFIX]
   kv delete KEY [--recurse] [--cas M]
+  txn [--if GUARD]... [--then OP]...  all of the OPs at once if every GUARD holds, else none (exit 1)
+      GUARD  version KEY = N | modify_index KEY = N | exists KEY | missing KEY
+             | holder LOCK = SESSION | token LOCK = N | alive SESSION
+      OP     put KEY VALUE [session=S] [sequential] [cas=M] [lock=L token=T]
+             | delete KEY [recurse] [cas=M] [lock=L token=T]
+             each one argument: quote it ('put k "a b"' keeps the space in the value)
+  txn -f FILE|-                       the request body as JSON, {"guards":[...],"ops":[...]} (docs/api.md)
   watch [PREFIX] [--index N] [--space key|lock|election|session|all]
   auth whoami
   auth enable | auth disable
@@ -234,6 +241,7 @@ int main(int argc, char** argv) {
     Args args({words.begin() + 1, words.end()}, {});
     return auth_command(options, cluster, "rule", args);
   }
+  if (command == "txn") return txn_command(options, cluster, {words.begin() + 1, words.end()});
   if (command == "elect") {
     Args args({words.begin() + 1, words.end()}, {"observe"});
     return elect(options, cluster, args);

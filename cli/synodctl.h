@@ -15,6 +15,7 @@
 //   lock_run.cpp     `lock run`: run a command while holding a lock
 //   elect.cpp        `elect`: campaign and hold leadership, or observe
 //   auth.cpp         `auth`: tokens, rules, on and off, whoami; force-release
+//   txn.cpp          `txn`: guards and operations from words or a JSON file
 //
 // `lock run` is the one piece with logic of its own: it runs a command while
 // holding a lock and guarantees the command is dead before the server could
@@ -154,6 +155,8 @@ int watch_command(const Options& options, Args& args);
 int lock_run(const Options& options, Cluster& cluster, Args& args);
 int elect(const Options& options, Cluster& cluster, Args& args);
 int auth_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
+// `txn`: `words` are those after the command (--if, --then, -f FILE).
+int txn_command(const Options& options, Cluster& cluster, const std::vector<std::string>& words);
 // `lock force-release` and `election force-release`: `space` is "locks" or "elections".
 int force_release(const Options& options, Cluster& cluster, const std::string& space, Args& args);
 
