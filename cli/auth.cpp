@@ -1,7 +1,8 @@
 // `synodctl auth`: who the caller is, turning auth on and off, tokens and
 // rules (docs/security.md); and `lock force-release`, `election
 // force-release`, the administrators' way to take a lock or a leadership
-// from its holder. Each is one request and its answer. The token a request
+// from its holder, and `lock list`, their view of every lock. Each is one
+// request and its answer (a listing, every page of it). The token a request
 // carries is the global --token or $SYNOD_TOKEN (request_headers).
 #include <algorithm>
 #include <cstdio>
@@ -153,6 +154,24 @@ int force_release(const Options& options, Cluster& cluster, const std::string& s
   const auto response = cluster.call("POST", "/v1/" + space + "/" + encode(name) + "/force-release" + query);
   return simple(options, response, [&](const json& r) {
     std::printf("force-released %s %s: %s\n", lock ? "lock" : "election", name.c_str(), text(r, "reason").c_str());
+  });
+}
+
+int lock_list(const Options& options, Cluster& cluster, Args& args) {
+  args.done(0);
+  return simple(options, list_all(cluster, "/v1/locks?limit=1000", "locks", "lock"), [](const json& r) {
+    std::vector<std::vector<std::string>> rows = {{"LOCK", "KIND", "HOLDERS", "TOKENS", "WAITERS"}};
+    for (const auto& lock : r["locks"]) {
+      std::string sessions, tokens;
+      for (const auto& h : lock["holders"]) {
+        sessions += (sessions.empty() ? "" : ",") + text(h, "session");
+        tokens += (tokens.empty() ? "" : ",") + text(h, "token");
+      }
+      rows.push_back({text(lock, "lock"), lock.contains("kind") ? text(lock, "kind") : "-",
+                      sessions.empty() ? "-" : sessions, tokens.empty() ? "-" : tokens,
+                      std::to_string(lock["waiters"].size())});
+    }
+    print_table(rows);
   });
 }
 

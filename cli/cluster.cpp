@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -72,6 +73,29 @@ json body_json(const ClientResponse& response) {
   return parsed.is_discarded() ? json::object() : parsed;
 }
 
+ClientResponse list_all(Cluster& cluster, const std::string& path, const char* field, const char* name) {
+  json items = json::array();
+  std::string after;
+  while (true) {
+    ClientResponse page = cluster.call("GET", after.empty() ? path : path + "&after=" + encode(after));
+    if (page.status != 200) return page;
+    const json body = body_json(page);
+    for (const auto& item : body.value(field, json::array())) items.push_back(item);
+    if (!body.value("more", false)) break;
+    // With auth on a page leaves out what the caller may not read: an empty
+    // page says nothing of where the next would start.
+    if (items.empty() || text(items.back(), name) == after) {
+      std::fprintf(stderr, "synodctl: the listing has more, out of reach past what this token may read\n");
+      break;
+    }
+    after = text(items.back(), name);
+  }
+  ClientResponse all;
+  all.status = 200;
+  all.body = json{{field, items}, {"more", false}}.dump();
+  return all;
+}
+
 // Prints a refusal and returns the exit code for it.
 int refused(const ClientResponse& response) {
   if (response.status == 0) {
@@ -110,16 +134,21 @@ int simple(const Options& options, const ClientResponse& response, const std::fu
 std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) { g_interrupted = true; }
 
+// A signal ends a stream at once: it has nothing to undo (each event is
+// flushed as it is printed), and a read blocked on a quiet stream would
+// otherwise notice only when the next heartbeat came.
+void stop_following(int) { std::_Exit(0); }
+
 // Follows an event stream, resuming after the last event on another
 // endpoint when the connection breaks, until interrupted.
 int follow(const Options& options, const std::string& target, const std::string& start_index,
            const std::function<void(const synod::http::SseEvent&)>& print) {
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  std::signal(SIGINT, stop_following);
+  std::signal(SIGTERM, stop_following);
   std::string last_id = start_index;
   size_t endpoint = 0;
   int failures = 0;
-  while (!g_interrupted) {
+  for (;;) {
     Client client(options.endpoints[endpoint % options.endpoints.size()], options.timeout_ms, options.tls);
     Headers headers = request_headers(options);
     if (!last_id.empty()) headers.emplace_back("Last-Event-ID", last_id);
@@ -130,15 +159,14 @@ int follow(const Options& options, const std::string& target, const std::string&
       if (event.type == "compacted") ended_by_server = true;
       print(event);
       std::fflush(stdout);
-      return !g_interrupted.load();
+      return true;
     });
     if (response.status != 0 && response.status != 200 && response.status != 503) return refused(response);
     if (ended_by_server) return 1;
     if (++failures > static_cast<int>(3 * options.endpoints.size())) return refused(response);
     ++endpoint;
-    if (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  return 0;
 }
 
 }  // namespace synod::cli

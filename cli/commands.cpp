@@ -1,7 +1,7 @@
 // The commands that are one request and its answer: cluster status,
 // session, lock (all but `lock run`, in lock_run.cpp, and `lock
-// force-release`, in auth.cpp) and kv; and watch, which follows the watch
-// stream until interrupted.
+// force-release` and `lock list`, in auth.cpp) and kv; and watch, which
+// follows the watch stream until interrupted. The listings take every page.
 #include <cstdio>
 #include <string>
 
@@ -41,7 +41,7 @@ int session_command(const Options& options, Cluster& cluster, const std::string&
   }
   if (verb == "list") {
     args.done(0);
-    return simple(options, cluster.call("GET", "/v1/sessions?limit=1000"), [](const json& r) {
+    return simple(options, list_all(cluster, "/v1/sessions?limit=1000", "sessions", "session"), [](const json& r) {
       for (const auto& s : r["sessions"])
         std::printf("%s ttl_ms=%s valid_for_ms=%s locks=%s\n", text(s, "session").c_str(), text(s, "ttl_ms").c_str(),
                     text(s, "valid_for_ms").c_str(), s["locks"].dump().c_str());
@@ -68,6 +68,7 @@ int session_command(const Options& options, Cluster& cluster, const std::string&
 int lock_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args) {
   if (verb == "run") return lock_run(options, cluster, args);
   if (verb == "force-release") return force_release(options, cluster, "locks", args);
+  if (verb == "list") return lock_list(options, cluster, args);
   const std::string name = args.positional(0, "the lock name");
   const std::string path = "/v1/locks/" + encode(name);
   if (verb == "acquire") {
@@ -128,7 +129,8 @@ int kv_command(const Options& options, Cluster& cluster, const std::string& verb
   if (verb == "list") {
     const std::string prefix = args.positionals() > 0 ? args.positional(0, "prefix") : "";
     args.done(1);
-    return simple(options, cluster.call("GET", "/v1/kv/" + key_path(prefix) + "?recurse&limit=1000"), [](const json& r) {
+    const auto listed = list_all(cluster, "/v1/kv/" + key_path(prefix) + "?recurse&limit=1000", "keys", "key");
+    return simple(options, listed, [](const json& r) {
       for (const auto& k : r["keys"])
         std::printf("%s = %s%s\n", text(k, "key").c_str(), text(k, "value").c_str(),
                     text(k, "encoding") == "base64" ? " (base64)" : "");

@@ -27,6 +27,7 @@ constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [
   lock status NAME
   lock validate NAME TOKEN
   lock force-release NAME [--reason TEXT] [--session ID] [--skip-lock-delay]
+  lock list                           every lock with its holders (an administrator's view)
   lock run [--ttl 10s] [--lock-delay 0s] [--wait 30s] [--margin 2s] NAME -- CMD [ARG...]
   elect NAME VALUE [--ttl 10s]        campaign, hold leadership until interrupted, resign
   elect --observe NAME                print every leader change, "no leader" included

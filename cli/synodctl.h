@@ -14,7 +14,7 @@
 //   keeper.h/.cpp    a session kept alive from its own thread (lock run, elect)
 //   lock_run.cpp     `lock run`: run a command while holding a lock
 //   elect.cpp        `elect`: campaign and hold leadership, or observe
-//   auth.cpp         `auth`: tokens, rules, on and off, whoami; force-release
+//   auth.cpp         `auth`: tokens, rules, on and off, whoami; force-release, lock list
 //   txn.cpp          `txn`: guards and operations from words or a JSON file
 //
 // `lock run` is the one piece with logic of its own: it runs a command while
@@ -121,6 +121,12 @@ class Cluster {
   size_t preferred_ = 0;
 };
 
+// Every page of a listing paged by `after` and `limit` (kv list, session list,
+// lock list): one answer {FIELD: [every item], "more": false}, or the first
+// refusal. `path` ends in a query ('?...'); each next page starts after the
+// last item's `name`.
+ClientResponse list_all(Cluster& cluster, const std::string& path, const char* field, const char* name);
+
 // The body as JSON; an empty object if it is not JSON.
 json body_json(const ClientResponse& response);
 
@@ -157,6 +163,8 @@ int elect(const Options& options, Cluster& cluster, Args& args);
 int auth_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
 // `txn`: `words` are those after the command (--if, --then, -f FILE).
 int txn_command(const Options& options, Cluster& cluster, const std::vector<std::string>& words);
+// `lock list`: every lock, an administrator's view (GET /v1/locks).
+int lock_list(const Options& options, Cluster& cluster, Args& args);
 // `lock force-release` and `election force-release`: `space` is "locks" or "elections".
 int force_release(const Options& options, Cluster& cluster, const std::string& space, Args& args);
 
