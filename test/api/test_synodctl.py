@@ -262,6 +262,17 @@ def test_synodctl_auth_commands(binary):
 
         taken = ctl(alice, "--json", "lock", "acquire", "app/db", "--ttl", "10s")
         assert taken.returncode == 0, taken
+        # The administrators' views: root lists every lock and every session;
+        # alice may list no locks, and sees her own sessions only.
+        locks = root("lock", "list")
+        rows = {line.split()[0]: line.split()[1:] for line in locks.stdout.splitlines()[1:]}
+        assert locks.returncode == 0 and rows["app/db"][1] == json.loads(taken.stdout)["session"], locks
+        not_admin = ctl(alice, "lock", "list")
+        assert not_admin.returncode == 1 and "403 permission_denied" in not_admin.stderr, not_admin
+        roots = root("session", "create").stdout.strip()
+        mine, every = (ctl(token, "session", "list").stdout.split("\n") for token in (alice, ROOT_TOKEN))
+        assert {line.split()[0] for line in mine if line} == {json.loads(taken.stdout)["session"]}, mine
+        assert {json.loads(taken.stdout)["session"], roots} <= {line.split()[0] for line in every if line}, every
         tokens = root("auth", "token", "list")
         assert tokens.returncode == 0 and tokens.stdout.split()[:4] == ["ID", "PRINCIPAL", "ROLES", "ROOT"], tokens
         rows = {line.split()[1]: line.split() for line in tokens.stdout.splitlines()[1:]}
