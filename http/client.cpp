@@ -20,7 +20,6 @@ namespace synod::http {
 namespace {
 
 constexpr size_t kHeadBytesMax = 64 << 10;
-constexpr size_t kBodyBytesMax = 64 << 20;
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -276,7 +275,7 @@ bool Client::read_body(ClientResponse& response) {
         read_line(line, response.error, timeout_ms_);  // the empty line after the last chunk
         return true;
       }
-      if (response.body.size() + size > kBodyBytesMax) {
+      if (response.body.size() + size > body_bytes_max_) {
         response.error = "the response is too large";
         return false;
       }
@@ -288,7 +287,7 @@ bool Client::read_body(ClientResponse& response) {
   }
   if (!length.empty()) {
     const size_t size = std::strtoul(length.c_str(), nullptr, 10);
-    if (size > kBodyBytesMax) {
+    if (size > body_bytes_max_) {
       response.error = "the response is too large";
       return false;
     }
@@ -301,7 +300,7 @@ bool Client::read_body(ClientResponse& response) {
   // No length: the body runs to the end of the connection.
   std::string ignored;
   while (fill(ignored, timeout_ms_)) {
-    if (buffer_.size() > kBodyBytesMax) break;
+    if (buffer_.size() > body_bytes_max_) break;
   }
   response.body = std::move(buffer_);
   buffer_.clear();

@@ -62,6 +62,10 @@ class Client {
 
   const std::string& address() const { return address_; }
   void close();
+  // The largest body an answer may have (64 MiB unless raised): a larger one
+  // is an error, not a process that runs out of memory. `synodctl snapshot
+  // save` raises it: a backup is the whole state.
+  void set_body_bytes_max(size_t bytes) { body_bytes_max_ = bytes; }
 
  private:
   bool connect(std::string& error);
@@ -76,6 +80,7 @@ class Client {
   bool read_line(std::string& line, std::string& error, int64_t timeout_ms);
 
   std::string address_;
+  size_t body_bytes_max_ = size_t{64} << 20;
   std::string host_;
   uint16_t port_ = 0;
   int64_t timeout_ms_;
