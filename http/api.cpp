@@ -160,6 +160,8 @@ void Api::Impl::execute(const CallPtr& c) {
       return auth_operation(c);
     case Op::snapshot_get:
       return snapshot_get(c);
+    case Op::leader_transfer:
+      return leader_transfer(c);
   }
   SYNOD_ASSERT_MSG(false, "an operation without an executor");
 }

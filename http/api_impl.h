@@ -145,6 +145,9 @@ struct Api::Impl {
   // ---- backups (backup_api.cpp) ----
   void snapshot_get(const CallPtr& c);
 
+  // ---- the cluster's administration (cluster_api.cpp) ----
+  void leader_transfer(const CallPtr& c);
+
   // ---- streams (streams.cpp) ----
   struct Feed;
   void watch(const CallPtr& c);

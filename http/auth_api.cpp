@@ -109,6 +109,7 @@ std::optional<Response> Api::Impl::read_denial(const CallPtr& c, const ReadConte
     case Op::auth_token_list:
     case Op::auth_rule_list:
     case Op::snapshot_get:  // everything, token hashes included
+    case Op::leader_transfer:
       status = check(ls::AclSpace::cluster, "", ls::Permission::admin);
       break;
     case Op::lock_list:

@@ -140,6 +140,8 @@ void decode_auth_disable(Decoding& d);
 void decode_force_release(Decoding& d, ls::Space space);
 // GET /v1/locks?after=NAME&limit=N: an administrator's listing.
 void decode_lock_list(Decoding& d);
+// decode_cluster.cpp
+void decode_leader_transfer(Decoding& d);
 // decode_txn.cpp: the body is the whole request (no query)
 void decode_txn(const json& body, ApiRequest& r, const DecodeLimits& limits);
 

@@ -113,6 +113,22 @@ struct BackupOutcome {
   std::string error;
 };
 
+// A leadership transfer (POST /v1/cluster/leader/transfer).
+struct TransferOutcome {
+  enum class Kind : uint8_t {
+    moved,       // `to` leads now
+    not_leader,  // this node does not lead; `leader` may name who does
+    refused,     // the target cannot take over; `error` says why
+    timed_out,   // handed over, but `to` did not lead in time (an election follows)
+  };
+  Kind kind = Kind::moved;
+  uint32_t from = 0;
+  uint32_t to = 0;
+  uint32_t leader = 0;  // the leader as this node knows it at the answer
+  int64_t took_ms = 0;
+  std::string error;
+};
+
 class NodeApi {
  public:
   virtual ~NodeApi() = default;
@@ -156,6 +172,13 @@ class NodeApi {
   // owner thread against that state; false means it answered the request
   // itself and nothing is taken. `done` runs on another thread.
   virtual void backup(std::function<bool(const ReadContext&)> allowed, std::function<void(BackupOutcome)> done) = 0;
+
+  // Hands leadership to member `to` (0: the most caught-up member), through
+  // the same handoff a leader stopping on SIGTERM makes, and answers once `to`
+  // leads or the handoff's time is up. `allowed` as for backup. `done` runs
+  // on the owner thread.
+  virtual void transfer_leadership(uint32_t to, std::function<bool(const ReadContext&)> allowed,
+                                   std::function<void(TransferOutcome)> done) = 0;
 
   // A fresh client id for a request that brought no Idempotency-Key.
   virtual lockservice::ClientId new_client_id() = 0;

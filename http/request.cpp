@@ -117,6 +117,8 @@ void decode_params(Op op, Decoding& d) {
       return decoding::decode_force_release(d, ls::Space::election);
     case Op::lock_list:
       return decoding::decode_lock_list(d);
+    case Op::leader_transfer:
+      return decoding::decode_leader_transfer(d);
     case Op::txn: break;
   }
   SYNOD_ASSERT_MSG(false, "a transaction is decoded from its body alone");

@@ -66,6 +66,7 @@ struct ApiRequest {
   std::string name;  // key (absolute), lock or election name, watch prefix
   lockservice::SessionId session = lockservice::kNoSession;
   lockservice::FencingToken token = 0;  // lock_validate
+  uint32_t member = 0;                  // leader_transfer's target; 0: the most caught-up member
 
   // Read options.
   bool stale = false;    // ?stale: a local read, maybe behind

@@ -44,6 +44,7 @@ constexpr std::array kRoutes = {
     Route{"POST", "/v1/elections/{name}/force-release", Op::election_force_release},
     Route{"GET", "/v1/locks", Op::lock_list},
     Route{"GET", "/v1/snapshot", Op::snapshot_get},
+    Route{"POST", "/v1/cluster/leader/transfer", Op::leader_transfer},
 };
 
 bool is_rest_param(std::string_view segment) { return segment == "{key}" || segment == "{prefix}"; }
@@ -118,8 +119,9 @@ const char* op_name(Op op) {
                                            "lock_force_release",
                                            "election_force_release",
                                            "lock_list",
-                                           "snapshot_get"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Op::snapshot_get) + 1);
+                                           "snapshot_get",
+                                           "leader_transfer"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Op::leader_transfer) + 1);
   return kNames[static_cast<size_t>(op)];
 }
 

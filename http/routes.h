@@ -59,6 +59,7 @@ enum class Op : uint8_t {
   election_force_release,
   lock_list,
   snapshot_get,
+  leader_transfer,
 };
 
 struct Route {

@@ -290,8 +290,9 @@ void Driver::install_snapshot(lockservice::StateMachine machine, paxos::Slot slo
   wake_revision_waits();
 }
 
-paxos::NodeId Driver::hand_over(int64_t now_us) {
+paxos::NodeId Driver::hand_over(int64_t now_us, paxos::NodeId to) {
   if (replica_->role() != Role::leader) return paxos::kNoNode;
+  if (to != paxos::kNoNode) return replica_->transfer_leadership(to, now_us) ? to : paxos::kNoNode;
   paxos::NodeId successor = paxos::kNoNode;
   paxos::Replica::PeerProgress best;
   for (paxos::NodeId member : replica_->options().members) {

@@ -184,11 +184,11 @@ class Driver {
   std::vector<paxos::Envelope> synced(const paxos::SyncReceipt& receipt, int64_t now_us);
   // A snapshot fetched from a peer, already saved by the host.
   void install_snapshot(lockservice::StateMachine machine, paxos::Slot slot, int64_t now_us);
-  // A leader hands leadership to the peer that is most caught up and most
-  // recently heard (a rolling restart costs no election timeout). Returns
-  // the successor, or kNoNode if this node does not lead or the replica
-  // refused.
-  paxos::NodeId hand_over(int64_t now_us);
+  // A leader hands leadership to `to`, or (kNoNode) to the peer that is most
+  // caught up and most recently heard (a rolling restart costs no election
+  // timeout). Returns the successor, or kNoNode if this node does not lead or
+  // the replica refused (`to` is not another voting member).
+  paxos::NodeId hand_over(int64_t now_us, paxos::NodeId to = paxos::kNoNode);
   // Shutting down: new proposals are refused and the keeper proposes no more.
   void stop() { stopping_ = true; }
   // Answers every waiting proposal with `stopping`.

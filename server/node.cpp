@@ -30,6 +30,7 @@
 #include "server/driver.h"
 #include "server/election_watch.h"
 #include "server/event_history.h"
+#include "server/leader_transfer.h"
 #include "server/limits.h"
 #include "server/log.h"
 #include "server/module_options.h"
@@ -143,6 +144,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   PeerServices peers;           // forwarding to the leader, snapshot transfer
   CommandReports reports;       // expiries and forced releases, as they apply
   Backups backups;              // GET /v1/snapshot, serialized by a child
+  LeaderTransfers transfers;    // POST /v1/cluster/leader/transfer, until the successor leads
   using Reported = CommandReports::Reported;
   // The watch history on disk; null when configured off. Declared last, so
   // it stops first: its thread answers reads into the API and the streams.
@@ -270,6 +272,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   }
   void backup(std::function<bool(const http::ReadContext&)> allowed,
               std::function<void(http::BackupOutcome)> done) override;
+  void transfer_leadership(uint32_t to, std::function<bool(const http::ReadContext&)> allowed,
+                           std::function<void(http::TransferOutcome)> done) override;
   lockservice::ClientId new_client_id() override {
     // node id | boot nonce | counter: unique across nodes and restarts (limits.h).
     constexpr unsigned kCounterBits = kClientIdCounterBits;
@@ -502,6 +506,7 @@ void Node::Impl::soft_state_changing(const paxos::SoftState& previous, const pax
   const int64_t now = steady_us();
   election.watch_candidacy(previous, next, Instant{now, unix_ms()}, replica->last_leader_contact());
   election.watch_leader(previous, next, Instant{now, unix_ms()}, stopping);
+  if (next.leader != previous.leader) transfers.observe(next.leader, now);
   if (!previous.voting && next.voting) {
     log.write(Level::info, "repair_complete",
               {{"ballot_round", next.ballot.round}, {"reason", repair_reason},
@@ -534,6 +539,7 @@ void Node::Impl::on_tick() {
   peers.fail_forwarded(true);
   peers.resend_forwarded(now);
   propose_bootstrap_token(now);
+  transfers.observe(soft.leader, now);
   if (status_report.window_due(now)) status_report.close_windows(now);
   peers.resume_fetch(now);  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
@@ -591,6 +597,40 @@ void Node::Impl::backup(std::function<bool(const http::ReadContext&)> allowed,
     };
     driver.read(/*stale=*/!leads, std::move(take), steady_us());
     if (leads) flush();
+  });
+}
+
+void Node::Impl::transfer_leadership(uint32_t to, std::function<bool(const http::ReadContext&)> allowed,
+                                     std::function<void(http::TransferOutcome)> done) {
+  asio::post(io, [this, to, allowed = std::move(allowed), done = std::move(done)]() mutable {
+    using Kind = http::TransferOutcome::Kind;
+    // The local state judges the credential, as for any admin read.
+    auto transfer = [this, to, allowed = std::move(allowed),
+                     done = std::move(done)](const http::ReadContext& context) mutable {
+      if (!allowed(context)) return;
+      const uint32_t self = config.id;
+      if (replica->role() != paxos::Role::leader || stopping) {
+        return done(http::TransferOutcome{Kind::not_leader, self, to, replica->leader(), 0, {}});
+      }
+      if (to == self) {
+        return done(http::TransferOutcome{Kind::refused, self, to, self, 0,
+                                          "node " + std::to_string(to) + " leads already"});
+      }
+      const int64_t now = steady_us();
+      const NodeId successor = driver.hand_over(now, to);
+      if (successor == paxos::kNoNode) {
+        return done(http::TransferOutcome{Kind::refused, self, to, self, 0,
+                                          "node " + std::to_string(to) + " is not another voting member"});
+      }
+      log.write(Level::info, "handing_over",
+                {{"successor", successor},
+                 {"successor_chosen_through", replica->peer(successor).chosen_through},
+                 {"commit_index", replica->commit_index()},
+                 {"reason", "requested"}});
+      transfers.started(self, successor, now, std::move(done));
+      flush();
+    };
+    driver.read(/*stale=*/true, std::move(transfer), steady_us());
   });
 }
 
