@@ -55,6 +55,11 @@ constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [
   auth rule list
   auth rule delete ID
   acl add|list|delete ...                      the same as auth rule add|list|delete
+  snapshot save FILE                  a backup of the whole state at one revision (needs cluster admin
+                                      with auth on); checked whole, then written; restore it with
+                                      `synod restore --snapshot FILE ...` (docs/operations.md)
+  snapshot inspect FILE               its header and counts; exit 1 if it is truncated or altered
+  leader transfer [--to ID]           move leadership to member ID, or to the most caught-up member
 
 Endpoints default to 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003; any node
 works (followers forward to the leader). With --cacert, or endpoints written
@@ -241,6 +246,16 @@ int main(int argc, char** argv) {
   if (command == "acl") {  // `acl add|list|delete` is `auth rule add|list|delete`
     Args args({words.begin() + 1, words.end()}, {});
     return auth_command(options, cluster, "rule", args);
+  }
+  if (command == "leader") {
+    const std::string verb = sub("leader command");  // first: without one, begin() + 2 is past the end
+    Args args({words.begin() + 2, words.end()}, {});
+    return leader_command(options, cluster, verb, args);
+  }
+  if (command == "snapshot") {
+    const std::string verb = sub("snapshot command");  // first: without one, begin() + 2 is past the end
+    Args args({words.begin() + 2, words.end()}, {});
+    return snapshot_command(options, verb, args);
   }
   if (command == "txn") return txn_command(options, cluster, {words.begin() + 1, words.end()});
   if (command == "elect") {

@@ -16,6 +16,8 @@
 //   elect.cpp        `elect`: campaign and hold leadership, or observe
 //   auth.cpp         `auth`: tokens, rules, on and off, whoami; force-release, lock list
 //   txn.cpp          `txn`: guards and operations from words or a JSON file
+//   snapshot.cpp     `snapshot save|inspect`: backup files
+//   leader.cpp       `leader transfer`: move leadership on demand
 //
 // `lock run` is the one piece with logic of its own: it runs a command while
 // holding a lock and guarantees the command is dead before the server could
@@ -161,6 +163,10 @@ int watch_command(const Options& options, Args& args);
 int lock_run(const Options& options, Cluster& cluster, Args& args);
 int elect(const Options& options, Cluster& cluster, Args& args);
 int auth_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
+// `leader transfer [--to ID]` (leader.cpp).
+int leader_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
+// `snapshot save|inspect FILE` (snapshot.cpp).
+int snapshot_command(const Options& options, const std::string& verb, Args& args);
 // `txn`: `words` are those after the command (--if, --then, -f FILE).
 int txn_command(const Options& options, Cluster& cluster, const std::vector<std::string>& words);
 // `lock list`: every lock, an administrator's view (GET /v1/locks).

@@ -1,5 +1,5 @@
 """synodctl's commands against the server's own state (issue 21): session,
-kv list, kv delete, watch, elect, txn and lock list, each checked by one
+kv list, kv delete, watch, elect, txn, lock list and leader transfer, each checked by one
 function below on one shared 3-node cluster (one cluster start for all).
 Every check reads what synodctl printed and asks the server over HTTP what
 is really there. The binary comes from $SYNODCTL (--synodctl).
@@ -243,11 +243,24 @@ def check_lock_list(cluster, port):
     assert [(lock["lock"], lock["holders"]) for lock in as_json] == [(lock["lock"], lock["holders"]) for lock in server]
 
 
+def check_leader_transfer(cluster, port):
+    """`leader transfer --to ID` moves leadership there; without --to, to another member."""
+    leader = cluster.leader()
+    target = cluster.followers(leader)[0]
+    moved = synodctl(cluster, "leader", "transfer", "--to", str(target))
+    assert moved.returncode == 0 and moved.stdout.startswith(f"node {target} leads (was node {leader}"), moved
+    assert cluster.leader() == target
+    moved = json.loads(synodctl(cluster, "--json", "leader", "transfer").stdout)
+    assert moved["from"] == target and moved["leader"] != target and cluster.leader() == moved["leader"], moved
+    refused = synodctl(cluster, "leader", "transfer", "--to", "9")
+    assert refused.returncode == 1 and "not another voting member" in refused.stderr, refused
+
+
 def test_synodctl_operator_commands(binary):
     with running_cluster(binary) as cluster:
         port = cluster.port(cluster.leader())
         for check in (check_session, check_kv_list, check_kv_delete, check_watch, check_elect, check_txn,
-                      check_lock_list):
+                      check_lock_list, check_leader_transfer):
             started = time.time()
             check(cluster, port)
             print(f"  {check.__name__}: {time.time() - started:.1f}s")
