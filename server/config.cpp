@@ -275,6 +275,16 @@ bool apply(std::vector<Option>& all, Config& config, const std::string& name, co
       error = "--" + name + " needs a value";
       return false;
     }
+    if (!option.takes_value && has_value) {
+      // A switch written with a value (`insecure_plaintext = false` in a
+      // file): the value decides. Setting it whatever the value said turned
+      // `false` into on.
+      if (value == "false" || value == "0" || value == "no" || value == "off") return true;
+      if (value != "true" && value != "1" && value != "yes" && value != "on") {
+        error = "--" + name + " is a switch: true or false, not '" + value + "'";
+        return false;
+      }
+    }
     if (!option.set(config, value, error)) {
       error = "--" + name + ": " + error;
       return false;

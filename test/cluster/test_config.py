@@ -82,6 +82,13 @@ def check_refusals(binary, cluster):
     refused(cluster.args(1) + ["--body-bytes-max", "1K"], "must hold value-bytes-max")
     refused(cluster.args(1) + ["--batch-bytes-max", "64K"], "must hold the largest command")
     refused(cluster.args(1) + ["--sessions-max", "0"], "want a positive integer")
+    # A switch in a file: its value decides, and `false` keeps it off (it
+    # used to turn it on), so a plain-text listener off loopback is refused.
+    switch_file = os.path.join(cluster.dir, "switch.conf")
+    for value, expected in (("false", "in plain text"), ("maybe", "is a switch: true or false")):
+        with open(switch_file, "w") as f:
+            f.write(f"insecure_plaintext = {value}\n")
+        refused(cluster.args(1) + ["--config", switch_file, "--peer-addr", "0.0.0.0:7101"], expected)
 
 
 def check_documented(binary):
