@@ -71,9 +71,10 @@ Status read_cluster_identity(const std::string& dir, std::optional<ClusterIdenti
   return Status::success();
 }
 
-Status write_cluster_identity(const std::string& dir, const ClusterIdentity& identity) {
+Status write_cluster_identity(const std::string& dir, const ClusterIdentity& identity, bool replace) {
   const std::string path = dir + "/" + kClusterFileName;
-  if (::access(path.c_str(), F_OK) == 0) return Status::error(Code::invalid_argument, path + " exists already");
+  if (!replace && ::access(path.c_str(), F_OK) == 0)
+    return Status::error(Code::invalid_argument, path + " exists already");
   const std::string temporary = path + ".tmp";
   const std::string text = std::string(kFirstLine) + "\nid " + cluster_id_hex(identity.id) + "\nname " + identity.name +
                            "\n";

@@ -43,8 +43,9 @@ inline constexpr const char* kClusterFileName = "cluster";
 // it is malformed.
 Status read_cluster_identity(const std::string& dir, std::optional<ClusterIdentity>& out);
 
-// Writes `dir`/cluster, replacing nothing: invalid_argument if one exists.
-Status write_cluster_identity(const std::string& dir, const ClusterIdentity& identity);
+// Writes `dir`/cluster: invalid_argument if one exists, unless `replace`
+// (synod --force-new-cluster gives a survivor's data a new identity).
+Status write_cluster_identity(const std::string& dir, const ClusterIdentity& identity, bool replace = false);
 
 // The id a new cluster takes: a hash of its name and its initial members'
 // ids, so that every member derives the same id without talking. Not their

@@ -139,6 +139,14 @@ std::vector<Option> options(Pending& pending) {
          }
          return true;
        }},
+      {"force-new-cluster",
+       "disaster recovery: start a one-member cluster, with a new cluster id, from this member's data after a "
+       "majority is lost for good (docs/operations.md); give --peers only this member, and drop the flag after",
+       [](Config& c, const std::string&, std::string&) {
+         c.force_new_cluster = true;
+         return true;
+       },
+       false},
       {"cluster-id", "a name every member shares; peers of another cluster are refused",
        [](Config& c, const std::string& v, std::string& e) {
          if (v.empty() || v.size() > 64) {
@@ -382,6 +390,10 @@ std::string finish(Config& config, const Pending& pending) {
   }
   const Member* self = config.member(config.id);
   if (self == nullptr) return "node id " + std::to_string(config.id) + " is not in --peers";
+  if (config.force_new_cluster && config.members.size() != 1) {
+    return "--force-new-cluster starts a one-member cluster: give --peers only this member (" +
+           std::to_string(config.id) + "=" + self->peer.to_string() + ")";
+  }
   if (auto problem = check_reachable(config, !pending.clients.empty()); !problem.empty()) return problem;
   if (config.peer_listen.port == 0) config.peer_listen = self->peer;
   if (config.client_listen.port == 0) config.client_listen = self->client;

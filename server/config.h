@@ -90,6 +90,9 @@ struct Config {
   std::string bootstrap_token_file;
   // An audit line for every grant and release too (command_reports.h).
   bool audit_locks = false;
+  // Disaster recovery (server/identity.h): a one-member cluster from this
+  // member's data, under a new cluster id.
+  bool force_new_cluster = false;
   bool tls() const { return !tls_cert.empty(); }
   // A listener is off loopback (and, without TLS, insecure_plaintext allowed it).
   bool listens_off_loopback() const;

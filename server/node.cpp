@@ -30,6 +30,7 @@
 #include "server/driver.h"
 #include "server/election_watch.h"
 #include "server/event_history.h"
+#include "server/identity.h"
 #include "server/leader_transfer.h"
 #include "server/limits.h"
 #include "server/log.h"
@@ -392,32 +393,7 @@ std::string Node::Impl::open_history() {
 // Which cluster this data directory belongs to (persistence/cluster_identity.h):
 // written at its first start, then the id every peer handshake carries.
 std::string Node::Impl::open_cluster_identity(bool fresh_store) {
-  const std::string& dir = config.data_dir;
-  std::optional<persistence::ClusterIdentity> identity;
-  if (auto status = persistence::read_cluster_identity(dir, identity); !status.ok()) {
-    return "data directory " + dir + ": " + status.message;
-  }
-  if (!identity) {
-    // A store older than the file keeps the id its cluster has always used.
-    std::vector<uint64_t> members;
-    for (const auto& m : config.members) members.push_back(m.id);
-    identity = persistence::ClusterIdentity{fresh_store ? persistence::derive_cluster_id(config.cluster_id, members)
-                                                        : persistence::legacy_cluster_id(config.cluster_id),
-                                            config.cluster_id};
-    if (auto status = persistence::write_cluster_identity(dir, *identity); !status.ok()) {
-      return "data directory " + dir + ": " + status.message;
-    }
-    log.write(Level::info, "cluster_identity_created",
-              {{"cluster_id", persistence::cluster_id_hex(identity->id)},
-               {"name", identity->name},
-               {"from", fresh_store ? "the name and the initial members" : "the name (data older than the file)"}});
-  } else if (identity->name != config.cluster_id) {
-    return "data directory " + dir + " belongs to cluster '" + identity->name + "' (id " +
-           persistence::cluster_id_hex(identity->id) + "), not to '" + config.cluster_id +
-           "': start it with --cluster-id " + identity->name + ", or give this node another data directory";
-  }
-  cluster_id = identity->id;
-  return {};
+  return open_identity(config, fresh_store, log, cluster_id);
 }
 
 std::string Node::Impl::open_transport() {
