@@ -191,6 +191,15 @@ void Api::Impl::answer_result(const CallPtr& c, const ls::Result& result, uint64
     SYNOD_ASSERT(ok_body);  // only a refusal may come without one
     return reply(c, views::json_text_response(200, ok_body(result)), revision, leader);
   }
+  if (result.status == ls::Status::guard_failed && result.key.empty() &&
+      (c->req.op == Op::kv_put || c->req.op == Op::kv_delete)) {
+    // A key write's compare-and-set names the key's state, not its name
+    // (the state machine's recorded result stays as it was): the request
+    // knows the name.
+    ls::Result named = result;
+    named.key = c->req.name;
+    return reply(c, json_response(412, views::result_error_json(named)), revision, leader);
+  }
   reply(c, json_response(views::status_for(result.status), views::result_error_json(result)), revision, leader);
 }
 

@@ -200,7 +200,9 @@ json lock_json(std::string_view name, const std::optional<ls::LockView>& view, i
 
 json election_json(std::string_view name, const std::optional<ls::ElectionView>& view) {
   json body = {{"election", name}};
-  if (view && view->leader != ls::kNoSession) {
+  // A leader's grant has a token; its session may read as 0, hidden from a
+  // reader who may not see it (read_scope.h), and it still leads.
+  if (view && (view->leader != ls::kNoSession || view->token != 0)) {
     json leader = {{"session", session_string(view->leader)}, {"token", view->token}};
     put_value(leader, view->value);
     body["leader"] = std::move(leader);

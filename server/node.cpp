@@ -746,6 +746,7 @@ int Node::run() {
                 {{"detail", "clients or peers off loopback are served in plain text (--insecure-plaintext)"}});
   }
   s.transport->start();
+  s.publish_view();  // a request in the first instant sees this node, not an empty view
   s.http_server->start(1);
   s.log.write(Level::info, "started",
               {{"peer_addr", s.config.peer_listen.to_string()}, {"client_addr", s.config.client_listen.to_string()},

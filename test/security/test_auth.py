@@ -173,6 +173,7 @@ def test_lists_and_streams_leave_out_what_is_not_readable(binary):
                                                    ("user:alice", "locks", "app", "write"),
                                                    ("user:alice", "sessions", "", "write"),
                                                    ("user:bob", "locks", "app", "read"),
+                                                   ("user:bob", "elections", "app", "read"),
                                                    ("user:bob", "sessions", "", "write")]:
             rule(cluster, leader, subject, space, prefix, permission)
         expect(call(cluster, leader, "POST", "/v1/auth/enable", ROOT_TOKEN), 200, None, "root turns auth on")
@@ -196,6 +197,11 @@ def test_lists_and_streams_leave_out_what_is_not_readable(binary):
         theirs = call(cluster, leader, "GET", "/v1/locks/app%2Fdb", bob).json["holders"][0]["session"]
         assert mine == taken.json["session"] and theirs == "0", (mine, theirs)
         print(f"  the lock's holder: alice sees session {mine}, bob sees {theirs}")
+        led = call(cluster, leader, "POST", "/v1/elections/app%2Fprimary/campaign?ttl=15s&value=a", ROOT_TOKEN)
+        assert led.status == 200, led
+        seen_leader = call(cluster, leader, "GET", "/v1/elections/app%2Fprimary", bob).json["leader"]
+        assert seen_leader is not None and seen_leader["session"] == "0" and seen_leader["value"] == "a", seen_leader
+        print(f"  the election's leader as bob sees it: {seen_leader} (it leads; whose session is hidden)")
         call(cluster, leader, "POST", "/v1/sessions?ttl=15s", bob)
         listed = call(cluster, leader, "GET", "/v1/sessions", bob)
         assert listed.status == 200 and taken.json["session"] not in [x["session"] for x in listed.json["sessions"]], listed
