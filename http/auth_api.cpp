@@ -16,6 +16,7 @@
 #include "http/api_impl.h"
 #include "http/credentials.h"
 #include "http/json_text.h"
+#include "http/request_credential.h"
 #include "tls/identity.h"
 #include "tls/secrets.h"
 
@@ -39,30 +40,39 @@ json strings(const std::vector<std::string>& items) {
 
 }  // namespace
 
-bool Api::Impl::take_credential(const CallPtr& c, const Request& request) {
+PresentedCredential presented_credential(const Request& request) {
+  PresentedCredential presented;
   const auto count = std::count_if(request.headers.begin(), request.headers.end(),
                                    [](const Header& h) { return h.name == "authorization"; });
   if (count > 1) {
     // A proxy that reads the last one would disagree with one that reads the first.
-    fail(c, 401, "bad_authorization", "send one Authorization header", c->view.applied_revision, c->view.leader);
+    presented.ok = false;
+    presented.why = "send one Authorization header";
+    return presented;
+  }
+  presented.authorization = request.header("authorization");
+  if (!presented.authorization.empty()) {
+    const std::string_view token = bearer_token(presented.authorization, presented.why);
+    if (token.empty()) {
+      presented.ok = false;
+      return presented;
+    }
+    presented.credential = ls::Credential{ls::Credential::Kind::token, tls::sha256(token)};
+  } else if (request.certificate_member.empty() && !request.certificate_name.empty()) {
+    presented.credential = ls::Credential{ls::Credential::Kind::certificate, request.certificate_name};
+  }
+  return presented;
+}
+
+bool Api::Impl::take_credential(const CallPtr& c, const Request& request) {
+  PresentedCredential presented = presented_credential(request);
+  if (!presented.ok) {
+    fail(c, 401, "bad_authorization", presented.why, c->view.applied_revision, c->view.leader);
     return false;
   }
-  const std::string_view authorization = request.header("authorization");
-  if (!authorization.empty()) {
-    std::string why;
-    const std::string_view token = bearer_token(authorization, why);
-    if (token.empty()) {
-      fail(c, 401, "bad_authorization", why, c->view.applied_revision, c->view.leader);
-      return false;
-    }
-    c->credential = ls::Credential{ls::Credential::Kind::token, tls::sha256(token)};
-    c->authorization = std::string(authorization);
-    return true;
-  }
-  if (request.certificate_member.empty()) {
-    if (!request.certificate_name.empty()) {
-      c->credential = ls::Credential{ls::Credential::Kind::certificate, request.certificate_name};
-    }
+  if (!presented.authorization.empty() || request.certificate_member.empty()) {
+    c->credential = std::move(presented.credential);
+    c->authorization = std::string(presented.authorization);
     return true;
   }
   // A member's connection: a follower forwarding. Its own certificate names

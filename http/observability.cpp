@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "http/request.h"
+#include "http/request_credential.h"
+#include "http/views.h"
 
 namespace synod::http {
 
@@ -382,9 +384,16 @@ bool serve_observability(const Request& request, Responder& respond, Observabili
       respond(text_response(200, std::string(kMetricsContentType), std::move(text)));
     });
   } else {
-    node.status([respond = std::move(respond)](const StatusSnapshot& status) mutable {
-      respond(text_response(200, "application/json", status_json(status)));
-    });
+    PresentedCredential presented = presented_credential(request);
+    if (!presented.ok) {
+      respond(views::error_body(401, "bad_authorization", presented.why));
+      return true;
+    }
+    node.status(std::move(presented.credential),
+                [respond = std::move(respond)](const StatusSnapshot* status, const StatusDenial* denial) mutable {
+                  if (denial != nullptr) return respond(views::error_body(denial->status, denial->code, denial->why));
+                  respond(text_response(200, "application/json", status_json(*status)));
+                });
   }
   return true;
 }

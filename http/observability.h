@@ -22,6 +22,7 @@
 
 #include "http/node_api.h"
 #include "http/server.h"
+#include "lockservice/auth.h"
 #include "lockservice/state_machine.h"
 
 namespace synod::http {
@@ -131,12 +132,22 @@ struct StatusSnapshot {
   std::vector<std::string> warnings;
 };
 
+// Why a status request is refused: 401 or 403, and a sentence.
+struct StatusDenial {
+  int status = 403;
+  std::string code;
+  std::string why;
+};
+
 class ObservabilityApi : public HttpObserver {
  public:
   // Calls `done` once, on any thread, with the Prometheus exposition.
   virtual void metrics_text(std::function<void(std::string)> done) = 0;
-  // Calls `done` once, on any thread, with the node's status.
-  virtual void status(std::function<void(const StatusSnapshot&)> done) = 0;
+  // Calls `done` once, on any thread, with the node's status, or with a
+  // refusal: with auth on, the status names sessions, locks, tokens and
+  // election values, so it needs read on the cluster space (docs/security.md).
+  virtual void status(lockservice::Credential credential,
+                      std::function<void(const StatusSnapshot*, const StatusDenial*)> done) = 0;
 };
 
 // Answers GET /metrics, GET / and GET /v1/status (405 for another method on

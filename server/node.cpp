@@ -242,8 +242,20 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
       done(metrics.registry.render());
     });
   }
-  void status(std::function<void(const http::StatusSnapshot&)> done) override {
-    asio::post(io, [this, done = std::move(done)] { done(status_report.take_status(reading())); });
+  void status(lockservice::Credential credential,
+              std::function<void(const http::StatusSnapshot*, const http::StatusDenial*)> done) override {
+    asio::post(io, [this, credential = std::move(credential), done = std::move(done)] {
+      std::string why;
+      const auto judged = machine.authorize(credential, lockservice::AclSpace::cluster, "",
+                                            lockservice::Permission::read, why);
+      if (judged != lockservice::Status::ok) {
+        const http::StatusDenial denial{judged == lockservice::Status::unauthenticated ? 401 : 403,
+                                        lockservice::status_name(judged), why};
+        return done(nullptr, &denial);
+      }
+      const auto snapshot = status_report.take_status(reading());
+      done(&snapshot, nullptr);
+    });
   }
 
   // ------------------------------------------------------------ NodeApi

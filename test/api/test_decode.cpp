@@ -83,7 +83,10 @@ class FakeObservability : public ObservabilityApi {
   void observe_http(std::string_view, int, double) override {}
   void set_watchers(uint64_t) override {}
   void metrics_text(std::function<void(std::string)> done) override { done("synod_up 1\n"); }
-  void status(std::function<void(const StatusSnapshot&)> done) override { done(StatusSnapshot{}); }
+  void status(lockservice::Credential, std::function<void(const StatusSnapshot*, const StatusDenial*)> done) override {
+    const StatusSnapshot snapshot;
+    done(&snapshot, nullptr);
+  }
 };
 
 // What serve_observability answers for GET path: its status, or 0 when it

@@ -125,6 +125,11 @@ def test_tokens_rules_and_session_ownership(binary):
         listing = call(cluster, follower, "GET", "/v1/locks", ROOT_TOKEN)
         assert listing.status == 200 and [lock["lock"] for lock in listing.json["locks"]] == ["app/db"], listing
         print(f"  root lists every lock: {[lock['lock'] for lock in listing.json['locks']]}")
+        # The status names sessions, locks, tokens and election values: cluster read.
+        expect(call(cluster, follower, "GET", "/v1/status"), 401, "unauthenticated", "the status without a token")
+        expect(call(cluster, follower, "GET", "/v1/status", alice), 403, "permission_denied", "alice reads the status")
+        expect(call(cluster, follower, "GET", "/v1/status", ROOT_TOKEN), 200, None, "root reads the status")
+        expect(call(cluster, follower, "GET", "/metrics"), 200, None, "the metrics without a token (as etcd's)")
         # A backup holds everything, token hashes included: cluster admin only.
         expect(call(cluster, follower, "GET", "/v1/snapshot", alice), 403, "permission_denied", "alice takes a backup")
         expect(call(cluster, follower, "GET", "/v1/snapshot"), 401, "unauthenticated", "a backup without a token")
