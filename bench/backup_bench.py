@@ -27,16 +27,16 @@ from pylib.http import Http  # noqa: E402
 
 
 def fill_keys(loadgen, endpoints, keys):
-    """Puts `keys` new keys (loadgen's put workload names a new key each op)."""
-    rate_guess_s = max(5, keys // 15000)
-    while True:
+    """About `keys` new keys in one put run. The load generator names its keys
+    bench/CLIENT/N from N = 0 in every run, so a second run would overwrite the
+    first: a short probe measures the rate (its keys are rewritten by the
+    main run), and one run of the length that rate needs follows."""
+    def run(seconds):
         out = subprocess.run([loadgen, "--endpoints", endpoints, "--workload", "put", "--clients", "64",
-                              "--seconds", str(rate_guess_s), "--warmup", "0"], capture_output=True, text=True)
-        row = json.loads(out.stdout.strip().splitlines()[-1])
-        keys -= row["ops"]
-        if keys <= 0:
-            return
-        rate_guess_s = max(2, int(keys / max(row["ops_per_s"], 1)) + 1)
+                              "--seconds", str(seconds), "--warmup", "0"], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    rate = run(3)["ops_per_s"]
+    run(max(3, int(1.15 * keys / max(rate, 1)) + 1))
 
 
 def fill_sessions(port, count, threads=16):
