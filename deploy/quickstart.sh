@@ -4,16 +4,18 @@
 #   deploy/quickstart.sh             reuse the data of an earlier run
 #   deploy/quickstart.sh --fresh     wipe it first (refused while the cluster runs)
 #   deploy/quickstart.sh --tls       HTTPS for clients, mutual TLS between peers, auth on
+#   deploy/quickstart.sh --nodes 5   five members instead of three (a new cluster's data:
+#                                    with --fresh if the data is a 3-node cluster's)
 #   deploy/quickstart.sh --restart N in another shell: stop node N and start it again
 #                                    (with TLS if the cluster runs with it)
 #
-# Clients: 127.0.0.1:7001, 7002, 7003. Peers: 127.0.0.1:7101-7103.
+# Clients: 127.0.0.1:7001, 7002, 7003 (7004, 7005). Peers: 127.0.0.1:7101-7103 (7104-7105).
 # Data, logs (appended, never overwritten) and pid files: .synod-quickstart/
 # (or $SYNOD_QUICKSTART_DIR), with its lock file beside it (.synod-quickstart.lock).
 # With --tls, deploy/certs.sh first makes what is missing of a development CA,
 # the nodes' certificates and a client certificate "admin" in the data's certs/,
 # and auth is turned on with a token for "app" in app-token (root's: root-token).
-# Ctrl-C or SIGTERM stops all three cleanly.
+# Ctrl-C or SIGTERM stops them all cleanly.
 #
 # On a fresh Debian 12 machine it first installs what is missing (the
 # compiler and curl included) and builds synod and synodctl in build/, the
@@ -26,14 +28,18 @@ root=$(pwd)
 fresh=0
 tls=0
 restart=""
+nodes=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --fresh) fresh=1; shift ;;
     --tls) tls=1; shift ;;
+    --nodes)
+      [[ "${2:-}" =~ ^[35]$ ]] || { echo "quickstart: --nodes takes 3 or 5" >&2; exit 2; }
+      nodes=$2; shift 2 ;;
     --restart)
-      [[ "${2:-}" =~ ^[123]$ ]] || { echo "quickstart: --restart takes a node id, 1 to 3" >&2; exit 2; }
+      [[ "${2:-}" =~ ^[1-5]$ ]] || { echo "quickstart: --restart takes a node id, 1 to 5" >&2; exit 2; }
       restart=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,8 +48,24 @@ data="${SYNOD_QUICKSTART_DIR:-$root/.synod-quickstart}"
 build="$root/build"
 binary="$build/server/synod"
 synodctl="$build/cli/synodctl"
-peers=1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103
-clients=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
+# How many members the data's cluster has: a cluster's members are fixed by
+# its first start (its id is derived from them), so the count is kept with
+# the data and a run with another --nodes is refused unless --fresh.
+nodesfile="$data/quickstart-nodes"
+kept_nodes=$(cat "$nodesfile" 2>/dev/null || true)
+if [[ -n "$restart" ]]; then
+  nodes=${kept_nodes:-3}
+elif [[ $fresh -eq 0 && -n "$kept_nodes" && -n "$nodes" && "$nodes" != "$kept_nodes" ]]; then
+  echo "quickstart: the data on $data is a $kept_nodes-node cluster's: run with --nodes $kept_nodes, or add --fresh to wipe it" >&2
+  exit 2
+fi
+[[ $fresh -eq 1 ]] || nodes=${nodes:-${kept_nodes:-3}}
+nodes=${nodes:-3}
+ids=$(seq 1 "$nodes")
+peers=$(for id in $ids; do printf '%s=127.0.0.1:%s,' "$id" $((7100 + id)); done)
+peers=${peers%,}
+clients=$(for id in $ids; do printf '%s=127.0.0.1:%s,' "$id" $((7000 + id)); done)
+clients=${clients%,}
 # With --tls: the certificates (deploy/certs.sh), and a file that says the
 # cluster runs with TLS, so that --restart starts a node the same way.
 certs="$data/certs"
@@ -58,7 +80,7 @@ tlsfile="$data/quickstart-tls"
 lockfile="${data%/}.lock"
 nodes_running() {
   local file
-  for file in "$data"/node{1,2,3}/LOCK; do
+  for file in "$data"/node[1-5]/LOCK; do
     [[ -e "$file" ]] || continue
     if ! flock -n "$file" true 2>/dev/null; then return 0; fi
   done
@@ -80,6 +102,7 @@ start_node() {  # start_node ID: in the background, appending to its log
 
 if [[ -n "$restart" ]]; then
   quickstart_running || { echo "quickstart: no quickstart cluster is running on $data" >&2; exit 1; }
+  [[ $restart -le $nodes ]] || { echo "quickstart: the cluster on $data has $nodes nodes, not node $restart" >&2; exit 2; }
   # The node restarts in the cluster's mode, whatever this command says.
   if [[ -e "$tlsfile" ]]; then
     tls=1
@@ -137,6 +160,7 @@ fi
 
 if [[ $fresh -eq 1 ]]; then rm -rf "$data"; fi
 mkdir -p "$data"
+echo "$nodes" >"$nodesfile"
 
 if [[ $tls -eq 1 ]]; then
   # The certificates name the members by the cluster's id, which synod
@@ -146,7 +170,7 @@ if [[ $tls -eq 1 ]]; then
   [[ "$cluster_id" =~ ^[0-9a-f]{16}$ ]] ||
     { echo "quickstart: $binary --print-cluster-id printed '$cluster_id', not 16 hex digits" >&2; exit 1; }
   # Makes only what is missing (or no longer verifies); prints one line per file made.
-  deploy/certs.sh --dir "$certs" --cluster-id "$cluster_id" --client admin >&2
+  deploy/certs.sh --dir "$certs" --cluster-id "$cluster_id" --nodes "$nodes" --client admin >&2
   # Every node gets the same bootstrap token, so root's token is known
   # whichever node leads first (server/bootstrap_token.h).
   if [[ ! -s "$data/root-token" ]]; then
@@ -166,21 +190,21 @@ stop() {  # stop STATUS
   echo >&2
   echo "quickstart: stopping ..." >&2
   local pids=() id
-  for id in 1 2 3; do [[ -f "$data/node$id.pid" ]] && pids+=("$(cat "$data/node$id.pid")"); done
+  for id in $ids; do [[ -f "$data/node$id.pid" ]] && pids+=("$(cat "$data/node$id.pid")"); done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; done
-  rm -f "$data"/node{1,2,3}.pid
+  rm -f "$data"/node[1-5].pid
   exit "$1"
 }
 trap 'stop 0' INT TERM
 
-for id in 1 2 3; do start_node "$id"; done
+for id in $ids; do start_node "$id"; done
 
 # Wait for a leader (any node answers /v1/cluster with one). A node that
 # exits now (a port in use, a bad data directory) fails the quickstart.
 leader=""
 for _ in $(seq 1 100); do
-  for id in 1 2 3; do
+  for id in $ids; do
     if ! kill -0 "$(cat "$data/node$id.pid")" 2>/dev/null; then
       echo "quickstart: node $id exited; the end of $data/node$id.log:" >&2
       tail -3 "$data/node$id.log" >&2
@@ -225,11 +249,11 @@ if [[ $tls -eq 1 ]]; then
   curl="curl -s --cacert $certs/ca.pem -H \"Authorization: Bearer \$(cat $data/app-token)\""
   synodctl_hint="build/cli/synodctl --cacert $certs/ca.pem --token \$(cat $data/app-token) cluster status"
 fi
+echo "$running: $nodes nodes on 127.0.0.1 (leader: ${leader:-none yet})."
+for id in $ids; do
+  echo "  node $id: pid $(cat "$data/node$id.pid")  clients $web://127.0.0.1:$((7000 + id))  peers 127.0.0.1:$((7100 + id))  log $data/node$id.log"
+done
 cat <<MSG
-$running: 3 nodes on 127.0.0.1 (leader: ${leader:-none yet}).
-  node 1: pid $(cat "$data/node1.pid")  clients $web://127.0.0.1:7001  peers 127.0.0.1:7101  log $data/node1.log
-  node 2: pid $(cat "$data/node2.pid")  clients $web://127.0.0.1:7002  peers 127.0.0.1:7102  log $data/node2.log
-  node 3: pid $(cat "$data/node3.pid")  clients $web://127.0.0.1:7003  peers 127.0.0.1:7103  log $data/node3.log
 Try:
   $curl $web://127.0.0.1:7001/v1/cluster
   $curl -X PUT --data hello $web://127.0.0.1:7001/v1/kv/greeting
@@ -243,7 +267,7 @@ MSG
 while true; do
   wait || true
   alive=0
-  for id in 1 2 3; do
+  for id in $ids; do
     pid=$(cat "$data/node$id.pid" 2>/dev/null || true)
     [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && alive=1
   done
