@@ -228,7 +228,9 @@ class Run:
         for t in threads:
             t.start()
         stop_faults_at = self.args.seconds - TAIL_S
-        nem = nemesis.Nemesis(cluster, records, probe, faults, start_after_s=2.0, stop_at_s=stop_faults_at, t0_s=t0_s)
+        admin = {"Authorization": f"Bearer {AUTH_ROOT_TOKEN}"} if self.args.auth else None
+        nem = nemesis.Nemesis(cluster, records, probe, faults, start_after_s=2.0, stop_at_s=stop_faults_at, t0_s=t0_s,
+                              admin_headers=admin)
         nemesis_stop = threading.Event()
         nem_thread = threading.Thread(target=nem.run, args=(nemesis_stop,), name="nemesis", daemon=True)
         nem_thread.start()
@@ -473,9 +475,13 @@ class Run:
                 lambda f: f["kind"] == "partition" and f.get("leader_hit")),
             "unavailable_after_leader_pause_ms_max": worst(lambda f: f["kind"] == "pause" and f.get("leader_hit")),
             "unavailable_ms_max_by_kind": {k: worst(lambda f, k=k: f["kind"] == k)
-                                           for k in ("kill", "restart_all", "pause", "partition", "net")
+                                           for k in ("kill", "restart_all", "pause", "partition", "net",
+                                                     "transfer", "rolling_restart")
                                            if worst(lambda f, k=k: f["kind"] == k) is not None},
             "live_after_heal_ms": None if live_at is None else round((live_at - nem.final_heal) / 1e6, 1),
+            "no_commit_ms_max_by_kind": {k: max(f["no_commit_ms_max"] for f in faults if f.get("kind") == k)
+                                         for k in ("transfer", "rolling_restart")
+                                         if any(f.get("kind") == k and "no_commit_ms_max" in f for f in faults)},
             "lincheck": {k: {"verdict": v.get("verdict"), "operations": v.get("operations"),
                              "seconds": v.get("seconds"), "path": v.get("path")} for k, v in verdicts.items()},
             "lincheck_unknown": unknown,

@@ -25,9 +25,21 @@ Kinds:
                (resets), one-way loss on one link (blackhole of one direction)
   clock        not injected: synod reads only CLOCK_MONOTONIC and has no
                test hook to skew its rate (see docs/chaos.md)
+  transfer     (the planned mix) leadership moved on demand, POST
+               /v1/cluster/leader/transfer, to a named member or to the most
+               caught-up one
+  rolling_restart  (the planned mix) every member in turn stopped with
+               SIGTERM (a leader hands over first) and started again, the
+               next once the restarted one is ready (GET /readyz)
 """
+import os
 import random
+import signal
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+from pylib.http import request  # noqa: E402
 
 MIXES = {
     "kill": {"kill": 7, "restart_all": 3},
@@ -35,8 +47,11 @@ MIXES = {
     "partition": {"partition": 1},
     "net": {"net": 1},
     "mixed": {"kill": 3, "restart_all": 1, "pause": 3, "partition": 4, "net": 2},
+    # What an operator does on purpose: each must cost no acknowledged write
+    # and at most a retryable error (issue 20's planned changes).
+    "planned": {"transfer": 4, "rolling_restart": 1},
 }
-ALL_MIXES = ["kill", "pause", "partition", "net", "mixed"]
+ALL_MIXES = ["kill", "pause", "partition", "net", "mixed", "planned"]
 SHAPES = ["halves", "isolate_leader", "isolate_random", "ring", "bridge", "leader_deaf", "leader_mute"]
 RECOVERY_WAIT_S = 20.0  # the bound on "live again after a heal" (a write succeeds)
 
@@ -63,6 +78,11 @@ def schedule(mix, seed, nodes, ttl_max_ms, count=400):
             f["shape"] = rng.choice(SHAPES)
             f["mode"] = rng.choice(["cut", "blackhole"])
             f["hold_s"] = round(rng.uniform(1.5, 8.0), 3)
+        elif kind == "transfer":
+            f["target"] = rng.choice(["named", "any"])
+            f["hold_s"] = round(rng.uniform(0.2, 1.0), 3)
+        elif kind == "rolling_restart":
+            f["hold_s"] = 0.0
         elif kind == "net":
             f["shape"] = rng.choice(["slow", "flaky", "one_way"])
             f["delay_ms"] = rng.choice([20, 50, 100, 200])
@@ -128,8 +148,9 @@ def majority_connected(nodes, up, cut):
 
 
 class Nemesis:
-    def __init__(self, cluster, records, probe, faults, start_after_s, stop_at_s, t0_s):
+    def __init__(self, cluster, records, probe, faults, start_after_s, stop_at_s, t0_s, admin_headers=None):
         self.cluster = cluster
+        self.admin_headers = admin_headers or {}  # root's, when auth is on: a transfer needs cluster admin
         self.records = records
         self.probe = probe
         self.faults = faults
@@ -235,6 +256,37 @@ class Nemesis:
             self.injected += 1
             self.sleep_until(self.elapsed() + hold_s, stop)
             self.cluster.heal()
+        elif kind == "transfer":
+            record["majority"] = True
+            record["leader_hit"] = True
+            to = next((n for n in order if n != leader), None) if f["target"] == "named" else None
+            record["targets"] = [leader] + ([to] if to else [])
+            record["onset"] = self.records.now()
+            answer = request(self.cluster.port(leader), "POST",
+                             "/v1/cluster/leader/transfer" + (f"?to={to}" if to else ""),
+                             headers=self.admin_headers, timeout=5.0, ssl_context=self.cluster.ssl_context)
+            record["answer"] = answer.status
+            record["moved_to"] = (answer.json or {}).get("leader") if answer.status == 200 else None
+            self.injected += 1
+            self.sleep_until(self.elapsed() + hold_s, stop)
+        elif kind == "rolling_restart":
+            record["majority"] = True
+            record["leader_hit"] = True
+            record["targets"] = list(order)
+            record["onset"] = self.records.now()
+            record["exit_codes"] = {}
+            for n in order:
+                if stop.is_set():
+                    break
+                record["exit_codes"][n] = self.cluster.kill(n, signal.SIGTERM)
+                self.cluster.start(n)
+                deadline = time.monotonic() + RECOVERY_WAIT_S
+                while time.monotonic() < deadline and not stop.is_set():
+                    if request(self.cluster.port(n), "GET", "/readyz", timeout=1.0,
+                               ssl_context=self.cluster.ssl_context).status == 200:
+                        break
+                    time.sleep(0.05)
+            self.injected += 1
         elif kind == "net":
             shape = f["shape"]
             record["majority"] = True
@@ -259,6 +311,11 @@ class Nemesis:
             self.sleep_until(self.elapsed() + hold_s, stop)
             self.cluster.heal()
         record["heal"] = self.records.now()
+        if kind in ("transfer", "rolling_restart"):
+            # A planned change's cost: the longest stretch with no write
+            # committed, from its start to a moment after its end.
+            time.sleep(0.2)
+            record["no_commit_ms_max"] = self.probe.longest_gap_ms(record["onset"], self.records.now())
         # Measure from the onset when a majority could still work, else from the heal.
         reference = record["onset"] if record["majority"] else record["heal"]
         done = self.probe.ok_after(reference, RECOVERY_WAIT_S)

@@ -745,6 +745,14 @@ class Availability:
     def __init__(self, ctx):
         self.ctx = ctx
 
+    def longest_gap_ms(self, start, end):
+        """The longest time in [start, end] with no probe write completing:
+        no write committed then (as the probes see it: each node's probe
+        writes every 50 ms, so the resolution is about 20 ms)."""
+        done = sorted(x["recv"] for x in self.ctx.records.get("probe") if x["outcome"] == "ok" and start <= x["recv"] <= end)
+        edges = [start] + done + [end]
+        return max(b - a for a, b in zip(edges, edges[1:])) / 1e6
+
     def ok_after(self, t, timeout_s):
         """Waits until a probe write invoked at or after t succeeded; the
         earliest such completion time, or None after timeout_s."""
