@@ -155,7 +155,8 @@ std::vector<Option> options(Pending& pending) {
          }
          c.cluster_id = v;
          return true;
-       }},
+       },
+       true, [](const Config& c) { return c.cluster_id; }},
       {"peers", "every member's peer address, a host name or an IP: 1=127.0.0.1:7101,2=127.0.0.1:7102,...",
        [&pending](Config&, const std::string& v, std::string& e) {
          pending.peers.clear();  // a later source (file, environment, flags) replaces the whole list
@@ -220,7 +221,8 @@ std::vector<Option> options(Pending& pending) {
            return false;
          }
          return true;
-       }},
+       },
+       true, [](const Config& c) { return std::to_string(c.snapshot_after_slots); }},
       detail::int_option(
           "history-retention-ms", "watch history on disk: keep revisions newer than this (log time); 0: by count alone",
           [](Config& c) -> int64_t& { return c.history_retention_ms; }, 0),
@@ -238,7 +240,8 @@ std::vector<Option> options(Pending& pending) {
            return false;
          }
          return true;
-       }},
+       },
+       true, [](const Config& c) { return std::string(c.log_format == LogFormat::json ? "json" : "text"); }},
       {"log-level", "debug, info, warn or error",
        [](Config& c, const std::string& v, std::string& e) {
          if (v != "debug" && v != "info" && v != "warn" && v != "error") {
@@ -247,7 +250,8 @@ std::vector<Option> options(Pending& pending) {
          }
          c.log_level = v;
          return true;
-       }},
+       },
+       true, [](const Config& c) { return c.log_level; }},
       {"metrics", "record the hot-path metrics: true (default) or false (docs/observability.md)",
        [](Config& c, const std::string& v, std::string& e) {
          if (v == "true") c.metrics = true;

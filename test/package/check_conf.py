@@ -18,8 +18,9 @@ single word is prose). It requires:
     binary says;
   - a commented-out entry of an option whose --help shows a default shows that
     default, so the file never claims a default the binary does not have;
-  - a switch has no '=': the file reader turns a switch on for any value,
-    `= false` included, so `name = false` would mislead;
+  - a switch has no '=' (one way to write it: alone on its line, commented
+    out when off; before 0.2.0 the file reader turned a switch on for any
+    value, `= false` included);
   - an option that takes a value has one.
 
 On a failure it prints, for a missing option, the block to paste.
@@ -126,8 +127,7 @@ def check(options, lines, path):
             problems.append(f"{where}: the comment above {key} does not hold its --help text "
                             f"'{option.help}' (it reads '{block}')")
         if not option.takes_value and has_value:
-            problems.append(f"{where}: {key} is a switch: write it alone on its line (any value turns it on, "
-                            "false too)")
+            problems.append(f"{where}: {key} is a switch: write it alone on its line (comment it out for off)")
         if option.takes_value and not has_value:
             problems.append(f"{where}: {key} takes a value: `{key} = VALUE`")
         if commented and option.takes_value and option.default is not None and value != option.default:
