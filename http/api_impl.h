@@ -138,6 +138,9 @@ struct Api::Impl {
   // The answer to a read this credential may not make, or nullopt; on the
   // owner thread, against the state the read sees.
   std::optional<Response> read_denial(const CallPtr& c, const ReadContext& context) const;
+  // For the node's own checks (NodeApi::backup, transfer_leadership): true
+  // if read_denial lets the call through; else answers it and returns false.
+  std::function<bool(const ReadContext&)> admitted(const CallPtr& c);
   // Runs `then` if the credential may open the stream this call asks for.
   void gate_stream(const CallPtr& c, std::function<void()> then);
   void auth_operation(const CallPtr& c);

@@ -132,6 +132,14 @@ std::optional<Response> Api::Impl::read_denial(const CallPtr& c, const ReadConte
   return denial(status, why);
 }
 
+std::function<bool(const ReadContext&)> Api::Impl::admitted(const CallPtr& c) {
+  return [this, c](const ReadContext& context) {
+    auto denied = read_denial(c, context);
+    if (denied) reply(c, std::move(*denied), context.revision, context.leader);
+    return !denied;
+  };
+}
+
 void Api::Impl::gate_stream(const CallPtr& c, std::function<void()> then) {
   node.read(true, [this, c, then = std::move(then)](const ReadContext& context) {
     if (auto denied = read_denial(c, context)) return reply(c, std::move(*denied), context.revision, context.leader);

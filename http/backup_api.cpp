@@ -8,12 +8,7 @@
 namespace synod::http {
 
 void Api::Impl::snapshot_get(const CallPtr& c) {
-  auto allowed = [this, c](const ReadContext& context) {
-    auto denied = read_denial(c, context);
-    if (denied) reply(c, std::move(*denied), context.revision, context.leader);
-    return !denied;
-  };
-  node.backup(std::move(allowed), [this, c](BackupOutcome outcome) {
+  node.backup(admitted(c), [this, c](BackupOutcome outcome) {
     using Kind = BackupOutcome::Kind;
     const uint32_t leader = c->view.leader;
     switch (outcome.kind) {

@@ -9,12 +9,7 @@
 namespace synod::http {
 
 void Api::Impl::leader_transfer(const CallPtr& c) {
-  auto allowed = [this, c](const ReadContext& context) {
-    auto denied = read_denial(c, context);
-    if (denied) reply(c, std::move(*denied), context.revision, context.leader);
-    return !denied;
-  };
-  node.transfer_leadership(c->req.member, std::move(allowed), [this, c](TransferOutcome outcome) {
+  node.transfer_leadership(c->req.member, admitted(c), [this, c](TransferOutcome outcome) {
     const uint64_t revision = c->view.applied_revision;
     using Kind = TransferOutcome::Kind;
     switch (outcome.kind) {
