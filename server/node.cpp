@@ -608,7 +608,8 @@ void Node::Impl::transfer_leadership(uint32_t to, std::function<bool(const http:
       const NodeId successor = driver.hand_over(now, to);
       if (successor == paxos::kNoNode) {
         return done(http::TransferOutcome{Kind::refused, self, to, self, 0,
-                                          "node " + std::to_string(to) + " is not another voting member"});
+                                          to == 0 ? std::string("there is no other voting member to lead")
+                                                  : "node " + std::to_string(to) + " is not another voting member"});
       }
       log.write(Level::info, "handing_over",
                 {{"successor", successor},
