@@ -482,6 +482,9 @@ class Run:
             "no_commit_ms_max_by_kind": {k: max(f["no_commit_ms_max"] for f in faults if f.get("kind") == k)
                                          for k in ("transfer", "rolling_restart")
                                          if any(f.get("kind") == k and "no_commit_ms_max" in f for f in faults)},
+            # The same measure between changes, when nothing is injected: the
+            # probes' own cadence, against which a change's figure is read.
+            "no_commit_ms_max_quiet": _quiet_gap_ms(nem.probe, faults),
             "lincheck": {k: {"verdict": v.get("verdict"), "operations": v.get("operations"),
                              "seconds": v.get("seconds"), "path": v.get("path")} for k, v in verdicts.items()},
             "lincheck_unknown": unknown,
@@ -497,6 +500,15 @@ class Run:
         with open(os.path.join(self.folder, "summary.json"), "w") as f:
             f.write(json.dumps(summary) + "\n")
         return summary
+
+
+def _quiet_gap_ms(probe, faults):
+    """The longest stretch with no probe write completing between planned
+    changes (from 0.3 s after one ends to the next's start), or None."""
+    planned = [f for f in faults if "no_commit_ms_max" in f]
+    gaps = [probe.longest_gap_ms(a["heal"] + 300_000_000, b["onset"]) for a, b in zip(planned, planned[1:])
+            if b["onset"] > a["heal"] + 400_000_000]
+    return round(max(gaps), 1) if gaps else None
 
 
 def _count(items):
