@@ -82,13 +82,17 @@ ClientResponse list_all(Cluster& cluster, const std::string& path, const char* f
     const json body = body_json(page);
     for (const auto& item : body.value(field, json::array())) items.push_back(item);
     if (!body.value("more", false)) break;
-    // With auth on a page leaves out what the caller may not read: an empty
-    // page says nothing of where the next would start.
-    if (items.empty() || text(items.back(), name) == after) {
+    // With auth on a page leaves out what the caller may not read, so the
+    // server says where the next starts; an older server does not, and the
+    // last item listed is the best guess then.
+    std::string next = body.contains("next_after") ? text(body, "next_after")
+                       : items.empty()             ? std::string()
+                                                   : text(items.back(), name);
+    if (next.empty() || next == after) {
       std::fprintf(stderr, "synodctl: the listing has more, out of reach past what this token may read\n");
       break;
     }
-    after = text(items.back(), name);
+    after = next;
   }
   ClientResponse all;
   all.status = 200;

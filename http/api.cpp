@@ -337,7 +337,8 @@ void Api::Impl::session_list(const CallPtr& c) {
     for (const auto& view : found) {
       if (scope.may_see(view.id)) sessions.push_back(views::session_json(view));  // the principal's own, with auth on
     }
-    return json_response(200, {{"sessions", sessions}, {"more", more}});
+    return views::listing(json{{"sessions", sessions}}, more,
+                          found.empty() ? std::string() : std::to_string(found.back().id));
   });
 }
 

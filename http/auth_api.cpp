@@ -195,7 +195,7 @@ void Api::Impl::auth_operation(const CallPtr& c) {
         for (const auto& name : names) {
           locks.push_back(views::lock_json(name, context.machine->lock(name), context.machine->log_time_ms()));
         }
-        return json_response(200, {{"locks", locks}, {"more", more}});
+        return views::listing(json{{"locks", locks}}, more, names.empty() ? std::string() : names.back());
       });
     case Op::auth_token_list:
       return read(c, [](const ReadContext& context) {

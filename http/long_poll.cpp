@@ -92,7 +92,9 @@ Response key_listing(const ApiRequest& req, const ls::StateMachine& machine, con
   const std::string& key = req.name;
   json keys = json::array();
   bool more = false;
+  std::string next_after;  // the last key looked at, listed or left out
   if (!key.empty() && req.after.empty()) {
+    next_after = key;
     if (auto self = machine.get(key); self && scope.may_read(ls::AclSpace::keys, key)) {
       keys.push_back(views::key_json(*self));
     }
@@ -105,11 +107,12 @@ Response key_listing(const ApiRequest& req, const ls::StateMachine& machine, con
     for (const auto& view : list.keys) {
       if (scope.may_read(ls::AclSpace::keys, view.key)) keys.push_back(views::key_json(view));
     }
+    if (!list.keys.empty()) next_after = list.keys.back().key;
     more = list.more;
   } else {
     more = true;
   }
-  return json_response(200, {{"keys", keys}, {"more", more}});
+  return views::listing(json{{"keys", keys}}, more, next_after);
 }
 
 Response key_read(const ApiRequest& req, const ls::StateMachine& machine, const ReadScope& scope) {

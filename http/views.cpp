@@ -35,6 +35,12 @@ Response error_body(int status, std::string_view code, std::string_view message)
   return json_response(status, {{"error", {{"code", code}, {"message", message}, {"retryable", retryable_code(code)}}}});
 }
 
+Response listing(json body, bool more, const std::string& next_after) {
+  body["more"] = more;
+  if (more) body["next_after"] = next_after;
+  return json_response(200, body);
+}
+
 bool retryable_code(std::string_view code) {
   static constexpr std::string_view kRetryable[] = {
       "not_leader", "no_quorum",        "leader_unreachable", "busy",           "unknown_outcome", "stopping",

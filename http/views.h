@@ -32,6 +32,11 @@ Response json_text_response(int status, std::string text);
 // {"error":{"code","message","retryable"}}, without the X-Synod headers
 // (the caller stamps them).
 Response error_body(int status, std::string_view code, std::string_view message);
+// A page of a listing: `body` with "more" and, with more, "next_after": where
+// the next page starts (?after=), the last item looked at, listed or not.
+// With auth on a page may leave every item out, and the client still needs
+// a place to go on from.
+Response listing(json body, bool more, const std::string& next_after);
 // Whether trying again can help, by error code.
 bool retryable_code(std::string_view code);
 // The HTTP status of a lock-service status.

@@ -195,6 +195,13 @@ def test_lists_and_streams_leave_out_what_is_not_readable(binary):
         seen = watch.until(lambda e: e["json"].get("key") == "/app/b")
         assert all(e["json"].get("key", "").startswith("/app") for e in seen), seen
         print(f"  alice's watch of every key saw {[e['json']['key'] for e in seen]} (not /secret/y)")
+        # A page whose every key is left out still says where the next starts.
+        page = call(cluster, follower, "GET", "/v1/kv/?recurse&limit=1&after=/app/b", alice)
+        assert page.status == 200 and page.json["keys"] == [] and page.json["more"], page
+        assert page.json["next_after"] == "/secret/x", page
+        last = call(cluster, follower, "GET", f"/v1/kv/?recurse&limit=1&after={page.json['next_after']}", alice)
+        assert last.status == 200 and last.json["keys"] == [] and not last.json["more"], last
+        print(f"  alice's page after /app/b: no keys, next_after {page.json['next_after']}; the next page ends it")
 
         taken = call(cluster, leader, "POST", "/v1/locks/app%2Fdb?ttl=15s", alice)
         assert taken.status == 200, taken
