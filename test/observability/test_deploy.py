@@ -40,9 +40,14 @@ def prometheus_config(source):
     assert result.returncode == 0, f"promtool check config: {result.stdout}{result.stderr}"
     with open(config) as f:
         targets = set(re.findall(r'"(127\.0\.0\.1:\d+)"', f.read()))
+    # The quickstart's client addresses: 127.0.0.1:(BASE + id) for ids 1 to
+    # its default node count (deploy/quickstart.sh computes them).
     with open(os.path.join(source, "deploy", "quickstart.sh")) as f:
-        clients = re.search(r"^clients=(\S+)", f.read(), re.M).group(1)
-    quickstart = {item.split("=", 1)[1] for item in clients.split(",")}
+        script = f.read()
+    base = int(re.search(r"clients=\$\(for id in \$ids; do printf '%s=127\.0\.0\.1:%s,' \"\$id\" \$\(\((\d+) \+ id\)\)",
+                         script).group(1))
+    default_nodes = int(re.search(r"^nodes=\$\{nodes:-(\d+)\}$", script, re.M).group(1))
+    quickstart = {f"127.0.0.1:{base + i}" for i in range(1, default_nodes + 1)}
     assert targets == quickstart, f"scrape targets {sorted(targets)} != quickstart clients {sorted(quickstart)}"
     print(f"prometheus.yml: valid; scrapes {sorted(targets)}")
 
