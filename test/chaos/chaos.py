@@ -138,6 +138,9 @@ class Run:
             "client_pause_probability": 0.25,
             "client_pause_factor": (0.3, 2.5),
             "promise_factor": 2 if "promise" in args.break_set else 1,
+            # Each node's probe writes this often: every 10 ms in the planned
+            # mix, whose changes are measured in tens of milliseconds.
+            "probe_interval_s": 0.01 if mix == "planned" else 0.05,
         }
         if "fence" in args.break_set:
             # Pauses long enough that the lock passes on: expiry, lock-delay, a new grant.

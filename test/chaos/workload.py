@@ -713,7 +713,7 @@ class SessionWatcher(Client):
 
 
 class Probe(Client):
-    """A write every 50 ms to one node, always the same (0.5 s timeout): one
+    """A write every 50 ms (params["probe_interval_s"]) to one node, always the same (0.5 s timeout): one
     probe per node, so that "the cluster could take a write" is measured, not
     one client's luck in picking a node."""
 
@@ -736,7 +736,7 @@ class Probe(Client):
             self.ctx.records.add("probe", key=self.key, invoke=invoke, recv=recv, value=value,
                                  status=response.status, outcome=("ok" if response.status == 200 else classify(response)),
                                  node=response.node)
-            self.sleep(0.05 if response.status == 200 else 0.02)
+            self.sleep(self.ctx.params["probe_interval_s"] if response.status == 200 else 0.02)
 
 
 class Availability:
