@@ -43,7 +43,7 @@ Cluster::Cluster(const Options& options) : options_(options) {
 }
 
 ClientResponse Cluster::call(std::string_view method, const std::string& target, std::string_view body,
-                             const Headers& headers, int64_t timeout_ms) {
+                             const Headers& headers, int64_t timeout_ms, size_t body_bytes_max) {
   // `headers` are the caller's (below they decide what may be repeated); the
   // request also carries the ones every request does.
   const Headers sent_headers = request_headers(options_, headers);
@@ -52,8 +52,10 @@ ClientResponse Cluster::call(std::string_view method, const std::string& target,
     auto& client = *clients_[(preferred_ + attempt) % clients_.size()];
     Client* use = &client;
     std::unique_ptr<Client> slow;
-    if (timeout_ms > 0) {
-      slow = std::make_unique<Client>(client.address(), timeout_ms, options_.tls);
+    if (timeout_ms > 0 || body_bytes_max > 0) {
+      slow = std::make_unique<Client>(client.address(), timeout_ms > 0 ? timeout_ms : options_.timeout_ms,
+                                      options_.tls);
+      if (body_bytes_max > 0) slow->set_body_bytes_max(body_bytes_max);
       use = slow.get();
     }
     last = use->request(method, target, body, sent_headers);

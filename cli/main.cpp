@@ -255,7 +255,7 @@ int main(int argc, char** argv) {
   if (command == "snapshot") {
     const std::string verb = sub("snapshot command");  // first: without one, begin() + 2 is past the end
     Args args({words.begin() + 2, words.end()}, {});
-    return snapshot_command(options, verb, args);
+    return snapshot_command(options, cluster, verb, args);
   }
   if (command == "txn") return txn_command(options, cluster, {words.begin() + 1, words.end()});
   if (command == "elect") {

@@ -69,22 +69,9 @@ json header_json(const lockservice::BackupHeader& h, size_t file_bytes) {
           {"checksum", hex16(h.checksum).substr(8)}};
 }
 
-// GET /v1/snapshot from the endpoints in turn, as Cluster::call goes (the
-// next one after no answer or a 503), but with a client of its own: a backup
-// needs a longer timeout and a body limit as large as the state.
-ClientResponse fetch_backup(const Options& options) {
-  ClientResponse response;
-  for (const auto& endpoint : options.endpoints) {
-    Client client(endpoint, std::max(options.timeout_ms, kSaveTimeoutMsMin), options.tls);
-    client.set_body_bytes_max(kBackupBytesMax);
-    response = client.request("GET", "/v1/snapshot", {}, request_headers(options));
-    if (response.status != 0 && response.status != 503) break;
-  }
-  return response;
-}
-
-int save(const Options& options, const std::string& path) {
-  const ClientResponse response = fetch_backup(options);
+int save(const Options& options, Cluster& cluster, const std::string& path) {
+  const ClientResponse response = cluster.call("GET", "/v1/snapshot", {}, {},
+                                               std::max(options.timeout_ms, kSaveTimeoutMsMin), kBackupBytesMax);
   if (response.status != 200) return refused(response);
   const auto backup = lockservice::decode_backup(response.body);
   if (!backup.ok) {
@@ -172,10 +159,10 @@ int inspect(const Options& options, const std::string& path) {
 
 }  // namespace
 
-int snapshot_command(const Options& options, const std::string& verb, Args& args) {
+int snapshot_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args) {
   const std::string path = args.positional(0, "FILE");
   args.done(1);
-  if (verb == "save") return save(options, path);
+  if (verb == "save") return save(options, cluster, path);
   if (verb == "inspect") return inspect(options, path);
   usage_error("unknown snapshot command '" + verb + "' (save or inspect)");
 }

@@ -111,8 +111,10 @@ class Cluster {
  public:
   explicit Cluster(const Options& options);
 
+  // `timeout_ms` and `body_bytes_max` (0: the defaults) are for one request
+  // that needs more than the others, such as a backup.
   ClientResponse call(std::string_view method, const std::string& target, std::string_view body = {},
-                      const Headers& headers = {}, int64_t timeout_ms = 0);
+                      const Headers& headers = {}, int64_t timeout_ms = 0, size_t body_bytes_max = 0);
 
   const std::vector<std::string>& endpoints() const { return options_.endpoints; }
   size_t preferred() const { return preferred_; }
@@ -166,7 +168,7 @@ int auth_command(const Options& options, Cluster& cluster, const std::string& ve
 // `leader transfer [--to ID]` (leader.cpp).
 int leader_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
 // `snapshot save|inspect FILE` (snapshot.cpp).
-int snapshot_command(const Options& options, const std::string& verb, Args& args);
+int snapshot_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
 // `txn`: `words` are those after the command (--if, --then, -f FILE).
 int txn_command(const Options& options, Cluster& cluster, const std::vector<std::string>& words);
 // `lock list`: every lock, an administrator's view (GET /v1/locks).

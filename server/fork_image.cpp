@@ -12,10 +12,6 @@
 namespace synod::server {
 
 namespace {
-// A sanity bound on the length the child announces; the store refuses an
-// image above its snapshot_bytes_max anyway.
-constexpr uint64_t kImageBytesMax = uint64_t{1} << 36;
-
 // The child: the pipe's write end is all it keeps.
 [[noreturn]] void run_child(const std::function<std::string()>& make_bytes, const int fds[2]) {
   const int out = fds[1];
@@ -102,7 +98,7 @@ std::string collect_image(const ForkedImage& forked, std::string& image) {
   std::string error = [&]() -> std::string {
     uint64_t length = 0;
     if (auto e = read_exactly(reinterpret_cast<char*>(&length), sizeof length); !e.empty()) return e;
-    if (length > kImageBytesMax) return "the image is " + std::to_string(length) + " bytes, too many";
+    if (length > kForkedImageBytesMax) return "the image is " + std::to_string(length) + " bytes, too many";
     image.resize(length);  // one allocation, at the exact size
     if (auto e = read_exactly(image.data(), image.size()); !e.empty()) return e;
     char extra = 0;

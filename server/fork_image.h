@@ -9,12 +9,17 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 
 #include <sys/types.h>
 
 namespace synod::server {
+
+// The largest image a child may announce (64 GiB): a sanity bound; the store
+// refuses an image above its snapshot_bytes_max anyway.
+inline constexpr uint64_t kForkedImageBytesMax = uint64_t{1} << 36;
 
 struct ForkedImage {
   int fd = -1;  // the pipe's read end; -1 if the fork failed

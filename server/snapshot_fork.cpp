@@ -17,8 +17,6 @@ namespace synod::server {
 namespace asio = boost::asio;
 
 namespace {
-// The most the child reserves for an image before it serializes.
-constexpr uint64_t kImageReserveBytesMax = uint64_t{1} << 36;
 // Images at least this large are freed gradually (release()).
 constexpr size_t kGradualReleaseBytes = size_t{16} << 20;
 constexpr uintptr_t kReleaseStepBytes = uintptr_t{8} << 20;
@@ -53,7 +51,7 @@ void SnapshotFork::maybe_snapshot(const lockservice::StateMachine& machine, paxo
   // Room for the image as it was last time, and a quarter more.
   const auto reserve = static_cast<size_t>(std::min<uint64_t>(last_image_bytes_ + last_image_bytes_ / 4 +
                                                                   (uint64_t{16} << 20),
-                                                              kImageReserveBytesMax));
+                                                              kForkedImageBytesMax));
   const ForkedImage forked = fork_image([&machine, reserve] { return machine.snapshot(reserve); });
   if (!forked.ok()) {
     log_.write(Level::warn, "snapshot_fork_failed", {{"errno", static_cast<int64_t>(forked.error)}});
