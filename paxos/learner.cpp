@@ -41,6 +41,11 @@ Slot Learner::highest_chosen() const {
   return ahead_.empty() ? chosen_through() : ahead_.rbegin()->first;
 }
 
+ValuePtr Learner::value_at(Slot slot) const {
+  if (slot <= log_base_ || slot > chosen_through()) return nullptr;
+  return log_[slot - log_base_ - 1];
+}
+
 bool Learner::knows(Slot slot) const { return slot <= chosen_through() || ahead_.count(slot) != 0; }
 
 void Learner::learn(Slot slot, const ValuePtr& value) {

@@ -50,6 +50,9 @@ class Learner {
   // Chosen entries from `from` on, bounded; empty if `from` is below what
   // this learner still holds (the asker needs a snapshot).
   std::vector<ChosenEntry> entries_from(Slot from, size_t entries_max, size_t bytes_max) const;
+  // The chosen value of a slot from first_retained() to chosen_through();
+  // null outside that range.
+  ValuePtr value_at(Slot slot) const;
   // The first slot whose value is still held in memory.
   Slot first_retained() const { return log_base_ + 1; }
   // What the contiguous log holds now, for the memory accounting.

@@ -15,10 +15,12 @@ std::string validate(const Options& options) {
     return "the member list names " + std::to_string(options.members.size()) + " voting members; at most " +
            std::to_string(kVotersMax) + " may vote";
   }
-  if (std::find(options.members.begin(), options.members.end(), options.self) == options.members.end()) {
-    return "this node's id is not in the member list";
-  }
+  const auto named = [&](const std::vector<NodeId>& ids) {
+    return std::find(ids.begin(), ids.end(), options.self) != ids.end();
+  };
+  if (!named(options.members) && !named(options.learners)) return "this node's id is not in the member list";
   auto sorted = options.members;
+  sorted.insert(sorted.end(), options.learners.begin(), options.learners.end());
   std::sort(sorted.begin(), sorted.end());
   if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) return "a member id appears twice";
   if (std::find(sorted.begin(), sorted.end(), kNoNode) != sorted.end()) return "member id 0 is reserved";

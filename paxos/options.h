@@ -55,16 +55,37 @@ struct Mutants {
   bool quorum_of_half = false;  // floor(n/2) votes instead of a majority
   bool lease_read_after_expiry = false;
   bool prepare_right_after_restart = false;
+  // Membership changes (configuration.h, docs/ARCHITECTURE.md):
+  // a configuration governs from the slot after the one that chose it, while
+  // leaders still propose up to α slots past their chosen prefix;
+  bool config_without_alpha = false;
+  // a leader proposes in a new configuration's slots on the promises of the
+  // old one (phase 1 is not run again with the new configuration's quorum);
+  bool config_skips_phase1 = false;
+  // a leader starts another change while one is chosen and not yet in effect
+  // (or still in flight);
+  bool two_changes_in_flight = false;
+  // quorums count the votes of any node, a removed member's too;
+  bool removed_member_counts = false;
+  // quorums count a learner's votes as a voter's.
+  bool learner_counts = false;
 
   bool any() const {
-    return acceptor_forgets_promise_on_restart || leader_skips_noop_fill || quorum_of_half ||
-           lease_read_after_expiry || prepare_right_after_restart;
+    return acceptor_forgets_promise_on_restart || leader_skips_noop_fill || quorum_of_half || lease_read_after_expiry ||
+           prepare_right_after_restart || config_without_alpha || config_skips_phase1 || two_changes_in_flight ||
+           removed_member_counts || learner_counts;
   }
 };
 
 struct Options {
   NodeId self = kNoNode;
-  std::vector<NodeId> members;  // every voting member, self included; at most kVotersMax (quorum.h)
+  // The bootstrap configuration, used until the log or a snapshot says
+  // otherwise (DurableState::configurations): every voting member, at most
+  // kVotersMax (quorum.h), and the learners. A member of a new cluster is a
+  // voter; a node that joins an existing one (synod --join) names itself
+  // as a learner and learns the real configuration as it catches up.
+  std::vector<NodeId> members;
+  std::vector<NodeId> learners;
   Timing timing;
   Limits limits;
   uint64_t random_seed = 1;  // election timeouts; the driver picks it

@@ -6,8 +6,7 @@
 
 namespace synod::paxos {
 
-Proposer::Proposer(NodeId self, const Quorum& quorum, const Limits& limits)
-    : self_(self), quorum_(quorum), limits_(limits) {}
+Proposer::Proposer(NodeId self, const Limits& limits) : self_(self), limits_(limits) {}
 
 void Proposer::begin_prepare(const Ballot& ballot, Slot first_slot) {
   SYNOD_ASSERT(ballot.node == self_ && ballot > ballot_);
@@ -20,29 +19,45 @@ void Proposer::begin_prepare(const Ballot& ballot, Slot first_slot) {
   chosen_elsewhere_ = kNoSlot;
   chosen_elsewhere_at_ = kNoNode;
   in_flight_.clear();
+  takeover_next_ = 1;
+  takeover_through_ = kNoSlot;
 }
 
-bool Proposer::on_promise(NodeId from, const Promise& promise) {
-  if (phase_ != Phase::preparing || promise.ballot != ballot_) return false;
-  if (!quorum_.contains(from) || !promises_.add(from)) return false;
+void Proposer::on_promise(NodeId from, const Promise& promise) {
+  if (phase_ == Phase::idle || promise.ballot != ballot_) return;
+  if (!promises_.add(from)) return;
   for (const auto& vote : promise.accepted) {
-    SYNOD_ASSERT(vote.slot >= first_slot_ && vote.ballot < ballot_);
+    SYNOD_ASSERT(vote.slot >= first_slot_ && vote.ballot <= ballot_);
+    // A vote of our own ballot is one of our own proposals (a learner
+    // promising late accepted them already).
+    if (vote.ballot == ballot_) continue;
+    if (phase_ == Phase::leading) {
+      // Slots proposed already were decided on the promises of the quorum
+      // that governs them; a later promise changes nothing there.
+      const bool in_takeover = takeover_pending() && vote.slot >= takeover_next_;
+      if (!in_takeover && vote.slot < next_slot_) continue;
+      if (vote.slot >= next_slot_) {
+        if (!takeover_pending()) takeover_next_ = next_slot_;
+        takeover_through_ = vote.slot;
+        next_slot_ = vote.slot + 1;
+      }
+    }
     auto [it, inserted] = votes_seen_.emplace(vote.slot, vote);
     if (!inserted && vote.ballot > it->second.ballot) it->second = vote;
     if (!inserted && vote.ballot == it->second.ballot) {
       SYNOD_ASSERT_MSG(same_value(vote.value, it->second.value), "two values for one slot in one ballot");
     }
   }
-  if (promise.chosen_through > chosen_elsewhere_) {
+  if (phase_ == Phase::preparing && promise.chosen_through > chosen_elsewhere_) {
     chosen_elsewhere_ = promise.chosen_through;
     chosen_elsewhere_at_ = from;
   }
-  return promises_.reached(quorum_);
 }
 
 Proposer::Takeover Proposer::become_leader(Slot own_chosen_through, bool fill_holes_with_noops) {
-  SYNOD_ASSERT(phase_ == Phase::preparing && promises_.reached(quorum_));
+  SYNOD_ASSERT(phase_ == Phase::preparing);
   phase_ = Phase::leading;
+  fill_holes_ = fill_holes_with_noops;
   Takeover takeover;
   // Slots up to `known` are chosen (here or at some acceptor of the quorum).
   // Their votes may be missing from the promises, so they must be learned,
@@ -54,30 +69,49 @@ Proposer::Takeover Proposer::become_leader(Slot own_chosen_through, bool fill_ho
   }
   Slot highest = known;
   if (!votes_seen_.empty()) highest = std::max(highest, votes_seen_.rbegin()->first);
-  for (Slot slot = known + 1; slot <= highest; ++slot) {
-    auto it = votes_seen_.find(slot);
-    if (it != votes_seen_.end()) {
-      takeover.proposals.push_back(ChosenEntry{slot, it->second.value});
-    } else if (fill_holes_with_noops) {
-      takeover.proposals.push_back(ChosenEntry{slot, make_noop()});
-    }
-  }
-  votes_seen_.clear();
+  votes_seen_.erase(votes_seen_.begin(), votes_seen_.upper_bound(known));
+  takeover_next_ = known + 1;
+  takeover_through_ = highest;
   next_slot_ = highest + 1;
   takeover.serve_after = highest;
   return takeover;
 }
 
-Accept Proposer::propose_at(Slot slot, ValuePtr value, Slot commit_index, TimeUs now) {
-  SYNOD_ASSERT(phase_ == Phase::leading && slot != kNoSlot && value);
-  auto [it, inserted] = in_flight_.emplace(slot, InFlight{value, Votes{}, now});
+ValuePtr Proposer::next_takeover() {
+  SYNOD_ASSERT(takeover_pending());
+  const Slot slot = takeover_next_++;
+  auto it = votes_seen_.find(slot);
+  if (it == votes_seen_.end()) return fill_holes_ ? make_noop() : nullptr;
+  ValuePtr value = std::move(it->second.value);
+  votes_seen_.erase(it);
+  return value;
+}
+
+bool Proposer::configuration_in_flight() const {
+  if (!pending_values_.empty()) return true;
+  for (const auto& [slot, flight] : in_flight_) {
+    if (flight.value->kind == Value::Kind::configuration) return true;
+  }
+  return false;
+}
+
+Accept Proposer::propose_at(Slot slot, ValuePtr value, std::shared_ptr<const Quorum> quorum, Slot commit_index,
+                            TimeUs now) {
+  SYNOD_ASSERT(phase_ == Phase::leading && slot != kNoSlot && value && quorum);
+  auto [it, inserted] = in_flight_.emplace(slot, InFlight{value, std::move(quorum), Votes{}, now});
   SYNOD_ASSERT_MSG(inserted, "a slot proposed twice in one ballot");
   if (slot >= next_slot_) next_slot_ = slot + 1;
   return Accept{ballot_, slot, std::move(value), commit_index};
 }
 
 ValuePtr Proposer::cut_batch() {
-  if (phase_ != Phase::leading || pending_.empty() || !window_open()) return nullptr;
+  if (phase_ != Phase::leading || takeover_pending() || !window_open()) return nullptr;
+  if (!pending_values_.empty()) {
+    ValuePtr value = std::move(pending_values_.front());
+    pending_values_.pop_front();
+    return value;
+  }
+  if (pending_.empty()) return nullptr;
   std::vector<Command> batch;
   size_t bytes = 0;
   while (!pending_.empty() && batch.size() < limits_.batch_commands_max) {
@@ -93,9 +127,9 @@ ValuePtr Proposer::cut_batch() {
 std::optional<ChosenEntry> Proposer::on_accepted(NodeId from, const Accepted& accepted) {
   if (phase_ != Phase::leading || accepted.ballot != ballot_) return std::nullopt;
   auto it = in_flight_.find(accepted.slot);
-  if (it == in_flight_.end() || !quorum_.contains(from)) return std::nullopt;
+  if (it == in_flight_.end()) return std::nullopt;
   it->second.votes.add(from);
-  if (!it->second.votes.reached(quorum_)) return std::nullopt;
+  if (!it->second.votes.reached(*it->second.quorum)) return std::nullopt;
   ChosenEntry chosen{accepted.slot, std::move(it->second.value)};
   in_flight_.erase(it);
   return chosen;
@@ -108,7 +142,7 @@ std::vector<Proposer::Resend> Proposer::due_resends(TimeUs now, int64_t retransm
     if (resends.size() >= max) break;
     if (now - flight.sent_at < retransmit_us) continue;
     flight.sent_at = now;
-    for (NodeId peer : quorum_.members()) {
+    for (NodeId peer : flight.quorum->members()) {
       if (peer == self_ || flight.votes.has(peer)) continue;
       resends.push_back(Resend{peer, Accept{ballot_, slot, flight.value, commit_index}});
     }
@@ -127,6 +161,9 @@ std::vector<Command> Proposer::stop() {
   in_flight_.clear();
   promises_.clear();
   votes_seen_.clear();
+  pending_values_.clear();
+  takeover_next_ = 1;
+  takeover_through_ = kNoSlot;
   std::vector<Command> dropped(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.end()));
   pending_.clear();
   return dropped;

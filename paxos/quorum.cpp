@@ -6,9 +6,12 @@
 
 namespace synod::paxos {
 
-Quorum::Quorum(std::vector<NodeId> members, size_t threshold_override)
+Quorum::Quorum(std::vector<NodeId> members, size_t threshold_override, std::vector<NodeId> learners, Counting counting)
     : members_(std::move(members)),
-      threshold_(threshold_override != 0 ? threshold_override : members_.size() / 2 + 1) {
+      learners_(std::move(learners)),
+      threshold_(threshold_override != 0 ? threshold_override : members_.size() / 2 + 1),
+      counting_(counting) {
+  std::sort(learners_.begin(), learners_.end());
   SYNOD_ASSERT(!members_.empty());
   SYNOD_ASSERT_MSG(members_.size() <= kVotersMax, "more voting members than kVotersMax");
   std::sort(members_.begin(), members_.end());
@@ -20,6 +23,26 @@ Quorum::Quorum(std::vector<NodeId> members, size_t threshold_override)
 
 bool Quorum::contains(NodeId node) const {
   return std::binary_search(members_.begin(), members_.end(), node);
+}
+
+bool Quorum::counts(NodeId node) const {
+  switch (counting_) {
+    case Counting::voters:
+      return contains(node);
+    case Counting::voters_and_learners:
+      return contains(node) || std::binary_search(learners_.begin(), learners_.end(), node);
+    case Counting::anyone:
+      return node != kNoNode;
+  }
+  return false;
+}
+
+size_t Votes::count_for(const Quorum& quorum) const {
+  size_t count = 0;
+  for (NodeId node : voters_) {
+    if (quorum.counts(node)) ++count;
+  }
+  return count;
 }
 
 bool Votes::add(NodeId node) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "paxos/config_history.h"
 #include "paxos/messages.h"
 #include "paxos/types.h"
 
@@ -135,6 +136,10 @@ struct DurableState {
   // snapshot the state machine restored (or at slot 1).
   std::vector<ChosenEntry> chosen;
   Slot snapshot_slot = kNoSlot;
+  // The configurations that govern the slots after snapshot_slot, as the
+  // snapshot recorded them (Replica::configurations_from); empty: the
+  // bootstrap configuration of Options, from slot 1.
+  std::vector<ConfigEntry> configurations;
 };
 
 }  // namespace synod::paxos

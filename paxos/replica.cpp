@@ -17,21 +17,32 @@ Acceptor recovered_acceptor(const DurableState& durable, const Mutants& mutants)
   return Acceptor(durable.promised, durable.accepted);
 }
 
+std::vector<ConfigEntry> initial_configurations(const Options& options, const DurableState& durable) {
+  if (!durable.configurations.empty()) return durable.configurations;
+  Configuration bootstrap = Configuration::of_voters(options.members);
+  bootstrap.learners = options.learners;
+  std::sort(bootstrap.learners.begin(), bootstrap.learners.end());
+  for (NodeId learner : bootstrap.learners) bootstrap.next_id = std::max(bootstrap.next_id, learner + 1);
+  return {ConfigEntry{1, kNoSlot, std::move(bootstrap), nullptr}};
+}
+
 }  // namespace
 
 Replica::Replica(Options options, const DurableState& durable, TimeUs now)
     : options_(std::move(options)),
-      quorum_(options_.members, options_.mutants.quorum_of_half ? options_.members.size() / 2 : 0),
+      configs_(initial_configurations(options_, durable), options_.mutants),
       random_(options_.random_seed),
       now_(now),
       acceptor_(recovered_acceptor(durable, options_.mutants)),
       learner_(durable.snapshot_slot, durable.chosen, options_.limits.log_retention_slots,
                options_.limits.log_retention_bytes_max),
-      proposer_(options_.self, quorum_, options_.limits) {
+      proposer_(options_.self, options_.limits) {
   const std::string problem = validate(options_);
   SYNOD_ASSERT_MSG(problem.empty(), problem.c_str());
   highest_seen_ = acceptor_.promised();
   chosen_durable_through_ = learner_.chosen_through();
+  configs_seen_through_ = durable.snapshot_slot;
+  observe_configurations();
   // We cannot know what lease we granted before a crash, so refuse every
   // Prepare for one lease plus the drift bound (DESIGN §3).
   if (!options_.mutants.prepare_right_after_restart) lease_promise_.guard_restart(now_, lease_promise_us());
@@ -64,8 +75,11 @@ void Replica::tick(TimeUs now) {
     case Role::follower:
       if (!voting_) {
         repair_tick();
-      } else if (now_ >= election_deadline_) {
+      } else if (now_ >= election_deadline_ && configuration().is_voter(options_.self)) {
+        // A learner, or a member whose removal was chosen, never campaigns.
         start_probe();
+      } else if (now_ >= election_deadline_) {
+        reset_election_timer();
       }
       break;
   }
@@ -105,7 +119,10 @@ void Replica::candidate_tick() {
 void Replica::step(const Envelope& envelope, TimeUs now) {
   SYNOD_ASSERT_MSG(now >= now_, "time went backwards");
   now_ = now;
-  if (envelope.to != options_.self || !quorum_.contains(envelope.from)) return;
+  if (envelope.to != options_.self || envelope.from == kNoNode) return;
+  // A removed member stays out once its removal is in effect; a node above
+  // next_id may be one added in a change this replica has not learned yet.
+  if (configuration_in_effect().removed(envelope.from) && !configuration().is_member(envelope.from)) return;
   dispatch(envelope.from, envelope.message);
 }
 
@@ -158,7 +175,7 @@ Replica::ReadStatus Replica::read(uint64_t read_id, TimeUs now) {
 bool Replica::transfer_leadership(NodeId successor, TimeUs now) {
   SYNOD_ASSERT(now >= now_);
   now_ = now;
-  if (role_ != Role::leader || successor == options_.self || !quorum_.contains(successor)) return false;
+  if (role_ != Role::leader || successor == options_.self || !configuration().is_voter(successor)) return false;
   const Ballot ballot = proposer_.ballot();
   // Give the lease up first: from here on nothing is served locally, so the
   // acceptors may promise the successor at once. Our own acceptor keeps its
@@ -168,9 +185,7 @@ bool Replica::transfer_leadership(NodeId successor, TimeUs now) {
   leader_lease_.revoke();
   step_down();
   const Nominate nominate{ballot, successor};
-  for (NodeId member : quorum_.members()) {
-    if (member != options_.self) send(member, nominate);
-  }
+  for (NodeId member : peers()) send(member, nominate);
   return true;
 }
 
@@ -204,9 +219,7 @@ void Replica::start_probe() {
   probe_votes_.clear();
   probe_wait_us_ = 0;
   candidacy_deadline_ = now_ + ms(options_.timing.heartbeat_ms) * 2;
-  for (NodeId member : quorum_.members()) {
-    if (member != options_.self) send(member, Probe{probe_ballot_, learner_.chosen_through()});
-  }
+  for (NodeId member : peers()) send(member, Probe{probe_ballot_, learner_.chosen_through()});
   if (lost_leader()) probe_granted(options_.self, std::max<int64_t>(0, lease_promise_.until() - now_));
 }
 
@@ -223,7 +236,7 @@ void Replica::on_probe_reply(NodeId from, const ProbeReply& reply) {
 void Replica::probe_granted(NodeId voter, int64_t wait_us) {
   if (!probe_votes_.add(voter)) return;
   probe_wait_us_ = std::max(probe_wait_us_, wait_us);
-  if (!probe_votes_.reached(quorum_)) return;
+  if (!reached_all(probe_votes_)) return;
   // A majority lost the leader too. Prepare once their lease promises have
   // run out, so that they can answer it.
   if (probe_wait_us_ == 0) {
@@ -284,8 +297,14 @@ void Replica::on_prepare(NodeId from, const Prepare& prepare) {
 }
 
 void Replica::on_promise(NodeId from, const Promise& promise) {
-  if (candidacy_ != Candidacy::preparing) return;
-  if (proposer_.on_promise(from, promise)) become_leader();
+  if (candidacy_ == Candidacy::preparing) {
+    proposer_.on_promise(from, promise);
+    if (prepared_all()) become_leader();
+  } else if (role_ == Role::leader) {
+    // A new configuration's voter answering the leader's second phase 1.
+    proposer_.on_promise(from, promise);
+    check_serving();
+  }
 }
 
 void Replica::become_leader() {
@@ -306,7 +325,7 @@ void Replica::become_leader() {
     catchup_in_flight_ = false;
     request_catchup(takeover.learn_from);
   }
-  for (auto& proposal : takeover.proposals) propose_value(proposal.slot, std::move(proposal.value));
+  advance_proposals();
   check_serving();
   send_heartbeats();
 }
@@ -323,6 +342,8 @@ void Replica::step_down() {
     last_leader_contact_ = now_;
   }
   for (auto& command : proposer_.stop()) dropped_.push_back(std::move(command));
+  proposed_config_.reset();
+  proposed_quorum_.reset();
   for (const auto& read : pending_reads_) reads_failed_.push_back(read.read_id);
   pending_reads_.clear();
   heartbeat_wanted_ = false;
@@ -344,7 +365,8 @@ void Replica::on_nominate(NodeId from, const Nominate& nominate) {
   lease_promise_.release(nominate.ballot);
   if (leader_ == from) leader_ = kNoNode;
   // A replica still repairing does not lead: it could not vote for itself.
-  if (nominate.successor == options_.self && role_ != Role::leader && voting_) {
+  if (nominate.successor == options_.self && role_ != Role::leader && voting_ &&
+      configuration().is_voter(options_.self)) {
     start_prepare(nominate.ballot);
   } else {
     reset_election_timer();
@@ -354,12 +376,21 @@ void Replica::on_nominate(NodeId from, const Nominate& nominate) {
 // ----------------------------------------------------------------- phase 2
 
 void Replica::propose_value(Slot slot, ValuePtr value) {
-  broadcast(proposer_.propose_at(slot, std::move(value), learner_.chosen_through(), now_));
+  SYNOD_ASSERT_MSG(slot <= learner_.chosen_through() + alpha(), "a proposal in a slot whose configuration is unknown");
+  if (value->kind == Value::Kind::configuration && !proposed_config_ && slot > configs_seen_through_) {
+    // A change re-proposed in a takeover counts like one of our own.
+    proposed_config_ = *value->configuration;
+    proposed_quorum_ = ConfigHistory::quorum_of(*proposed_config_, options_.mutants);
+    leader_lease_.revoke();
+    extend_phase1();
+  }
+  std::shared_ptr<const Quorum> quorum = configs_.at(slot).quorum;
+  broadcast(proposer_.propose_at(slot, std::move(value), std::move(quorum), learner_.chosen_through(), now_));
 }
 
 void Replica::flush_batches() {
   if (role_ != Role::leader) return;
-  while (ValuePtr batch = proposer_.cut_batch()) propose_value(proposer_.next_slot(), std::move(batch));
+  advance_proposals();
 }
 
 void Replica::on_accept(NodeId from, const Accept& accept) {
@@ -400,6 +431,7 @@ void Replica::on_reject(NodeId /*from*/, const Reject& reject) {
 
 void Replica::learned(Slot slot, const ValuePtr& value) {
   learner_.learn(slot, value);
+  observe_configurations();
   if (role_ == Role::leader) {
     proposer_.forget(slot);
     check_serving();
@@ -409,7 +441,10 @@ void Replica::learned(Slot slot, const ValuePtr& value) {
 
 void Replica::check_serving() {
   if (role_ != Role::leader || serving_) return;
-  if (learner_.chosen_through() < serve_after_) return;
+  // Late promises (a configuration learned in the takeover) may have
+  // brought votes above what the first quorum reported.
+  serve_after_ = std::max(serve_after_, proposer_.takeover_through());
+  if (learner_.chosen_through() < serve_after_ || !prepared_all()) return;
   serving_ = true;
   release_reads();
 }
@@ -425,6 +460,7 @@ void Replica::follow_commit(const Ballot& ballot, Slot commit_index) {
     if (vote == nullptr || vote->ballot != ballot) break;
     learner_.learn(slot, vote->value);
   }
+  observe_configurations();
   if (learner_.chosen_through() < leader_commit_seen_) request_catchup(ballot.node);
 }
 
@@ -484,9 +520,13 @@ void Replica::on_catchup_reply(NodeId from, const CatchupReply& reply) {
   }
 }
 
-void Replica::install_snapshot(Slot slot, TimeUs now) {
+void Replica::install_snapshot(Slot slot, TimeUs now, const std::vector<ConfigEntry>& configurations) {
   SYNOD_ASSERT(now >= now_);
   now_ = now;
+  for (const auto& entry : configurations) {
+    if (entry.chosen_at != kNoSlot) configs_.chosen(entry.chosen_at, entry.configuration, entry.from - entry.chosen_at);
+  }
+  configs_seen_through_ = std::max(configs_seen_through_, slot);
   learner_.jump_to(slot);
   acceptor_.forget_through(slot);
   chosen_durable_through_ = std::max(chosen_durable_through_, slot);
@@ -502,11 +542,11 @@ void Replica::repair_tick() {
   if (now_ < repair_.next_query_at) return;
   repair_.next_query_at = now_ + ms(options_.limits.repair_query_ms);
   const RepairQuery query{repair_.nonce, repair_.floor_known ? repair_.floor : Ballot{}};
-  for (NodeId member : quorum_.members()) {
-    if (member != options_.self) send(member, query);
-  }
+  for (NodeId member : peers()) send(member, query);
   // A cluster of one has nobody to ask: nothing it lost can be known anywhere.
-  if (quorum_.size() == 1) finish_repair(Ballot{});
+  const Configuration& current = configuration();
+  if (current.voters.size() == 1 && current.is_voter(options_.self) && current.learners.empty())
+    finish_repair(Ballot{});
 }
 
 void Replica::on_repair_query(NodeId from, const RepairQuery& query) {
@@ -538,13 +578,20 @@ void Replica::on_repair_report(NodeId from, const RepairReport& report) {
   // its disk, heard "fresh" from n2 (cut off since the start), voted at
   // once and prepared (1,1) again, a ballot n3 had already accepted under.
   // So a brand-new cluster starts voting once all its members have answered.
-  if (repair_.all_fresh && repair_.reporters.count() + 1 >= quorum_.size()) {
+  //
+  // With membership changes the members asked are those of the newest
+  // configuration this replica knows (docs/ARCHITECTURE.md says what that
+  // leaves open).
+  const Quorum& quorum = *configs_.latest().quorum;
+  const size_t others = quorum.size() - (quorum.contains(options_.self) ? 1 : 0);
+  const size_t reported = repair_.reporters.count_for(quorum);
+  if (repair_.all_fresh && reported >= others) {
     finish_repair(Ballot{});
     return;
   }
   // Otherwise the floor must come from a majority of the OTHERS: its own
   // promises are what it lost.
-  if (repair_.all_fresh || repair_.reporters.count() < std::min(quorum_.threshold(), quorum_.size() - 1)) return;
+  if (repair_.all_fresh || reported < std::min(quorum.threshold(), others)) return;
   repair_.floor_known = true;
   repair_.next_query_at = now_;  // tell the leader the floor at once
 }
@@ -587,6 +634,8 @@ void Replica::leader_tick() {
     return;
   }
   if (now_ >= next_heartbeat_at_ || heartbeat_wanted_) send_heartbeats();
+  hand_over_if_removed();
+  if (role_ != Role::leader) return;
   const auto resends = proposer_.due_resends(now_, ms(options_.timing.accept_retransmit_ms),
                                              learner_.chosen_through(), options_.limits.retransmits_per_tick_max);
   for (const auto& resend : resends) send(resend.to, resend.accept);
@@ -602,9 +651,10 @@ void Replica::send_heartbeats() {
   lease_promise_.grant(ballot, now_, lease_promise_us());
   next_heartbeat_at_ = now_ + ms(options_.timing.heartbeat_ms);
   while (heartbeat_rounds_.size() > 64) heartbeat_rounds_.erase(heartbeat_rounds_.begin());
-  for (NodeId member : quorum_.members()) {
-    if (member != options_.self) send(member, Heartbeat{ballot, seq, learner_.chosen_through(), serving_});
-  }
+  for (NodeId member : peers()) send(member, Heartbeat{ballot, seq, learner_.chosen_through(), serving_});
+  // Resent with every round until the voters of every configuration in play
+  // promised: a Prepare or its Promise may be lost.
+  if (!prepared_all()) extend_phase1();
   on_heartbeat_ack(options_.self, HeartbeatAck{ballot, seq, learner_.chosen_through()});
 }
 
@@ -635,7 +685,7 @@ void Replica::on_heartbeat_ack(NodeId from, const HeartbeatAck& ack) {
   if (it == heartbeat_rounds_.end()) return;
   auto& round = it->second;
   round.acks.add(from);
-  if (round.counted || !round.acks.reached(quorum_)) return;
+  if (round.counted || !reached_all(round.acks)) return;
   round.counted = true;
   leader_lease_.extend(round.sent_at, ms(options_.timing.lease_ms));
   quorum_heard_at_ = std::max(quorum_heard_at_, round.sent_at);
@@ -656,6 +706,143 @@ Replica::PeerProgress Replica::peer(NodeId node) const {
   return it == peers_.end() ? PeerProgress{} : it->second;
 }
 
+// -------------------------------------------------------------- membership
+
+Slot Replica::alpha() const { return kConfigAlphaSlots; }
+
+// Looks at the chosen values that became contiguous since the last call: a
+// configuration value chosen at i governs from i + α.
+void Replica::observe_configurations() {
+  const Slot through = learner_.chosen_through();
+  const Slot effect_after = options_.mutants.config_without_alpha ? 1 : kConfigAlphaSlots;
+  for (Slot slot = std::max(configs_seen_through_ + 1, learner_.first_retained()); slot <= through; ++slot) {
+    const ValuePtr value = learner_.value_at(slot);
+    if (!value || value->kind != Value::Kind::configuration) continue;
+    configs_.chosen(slot, *value->configuration, effect_after);
+    if (proposed_config_ && *proposed_config_ == *value->configuration) {
+      proposed_config_.reset();
+      proposed_quorum_.reset();
+    }
+  }
+  configs_seen_through_ = std::max(configs_seen_through_, through);
+}
+
+// The quorums of every configuration that governs a slot this node may yet
+// propose in: the one of its first unchosen slot, those chosen and not yet
+// in effect, and a change it proposed that is not chosen yet.
+std::vector<const Quorum*> Replica::deciding_quorums() const {
+  std::vector<const Quorum*> quorums;
+  for (const ConfigEntry* entry : configs_.from(learner_.chosen_through() + 1)) quorums.push_back(entry->quorum.get());
+  if (proposed_quorum_) quorums.push_back(proposed_quorum_.get());
+  return quorums;
+}
+
+bool Replica::reached_all(const Votes& votes) const {
+  for (const Quorum* quorum : deciding_quorums()) {
+    if (!votes.reached(*quorum)) return false;
+  }
+  return true;
+}
+
+bool Replica::prepared_all() const {
+  if (options_.mutants.config_skips_phase1) return proposer_.promises().reached(*deciding_quorums().front());
+  return reached_all(proposer_.promises());
+}
+
+bool Replica::may_propose(Slot slot) const { return slot <= learner_.chosen_through() + alpha() && prepared_all(); }
+
+// Everyone this node talks to: the members of every configuration in play.
+std::vector<NodeId> Replica::peers() const {
+  std::vector<NodeId> out;
+  const auto add = [&](const Configuration& c) {
+    for (NodeId id : c.members()) {
+      if (id != options_.self && std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+    }
+  };
+  for (const ConfigEntry* entry : configs_.from(learner_.chosen_through() + 1)) add(entry->configuration);
+  if (proposed_config_) add(*proposed_config_);
+  return out;
+}
+
+// Phase 1 again, same ballot, for the voters that have not promised yet.
+void Replica::extend_phase1() {
+  if (role_ != Role::leader) return;
+  const Prepare prepare{proposer_.ballot(), proposer_.first_slot(), Ballot{}};
+  for (NodeId member : peers()) {
+    if (!proposer_.promises().has(member)) send(member, prepare);
+  }
+}
+
+bool Replica::can_advance() const {
+  if (role_ != Role::leader) return false;
+  if (proposer_.takeover_pending()) return may_propose(proposer_.takeover_next());
+  if (!proposer_.window_open() || !may_propose(proposer_.next_slot())) return false;
+  return proposer_.pending() != 0 || configs_.latest().from > proposer_.next_slot();
+}
+
+// Proposes what may be proposed now, in slot order: the takeover's
+// re-proposals, then queued values and batches, then no-ops that bring a
+// chosen configuration into effect when there is nothing else to propose.
+void Replica::advance_proposals() {
+  while (role_ == Role::leader && can_advance()) {
+    if (proposer_.takeover_pending()) {
+      const Slot slot = proposer_.takeover_next();
+      if (ValuePtr value = proposer_.next_takeover()) propose_value(slot, std::move(value));
+      continue;
+    }
+    ValuePtr value = proposer_.cut_batch();
+    if (!value) value = make_noop();
+    propose_value(proposer_.next_slot(), std::move(value));
+  }
+}
+
+Replica::ChangeStatus Replica::propose_configuration(const Configuration& next, TimeUs now, std::string* why) {
+  SYNOD_ASSERT(now >= now_);
+  now_ = now;
+  const auto refuse = [&](ChangeStatus status, std::string reason) {
+    if (why != nullptr) *why = std::move(reason);
+    return status;
+  };
+  if (role_ != Role::leader || !serving_)
+    return refuse(ChangeStatus::not_leader, "this node is not the serving leader");
+  if (change_in_progress() && !options_.mutants.two_changes_in_flight) {
+    return refuse(ChangeStatus::busy, "another membership change is in progress");
+  }
+  const Configuration& base = proposed_config_ ? *proposed_config_ : configuration();
+  if (std::string problem = check_change(base, next); !problem.empty()) {
+    return refuse(ChangeStatus::invalid, std::move(problem));
+  }
+  proposed_config_ = next;
+  proposed_quorum_ = ConfigHistory::quorum_of(next, options_.mutants);
+  // A lease from rounds the new voters did not acknowledge says nothing of
+  // the slots they will decide.
+  leader_lease_.revoke();
+  proposer_.enqueue_value(make_configuration_value(next));
+  extend_phase1();
+  return ChangeStatus::queued;
+}
+
+bool Replica::change_in_progress() const {
+  return proposed_config_.has_value() || proposer_.configuration_in_flight() ||
+         configs_.pending_after(learner_.chosen_through() + 1);
+}
+
+// A leader whose removal is chosen hands leadership to the most caught-up
+// voter, over the transfer path (Nominate), and never campaigns again.
+void Replica::hand_over_if_removed() {
+  if (role_ != Role::leader || !serving_ || configuration().is_voter(options_.self)) return;
+  NodeId successor = kNoNode;
+  Slot best = 0;
+  for (NodeId voter : configuration().voters) {
+    const Slot through = peer(voter).chosen_through;
+    if (successor == kNoNode || through > best) {
+      successor = voter;
+      best = through;
+    }
+  }
+  if (successor != kNoNode) transfer_leadership(successor, now_);
+}
+
 // ------------------------------------------------------------------ output
 
 void Replica::send(NodeId to, Message message) {
@@ -671,9 +858,7 @@ void Replica::send_after_sync(NodeId to, Message message) {
 }
 
 void Replica::broadcast(const Message& message) {
-  for (NodeId member : quorum_.members()) {
-    if (member != options_.self) messages_.push_back(Envelope{options_.self, member, message});
-  }
+  for (NodeId member : peers()) messages_.push_back(Envelope{options_.self, member, message});
   dispatch(options_.self, message);
 }
 
@@ -687,9 +872,7 @@ bool Replica::has_ready() const {
       !dropped_.empty() || learner_.has_new() || acceptor_.dirty() || snapshot_from_ != kNoNode) {
     return true;
   }
-  if (role_ == Role::leader && (heartbeat_wanted_ || (proposer_.pending() != 0 && proposer_.window_open()))) {
-    return true;
-  }
+  if (role_ == Role::leader && (heartbeat_wanted_ || can_advance())) return true;
   return soft_state() != published_;
 }
 

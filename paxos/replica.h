@@ -43,6 +43,21 @@
 //     its own ballot prepares again with a higher one, so this does not wait
 //     for a failure.
 //
+// MEMBERSHIP (configuration.h, docs/ARCHITECTURE.md "Membership changes").
+// The configuration of slot s is the one chosen at or before s - α. On top
+// of single-decree Paxos per slot with that slot's quorum:
+//   - phase 1 must reach a majority of every configuration that governs a
+//     slot the leader may propose in: a candidate needs all those it knows;
+//     a leader that proposes or learns a new one sends its voters the same
+//     Prepare and proposes nothing more until they promised;
+//   - a leader proposes at slot s only while s <= chosen prefix + α, so it
+//     knows s's configuration, and each slot counts its own quorum;
+//   - heartbeat rounds (the lease, reads, check-quorum) and probes need a
+//     majority of each of those configurations too, and a leader gives its
+//     lease up when it proposes a change;
+//   - one change at a time: none while another is queued, in flight, or
+//     chosen and not yet in effect.
+//
 // Owned by exactly one thread (the driver's owner loop, or the simulator).
 #pragma once
 
@@ -51,14 +66,15 @@
 #include <optional>
 #include <vector>
 
+#include "base/random.h"
 #include "paxos/acceptor.h"
+#include "paxos/config_history.h"
 #include "paxos/learner.h"
 #include "paxos/lease.h"
 #include "paxos/messages.h"
 #include "paxos/options.h"
 #include "paxos/proposer.h"
 #include "paxos/quorum.h"
-#include "base/random.h"
 #include "paxos/ready.h"
 
 namespace synod::paxos {
@@ -88,9 +104,15 @@ class Replica {
   // successor to prepare at once. Returns false if this node is not leading.
   bool transfer_leadership(NodeId successor, TimeUs now);
 
+  // Proposes `next` as the next configuration (a leader only; one change
+  // at a time, check_change's rules). `why` says why it was refused.
+  enum class ChangeStatus : uint8_t { queued, not_leader, busy, invalid };
+  ChangeStatus propose_configuration(const Configuration& next, TimeUs now, std::string* why = nullptr);
+
   // The driver installed a snapshot of the state after `slot` (after
   // Ready::snapshot_from asked for one): slots up to it count as chosen.
-  void install_snapshot(Slot slot, TimeUs now);
+  // `configurations` are those the snapshot recorded (empty: unchanged).
+  void install_snapshot(Slot slot, TimeUs now, const std::vector<ConfigEntry>& configurations = {});
 
   // ---- output ----
   bool has_ready() const;
@@ -119,6 +141,16 @@ class Replica {
     TimeUs last_ack = 0;
   };
   PeerProgress peer(NodeId node) const;
+
+  // The newest configuration known (it may not be in effect yet).
+  const Configuration& configuration() const { return configs_.latest().configuration; }
+  // The configuration of the first slot not chosen yet.
+  const Configuration& configuration_in_effect() const { return configs_.at(commit_index() + 1).configuration; }
+  // A change is queued, in flight, or chosen and not yet in effect.
+  bool change_in_progress() const;
+  // For a snapshot of the state after `slot`: the configurations that
+  // govern the slots after it.
+  std::vector<ConfigEntry> configurations_after(Slot slot) const { return configs_.entries_from(slot + 1); }
 
  private:
   // message handlers
@@ -170,6 +202,19 @@ class Replica {
   void release_reads();
   void leader_tick();
 
+  // membership (see MEMBERSHIP above)
+  Slot alpha() const;
+  void observe_configurations();
+  std::vector<const Quorum*> deciding_quorums() const;
+  bool reached_all(const Votes& votes) const;
+  bool prepared_all() const;
+  bool may_propose(Slot slot) const;
+  std::vector<NodeId> peers() const;
+  void extend_phase1();
+  void advance_proposals();
+  bool can_advance() const;
+  void hand_over_if_removed();
+
   // output helpers
   void send(NodeId to, Message message);
   void send_after_sync(NodeId to, Message message);
@@ -180,7 +225,12 @@ class Replica {
   int64_t lease_promise_us() const;
 
   Options options_;
-  Quorum quorum_;
+  ConfigHistory configs_;
+  // Chosen values up to here were looked at for configurations.
+  Slot configs_seen_through_ = kNoSlot;
+  // A leader's change, proposed (queued or in flight) and not chosen yet.
+  std::optional<Configuration> proposed_config_;
+  std::shared_ptr<const Quorum> proposed_quorum_;
   Random random_;
   TimeUs now_;
 

@@ -46,13 +46,17 @@ struct Command {
   bool operator==(const Command&) const = default;
 };
 
+struct Configuration;  // configuration.h
+
 struct Value {
-  enum class Kind : uint8_t { noop = 0, commands = 1 };
+  // A configuration value changes who votes from α slots on (configuration.h).
+  enum class Kind : uint8_t { noop = 0, commands = 1, configuration = 2 };
 
   Kind kind = Kind::noop;
-  std::vector<Command> commands;  // empty for a no-op
+  std::vector<Command> commands;                       // empty unless kind is commands
+  std::shared_ptr<const Configuration> configuration;  // set only for kind configuration
 
-  bool operator==(const Value&) const = default;
+  bool operator==(const Value& other) const;  // compares the configuration, not the pointer
   size_t payload_bytes() const;
 };
 
@@ -60,6 +64,7 @@ using ValuePtr = std::shared_ptr<const Value>;
 
 ValuePtr make_noop();
 ValuePtr make_batch(std::vector<Command> commands);
+ValuePtr make_configuration_value(const Configuration& configuration);
 bool same_value(const ValuePtr& a, const ValuePtr& b);
 
 // An acceptor's vote: it accepted `value` for `slot` in `ballot`.

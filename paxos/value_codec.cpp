@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "paxos/configuration.h"
 
 namespace synod::paxos {
 
@@ -23,6 +24,11 @@ void encode_value(const Value& value, Writer& writer) {
     SYNOD_ASSERT_MSG(value.commands.empty(), "a no-op value carries commands");
     return;
   }
+  if (value.kind == Value::Kind::configuration) {
+    SYNOD_ASSERT_MSG(value.configuration && value.commands.empty(), "a configuration value without its configuration");
+    encode_configuration(*value.configuration, writer);
+    return;
+  }
   writer.varint(value.commands.size());
   for (const auto& command : value.commands) {
     writer.varint(command.client_id);
@@ -35,8 +41,16 @@ ValuePtr decode_value(Reader& reader, ValueProblem* problem) {
   const uint8_t kind = reader.u8();
   if (!reader.ok()) return refuse(reader, problem, ValueError::malformed, {});
   if (kind == static_cast<uint8_t>(Value::Kind::noop)) return make_noop();
+  if (kind == static_cast<uint8_t>(Value::Kind::configuration)) {
+    Configuration configuration;
+    if (!decode_configuration(reader, configuration)) {
+      return refuse(reader, problem, ValueError::bad_configuration, "the configuration value is malformed");
+    }
+    return make_configuration_value(configuration);
+  }
   if (kind != static_cast<uint8_t>(Value::Kind::commands)) {
-    return refuse(reader, problem, ValueError::unknown_kind, "value kind " + std::to_string(kind) + " is not 0 or 1");
+    return refuse(reader, problem, ValueError::unknown_kind,
+                  "value kind " + std::to_string(kind) + " is not 0, 1 or 2");
   }
   const uint64_t count = reader.varint();
   if (!reader.ok()) return refuse(reader, problem, ValueError::malformed, {});

@@ -4,8 +4,14 @@
 // it, so a change here is a change to both: it bumps the wire's
 // kProtocolVersion and the store's kFormatVersion.
 //
-//   value = u8 kind (0 no-op, 1 commands); for commands: varint count,
-//           count x (varint client_id, varint seq, bytes payload)
+//   value = u8 kind (0 no-op, 1 commands, 2 configuration); for commands:
+//           varint count, count x (varint client_id, varint seq, bytes payload);
+//           for a configuration: encode_configuration (configuration.h)
+//
+// Kind 2 came with membership changes (0.3.0) without a format or protocol
+// bump: it is written only once an operator changes the membership, and an
+// older node that meets one refuses it as an unknown kind. Upgrade every
+// member before changing the membership (docs/operations.md).
 //
 // Integers and bytes are base/codec.h's. Decoding never trusts the input: a
 // count is checked against the bytes that remain (each command takes at least
@@ -35,9 +41,10 @@ void encode_value(const Value& value, Writer& writer);
 // Why decode_value returned null.
 enum class ValueError : uint8_t {
   none = 0,
-  malformed,        // the Reader failed: a field past the end, a varint over 10 bytes
-  unknown_kind,     // the kind byte is neither 0 nor 1
-  count_too_large,  // the command count cannot fit in the bytes that remain
+  malformed,          // the Reader failed: a field past the end, a varint over 10 bytes
+  unknown_kind,       // the kind byte is not 0, 1 or 2
+  bad_configuration,  // a configuration value that decode_configuration refused
+  count_too_large,    // the command count cannot fit in the bytes that remain
 };
 
 struct ValueProblem {

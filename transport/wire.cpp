@@ -253,6 +253,7 @@ ValuePtr get_value(Body& body) {
   if (ValuePtr value = decode_value(body.reader, &problem)) return value;
   switch (problem.error) {
     case ValueError::unknown_kind:
+    case ValueError::bad_configuration:
       body.fail(WireError::malformed, std::move(problem.message));
       break;
     case ValueError::count_too_large:

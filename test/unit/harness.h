@@ -115,6 +115,20 @@ class Harness {
                    network_.end());
   }
   void restart(NodeId id) { start(id); }
+  // A new node joins: it knows the newest configuration of `from` and names
+  // itself a learner in it, as synod --join does; then it is ticked too.
+  void join(NodeId id, NodeId from) {
+    const Configuration& known = node(from).configuration();
+    joined_[id] = {known.voters, known.learners};
+    joined_[id].second.push_back(id);
+    members_.push_back(id);
+    start(id);
+  }
+  Replica::ChangeStatus change(NodeId leader, const Configuration& next, std::string* why = nullptr) {
+    auto status = node(leader).propose_configuration(next, now_, why);
+    collect(leader);
+    return status;
+  }
   // The node's disk is gone: it restarts empty, and knows it must repair.
   void lose_disk(NodeId id) {
     crash(id);
@@ -160,6 +174,7 @@ class Harness {
 
   static std::string value_text(const ValuePtr& value) {
     if (value->kind == Value::Kind::noop) return "noop";
+    if (value->kind == Value::Kind::configuration) return "config";
     std::string text;
     for (const auto& c : value->commands) text += (text.empty() ? "" : ",") + c.payload;
     return text;
@@ -188,6 +203,10 @@ class Harness {
     Options options;
     options.self = id;
     options.members = members_;
+    if (auto it = joined_.find(id); it != joined_.end()) {
+      options.members = it->second.first;
+      options.learners = it->second.second;
+    }
     options.random_seed = id;
     options.start_repairing = repairing;
     if (tweak_) tweak_(options);
@@ -222,7 +241,8 @@ class Harness {
   }
 
   std::function<void(Options&)> tweak_;
-  std::vector<NodeId> members_;
+  std::vector<NodeId> members_;                                                   // every node the harness runs
+  std::map<NodeId, std::pair<std::vector<NodeId>, std::vector<NodeId>>> joined_;  // voters, learners at join
   std::map<NodeId, Node> nodes_;
   std::vector<Envelope> network_;
   std::set<std::pair<NodeId, NodeId>> cut_;

@@ -1,0 +1,55 @@
+// ConfigHistory: which configuration governs which slots (configuration.h).
+//
+// The bootstrap configuration governs from slot 1; a configuration value
+// chosen at slot i governs from i + kConfigAlphaSlots. Entries are added in
+// slot order as the chosen prefix grows (or restored from a snapshot), so
+// the configuration of slot s is known once every slot up to s - α is.
+//
+// Each entry carries the Quorum its voters make, built once, so that a slot
+// in flight points at the quorum that decides it.
+//
+// Owned by the Replica's thread.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "paxos/configuration.h"
+#include "paxos/options.h"
+#include "paxos/quorum.h"
+
+namespace synod::paxos {
+
+struct ConfigEntry {
+  Slot from = 1;             // the first slot it governs
+  Slot chosen_at = kNoSlot;  // kNoSlot for the bootstrap configuration
+  Configuration configuration;
+  std::shared_ptr<const Quorum> quorum;
+};
+
+class ConfigHistory {
+ public:
+  ConfigHistory(std::vector<ConfigEntry> entries, const Mutants& mutants);
+
+  // A configuration value was chosen at `slot`; `alpha` is kConfigAlphaSlots
+  // (a mutant passes 1). Slots must come in ascending order.
+  void chosen(Slot slot, const Configuration& configuration, Slot alpha);
+
+  const ConfigEntry& at(Slot slot) const;
+  const ConfigEntry& latest() const { return entries_.back(); }
+  // The entries that govern some slot >= `slot`, oldest first.
+  std::vector<const ConfigEntry*> from(Slot slot) const;
+  // The same, copied, for a snapshot taken after `slot - 1`.
+  std::vector<ConfigEntry> entries_from(Slot slot) const;
+  // A change is chosen whose first slot is above `slot`.
+  bool pending_after(Slot slot) const { return entries_.back().from > slot; }
+
+  // A true majority of the voters, except under the simulator's mutants.
+  static std::shared_ptr<const Quorum> quorum_of(const Configuration& configuration, const Mutants& mutants);
+
+ private:
+  std::vector<ConfigEntry> entries_;  // ascending `from`, never empty
+  const Mutants& mutants_;
+};
+
+}  // namespace synod::paxos
