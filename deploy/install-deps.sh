@@ -13,13 +13,14 @@
 #                                     client for the benchmark's smoke test, iproute2 for the network
 #                                     namespaces some tests make, python3-yaml and python3-jsonschema
 #                                     to check the API tests' requests and answers against docs/openapi.yaml,
+#                                     python3-kazoo to check the ZooKeeper codec against kazoo's own bytes,
 #                                     dpkg-dev, lintian, systemd and strace for the Debian package's tests:
 #                                     cpack's dpkg-shlibdeps, lintian, systemd-analyze, the unit's syscall filter, ...)
 set -euo pipefail
 
 packages=(g++ cmake make pkg-config libboost1.81-dev nlohmann-json3-dev liblmdb-dev catch2 libssl-dev openssl curl)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps python3 python3-yaml python3-jsonschema chromium prometheus debootstrap iproute2
+  packages+=(clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 procps python3 python3-yaml python3-jsonschema python3-kazoo chromium prometheus debootstrap iproute2
              dpkg-dev lintian systemd strace)
 fi
 if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]]; then
