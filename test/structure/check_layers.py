@@ -24,6 +24,7 @@ ALLOWED = {
     "paxos": {"base"},
     "lockservice": {"base"},
     "tools/lincheck": {"base"},
+    "zookeeper": {"base"},  # the jute codec and ZooKeeper's records, pure
     "persistence": {"base", "paxos"},
     "net": set(),  # Asio helpers the two Asio users share
     "tls": set(),  # TLS contexts, certificate identities and their reload (OpenSSL, Asio SSL)
@@ -39,6 +40,7 @@ FORBIDDEN_SYSTEM = {
     "base": ("boost/", "lmdb.h", "nlohmann/"),
     "paxos": ("boost/", "lmdb.h", "nlohmann/"),
     "lockservice": ("boost/", "lmdb.h"),
+    "zookeeper": ("boost/", "lmdb.h", "nlohmann/"),
     "persistence": ("boost/",),
     "http/text": ("boost/", "nlohmann/"),
 }
