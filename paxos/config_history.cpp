@@ -7,7 +7,7 @@ namespace synod::paxos {
 std::shared_ptr<const Quorum> ConfigHistory::quorum_of(const Configuration& c, const Mutants& mutants) {
   auto counting = Quorum::Counting::voters;
   if (mutants.learner_counts) counting = Quorum::Counting::voters_and_learners;
-  if (mutants.removed_member_counts) counting = Quorum::Counting::anyone;
+  if (mutants.removed_member_counts) counting = Quorum::Counting::all_but_learners;
   return std::make_shared<const Quorum>(c.voters, mutants.quorum_of_half ? c.voters.size() / 2 : 0, c.learners,
                                         counting);
 }

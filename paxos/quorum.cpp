@@ -31,8 +31,8 @@ bool Quorum::counts(NodeId node) const {
       return contains(node);
     case Counting::voters_and_learners:
       return contains(node) || std::binary_search(learners_.begin(), learners_.end(), node);
-    case Counting::anyone:
-      return node != kNoNode;
+    case Counting::all_but_learners:
+      return node != kNoNode && !std::binary_search(learners_.begin(), learners_.end(), node);
   }
   return false;
 }

@@ -21,9 +21,9 @@ inline constexpr size_t kVotersMax = 7;
 class Quorum {
  public:
   // Whose votes count. Only `voters` is correct; the others are the
-  // simulator's mutants (options.h), which count a learner, or any node at
-  // all (a removed member too).
-  enum class Counting : uint8_t { voters, voters_and_learners, anyone };
+  // simulator's mutants (options.h), which count a learner, or any node
+  // that is not a learner (so a removed member too).
+  enum class Counting : uint8_t { voters, voters_and_learners, all_but_learners };
 
   // `threshold_override` is for the simulator's "quorum of N/2" mutant only;
   // 0 means a true majority.

@@ -776,8 +776,10 @@ void Replica::extend_phase1() {
 bool Replica::can_advance() const {
   if (role_ != Role::leader) return false;
   if (proposer_.takeover_pending()) return may_propose(proposer_.takeover_next());
-  if (!proposer_.window_open() || !may_propose(proposer_.next_slot())) return false;
-  return proposer_.pending() != 0 || configs_.latest().from > proposer_.next_slot();
+  // The cheap questions first: this runs after every input.
+  if (!proposer_.window_open()) return false;
+  if (proposer_.pending() == 0 && configs_.latest().from <= proposer_.next_slot()) return false;
+  return may_propose(proposer_.next_slot());
 }
 
 // Proposes what may be proposed now, in slot order: the takeover's

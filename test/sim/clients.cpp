@@ -48,7 +48,7 @@ void Simulation::start_clients() {
     auto& client = clients_[i];
     client.id = 1000 + i;
     client.kind = i < static_cast<size_t>(keys) ? Client::Kind::key : Client::Kind::lock;
-    client.target = static_cast<size_t>(random_.uniform(0, config_.replicas - 1));
+    client.target = pick_target();
     if (config_.faults.drift) client.clock_rate = 1.0 + random_.unit() * 0.0999;
     client.clock_offset = random_.uniform(0, 1'000'000) * kMs;
     if (client.kind == Client::Kind::key) {
@@ -107,7 +107,7 @@ void Simulation::client_submit(size_t index) {
 
 void Simulation::client_retry(size_t index, NodeId hint, int64_t after_us) {
   auto& client = clients_[index];
-  client.target = hint != kNoNode ? index_of(hint) : static_cast<size_t>(random_.uniform(0, config_.replicas - 1));
+  client.target = hint != kNoNode ? index_of(hint) : pick_target();
   ++client.attempt;
   schedule(now_ + after_us, EventKind::client_step, 0, index, client.attempt);
 }
@@ -117,7 +117,7 @@ void Simulation::client_retry(size_t index, NodeId hint, int64_t after_us) {
 void Simulation::client_timeout(size_t index, uint64_t attempt) {
   auto& client = clients_[index];
   if (client.attempt != attempt || client.state == Client::State::idle) return;
-  client.target = static_cast<size_t>(random_.uniform(0, config_.replicas - 1));
+  client.target = pick_target();
   client_submit(index);
 }
 

@@ -339,7 +339,7 @@ void Simulation::keepalive_send(size_t index) {
 void Simulation::keepalive_timeout(size_t index, uint64_t keepalive_id) {
   LockClient& lock = clients_[index].lock;
   if (keepalive_id != lock.keepalive_id || !lock.keepalive_in_flight || lock.paused) return;
-  lock.keepalive_target = static_cast<size_t>(random_.uniform(0, config_.replicas - 1));
+  lock.keepalive_target = pick_target();
   keepalive_send(index);
 }
 
@@ -365,7 +365,7 @@ void Simulation::keepalive_answered(size_t index, uint64_t keepalive_id, KeepAli
         schedule(now_ + random_.uniform(1 * kMs, 3 * kMs), EventKind::keepalive_step, 0, index, lock.keepalive_id);
       } else {
         // No leader known, or this node leads without a lease yet: ask around.
-        if (hint == kNoNode) lock.keepalive_target = static_cast<size_t>(random_.uniform(0, config_.replicas - 1));
+        if (hint == kNoNode) lock.keepalive_target = pick_target();
         schedule(now_ + random_.uniform(5 * kMs, 20 * kMs), EventKind::keepalive_step, 0, index, lock.keepalive_id);
       }
       return;

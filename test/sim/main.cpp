@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "sim/sim.h"
@@ -46,15 +47,19 @@ struct Arguments {
 };
 
 [[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(stderr,
-               "synod-sim: %s\n"
-               "usage: synod-sim --seeds A-B [--replicas 3|5|7|mix] [--faults all|none|NAME,...] [--mutant NAME] "
-               "[--trace] [--quiet] [--stop-at-first-failure] [--history FILE] [--allow-unknown] [--buggify]\n"
-               "--buggify: each seed also draws its timing and limits (printed with the replay line)\n"
-               "mutants: forget-promise, skip-noop-fill, quorum-half, lease-read-after-expiry, "
-               "prepare-after-restart, keepalive-after-step-down, stamp-ahead, stamp-behind, "
-               "credit-without-lease-wait, apply-without-client-id, read-without-read-index, resource-unfenced, damaged-disk-votes\n",
-               problem.c_str());
+  std::
+      fprintf(stderr,
+              "synod-sim: %s\n"
+              "usage: synod-sim --seeds A-B [--replicas 3|5|7|mix] [--faults all|none|NAME,...] [--mutant NAME] "
+              "[--trace] [--quiet] [--stop-at-first-failure] [--history FILE] [--allow-unknown] [--buggify]\n"
+              "--buggify: each seed also draws its timing and limits (printed with the replay line)\n"
+              "mutants: forget-promise, skip-noop-fill, quorum-half, lease-read-after-expiry, "
+              "prepare-after-restart, keepalive-after-step-down, stamp-ahead, stamp-behind, "
+              "credit-without-lease-wait, apply-without-client-id, read-without-read-index, resource-unfenced, "
+              "damaged-disk-votes, "
+              "config-without-alpha, config-skips-phase1, two-changes-in-flight, removed-member-counts, learner-counts "
+              "(the last five with --faults all,member)\n",
+              problem.c_str());
   std::exit(2);
 }
 
@@ -75,7 +80,21 @@ bool parse_seeds(const std::string& text, uint64_t& first, uint64_t& last) {
   }
 }
 
-bool set_mutant(const std::string& name, SimConfig& config) {
+bool set_one_mutant(const std::string& name, SimConfig& config);
+
+// One mutant, or several joined by commas (config-skips-phase1,two-changes-in-flight).
+bool set_mutant(const std::string& names, SimConfig& config) {
+  std::stringstream stream(names);
+  std::string name;
+  bool any = false;
+  while (std::getline(stream, name, ',')) {
+    if (!set_one_mutant(name, config)) return false;
+    any = true;
+  }
+  return any;
+}
+
+bool set_one_mutant(const std::string& name, SimConfig& config) {
   auto& core = config.mutants;
   auto& driver = config.driver_mutants;
   if (name == "forget-promise") core.acceptor_forgets_promise_on_restart = true;
@@ -91,6 +110,11 @@ bool set_mutant(const std::string& name, SimConfig& config) {
   else if (name == "read-without-read-index") driver.read_without_read_index = true;
   else if (name == "resource-unfenced") driver.resource_unfenced = true;
   else if (name == "damaged-disk-votes") driver.damaged_disk_votes = true;
+  else if (name == "config-without-alpha") core.config_without_alpha = true;
+  else if (name == "config-skips-phase1") core.config_skips_phase1 = true;
+  else if (name == "two-changes-in-flight") core.two_changes_in_flight = true;
+  else if (name == "removed-member-counts") core.removed_member_counts = true;
+  else if (name == "learner-counts") core.learner_counts = true;
   else return false;
   return true;
 }
@@ -140,6 +164,7 @@ struct Totals {
   int64_t heal_to_commit_ms_max = 0;
   uint64_t deduplicated = 0;
   uint64_t disk_corruptions = 0, disk_corruptions_detected = 0, disks_lost = 0, log_tails_torn = 0, repairs = 0;
+  uint64_t members_added = 0, members_promoted = 0, members_removed = 0, changes_in_effect = 0;
   uint64_t sessions = 0, expired = 0, expired_not_paused = 0, takeovers = 0, keepalives = 0;
   uint64_t bound_max_ms = 0;
   int64_t slack_min_ms = -1;
@@ -165,6 +190,10 @@ struct Totals {
     disks_lost += r.disks_lost;
     log_tails_torn += r.log_tails_torn;
     repairs += r.repairs_completed;
+    members_added += r.members_added;
+    members_promoted += r.members_promoted;
+    members_removed += r.members_removed;
+    changes_in_effect += r.changes_in_effect;
     sessions += r.sessions_created;
     expired += r.sessions_expired;
     expired_not_paused += r.sessions_expired_not_paused;
@@ -292,6 +321,11 @@ int main(int argc, char** argv) {
   json.number("disks_lost", t.disks_lost);
   json.number("log_tails_torn", t.log_tails_torn);
   json.number("repairs_completed", t.repairs);
+  // Membership changes (--faults ...,member).
+  json.number("members_added", t.members_added);
+  json.number("members_promoted", t.members_promoted);
+  json.number("members_removed", t.members_removed);
+  json.number("changes_in_effect", t.changes_in_effect);
   // The lock service.
   json.number("sessions", t.sessions);
   json.number("sessions_expired", t.expired);

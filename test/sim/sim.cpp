@@ -29,10 +29,10 @@ struct FaultName {
 };
 
 constexpr FaultName kFaultNames[] = {
-    {"drop", &FaultMix::drop},         {"duplicate", &FaultMix::duplicate}, {"delay", &FaultMix::delay},
-    {"partition", &FaultMix::partition}, {"oneway", &FaultMix::oneway},     {"isolate", &FaultMix::isolate},
-    {"crash", &FaultMix::crash},       {"pause", &FaultMix::pause},         {"drift", &FaultMix::drift},
-    {"disk", &FaultMix::disk},
+    {"drop", &FaultMix::drop},           {"duplicate", &FaultMix::duplicate}, {"delay", &FaultMix::delay},
+    {"partition", &FaultMix::partition}, {"oneway", &FaultMix::oneway},       {"isolate", &FaultMix::isolate},
+    {"crash", &FaultMix::crash},         {"pause", &FaultMix::pause},         {"drift", &FaultMix::drift},
+    {"disk", &FaultMix::disk},           {"member", &FaultMix::member},
 };
 
 }  // namespace
@@ -48,6 +48,12 @@ bool FaultMix::parse(const std::string& text, FaultMix& out, std::string& error)
   std::string name;
   while (std::getline(stream, name, ',')) {
     if (name == "reorder") name = "delay";  // uneven delays are what reorders
+    if (name == "all") {
+      const bool member = out.member;
+      out = all();
+      out.member = member;
+      continue;
+    }
     bool found = false;
     for (const auto& entry : kFaultNames) {
       if (name == entry.name) {
@@ -56,8 +62,9 @@ bool FaultMix::parse(const std::string& text, FaultMix& out, std::string& error)
       }
     }
     if (!found) {
-      error = "unknown fault '" + name + "' (known: all, none, drop, duplicate, delay, reorder, partition, oneway, "
-              "isolate, crash, pause, drift)";
+      error = "unknown fault '" + name +
+              "' (known: all, none, drop, duplicate, delay, reorder, partition, oneway, "
+              "isolate, crash, pause, drift, disk, member)";
       return false;
     }
   }
@@ -199,7 +206,14 @@ void Simulation::violation(const std::string& what) {
 Options Simulation::options_for(const Node& node) const {
   Options options;
   options.self = node.id;
-  for (const auto& other : nodes_) options.members.push_back(other.id);
+  if (node.joined_as.voters.empty()) {
+    for (size_t i = 0; i < static_cast<size_t>(config_.replicas); ++i) options.members.push_back(nodes_[i].id);
+  } else {
+    // A node that joined knows the configuration it was added to, as
+    // synod --join learns it from a member.
+    options.members = node.joined_as.voters;
+    options.learners = node.joined_as.learners;
+  }
   options.timing = timing_;
   options.limits = limits_;
   options.random_seed = config_.seed * 1000003ULL + node.id * 7919ULL + node.incarnation;
@@ -209,6 +223,7 @@ Options Simulation::options_for(const Node& node) const {
 
 
 void Simulation::boot(Node& node) {
+  if (node.retired) return;  // removed from the cluster and stopped for good
   if (node.incarnation != 0) reconnect_links(node);
   node.up = true;
   node.paused = false;
@@ -413,11 +428,17 @@ void Simulation::inject_fault() {
   if (mix.crash && (mix.partition || mix.oneway)) kinds.push_back(8);
   if (mix.crash) kinds.push_back(9);
   if (mix.disk) kinds.push_back(10);
+  if (mix.member) kinds.insert(kinds.end(), {11, 11});
   if (kinds.empty()) return;
   const int kind = kinds[static_cast<size_t>(random_.uniform(0, static_cast<int64_t>(kinds.size()) - 1))];
   const uint64_t id = ++next_fault_id_;
   const int64_t duration = random_.chance(1, 2) ? random_.uniform(20 * kMs, 400 * kMs)
                                                 : random_.uniform(400 * kMs, 2000 * kMs);
+  if (kind == 11) {
+    ++result_.faults;
+    change_membership();
+    return;
+  }
   const size_t n = nodes_.size();
   auto pick = [&]() { return static_cast<size_t>(random_.uniform(0, static_cast<int64_t>(n) - 1)); };
   ++result_.faults;
@@ -561,7 +582,8 @@ void Simulation::inject_fault() {
       Node& node = nodes_[target];
       bool others_sound = true;
       for (const auto& other : nodes_) {
-        if (&other != &node && (!other.up || !other.replica().voting() || other.repairing_after_fault)) {
+        if (&other != &node && !other.retired &&
+            (!other.up || !other.replica().voting() || other.repairing_after_fault)) {
           others_sound = false;
         }
       }
@@ -641,9 +663,15 @@ void Simulation::record_vote(const Node& node, const paxos::Accepted& accepted) 
     violation("two values for slot " + std::to_string(accepted.slot) + " in ballot " + to_string(accepted.ballot));
   }
   voters.insert(node.id);
-  if (voters.size() < nodes_.size() / 2 + 1) return;
+  // A majority of the voters of the slot's own configuration (the one
+  // chosen at or before slot - α), judged by the oracle's chosen values.
+  const auto& deciding = oracle_voters(accepted.slot);
+  size_t counted = 0;
+  for (NodeId voter : voters) counted += std::count(deciding.begin(), deciding.end(), voter) != 0 ? 1U : 0U;
+  if (counted < deciding.size() / 2 + 1) return;
   if (!slot.chosen) {
     slot.chosen = value;
+    if (value->kind == paxos::Value::Kind::configuration) oracle_configs_[accepted.slot] = value->configuration->voters;
   } else if (!same_value(slot.chosen, value)) {
     violation("agreement: two different values chosen for slot " + std::to_string(accepted.slot));
   }
@@ -716,6 +744,8 @@ void Simulation::final_checks() {
   }
   bool caught_up = true;
   for (const auto& node : nodes_) {
+    // A member removed from the cluster need not catch up (it may be stopped).
+    if (node.retired || !final_member(node.id)) continue;
     if (!node.up || node.applied() < max_acked_slot_) caught_up = false;
     trace("end: n%u %s%s applied %lu (acked up to %lu), %s", node.id, node.up ? "up" : "down",
           node.paused ? " paused" : "", static_cast<unsigned long>(node.up ? node.applied() : 0),
@@ -838,10 +868,13 @@ void Simulation::handle(const Event& event) {
 SimResult Simulation::run() {
   const size_t n = static_cast<size_t>(config_.replicas);
   cut_count_.assign(n, std::vector<int>(n, 0));
+  // Observers hold references to their Node: the vector never reallocates.
+  nodes_.reserve(n + kJoinersMax);
   nodes_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     auto& node = nodes_[i];
     node.id = static_cast<NodeId>(i + 1);
+    initial_voters_.push_back(node.id);
     node.disk.open(node.id);
     if (config_.faults.drift) {
       // Rates in [1, 1 + drift): no two clocks differ by more than the bound.
@@ -871,6 +904,9 @@ SimResult Simulation::run() {
     handle(event);
   }
   result_.simulated_ms = now_ / kMs;
+  for (const auto& [slot, voters] : oracle_configs_) {
+    if (slot + paxos::kConfigAlphaSlots <= max_acked_slot_) ++result_.changes_in_effect;
+  }
   final_checks();
   return result_;
 }

@@ -77,10 +77,15 @@ struct FaultMix {
   bool pause = false;      // freeze a replica (SIGSTOP); its inbox fills up
   bool drift = false;      // clock rates differ within the drift bound
   bool disk = false;       // one replica's disk at a time: a torn record, a flipped bit, or lost whole
+  // Membership changes (not in all()): a new node joins as a learner, a
+  // learner is promoted or removed, a voter (the leader too) is removed and
+  // its process stopped for good. One change at a time, through the leader.
+  bool member = false;
 
   static FaultMix all();
   static FaultMix none() { return {}; }
-  // "all", "none", or a comma list of the names above. Returns false on an unknown name.
+  // "all", "none", or a comma list of the names above ("all,member" adds
+  // membership changes to every other fault). Returns false on an unknown name.
   static bool parse(const std::string& text, FaultMix& out, std::string& error);
   std::string to_string() const;
   bool any() const;
@@ -152,6 +157,12 @@ struct SimResult {
   uint64_t disks_lost = 0;
   uint64_t log_tails_torn = 0;             // crashes mid-write that left part of a frame (not corruption)
   uint64_t repairs_completed = 0;          // replicas that voted again after a lost or corrupt disk
+  // Membership changes proposed by the leader (member faults), by kind, and
+  // how many of those took effect.
+  uint64_t members_added = 0;
+  uint64_t members_promoted = 0;
+  uint64_t members_removed = 0;
+  uint64_t changes_in_effect = 0;
   // The lock service.
   uint64_t sessions_created = 0;
   uint64_t sessions_expired = 0;

@@ -83,6 +83,8 @@ static_assert((kLockTtlMsMax / 3 * kMs + kKeepAliveTimeoutUs) * (100 + ls::Keepe
               ls::KeeperConfig{}.takeover_grace_ms * kMs);
 // Bounds on what one run records.
 inline constexpr size_t kViolationsMax = 20;
+// Nodes a run may add with membership changes.
+inline constexpr size_t kJoinersMax = 8;
 inline constexpr size_t kHistoryEventsMax = 200'000;
 
 // ------------------------------------------------------------ the sim's disk
@@ -185,6 +187,14 @@ struct Node {
   std::deque<InboxItem> inbox;
   bool paused_inbox_replay = false;
   bool flushing = false;  // Simulation::flush is running for this node
+  // Membership (member faults, membership.cpp): a node added later boots
+  // with the configuration it was added to; a removed one is stopped for
+  // good once its removal is in effect.
+  struct Joined {
+    std::vector<NodeId> voters;
+    std::vector<NodeId> learners;
+  } joined_as;
+  bool retired = false;
 
   // Only while up: the driver exists from boot to crash.
   Replica& replica() const { return driver->replica(); }
@@ -351,6 +361,17 @@ class Simulation {
   void check_applied(const Node& node, Slot slot, const ValuePtr& value);
   void check_lease_read(const Node& node);
   void check_no_other_lease(const Node& elected, const Ballot& ballot);
+
+  // -------------------------------------------------- membership.cpp
+  void change_membership();
+  NodeId add_node();
+  void retire_removed(const Replica& leader);
+  // The voters of slot `slot`'s configuration, by the oracle's chosen values.
+  const std::vector<NodeId>& oracle_voters(Slot slot) const;
+  // A voter or learner of the newest configuration any live node knows.
+  bool final_member(NodeId id) const;
+  // A node for a client to try: any node not removed for good.
+  size_t pick_target();
   void final_checks();
   void draw_timing_and_limits();
 
@@ -460,6 +481,9 @@ class Simulation {
     ValuePtr chosen;
   };
   std::map<Slot, SlotVotes> votes_;
+  // Configuration values the oracle saw chosen, by slot: their voters.
+  std::map<Slot, std::vector<NodeId>> oracle_configs_;
+  std::vector<NodeId> initial_voters_;
   std::map<Slot, ValuePtr> applied_log_;  // the first value any learner applied per slot
   std::map<Slot, uint64_t> result_digests_;  // the first applier's result digest after each slot
   Slot oracle_through_ = kNoSlot;            // slots whose effects the lock oracle has seen
