@@ -53,4 +53,37 @@ std::vector<ConfigEntry> ConfigHistory::entries_from(Slot slot) const {
   return out;
 }
 
+void encode_config_entry(const ConfigEntry& entry, Writer& writer) {
+  writer.varint(entry.from);
+  writer.varint(entry.chosen_at);
+  encode_configuration(entry.configuration, writer);
+}
+
+bool decode_config_entry(Reader& reader, ConfigEntry& out) {
+  ConfigEntry entry;
+  entry.from = reader.varint();
+  entry.chosen_at = reader.varint();
+  if (!reader.ok() || entry.from == kNoSlot || (entry.chosen_at != kNoSlot && entry.from <= entry.chosen_at)) {
+    reader.fail();
+    return false;
+  }
+  if (!decode_configuration(reader, entry.configuration)) return false;
+  out = std::move(entry);
+  return true;
+}
+
+std::string check_config_entries(const std::vector<ConfigEntry>& entries) {
+  if (entries.empty()) return "no configuration";
+  for (size_t i = 1; i < entries.size(); ++i) {
+    const ConfigEntry& before = entries[i - 1];
+    const ConfigEntry& entry = entries[i];
+    if (entry.chosen_at == kNoSlot) return "a bootstrap configuration after another configuration";
+    if (entry.from <= before.from || entry.chosen_at <= before.chosen_at) {
+      return "configurations out of slot order (from " + std::to_string(before.from) + " then " +
+             std::to_string(entry.from) + ")";
+    }
+  }
+  return {};
+}
+
 }  // namespace synod::paxos

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "paxos/configuration.h"
@@ -25,7 +26,28 @@ struct ConfigEntry {
   Slot chosen_at = kNoSlot;  // kNoSlot for the bootstrap configuration
   Configuration configuration;
   std::shared_ptr<const Quorum> quorum;
+
+  // The quorum is derived from the configuration, so it takes no part.
+  bool operator==(const ConfigEntry& other) const {
+    return from == other.from && chosen_at == other.chosen_at && configuration == other.configuration;
+  }
 };
+
+// The entries a snapshot keeps (ConfigHistory::entries_from), in a snapshot
+// record (persistence/records.h) and on the peer wire (transport/wire.h), the
+// same bytes in both: per entry varint from, varint chosen_at, then
+// encode_configuration. The quorum is not encoded; ConfigHistory rebuilds it.
+void encode_config_entry(const ConfigEntry& entry, Writer& writer);
+// Returns false, with the reader failed, on malformed input: a configuration
+// decode_configuration refuses, `from` 0, or a chosen entry that does not
+// govern from after the slot that chose it.
+bool decode_config_entry(Reader& reader, ConfigEntry& out);
+// The fewest bytes an encoded entry takes (from, chosen_at, and a
+// configuration of one voter: five one-byte varints), to bound a count.
+inline constexpr size_t kConfigEntryBytesMin = 7;
+// Empty if `entries` can be the tail of a history (ascending `from` and
+// `chosen_at`, a bootstrap entry only first, at least one entry), else why not.
+std::string check_config_entries(const std::vector<ConfigEntry>& entries);
 
 class ConfigHistory {
  public:
