@@ -110,7 +110,8 @@ bool build_store(const Args& args) {
   auto& store = *opened.storage;
   if (!store.load().status.usable()) return false;
   auto [slot, bytes] = build_snapshot(args.sessions);
-  if (!store.save_snapshot(synod::persistence::Snapshot{slot, {1}, bytes}).ok()) return false;
+  const synod::persistence::Snapshot snapshot{slot, {synod::persistence::bootstrap_configuration({1})}, bytes};
+  if (!store.save_snapshot(snapshot).ok()) return false;
   // Promised ballot (1,1), then the log above the snapshot in batches.
   uint64_t ready_id = 0;
   const uint64_t per_batch = 10'000;

@@ -19,8 +19,9 @@
 //                               slot, number of votes: the store's table of
 //                               contents, rewritten by every transaction
 //                               that changes one of them
-//                   "snapshot"  the latest snapshot's slot, members, size,
-//                               CRC32C of the image, chunk size and count
+//                   "snapshot"  the latest snapshot's slot, the configurations
+//                               after it, size, CRC32C of the image, chunk
+//                               size and count
 //   accepted        slot (8 bytes, big-endian) -> ballot and value of a vote
 //   chosen          slot (8 bytes, big-endian) -> the chosen value
 //   snapshot_chunks chunk index (8 bytes, b.-e.) -> snapshot slot and bytes

@@ -170,6 +170,8 @@ Status RecordStorage::read_head(TableReader& reader, bool& empty_store) {
 //     and the next load migrates again.
 //   - Versions 1 and 2 keyed a chunk by its index alone: each is re-keyed
 //     under its snapshot's slot (records.h, version 3).
+//   - Versions 1 to 3 kept a snapshot's member ids: its record is rewritten
+//     with their bootstrap configuration (records.h, version 4).
 Status RecordStorage::migrate(LoadResult& result) {
   StateRecord state = state_;
   if (store_version_ < 2) {
@@ -181,13 +183,32 @@ Status RecordStorage::migrate(LoadResult& result) {
     if (Status put = writer.put(Table::meta, kFormatKey, scratch_); !put.ok()) return put;
     encode_state(state, scratch_);
     if (Status put = writer.put(Table::meta, kStateKey, scratch_); !put.ok()) return put;
-    return rekey_chunks(writer);
+    if (store_version_ < 3) {
+      if (Status rekeyed = rekey_chunks(writer); !rekeyed.ok()) return rekeyed;
+    }
+    return rewrite_snapshot_record(writer);
   });
   if (!status.ok()) return status;
   result.migrated_from_version = store_version_;
   store_version_ = kFormatVersion;
   state_ = state;
   return Status::success();
+}
+
+// A snapshot record of versions 1 to 3 in version 4's layout. Nothing to do
+// without one (load() then checks that none is due); one that does not
+// decode is corruption, as load() would find it.
+Status RecordStorage::rewrite_snapshot_record(TableWriter& writer) {
+  std::optional<std::string_view> value;
+  if (Status status = writer.get(Table::meta, kSnapshotKey, value); !status.ok()) return status;
+  if (!value) return Status::success();
+  SnapshotRecord record;
+  if (auto problem = decode_snapshot(*value, store_version_, record); !problem.empty()) {
+    return Status::error(Code::corrupt,
+                         "snapshot record of a version " + std::to_string(store_version_) + " store: " + problem);
+  }
+  encode_snapshot(record, scratch_);
+  return writer.put(Table::meta, kSnapshotKey, scratch_);
 }
 
 Status RecordStorage::rekey_chunks(TableWriter& writer) {

@@ -38,7 +38,9 @@ Status RecordStorage::read_snapshot(TableReader& reader, std::optional<Snapshot>
   }
   if (!value) return corrupt("the snapshot record is missing");
   SnapshotRecord record;
-  if (auto problem = decode_snapshot(*value, record); !problem.empty()) return corrupt("snapshot record: " + problem);
+  if (auto problem = decode_snapshot(*value, store_version_, record); !problem.empty()) {
+    return corrupt("snapshot record: " + problem);
+  }
   if (record.slot != state_.snapshot_slot) {
     return corrupt("the snapshot record is for slot " + std::to_string(record.slot) + " but the state record says " +
                    std::to_string(state_.snapshot_slot));
@@ -50,7 +52,7 @@ Status RecordStorage::read_snapshot(TableReader& reader, std::optional<Snapshot>
   if (record.chunk_bytes == 0 || record.chunk_count != chunk_count_for(record.size_bytes, record.chunk_bytes)) {
     return corrupt("the snapshot record's chunk count does not match its size");
   }
-  Snapshot loaded{record.slot, record.members, {}};
+  Snapshot loaded{record.slot, record.configurations, {}};
   if (Status status = read_chunks(reader, &record, loaded.bytes); !status.ok()) return status;
   snapshot_ = std::move(record);
   snapshot = std::move(loaded);
@@ -99,7 +101,9 @@ Status RecordStorage::read_chunks(TableReader& reader, const SnapshotRecord* rec
 
 Status RecordStorage::check_snapshot(const Snapshot& snapshot) const {
   SYNOD_ASSERT_MSG(loaded_, "saving a snapshot before load() succeeded");
-  SYNOD_ASSERT(snapshot.slot != paxos::kNoSlot && !snapshot.members.empty());
+  SYNOD_ASSERT(snapshot.slot != paxos::kNoSlot);
+  SYNOD_ASSERT_MSG(paxos::check_config_entries(snapshot.configurations).empty(),
+                   "a snapshot needs the configurations that govern the slots after it");
   SYNOD_ASSERT_MSG(snapshot.slot >= state_.snapshot_slot, "a snapshot older than the stored one");
   if (!write_failure_.ok()) return refuse();
   if (snapshot.bytes.size() > options_.snapshot_bytes_max) {
@@ -111,7 +115,7 @@ Status RecordStorage::check_snapshot(const Snapshot& snapshot) const {
 
 SnapshotRecord RecordStorage::snapshot_record(const Snapshot& snapshot, uint32_t crc) const {
   return SnapshotRecord{snapshot.slot,
-                        snapshot.members,
+                        snapshot.configurations,
                         snapshot.bytes.size(),
                         crc,
                         options_.snapshot_chunk_bytes,
@@ -287,7 +291,7 @@ Status RecordStorage::read_chunk_range(TableReader& reader, uint64_t offset, uin
 
 std::optional<SnapshotInfo> RecordStorage::snapshot_info() const {
   if (!snapshot_) return std::nullopt;
-  return SnapshotInfo{snapshot_->slot, snapshot_->members, snapshot_->size_bytes, snapshot_->crc32c};
+  return SnapshotInfo{snapshot_->slot, snapshot_->configurations, snapshot_->size_bytes, snapshot_->crc32c};
 }
 
 // ------------------------------------------------------------------ compaction

@@ -70,7 +70,11 @@ Status RecordStorage::read_store(TableReader& reader, LoadResult& result, bool& 
   if (Status status = read_chosen(reader, result.durable); !status.ok()) return status;
   result.durable.promised = state_.promised;
   result.durable.snapshot_slot = state_.snapshot_slot;
-  return read_snapshot(reader, result.snapshot);
+  if (Status status = read_snapshot(reader, result.snapshot); !status.ok()) return status;
+  // Below the snapshot the log may be gone: its configurations are the
+  // snapshot's, not the flags' (issue 20).
+  if (result.snapshot) result.durable.configurations = result.snapshot->configurations;
+  return Status::success();
 }
 
 Status RecordStorage::read_format(TableReader& reader, bool& empty_store) {

@@ -135,6 +135,7 @@ class RecordStorage : public Storage {
   Status read_head(TableReader& reader, bool& empty_store);
   Status migrate(LoadResult& result);
   Status rekey_chunks(TableWriter& writer);
+  Status rewrite_snapshot_record(TableWriter& writer);
   Status replay_log(LoadResult& result);
   Status cut_torn_tail(uint64_t offset, std::string_view scanned);
   Status read_store(TableReader& reader, LoadResult& result, bool& empty_store);

@@ -1,5 +1,7 @@
 #include "persistence/records.h"
 
+#include <algorithm>
+
 #include "base/assert.h"
 #include "base/crc32c.h"
 
@@ -161,8 +163,8 @@ void encode_state(const StateRecord& record, std::string& out) {
 void encode_snapshot(const SnapshotRecord& record, std::string& out) {
   Writer writer = begin(RecordTag::snapshot, out);
   writer.varint(record.slot);
-  writer.varint(record.members.size());
-  for (paxos::NodeId member : record.members) writer.varint(member);
+  writer.varint(record.configurations.size());
+  for (const paxos::ConfigEntry& entry : record.configurations) paxos::encode_config_entry(entry, writer);
   writer.varint(record.size_bytes);
   writer.fixed32(record.crc32c);
   writer.varint(record.chunk_bytes);
@@ -233,19 +235,55 @@ std::string decode_state(std::string_view value, uint32_t version, StateRecord& 
   return finish(reader);
 }
 
-std::string decode_snapshot(std::string_view value, SnapshotRecord& out) {
+paxos::ConfigEntry bootstrap_configuration(std::vector<paxos::NodeId> members) {
+  return paxos::ConfigEntry{1, paxos::kNoSlot, paxos::Configuration::of_voters(std::move(members)), nullptr};
+}
+
+namespace {
+
+// Versions 1 to 3: the member ids in force, as their bootstrap configuration.
+std::string decode_members(Reader& reader, std::vector<paxos::ConfigEntry>& out) {
+  const uint64_t count = reader.varint();
+  if (count > reader.remaining()) return "malformed body";
+  std::vector<paxos::NodeId> members;
+  for (uint64_t i = 0; i < count && reader.ok(); ++i) {
+    const uint64_t member = reader.varint();
+    if (member == paxos::kNoNode || member > UINT32_MAX) reader.fail();
+    members.push_back(static_cast<paxos::NodeId>(member));
+  }
+  if (!reader.ok()) return "malformed body";
+  if (members.empty()) return "the snapshot names no member";
+  out.push_back(bootstrap_configuration(std::move(members)));
+  // of_voters sorts; a repeated id is no configuration.
+  if (std::adjacent_find(out.back().configuration.voters.begin(), out.back().configuration.voters.end()) !=
+      out.back().configuration.voters.end()) {
+    return "the snapshot names a member twice";
+  }
+  return {};
+}
+
+std::string decode_configurations(Reader& reader, std::vector<paxos::ConfigEntry>& out) {
+  const uint64_t count = reader.varint();
+  if (!reader.ok() || count > reader.remaining() / paxos::kConfigEntryBytesMin) return "malformed body";
+  out.resize(static_cast<size_t>(count));
+  for (auto& entry : out) {
+    if (!paxos::decode_config_entry(reader, entry)) return "malformed configuration";
+  }
+  if (std::string problem = paxos::check_config_entries(out); !problem.empty()) return problem;
+  return {};
+}
+
+}  // namespace
+
+std::string decode_snapshot(std::string_view value, uint32_t version, SnapshotRecord& out) {
   std::string_view body;
   if (auto problem = open_record(kSnapshotKey, value, RecordTag::snapshot, body); !problem.empty()) return problem;
   Reader reader(body);
   out.slot = reader.varint();
-  const uint64_t count = reader.varint();
-  if (count > reader.remaining()) return "malformed body";
-  out.members.clear();
-  for (uint64_t i = 0; i < count && reader.ok(); ++i) {
-    const uint64_t member = reader.varint();
-    if (member == paxos::kNoNode || member > UINT32_MAX) reader.fail();
-    out.members.push_back(static_cast<paxos::NodeId>(member));
-  }
+  out.configurations.clear();
+  std::string problem = version < 4 ? decode_members(reader, out.configurations)
+                                    : decode_configurations(reader, out.configurations);
+  if (!problem.empty()) return problem;
   out.size_bytes = reader.varint();
   out.crc32c = reader.fixed32();
   out.chunk_bytes = reader.varint();

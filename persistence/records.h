@@ -12,9 +12,11 @@
 //                                                                 varint chosen_last, varint votes,
 //                                                                 varint section count, then per
 //                                                                 section varint id, bytes body
-//   meta             "snapshot"                   snapshot        varint slot, varint member count,
-//                                                                 varint member id..., varint size,
-//                                                                 fixed32 crc32c of the image,
+//   meta             "snapshot"                   snapshot        varint slot, varint configuration
+//                                                                 count, per configuration varint
+//                                                                 from, varint chosen_at and the
+//                                                                 configuration (version 4), varint
+//                                                                 size, fixed32 crc32c of the image,
 //                                                                 varint chunk bytes, varint chunk count
 //   accepted         slot, 8 bytes big-endian     vote            varint ballot.round,
 //                                                                 varint ballot.node, value
@@ -60,7 +62,13 @@
 // its first load (record_storage.h). 3 (issue 18): a chunk's key is its
 // snapshot's slot and then its index (was: the index alone), so snapshots are
 // saved in steps; a version 1 or 2 store's chunks are re-keyed on its first
-// load. Later issues add sections to the state
+// load. 4 (issue 20): the snapshot record keeps the configurations that
+// govern the slots after its slot (paxos::encode_config_entry, the
+// ConfigEntry list Replica::configurations_after returns), where versions 1
+// to 3 kept the ids of the members in force (varint count, varint id...); an
+// older store's snapshot record is rewritten on its first load with the
+// bootstrap configuration of those members (voters = the members, next_id
+// above them, governing from slot 1). Later issues add sections to the state
 // record (and bump the version); a reader refuses a section id it does not
 // know rather than skip state it does not understand.
 //
@@ -74,6 +82,7 @@
 #include <vector>
 
 #include "base/codec.h"
+#include "paxos/config_history.h"
 #include "paxos/types.h"
 #include "paxos/value_codec.h"
 #include "persistence/log_format.h"
@@ -82,7 +91,7 @@ namespace synod::persistence {
 
 // Bump on any change to a key, tag or body above; a store with another
 // version is refused (Code::unknown_format_version), never misread.
-inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kFormatVersion = 4;
 // The oldest version this build reads, and migrates on load.
 inline constexpr uint32_t kFormatVersionOldest = 1;
 
@@ -135,7 +144,9 @@ struct StateRecord {
 
 struct SnapshotRecord {
   paxos::Slot slot = paxos::kNoSlot;
-  std::vector<paxos::NodeId> members;
+  // The configurations that govern the slots after `slot`, oldest first
+  // (quorums unset); never empty.
+  std::vector<paxos::ConfigEntry> configurations;
   uint64_t size_bytes = 0;
   uint32_t crc32c = 0;
   uint64_t chunk_bytes = 0;  // every chunk holds this many bytes but the last
@@ -177,7 +188,12 @@ using paxos::encode_value;
 std::string decode_format(std::string_view value, FormatRecord& out);
 // `version` is the store's (the format record's): version 1 has no sections.
 std::string decode_state(std::string_view value, uint32_t version, StateRecord& out);
-std::string decode_snapshot(std::string_view value, SnapshotRecord& out);
+// `version` is the store's: before version 4 the record held member ids,
+// returned as their bootstrap configuration (bootstrap_configuration).
+std::string decode_snapshot(std::string_view value, uint32_t version, SnapshotRecord& out);
+// What a version 1 to 3 snapshot record's member ids mean now: one voter
+// each, no learners, next_id above the largest, governing from slot 1.
+paxos::ConfigEntry bootstrap_configuration(std::vector<paxos::NodeId> members);
 std::string decode_vote(std::string_view key, std::string_view value, paxos::AcceptedEntry& out);
 std::string decode_chosen(std::string_view key, std::string_view value, paxos::ChosenEntry& out);
 std::string decode_chunk(std::string_view key, std::string_view value, ChunkRecord& out);

@@ -4,7 +4,10 @@
 //   - the acceptor's promised ballot and its accepted (ballot, value) per slot,
 //   - the chosen log, contiguous, from right after the latest snapshot,
 //   - the latest snapshot of the state machine, with its slot and the
-//     configuration (member ids) in force at that slot.
+//     configurations that govern the slots after it (issue 20): once the
+//     log below a snapshot is compacted, they are the only record of the
+//     configurations chosen there, and a restart restores them from here
+//     (LoadResult::durable.configurations), never from the flags.
 //
 // THE DURABILITY CONTRACT (paxos/ready.h) is kept here: persist() returns a
 // SyncReceipt only after everything in the batch is on stable storage, and
@@ -59,8 +62,10 @@ namespace synod::persistence {
 // slot up to and including `slot`.
 struct Snapshot {
   paxos::Slot slot = paxos::kNoSlot;
-  std::vector<paxos::NodeId> members;  // the configuration in force at `slot`
-  std::string bytes;                   // the state machine's image, opaque here
+  // The configurations that govern the slots after `slot`, oldest first:
+  // Replica::configurations_after(slot). Never empty.
+  std::vector<paxos::ConfigEntry> configurations;
+  std::string bytes;  // the state machine's image, opaque here
 
   bool operator==(const Snapshot&) const = default;
 };
@@ -68,7 +73,7 @@ struct Snapshot {
 // What a snapshot sender announces before the first chunk.
 struct SnapshotInfo {
   paxos::Slot slot = paxos::kNoSlot;
-  std::vector<paxos::NodeId> members;
+  std::vector<paxos::ConfigEntry> configurations;  // as in Snapshot
   uint64_t size_bytes = 0;
   uint32_t crc32c = 0;  // of the whole image, for the receiver's final check
 };
@@ -94,6 +99,8 @@ struct LoadResult {
   // was empty and now holds an empty store. Anything else: nothing below is
   // valid and the store takes no writes (reset() after corrupt).
   Status status;
+  // durable.configurations are the snapshot's (empty without a snapshot:
+  // the log then starts at slot 1, under the bootstrap configuration).
   paxos::DurableState durable;
   std::optional<Snapshot> snapshot;  // the latest; its slot is durable.snapshot_slot
   uint32_t migrated_from_version = 0;  // set if load() migrated an older format

@@ -282,11 +282,12 @@ http::KeepAliveOutcome Driver::keep_alive(lockservice::SessionId session, const 
   return http::KeepAliveOutcome{KeepAlive::ok, replica_->self(), answer.valid_for_ms};
 }
 
-void Driver::install_snapshot(lockservice::StateMachine machine, paxos::Slot slot, int64_t now_us) {
+void Driver::install_snapshot(lockservice::StateMachine machine, paxos::Slot slot, int64_t now_us,
+                              const std::vector<paxos::ConfigEntry>& configurations) {
   SYNOD_ASSERT(slot > applied_slot_);
   machine_ = std::move(machine);
   applied_slot_ = slot;
-  replica_->install_snapshot(slot, now_us);
+  replica_->install_snapshot(slot, now_us, configurations);
   wake_revision_waits();
 }
 

@@ -182,8 +182,10 @@ class Driver {
   // Storage synced everything through `receipt`: returns the after-sync
   // messages for peers (those to this node it steps itself).
   std::vector<paxos::Envelope> synced(const paxos::SyncReceipt& receipt, int64_t now_us);
-  // A snapshot fetched from a peer, already saved by the host.
-  void install_snapshot(lockservice::StateMachine machine, paxos::Slot slot, int64_t now_us);
+  // A snapshot fetched from a peer, already saved by the host, with the
+  // configurations it carried (those that govern the slots after `slot`).
+  void install_snapshot(lockservice::StateMachine machine, paxos::Slot slot, int64_t now_us,
+                        const std::vector<paxos::ConfigEntry>& configurations);
   // A leader hands leadership to `to`, or (kNoNode) to the peer that is most
   // caught up and most recently heard (a rolling restart costs no election
   // timeout). Returns the successor, or kNoNode if this node does not lead or

@@ -173,10 +173,11 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   void propose_bootstrap_token(int64_t now);
   void propose_now(lockservice::Command command, const lockservice::Credential& credential, ProposalKey key,
                    std::function<void(http::Outcome)> done) override;
+  // The snapshot keeps the configurations after its slot: once the log
+  // below it is compacted, a restart has them from nowhere else (issue 20).
   void maybe_snapshot() {
-    std::vector<NodeId> members;
-    for (const auto& m : config.members) members.push_back(m.id);
-    snapshots.maybe_snapshot(machine, driver.applied_slot(), std::move(members), *storage_thread);
+    const paxos::Slot slot = driver.applied_slot();
+    snapshots.maybe_snapshot(machine, slot, replica->configurations_after(slot), *storage_thread);
   }
   void on_peer_message(transport::PeerEnvelope envelope);
   void publish_view() {
@@ -677,7 +678,8 @@ void Node::Impl::install_snapshot(FetchedSnapshot fetched) {
   }
   const Slot slot = fetched.slot;
   const auto bytes = static_cast<uint64_t>(fetched.bytes.size());
-  persistence::Snapshot snapshot{fetched.slot, std::move(fetched.members), std::move(fetched.bytes)};
+  std::vector<paxos::ConfigEntry> configurations = fetched.configurations;
+  persistence::Snapshot snapshot{fetched.slot, std::move(fetched.configurations), std::move(fetched.bytes)};
   // Saved before any later chosen entry: tasks and batches run in order.
   storage_thread->run_task([this, snapshot = std::move(snapshot)](persistence::Storage& store) {
     const auto status = store.save_snapshot(snapshot);
@@ -689,7 +691,7 @@ void Node::Impl::install_snapshot(FetchedSnapshot fetched) {
       });
     }
   });
-  driver.install_snapshot(std::move(restored), slot, steady_us());
+  driver.install_snapshot(std::move(restored), slot, steady_us(), configurations);
   metrics.snapshots_installed.inc();
   snapshot_slot = slot;
   log.write(Level::info, "snapshot_installed",

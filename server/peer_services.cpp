@@ -151,9 +151,9 @@ void PeerServices::serve_snapshot_chunk(paxos::NodeId to, const transport::Snaps
       const bool same = request.slot == paxos::kNoSlot || request.slot == info->slot;
       auto read = store.read_snapshot_chunk(info->slot, same ? request.offset : 0, kSnapshotChunkBytesMax);
       if (read.status.ok()) {
-        reply = transport::SnapshotChunk{read.chunk.slot,     info->members,         read.chunk.offset,
-                                     std::move(read.chunk.bytes), read.chunk.crc32c, read.chunk.snapshot_bytes,
-                                     read.chunk.snapshot_crc32c,  read.chunk.last};
+        reply = transport::SnapshotChunk{
+            read.chunk.slot,   info->configurations,      read.chunk.offset,          std::move(read.chunk.bytes),
+            read.chunk.crc32c, read.chunk.snapshot_bytes, read.chunk.snapshot_crc32c, read.chunk.last};
       }
     }
     host_.post([this, to, reply = std::move(reply)]() mutable {
@@ -190,7 +190,7 @@ void PeerServices::on_snapshot_chunk(paxos::NodeId from, transport::SnapshotChun
     request_snapshot_chunk();  // a duplicate, a gap or a damaged chunk: ask for what we need
     return;
   }
-  fetch_.members = chunk.members;
+  fetch_.configurations = std::move(chunk.configurations);
   fetch_.total_bytes = chunk.total_bytes;
   fetch_.total_crc32c = chunk.total_crc32c;
   fetch_.bytes += chunk.bytes;
@@ -210,8 +210,8 @@ void PeerServices::finish_fetch() {
                 {"duration_ms", (steady_us() - fetch_.started_us) / 1000}});
     return;
   }
-  host_.install_snapshot(
-      FetchedSnapshot{fetch_.from, fetch_.slot, std::move(fetch_.members), std::move(fetch_.bytes), fetch_.started_us});
+  host_.install_snapshot(FetchedSnapshot{fetch_.from, fetch_.slot, std::move(fetch_.configurations),
+                                         std::move(fetch_.bytes), fetch_.started_us});
 }
 
 }  // namespace synod::server

@@ -44,7 +44,7 @@ namespace synod::server {
 struct FetchedSnapshot {
   paxos::NodeId from = paxos::kNoNode;
   paxos::Slot slot = paxos::kNoSlot;
-  std::vector<paxos::NodeId> members;
+  std::vector<paxos::ConfigEntry> configurations;  // those after `slot`, as the peer's snapshot keeps them
   std::string bytes;
   int64_t started_us = 0;  // when the fetch began
 };
@@ -118,7 +118,7 @@ class PeerServices {
     bool active = false;
     paxos::NodeId from = paxos::kNoNode;
     paxos::Slot slot = paxos::kNoSlot;  // kNoSlot until the first chunk names it
-    std::vector<paxos::NodeId> members;
+    std::vector<paxos::ConfigEntry> configurations;
     std::string bytes;
     uint64_t total_bytes = 0;
     uint32_t total_crc32c = 0;

@@ -10,6 +10,7 @@
 #include "lockservice/state_machine.h"
 #include "persistence/cluster_identity.h"
 #include "persistence/lmdb_storage.h"
+#include "persistence/records.h"
 #include "server/module_options.h"
 
 namespace synod::server {
@@ -44,7 +45,11 @@ std::string seed(const Config& config, const lockservice::DecodedBackup& backup,
   if (auto persisted = store.persist(batch); !persisted.status.ok()) return persisted.status.message;
   persistence::Snapshot snapshot;
   snapshot.slot = backup.header.slot;
-  for (const auto& member : config.members) snapshot.members.push_back(member.id);
+  // The restored cluster's bootstrap configuration governs every slot after
+  // the backup's: the store has no log below it to learn another from.
+  std::vector<paxos::NodeId> members;
+  for (const auto& member : config.members) members.push_back(member.id);
+  snapshot.configurations = {persistence::bootstrap_configuration(std::move(members))};
   snapshot.bytes = std::string(backup.image);
   if (auto saved = store.save_snapshot(snapshot); !saved.ok()) return saved.message;
   if (auto written = persistence::write_cluster_identity(config.data_dir, {cluster_id, config.cluster_id});

@@ -40,13 +40,13 @@ SnapshotFork::SnapshotFork(asio::io_context& io, Log& log, NodeMetrics& metrics,
 // heap's 64 MiB growth step (configure_allocator) did (docs/ARCHITECTURE.md,
 // "The lock the child shares").
 void SnapshotFork::maybe_snapshot(const lockservice::StateMachine& machine, paxos::Slot slot,
-                                  std::vector<paxos::NodeId> members, StorageThread& storage) {
+                                  std::vector<paxos::ConfigEntry> configurations, StorageThread& storage) {
   if (running_ || slot == paxos::kNoSlot) return;
   running_ = true;
   storage_ = &storage;
   persistence::Snapshot snapshot;
   snapshot.slot = slot;
-  snapshot.members = std::move(members);
+  snapshot.configurations = std::move(configurations);
   const auto started = steady_us();
   // Room for the image as it was last time, and a quarter more.
   const auto reserve = static_cast<size_t>(std::min<uint64_t>(last_image_bytes_ + last_image_bytes_ / 4 +

@@ -40,9 +40,10 @@ class SnapshotFork {
   SnapshotFork& operator=(const SnapshotFork&) = delete;
 
   // Snapshots `machine` as of `slot` (its applied slot), unless a snapshot is
-  // already running or nothing is applied yet; `storage` saves it.
+  // already running or nothing is applied yet; `storage` saves it, with
+  // `configurations` (Replica::configurations_after(slot)).
   void maybe_snapshot(const lockservice::StateMachine& machine, paxos::Slot slot,
-                      std::vector<paxos::NodeId> members, StorageThread& storage);
+                      std::vector<paxos::ConfigEntry> configurations, StorageThread& storage);
 
  private:
   void read_snapshot_image(ForkedImage forked, int64_t started, int64_t fork_us, persistence::Snapshot snapshot);

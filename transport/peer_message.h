@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "paxos/config_history.h"
 #include "paxos/messages.h"
 
 namespace synod::transport {
@@ -33,7 +34,10 @@ struct SnapshotRequest {
 
 struct SnapshotChunk {
   paxos::Slot slot = paxos::kNoSlot;  // kNoSlot: the sender has no snapshot
-  std::vector<paxos::NodeId> members;
+  // The configurations that govern the slots after `slot` (the snapshot's,
+  // persistence::SnapshotInfo), handed to Replica::install_snapshot and saved
+  // with the image. In every chunk, so a fetch may resume anywhere.
+  std::vector<paxos::ConfigEntry> configurations;
   uint64_t offset = 0;
   std::string bytes;
   uint32_t crc32c = 0;  // of bytes

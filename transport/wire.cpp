@@ -150,8 +150,8 @@ void put(const SnapshotRequest& m, Writer& out) {
 }
 void put(const SnapshotChunk& m, Writer& out) {
   out.varint(m.slot);
-  out.varint(m.members.size());
-  for (NodeId member : m.members) out.varint(member);
+  out.varint(m.configurations.size());
+  for (const paxos::ConfigEntry& entry : m.configurations) paxos::encode_config_entry(entry, out);
   out.varint(m.offset);
   out.bytes(m.bytes);
   out.fixed32(m.crc32c);
@@ -376,9 +376,20 @@ void get(Body& body, SnapshotRequest& m) {
 }
 void get(Body& body, SnapshotChunk& m) {
   m.slot = body.reader.varint();
-  const size_t count = get_count(body, 1, "members");
-  m.members.reserve(count);
-  for (size_t i = 0; i < count && body.ok(); ++i) m.members.push_back(get_node(body));
+  const size_t count = get_count(body, paxos::kConfigEntryBytesMin, "configurations");
+  m.configurations.resize(count);
+  for (size_t i = 0; i < count && body.ok(); ++i) {
+    if (!paxos::decode_config_entry(body.reader, m.configurations[i])) {
+      body.fail(WireError::malformed, "a snapshot's configuration " + std::to_string(i) + " is malformed");
+    }
+  }
+  // A snapshot comes with the configurations after its slot; "no snapshot"
+  // (slot 0) with none.
+  if (body.ok()) {
+    std::string problem = m.slot == paxos::kNoSlot ? (count == 0 ? "" : "configurations without a snapshot")
+                                                   : paxos::check_config_entries(m.configurations);
+    if (!problem.empty()) body.fail(WireError::malformed, "SnapshotChunk: " + problem);
+  }
   m.offset = body.reader.varint();
   m.bytes = std::string(body.reader.bytes());
   m.crc32c = body.reader.fixed32();

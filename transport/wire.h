@@ -45,7 +45,7 @@
 //   13   RepairQuery     fixed64 nonce, ballot ballot_floor
 //   14   RepairReport    fixed64 nonce, ballot promised, varint chosen_through, u8 fresh (0|1)
 //   15   SnapshotRequest varint slot, varint offset
-//   16   SnapshotChunk   varint slot, varint count, count x varint member,
+//   16   SnapshotChunk   varint slot, varint count, count x config entry,
 //                        varint offset, bytes, fixed32 crc32c, varint total_bytes,
 //                        fixed32 total_crc32c, u8 last (0|1)
 //   17   ForwardRequest  varint request_id, u8 kind (0..1), varint client_id, varint seq, bytes payload
@@ -55,6 +55,9 @@
 //   value  = u8 kind (0 no-op, 1 commands); for commands: varint count,
 //            count x (varint client_id, varint seq, bytes payload)
 //            (paxos/value_codec.h, the same bytes as in the storage records)
+//   config entry = varint from, varint chosen_at, configuration
+//            (paxos/config_history.h, the same bytes as in the snapshot
+//            record); count 0 only when slot is 0
 //
 // Tags are explicit numbers, not variant indexes, so reordering the Message
 // variant cannot silently change the wire. A change to anything above bumps
@@ -81,8 +84,9 @@
 
 namespace synod::transport {
 
-// 2: the hello carries the config digest (issue 14).
-inline constexpr uint8_t kProtocolVersion = 2;
+// 2: the hello carries the config digest (issue 14). 3: a SnapshotChunk
+// carries the snapshot's configurations, not its member ids (issue 20).
+inline constexpr uint8_t kProtocolVersion = 3;
 inline constexpr std::string_view kFrameMagic = "SYNP";
 inline constexpr size_t kFrameHeaderBytes = 13;  // magic, version, length, crc32c
 

@@ -126,14 +126,14 @@ def test_version_1_data_is_migrated(binary):
         cluster.start_all()
         leader = cluster.leader(timeout=10)
         for node in cluster.ids():
-            wait_for_log(cluster, node, "storage_migrated from_version=1 to_version=3", 0, 10)
+            wait_for_log(cluster, node, "storage_migrated from_version=1 to_version=4", 0, 10)
         for i in range(1, 6):
             response = cluster.get(leader, f"fixture/k{i}")
             assert response.status == 200, response.raw
             assert response.json["value"] == f"value-{i}"
         node, response = cluster.put_anywhere("after-migration", "v", timeout=10)
         assert response.status == 200
-        # A restart reads version 3: no second migration, nothing lost.
+        # A restart reads version 4: no second migration, nothing lost.
         follower = cluster.followers(node)[0]
         since = len(cluster.log_text(follower))
         cluster.kill(follower, signal.SIGTERM)

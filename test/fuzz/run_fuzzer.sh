@@ -26,7 +26,8 @@ build=${3:-${SYNOD_FUZZ_BUILD_DIR:-$repo/build-fuzz/$name}}
 # The pure sources each target needs (no Asio, no LMDB), and its input bound.
 case "$name" in
   peer_frame)
-    sources=(paxos/types.cpp paxos/messages.cpp paxos/value_codec.cpp base/crc32c.cpp transport/wire.cpp transport/peer_message.cpp)
+    sources=(paxos/types.cpp paxos/messages.cpp paxos/value_codec.cpp paxos/configuration.cpp paxos/config_history.cpp
+             paxos/quorum.cpp base/crc32c.cpp transport/wire.cpp transport/peer_message.cpp)
     header_dirs=(paxos test/transport)
     max_len=4096
     ;;

@@ -49,7 +49,7 @@ void fill(const LmdbOptions& options) {
   // Into the tables, where these tests damage them, before the snapshot (a
   // checkpoint after it would skip the slots it covers).
   while (store->log_pending_bytes() > 0) REQUIRE(store->checkpoint().ok());
-  REQUIRE(store->save_snapshot(Snapshot{4, {1, 2, 3}, std::string(2500, 's')}).ok());
+  REQUIRE(store->save_snapshot(Snapshot{4, testing::voters({1, 2, 3}), std::string(2500, 's')}).ok());
 }
 
 LmdbOptions small_chunk_options(const std::string& dir) {
@@ -306,7 +306,7 @@ TEST_CASE("lmdb: past map_bytes_max writes are refused with a clear error, and n
     CHECK(store->map_bytes() == options.map_bytes_max);
     CHECK(store->persist(chosen_batch(acknowledged + 100, acknowledged + 1, acknowledged + 1)).status.code ==
           Code::refused);
-    CHECK(store->save_snapshot(Snapshot{1, {1}, "s"}).code == Code::refused);
+    CHECK(store->save_snapshot(Snapshot{1, testing::voters({1}), "s"}).code == Code::refused);
   }
   options.map_bytes_max = 64 << 20;
   LoadResult loaded = load_after_reopen(options);

@@ -36,7 +36,7 @@ void fill(MemoryStorage& store) {
   REQUIRE(store.persist(chosen_batch(2, 1, 4)).status.ok());
   REQUIRE(store.persist(vote_batch(3, kBallot, 5)).status.ok());
   REQUIRE(store.persist(vote_batch(4, kBallot, 6)).status.ok());
-  REQUIRE(store.save_snapshot(Snapshot{5, {1, 2, 3}, "snapshot image of forty bytes, or so..."}).ok());
+  REQUIRE(store.save_snapshot(Snapshot{5, testing::voters({1, 2, 3}), "snapshot image of forty bytes, or so..."}).ok());
   REQUIRE(store.persist(chosen_batch(5, 6, 7)).status.ok());
   REQUIRE(store.persist(vote_batch(6, kBallot, 8)).status.ok());
   REQUIRE(store.record_count() == 13);
@@ -160,7 +160,7 @@ TEST_CASE("a failing disk fails the write, and the store refuses writes until re
   CHECK_FALSE(failed.receipt);
   store.fail_writes(Code::ok);
   CHECK(store.persist(vote_batch(8, kBallot, 9)).status.code == Code::refused);
-  CHECK(store.save_snapshot(Snapshot{5, {1}, "x"}).code == Code::refused);
+  CHECK(store.save_snapshot(Snapshot{5, testing::voters({1}), "x"}).code == Code::refused);
   CHECK(store.compact(1).status.code == Code::refused);
   store.crash();
   LoadResult loaded = store.load();

@@ -78,11 +78,12 @@ TEST_CASE("every record kind round trips", "[records]") {
   // Version 1 had no sections: its state record is the first four fields.
   CHECK(decode_state(value, 1, state_out) == "trailing bytes after the body");
 
-  const SnapshotRecord snapshot{40, {1, 2, 3}, 5000, 0xdeadbeef, 1024, 5};
+  const SnapshotRecord snapshot{40, testing::grown_history(), 5000, 0xdeadbeef, 1024, 5};
   encode_snapshot(snapshot, value);
   SnapshotRecord snapshot_out;
-  REQUIRE(decode_snapshot(value, snapshot_out).empty());
+  REQUIRE(decode_snapshot(value, kFormatVersion, snapshot_out).empty());
   CHECK(snapshot_out == snapshot);
+  CHECK(snapshot_out.configurations[1].configuration.addresses.at(4).peer == "n4:7101");
 
   const paxos::AcceptedEntry vote{12, paxos::Ballot{4, 1}, testing::value_for(12)};
   encode_vote(vote, value);
@@ -123,10 +124,10 @@ TEST_CASE("every bit flip and every truncation of every record kind is detected"
     StateRecord out;
     return decode_state(v, kFormatVersion, out);
   });
-  encode_snapshot(SnapshotRecord{40, {1, 2, 3}, 5000, 7, 1024, 5}, value);
+  encode_snapshot(SnapshotRecord{40, testing::grown_history(), 5000, 7, 1024, 5}, value);
   check_every_damage_detected(value, [](const std::string& v) {
     SnapshotRecord out;
-    return decode_snapshot(v, out);
+    return decode_snapshot(v, kFormatVersion, out);
   });
   encode_vote(paxos::AcceptedEntry{12, paxos::Ballot{4, 1}, testing::value_for(12)}, value);
   check_every_damage_detected(value, [](const std::string& v) {
@@ -152,4 +153,75 @@ TEST_CASE("a record under another key or in another table fails its check", "[re
   CHECK(decode_chosen(slot_key(14), value, chosen) == "checksum mismatch");
   paxos::AcceptedEntry vote;
   CHECK(decode_vote(slot_key(13), value, vote) == "record is not a vote record");
+}
+
+// Issue 20: the snapshot record keeps the configurations after its slot
+// (version 4); versions 1 to 3 kept member ids, read as their bootstrap
+// configuration.
+TEST_CASE("a snapshot record of versions 1 to 3 reads as the bootstrap configuration of its members", "[records]") {
+  const SnapshotRecord layout{40, {}, 5000, 7, 1024, 5};
+  SnapshotRecord out;
+  const std::string v3 = testing::sealed_record(kSnapshotKey, RecordTag::snapshot,
+                                                testing::snapshot_body_v3(layout, {5, 2, 3}));
+  for (uint32_t version : {1U, 2U, 3U}) {
+    REQUIRE(decode_snapshot(v3, version, out).empty());
+    REQUIRE(out.configurations.size() == 1);
+    const paxos::ConfigEntry& bootstrap = out.configurations[0];
+    CHECK(bootstrap.from == 1);
+    CHECK(bootstrap.chosen_at == paxos::kNoSlot);
+    CHECK(bootstrap.configuration.voters == std::vector<paxos::NodeId>{2, 3, 5});
+    CHECK(bootstrap.configuration.learners.empty());
+    CHECK(bootstrap.configuration.next_id == 6);
+    CHECK(out.slot == 40);
+    CHECK(out.size_bytes == 5000);
+    CHECK(out.chunk_count == 5);
+  }
+  // Read as version 4, those bytes are not a list of configurations.
+  CHECK_FALSE(decode_snapshot(v3, kFormatVersion, out).empty());
+  // No member, or one named twice, is no configuration.
+  CHECK(decode_snapshot(testing::sealed_record(kSnapshotKey, RecordTag::snapshot,
+                                               testing::snapshot_body_v3(layout, {})),
+                        3, out) == "the snapshot names no member");
+  CHECK(decode_snapshot(testing::sealed_record(kSnapshotKey, RecordTag::snapshot,
+                                               testing::snapshot_body_v3(layout, {1, 2, 2})),
+                        3, out) == "the snapshot names a member twice");
+}
+
+TEST_CASE("a snapshot record whose configurations are wrong behind a valid checksum is refused", "[records]") {
+  const SnapshotRecord layout{40, {}, 5000, 7, 1024, 5};
+  // from, chosen_at, voters, learners, next_id, no addresses.
+  const auto entry = [](Writer& w, uint64_t from, uint64_t chosen_at, std::vector<uint64_t> voters,
+                        std::vector<uint64_t> learners, uint64_t next_id) {
+    w.varint(from), w.varint(chosen_at), w.varint(voters.size());
+    for (uint64_t id : voters) w.varint(id);
+    w.varint(learners.size());
+    for (uint64_t id : learners) w.varint(id);
+    w.varint(next_id), w.varint(0);
+  };
+  const auto decode = [&](uint64_t count, const std::function<void(Writer&)>& entries) {
+    SnapshotRecord out;
+    return decode_snapshot(testing::sealed_record(kSnapshotKey, RecordTag::snapshot,
+                                                  testing::snapshot_body_v4(layout, count, entries)),
+                           kFormatVersion, out);
+  };
+  // The hand-built layout is the encoder's: a good one decodes.
+  CHECK(decode(2, [&](Writer& w) {
+          entry(w, 20, 4, {1, 2, 3}, {4}, 5);
+          entry(w, 46, 30, {1, 2, 3, 4}, {}, 5);
+        }) == "");
+  CHECK(decode(0, [](Writer&) {}) == "no configuration");
+  CHECK(decode(1, [&](Writer& w) { entry(w, 1, 0, {1, 7}, {}, 4); }) == "malformed configuration");  // 7 >= next_id
+  CHECK(decode(1, [&](Writer& w) { entry(w, 1, 0, {}, {}, 4); }) == "malformed configuration");      // no voter
+  CHECK(decode(1, [&](Writer& w) { entry(w, 1, 0, {2, 1}, {}, 4); }) == "malformed configuration");  // unsorted
+  CHECK(decode(1, [&](Writer& w) { entry(w, 0, 0, {1}, {}, 4); }) == "malformed configuration");     // from 0
+  CHECK(decode(1, [&](Writer& w) { entry(w, 30, 30, {1}, {}, 4); }) == "malformed configuration");   // not after
+  CHECK(decode(2, [&](Writer& w) {
+          entry(w, 46, 30, {1, 2, 3, 4}, {}, 5);
+          entry(w, 20, 4, {1, 2, 3}, {4}, 5);
+        }) != "");  // out of slot order
+  CHECK(decode(2, [&](Writer& w) {
+          entry(w, 20, 4, {1, 2, 3}, {4}, 5);
+          entry(w, 1, 0, {1, 2, 3}, {}, 4);
+        }) == "a bootstrap configuration after another configuration");
+  CHECK(decode(uint64_t{1} << 40, [&](Writer& w) { entry(w, 1, 0, {1}, {}, 2); }) == "malformed body");
 }

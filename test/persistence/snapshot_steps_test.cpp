@@ -4,6 +4,8 @@
 // compaction, and a version 2 store's chunks are re-keyed on its first load.
 #include <catch2/catch.hpp>
 
+#include <functional>
+
 #include "backends.h"
 #include "base/crc32c.h"
 
@@ -80,12 +82,12 @@ TEMPLATE_TEST_CASE("a snapshot saved in steps becomes the latest only at its las
                    LmdbBackend, MemoryBackend) {
   TestType backend(step_options());
   Storage& store = with_chosen_log(backend.store());
-  const Snapshot first{5, {1, 2, 3}, image_of(2500)};  // three chunks
+  const Snapshot first{5, testing::voters({1, 2, 3}), image_of(2500)};  // three chunks
   REQUIRE(store.save_snapshot(first).ok());
 
   // Nine chunks of slot 12, in steps of two: until the last step, the
   // snapshot at 5 is the latest, whole to a peer and to a restart.
-  const Snapshot second{12, {1, 2, 3}, image_of(8500)};
+  const Snapshot second{12, testing::voters({1, 2, 3}), image_of(8500)};
   for (int step = 0; step < 4; ++step) {
     const SnapshotStep result = store.save_snapshot_step(second);
     REQUIRE(result.status.ok());
@@ -122,14 +124,14 @@ TEMPLATE_TEST_CASE("the steps of a snapshot that a restart cut short are erased 
   Storage& store = with_chosen_log(backend.store());
   // Two steps (four chunks) of a first snapshot at 8, then a restart: there
   // is no snapshot, and the four chunks are garbage.
-  const Snapshot cut{8, {1, 2, 3}, image_of(9000)};
+  const Snapshot cut{8, testing::voters({1, 2, 3}), image_of(9000)};
   REQUIRE(store.save_snapshot_step(cut).more);
   REQUIRE(store.save_snapshot_step(cut).more);
   backend.restart();
   LoadResult loaded = reload(store);
   CHECK_FALSE(loaded.snapshot);
 
-  const Snapshot saved{10, {1, 2, 3}, image_of(1500)};
+  const Snapshot saved{10, testing::voters({1, 2, 3}), image_of(1500)};
   CHECK(save_in_steps(store, saved) == 1);
   CHECK(compact_all(store, 10) == 4 + 10);
   backend.restart();
@@ -143,11 +145,11 @@ TEMPLATE_TEST_CASE("a restart's shorter image of the same slot leaves no chunk p
   // Six chunks of a 9,000-byte image at slot 8, then a restart, then a
   // 2,500-byte image at the same slot: chunks 3..5 of the first must go, or
   // the next load would count more chunks than the snapshot record says.
-  const Snapshot longer{8, {1, 2, 3}, image_of(9000)};
+  const Snapshot longer{8, testing::voters({1, 2, 3}), image_of(9000)};
   for (int step = 0; step < 3; ++step) REQUIRE(store.save_snapshot_step(longer).more);
   backend.restart();
   reload(store);
-  const Snapshot shorter{8, {1, 2, 3}, std::string(2500, 'x')};
+  const Snapshot shorter{8, testing::voters({1, 2, 3}), std::string(2500, 'x')};
   CHECK(save_in_steps(store, shorter) == 2);
   backend.restart();
   LoadResult loaded = reload(store);
@@ -159,10 +161,10 @@ TEMPLATE_TEST_CASE("a snapshot saved whole meanwhile makes the steps of an older
                    LmdbBackend, MemoryBackend) {
   TestType backend(step_options());
   Storage& store = with_chosen_log(backend.store());
-  const Snapshot own{8, {1, 2, 3}, image_of(9000)};
+  const Snapshot own{8, testing::voters({1, 2, 3}), image_of(9000)};
   REQUIRE(store.save_snapshot_step(own).more);
   // A peer's snapshot, above the log, is saved whole (Node::install_snapshot).
-  const Snapshot peer{30, {1, 2, 3}, image_of(3000)};
+  const Snapshot peer{30, testing::voters({1, 2, 3}), image_of(3000)};
   REQUIRE(store.save_snapshot(peer).ok());
   const SnapshotStep moot = store.save_snapshot_step(own);
   CHECK(moot.status.code == Code::snapshot_changed);
@@ -176,14 +178,15 @@ TEMPLATE_TEST_CASE("a snapshot saved whole meanwhile makes the steps of an older
 
 // A version 2 store keyed each chunk by its index alone. Such a store is made
 // here from a current one by moving its chunks back under 8-byte keys (with
-// the checksums that cover those keys) and writing version 2 in its format
-// record; version 2 lived on main only between two sessions of issue 18.
+// the checksums that cover those keys), writing its snapshot record with
+// member ids and version 2 in its format record; version 2 lived on main only
+// between two sessions of issue 18.
 TEST_CASE("lmdb: a version 2 store's snapshot chunks are re-keyed on its first load",
           "[storage][snapshot][migration]") {
   testing::TempDir dir;
   LmdbOptions options = testing::lmdb_options(dir.sub("data"));
   options.storage = step_options();
-  const Snapshot snapshot{6, {1, 2, 3}, image_of(3500)};
+  const Snapshot snapshot{6, testing::voters({1, 2, 3}), image_of(3500)};
   {
     auto store = testing::open_ok(options);
     REQUIRE(store->load().status.code == Code::fresh);
@@ -201,6 +204,11 @@ TEST_CASE("lmdb: a version 2 store's snapshot chunks are re-keyed on its first l
       raw.erase(Table::snapshot_chunks, key);
       raw.put(Table::snapshot_chunks, old_key, value);
     }
+    // And the snapshot record in the layout of versions 1 to 3: member ids.
+    SnapshotRecord record;
+    REQUIRE(decode_snapshot(*raw.get(Table::meta, kSnapshotKey), kFormatVersion, record).empty());
+    raw.put(Table::meta, kSnapshotKey,
+            testing::sealed_record(kSnapshotKey, RecordTag::snapshot, testing::snapshot_body_v3(record, {1, 2, 3})));
     std::string format;
     encode_format(FormatRecord{2, 1}, format);
     raw.put(Table::meta, kFormatKey, format);
@@ -218,4 +226,118 @@ TEST_CASE("lmdb: a version 2 store's snapshot chunks are re-keyed on its first l
   CHECK(second.migrated_from_version == 0);
   REQUIRE(second.snapshot);
   CHECK(*second.snapshot == snapshot);
+}
+
+// A version 3 store's snapshot record named the members in force (issue 20
+// made it keep configurations). Such a store is made here from a current one
+// by rewriting its snapshot record in version 3's layout, with the checksum
+// that covers it, and writing version 3 in its format record.
+TEST_CASE("lmdb: a version 3 store's snapshot members become a bootstrap configuration on its first load",
+          "[storage][snapshot][migration][config]") {
+  testing::TempDir dir;
+  LmdbOptions options = testing::lmdb_options(dir.sub("data"));
+  options.storage = step_options();
+  const Snapshot snapshot{6, testing::grown_history(), image_of(3500)};
+  {
+    auto store = testing::open_ok(options);
+    REQUIRE(store->load().status.code == Code::fresh);
+    persist_ok(*store, chosen_batch(1, 1, 9));
+    REQUIRE(store->save_snapshot(snapshot).ok());
+  }
+  {
+    testing::RawLmdb raw(options.data_dir);
+    SnapshotRecord record;
+    REQUIRE(decode_snapshot(*raw.get(Table::meta, kSnapshotKey), kFormatVersion, record).empty());
+    raw.put(Table::meta, kSnapshotKey,
+            testing::sealed_record(kSnapshotKey, RecordTag::snapshot, testing::snapshot_body_v3(record, {5, 2, 3})));
+    std::string format;
+    encode_format(FormatRecord{3, 1}, format);
+    raw.put(Table::meta, kFormatKey, format);
+  }
+  const std::vector<paxos::ConfigEntry> bootstrap{
+      paxos::ConfigEntry{1, paxos::kNoSlot, paxos::Configuration::of_voters({2, 3, 5}), nullptr}};
+  REQUIRE(bootstrap[0].configuration.next_id == 6);
+  auto store = testing::open_ok(options);
+  LoadResult first = store->load();
+  INFO(first.status.to_string());
+  REQUIRE(first.status.ok());
+  CHECK(first.migrated_from_version == 3);
+  REQUIRE(first.snapshot);
+  CHECK(first.snapshot->bytes == snapshot.bytes);
+  CHECK(first.snapshot->configurations == bootstrap);
+  CHECK(first.durable.configurations == bootstrap);
+  CHECK(first.durable.chosen.size() == 3);
+  CHECK(store->snapshot_info()->configurations == bootstrap);
+  CHECK(read_whole(*store, 6) == snapshot.bytes);  // the chunks, already keyed by slot, were left alone
+  LoadResult second = store->load();
+  INFO(second.status.to_string());
+  REQUIRE(second.status.ok());
+  CHECK(second.migrated_from_version == 0);
+  CHECK(second.durable.configurations == bootstrap);
+  store.reset();
+  // The record on disk is version 4's now.
+  testing::RawLmdb raw(options.data_dir);
+  SnapshotRecord record;
+  REQUIRE(decode_snapshot(*raw.get(Table::meta, kSnapshotKey), kFormatVersion, record).empty());
+  CHECK(record.configurations == bootstrap);
+  FormatRecord format;
+  REQUIRE(decode_format(*raw.get(Table::meta, kFormatKey), format).empty());
+  CHECK(format.version == kFormatVersion);
+}
+
+// A configuration that is wrong behind a valid checksum (a bug, or damage
+// the checksum missed) is corruption, never a configuration to run with.
+TEST_CASE("lmdb: a snapshot record with a malformed configuration is refused as corrupt",
+          "[storage][snapshot][corruption][config]") {
+  testing::TempDir dir;
+  LmdbOptions options = testing::lmdb_options(dir.sub("data"));
+  options.storage = step_options();
+  {
+    auto store = testing::open_ok(options);
+    REQUIRE(store->load().status.code == Code::fresh);
+    persist_ok(*store, chosen_batch(1, 1, 9));
+    REQUIRE(store->save_snapshot(Snapshot{6, testing::grown_history(), image_of(1500)}).ok());
+  }
+  SnapshotRecord record;
+  {
+    testing::RawLmdb raw(options.data_dir);
+    REQUIRE(decode_snapshot(*raw.get(Table::meta, kSnapshotKey), kFormatVersion, record).empty());
+  }
+  const auto load_with = [&](uint64_t count, const std::function<void(Writer&)>& entries) {
+    {
+      testing::RawLmdb raw(options.data_dir);
+      raw.put(Table::meta, kSnapshotKey,
+              testing::sealed_record(kSnapshotKey, RecordTag::snapshot,
+                                     testing::snapshot_body_v4(record, count, entries)));
+    }
+    auto store = testing::open_ok(options);
+    return store->load().status;
+  };
+  // voters {1, 2, 3}, learners, next_id, no addresses.
+  const auto entry = [](Writer& w, uint64_t from, uint64_t chosen_at, std::vector<uint64_t> learners,
+                        uint64_t next_id) {
+    w.varint(from), w.varint(chosen_at), w.varint(3), w.varint(1), w.varint(2), w.varint(3);
+    w.varint(learners.size());
+    for (uint64_t id : learners) w.varint(id);
+    w.varint(next_id), w.varint(0);
+  };
+  // The hand-built record loads when its configuration is right.
+  const Status good = load_with(1, [&](Writer& w) { entry(w, 1, 0, {4}, 5); });
+  INFO(good.to_string());
+  REQUIRE(good.ok());
+  // Learner 4 at next_id 4: an id that was never given out.
+  const Status bad_id = load_with(1, [&](Writer& w) { entry(w, 1, 0, {4}, 4); });
+  CHECK(bad_id.code == Code::corrupt);
+  CHECK(bad_id.message.find("snapshot record: malformed configuration") != std::string::npos);
+  // A learner that is also a voter.
+  CHECK(load_with(1, [&](Writer& w) { entry(w, 1, 0, {3}, 5); }).code == Code::corrupt);
+  // No configuration at all.
+  const Status none = load_with(0, [](Writer&) {});
+  CHECK(none.code == Code::corrupt);
+  CHECK(none.message.find("no configuration") != std::string::npos);
+  // Two out of slot order.
+  CHECK(load_with(2, [&](Writer& w) {
+          entry(w, 46, 30, {}, 5);
+          entry(w, 20, 4, {}, 5);
+        }).code == Code::corrupt);
 }

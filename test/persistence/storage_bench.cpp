@@ -245,7 +245,8 @@ void build_recovery_store(const std::string& dir) {
   const auto start = Clock::now();
   std::string image(kRecoverySnapshotBytes, '\0');
   for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<char>((i * 2654435761ULL) >> 13);
-  Status saved = store->save_snapshot(Snapshot{kRecoverySnapshotSlot, {1, 2, 3}, std::move(image)});
+  Status saved =
+      store->save_snapshot(Snapshot{kRecoverySnapshotSlot, {bootstrap_configuration({1, 2, 3})}, std::move(image)});
   if (!saved.ok()) die(saved.to_string());
   uint64_t ready_id = 0;
   for (paxos::Slot first = kRecoverySnapshotSlot + 1; first <= kRecoverySnapshotSlot + kRecoveryEntries;

@@ -130,7 +130,7 @@ TEMPLATE_TEST_CASE("chosen entries already durable are skipped, not written twic
   persist_ok(store, chosen_batch(1, 1, 5));
   // A restart replays slots 1..5 and a peer's snapshot overtakes slots up to 8.
   persist_ok(store, chosen_batch(2, 3, 6));
-  REQUIRE(store.save_snapshot(Snapshot{8, {1, 2, 3}, "image"}).ok());
+  REQUIRE(store.save_snapshot(Snapshot{8, testing::voters({1, 2, 3}), "image"}).ok());
   persist_ok(store, chosen_batch(3, 7, 9));
   CHECK(store.log_stats().chosen_last == 9);
   backend.restart();
@@ -160,7 +160,7 @@ TEMPLATE_TEST_CASE("a snapshot truncates what a restart replays, and compaction 
   persist_ok(store, chosen_batch(1, 1, 20));
   persist_ok(store, vote_batch(2, kBallot, 21));
   persist_ok(store, vote_batch(3, kBallot, 22));
-  const Snapshot snapshot{10, {1, 2, 3}, image_of(5000)};
+  const Snapshot snapshot{10, testing::voters({1, 2, 3}), image_of(5000)};
   REQUIRE(store.save_snapshot(snapshot).ok());
   CHECK(store.log_stats().slots_since_snapshot == 10);
 
@@ -198,7 +198,7 @@ TEMPLATE_TEST_CASE("a snapshot from a peer may lie above the chosen log", "[stor
   require_fresh_then_loaded(store);
   persist_ok(store, chosen_batch(1, 1, 5));
   persist_ok(store, vote_batch(2, kBallot, 7));
-  REQUIRE(store.save_snapshot(Snapshot{50, {1, 2, 3}, "image"}).ok());
+  REQUIRE(store.save_snapshot(Snapshot{50, testing::voters({1, 2, 3}), "image"}).ok());
   persist_ok(store, chosen_batch(3, 51, 52));
 
   backend.restart();
@@ -228,7 +228,7 @@ TEMPLATE_TEST_CASE("snapshot_due follows the slot and byte bounds", "[storage]",
   CHECK_FALSE(store.snapshot_due());
   persist_ok(store, chosen_batch(2, 6, 6));
   CHECK(store.snapshot_due());
-  REQUIRE(store.save_snapshot(Snapshot{6, {1}, "s"}).ok());
+  REQUIRE(store.save_snapshot(Snapshot{6, testing::voters({1}), "s"}).ok());
   CHECK_FALSE(store.snapshot_due());
   CHECK(store.log_stats().bytes_since_snapshot == 0);
   persist_ok(store, chosen_batch(3, 7, 7));
@@ -246,7 +246,7 @@ TEMPLATE_TEST_CASE("snapshot chunks are bounded, checksummed and resumable", "[s
   TestType backend(options);
   Storage& store = backend.store();
   require_fresh_then_loaded(store);
-  const Snapshot snapshot{9, {1, 2, 3}, image_of(10'000)};
+  const Snapshot snapshot{9, testing::voters({1, 2, 3}), image_of(10'000)};
   REQUIRE(store.save_snapshot(snapshot).ok());
   const auto info = store.snapshot_info();
   REQUIRE(info);
@@ -288,7 +288,7 @@ TEMPLATE_TEST_CASE("snapshot chunks are bounded, checksummed and resumable", "[s
   }
   SECTION("an offset past the end, and a replaced snapshot, are refused") {
     CHECK(store.read_snapshot_chunk(9, 10'001, 10).status.code == Code::invalid_argument);
-    REQUIRE(store.save_snapshot(Snapshot{12, {1, 2, 3}, "newer"}).ok());
+    REQUIRE(store.save_snapshot(Snapshot{12, testing::voters({1, 2, 3}), "newer"}).ok());
     CHECK(store.read_snapshot_chunk(9, 0, 10).status.code == Code::snapshot_changed);
     ChunkResult newer = store.read_snapshot_chunk(12, 0, 10);
     REQUIRE(newer.status.ok());
@@ -300,12 +300,69 @@ TEMPLATE_TEST_CASE("an empty snapshot image round trips", "[storage]", LmdbBacke
   TestType backend;
   Storage& store = backend.store();
   require_fresh_then_loaded(store);
-  REQUIRE(store.save_snapshot(Snapshot{3, {1, 2, 3}, ""}).ok());
+  REQUIRE(store.save_snapshot(Snapshot{3, testing::voters({1, 2, 3}), ""}).ok());
   backend.restart();
   LoadResult loaded = reload(store);
   REQUIRE(loaded.snapshot);
   CHECK(loaded.snapshot->bytes.empty());
-  CHECK(loaded.snapshot->members == std::vector<paxos::NodeId>{1, 2, 3});
+  CHECK(loaded.snapshot->configurations == testing::voters({1, 2, 3}));
+}
+
+// Issue 20: below a snapshot the log may be compacted away, so the snapshot
+// keeps the configurations that govern the slots after it, and a restart
+// takes them from there (DurableState::configurations), not from the flags.
+TEMPLATE_TEST_CASE("a snapshot keeps the configurations after its slot, and load returns them", "[storage][config]",
+                   LmdbBackend, MemoryBackend) {
+  StorageOptions options = default_options();
+  options.snapshot_chunk_bytes = 1000;
+  options.snapshot_step_bytes = 1000;
+  TestType backend(options);
+  Storage& store = backend.store();
+  require_fresh_then_loaded(store);
+  persist_ok(store, chosen_batch(1, 1, 50));
+  const std::vector<paxos::ConfigEntry> history = testing::grown_history();
+  REQUIRE(history.size() == 2);
+  // Before any snapshot: the log starts at slot 1, under the flags' configuration.
+  CHECK(reload(store).durable.configurations.empty());
+
+  SECTION("saved whole") {
+    const Snapshot snapshot{40, history, image_of(2500)};
+    REQUIRE(store.save_snapshot(snapshot).ok());
+  }
+  SECTION("saved in steps") {
+    const Snapshot snapshot{40, history, image_of(2500)};
+    int steps = 0;
+    for (SnapshotStep step{Status{}, true}; step.more; ++steps) {
+      REQUIRE(steps < 10);
+      step = store.save_snapshot_step(snapshot);
+      REQUIRE(step.status.ok());
+    }
+    CHECK(steps == 3);
+  }
+  REQUIRE(store.snapshot_info());
+  CHECK(store.snapshot_info()->configurations == history);
+  for (CompactResult result{Status{}, 0, true}; result.more;) {
+    result = store.compact(40);
+    REQUIRE(result.status.ok());
+  }
+  backend.restart();
+  const LoadResult loaded = reload(store);
+  REQUIRE(loaded.snapshot);
+  CHECK(loaded.snapshot->slot == 40);
+  CHECK(loaded.snapshot->configurations == history);
+  CHECK(loaded.durable.configurations == history);
+  REQUIRE(loaded.durable.configurations.size() == 2);
+  CHECK(loaded.durable.configurations[0].configuration.addresses.at(4).client == "n4:7100");
+  CHECK(loaded.durable.configurations[1].configuration.voters == std::vector<paxos::NodeId>{1, 2, 3, 4});
+  CHECK(loaded.durable.chosen.size() == 10);
+  REQUIRE(store.snapshot_info());
+  CHECK(store.snapshot_info()->configurations == history);
+
+  // A newer snapshot replaces them: the first change no longer governs.
+  const std::vector<paxos::ConfigEntry> later{history[1]};
+  REQUIRE(store.save_snapshot(Snapshot{50, later, "later"}).ok());
+  backend.restart();
+  CHECK(reload(store).durable.configurations == later);
 }
 
 TEMPLATE_TEST_CASE("a snapshot above snapshot_bytes_max is refused without failing the store", "[storage]",
@@ -315,7 +372,7 @@ TEMPLATE_TEST_CASE("a snapshot above snapshot_bytes_max is refused without faili
   TestType backend(options);
   Storage& store = backend.store();
   require_fresh_then_loaded(store);
-  CHECK(store.save_snapshot(Snapshot{3, {1}, std::string(101, 'x')}).code == Code::invalid_argument);
-  CHECK(store.save_snapshot(Snapshot{3, {1}, std::string(100, 'x')}).ok());
+  CHECK(store.save_snapshot(Snapshot{3, testing::voters({1}), std::string(101, 'x')}).code == Code::invalid_argument);
+  CHECK(store.save_snapshot(Snapshot{3, testing::voters({1}), std::string(100, 'x')}).ok());
   persist_ok(store, chosen_batch(1, 4, 4));
 }

@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "base/codec.h"
+#include "base/crc32c.h"
+#include "paxos/config_history.h"
 #include "paxos/ready.h"
 #include "persistence/lmdb_storage.h"
 #include "persistence/records.h"
@@ -51,6 +54,72 @@ inline paxos::ValuePtr batch_value(uint64_t client, uint64_t seq, size_t command
 }
 
 inline paxos::ValuePtr value_for(paxos::Slot slot) { return batch_value(7, slot * 10, 2, 12); }
+
+// A snapshot's configurations when no change was ever made: these voters,
+// from slot 1.
+inline std::vector<paxos::ConfigEntry> voters(std::vector<paxos::NodeId> ids) {
+  return {bootstrap_configuration(std::move(ids))};
+}
+
+// The configurations after slot 40 of a cluster that grew: the bootstrap
+// {1, 2, 3} governs through slot 19; learner 4, added at slot 4, from 20;
+// 4 promoted at slot 30, from 46 (kConfigAlphaSlots = 16).
+inline std::vector<paxos::ConfigEntry> grown_history() {
+  paxos::Configuration learner = paxos::Configuration::of_voters({1, 2, 3});
+  learner.learners = {4};
+  learner.next_id = 5;
+  learner.addresses[1] = paxos::MemberAddresses{"n1:7101", "n1:7100"};
+  learner.addresses[4] = paxos::MemberAddresses{"n4:7101", "n4:7100"};
+  paxos::Configuration promoted = learner;
+  promoted.voters = {1, 2, 3, 4};
+  promoted.learners.clear();
+  return {paxos::ConfigEntry{20, 4, learner, nullptr}, paxos::ConfigEntry{46, 30, promoted, nullptr}};
+}
+
+// A record value around `body`, sealed as records.h seals one (its checksum
+// covers the key): a body that is wrong behind a valid checksum, or one in an
+// older version's layout.
+inline std::string sealed_record(std::string_view key, RecordTag tag, std::string_view body) {
+  std::string value;
+  Writer writer(value);
+  writer.fixed32(0);
+  writer.fixed32(static_cast<uint32_t>(body.size()));
+  writer.u8(static_cast<uint8_t>(tag));
+  value.append(body);
+  const uint32_t crc = crc32c(std::string_view(value).substr(4), crc32c(key));
+  for (size_t i = 0; i < 4; ++i) value[i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  return value;
+}
+
+// A snapshot record's body as versions 1 to 3 wrote it: member ids.
+inline std::string snapshot_body_v3(const SnapshotRecord& record, const std::vector<uint64_t>& members) {
+  std::string body;
+  Writer writer(body);
+  writer.varint(record.slot);
+  writer.varint(members.size());
+  for (uint64_t member : members) writer.varint(member);
+  writer.varint(record.size_bytes);
+  writer.fixed32(record.crc32c);
+  writer.varint(record.chunk_bytes);
+  writer.varint(record.chunk_count);
+  return body;
+}
+
+// A version 4 snapshot record's body with its configurations written by
+// `entries` (count first), the rest from `record`.
+inline std::string snapshot_body_v4(const SnapshotRecord& record, uint64_t count,
+                                    const std::function<void(Writer&)>& entries) {
+  std::string body;
+  Writer writer(body);
+  writer.varint(record.slot);
+  writer.varint(count);
+  entries(writer);
+  writer.varint(record.size_bytes);
+  writer.fixed32(record.crc32c);
+  writer.varint(record.chunk_bytes);
+  writer.varint(record.chunk_count);
+  return body;
+}
 
 inline paxos::PersistBatch promise_batch(uint64_t ready_id, paxos::Ballot ballot) {
   paxos::PersistBatch batch;

@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "paxos/config_history.h"
 #include "paxos/messages.h"
 #include "paxos/types.h"
 #include "transport/peer_message.h"
@@ -31,6 +32,16 @@ inline std::vector<PeerEnvelope> sample_envelopes() {
   const ValuePtr edge = make_batch({Command{0, 0, ""}, Command{kU64Max, kU64Max, std::string("\0\xff bin\n\x80", 9)},
                                     Command{1, 2, std::string(300, 'p')}});
   const ValuePtr empty_batch = make_batch({});
+  // A snapshot's configurations: the bootstrap one, then a change chosen at
+  // slot 30 that adds learner 4 with its addresses, and ids at the edge.
+  Configuration grown = Configuration::of_voters({1, 2, 3});
+  grown.learners = {4};
+  grown.next_id = 5;
+  grown.addresses[4] = MemberAddresses{"10.0.0.4:7101", "10.0.0.4:7100"};
+  Configuration edge_config = Configuration::of_voters({1, kNodeMax - 1});
+  const std::vector<ConfigEntry> history{ConfigEntry{1, kNoSlot, Configuration::of_voters({1, 2, 3}), nullptr},
+                                         ConfigEntry{46, 30, grown, nullptr}};
+  const std::vector<ConfigEntry> edge_history{ConfigEntry{kU64Max, kU64Max - 1, edge_config, nullptr}};
 
   std::vector<PeerEnvelope> out;
   const auto add = [&](NodeId from, NodeId to, auto message) {
@@ -85,7 +96,8 @@ inline std::vector<PeerEnvelope> sample_envelopes() {
   add(3, 1, SnapshotRequest{});
   add(3, 1, SnapshotRequest{kU64Max, kU64Max});
   add(1, 3, SnapshotChunk{});
-  add(1, 3, SnapshotChunk{7, {1, 2, kNodeMax}, 1 << 20, std::string(300, '\xab'), 0xdeadbeef, kU64Max, 1, true});
+  add(1, 3, SnapshotChunk{7, history, 1 << 20, std::string(300, '\xab'), 0xdeadbeef, kU64Max, 1, true});
+  add(1, 3, SnapshotChunk{kU64Max, edge_history, 0, "", 0, 0, 0, false});
   add(2, 1, ForwardRequest{});
   add(2, 1, ForwardRequest{kU64Max, ForwardRequest::Kind::keep_alive, kU64Max, 7, std::string(40, 'c')});
   add(1, 2, ForwardReply{});
@@ -176,8 +188,9 @@ inline bool same(const ServerMessage& a, const ServerMessage& b) {
                  std::tie(y.request_id, y.outcome, y.leader, y.revision, y.payload);
         } else {
           static_assert(std::is_same_v<T, SnapshotChunk>, "compare the new message's fields here");
-          return std::tie(x.slot, x.members, x.offset, x.bytes, x.crc32c, x.total_bytes, x.total_crc32c, x.last) ==
-                 std::tie(y.slot, y.members, y.offset, y.bytes, y.crc32c, y.total_bytes, y.total_crc32c, y.last);
+          return std::tie(x.slot, x.configurations, x.offset, x.bytes, x.crc32c, x.total_bytes, x.total_crc32c,
+                          x.last) ==
+                 std::tie(y.slot, y.configurations, y.offset, y.bytes, y.crc32c, y.total_bytes, y.total_crc32c, y.last);
         }
       },
       a);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "base/codec.h"
@@ -301,6 +302,60 @@ TEST_CASE("payloads behind a valid CRC are refused with their own error") {
       w.varint(1), w.varint(1), w.varint(1), w.u8(1), w.varint(1), w.varint(1), w.varint(1), w.varint(100), w.u8('x');
     });
     CHECK(error_of_payload(short_payload) == WireError::malformed);
+  }
+  SECTION("a snapshot chunk's configurations (protocol 3)") {
+    // slot, then `entries` written by the caller, then an empty last chunk.
+    const auto chunk = [](uint64_t slot, uint64_t count, const std::function<void(Writer&)>& entries) {
+      return envelope_payload(16, [&](Writer& w) {
+        w.varint(slot), w.varint(count);
+        entries(w);
+        w.varint(0), w.bytes(""), w.fixed32(0), w.varint(0), w.fixed32(0), w.u8(1);
+      });
+    };
+    // from, chosen_at, voters, learners, next_id, and no addresses.
+    const auto entry = [](Writer& w, uint64_t from, uint64_t chosen_at, std::vector<uint64_t> voters,
+                          std::vector<uint64_t> learners, uint64_t next_id) {
+      w.varint(from), w.varint(chosen_at), w.varint(voters.size());
+      for (uint64_t id : voters) w.varint(id);
+      w.varint(learners.size());
+      for (uint64_t id : learners) w.varint(id);
+      w.varint(next_id), w.varint(0);
+    };
+    const auto two = [&](uint64_t second_from, uint64_t second_chosen_at) {
+      return [&entry, second_from, second_chosen_at](Writer& w) {
+        entry(w, 1, 0, {1, 2, 3}, {}, 4);
+        entry(w, second_from, second_chosen_at, {1, 2, 3}, {4}, 5);
+      };
+    };
+    CHECK(error_of_payload(chunk(40, 2, two(46, 30))) == WireError::none);
+    const Decoded decoded = decode_frame(seal(chunk(40, 2, two(46, 30))), kLimits);
+    REQUIRE(decoded.status.ok());
+    const auto& message = std::get<ServerMessage>(std::get<Envelope>(decoded.frame).message);
+    const auto& configurations = std::get<SnapshotChunk>(message).configurations;
+    REQUIRE(configurations.size() == 2);
+    CHECK(configurations[1].from == 46);
+    CHECK(configurations[1].chosen_at == 30);
+    CHECK(configurations[1].configuration.learners == std::vector<paxos::NodeId>{4});
+    // "No snapshot" carries none; a snapshot at least one.
+    CHECK(error_of_payload(chunk(0, 0, [](Writer&) {})) == WireError::none);
+    CHECK(error_of_payload(chunk(40, 0, [](Writer&) {})) == WireError::malformed);
+    CHECK(error_of_payload(chunk(0, 2, two(46, 30))) == WireError::malformed);
+    // A configuration decode_configuration refuses: voter 7 is not below next_id 4.
+    CHECK(error_of_payload(chunk(40, 1, [&](Writer& w) { entry(w, 1, 0, {1, 7}, {}, 4); })) == WireError::malformed);
+    // A learner that is also a voter.
+    CHECK(error_of_payload(chunk(40, 1, [&](Writer& w) { entry(w, 1, 0, {1, 2}, {2}, 4); })) == WireError::malformed);
+    // A change that governs before the slot that chose it, and two out of order.
+    CHECK(error_of_payload(chunk(40, 2, two(30, 30))) == WireError::malformed);
+    CHECK(error_of_payload(chunk(40, 2, [&](Writer& w) {
+            entry(w, 46, 30, {1, 2, 3}, {4}, 5);
+            entry(w, 20, 4, {1, 2, 3}, {}, 4);
+          })) == WireError::malformed);
+    // A bootstrap configuration after a chosen one.
+    CHECK(error_of_payload(chunk(40, 2, [&](Writer& w) {
+            entry(w, 20, 4, {1, 2, 3}, {}, 4);
+            entry(w, 1, 0, {1, 2, 3}, {}, 4);
+          })) == WireError::malformed);
+    CHECK(error_of_payload(chunk(40, uint64_t{1} << 40, two(46, 30))) == WireError::count_too_large);
   }
   SECTION("a hello whose version disagrees with its frame's") {
     std::string payload;
