@@ -810,9 +810,24 @@ Replica::ChangeStatus Replica::propose_configuration(const Configuration& next, 
   if (change_in_progress() && !options_.mutants.two_changes_in_flight) {
     return refuse(ChangeStatus::busy, "another membership change is in progress");
   }
-  const Configuration& base = proposed_config_ ? *proposed_config_ : configuration();
+  const Configuration& base = newest_configuration();
   if (std::string problem = check_change(base, next); !problem.empty()) {
     return refuse(ChangeStatus::invalid, std::move(problem));
+  }
+  // A learner becomes a voter only once it acknowledges heartbeats (it does
+  // after its repair) and is within α slots of the leader, as etcd promotes
+  // only a learner in sync. A voter that cannot vote yet would count in the
+  // new majority and could leave no leader electable: its repair waits for
+  // a serving leader (seed 18 of all,member with two changes in flight).
+  for (NodeId id : next.voters) {
+    if (base.is_voter(id)) continue;
+    const PeerProgress progress = peer(id);
+    if (progress.last_ack == 0 || now_ - progress.last_ack > ms(options_.timing.lease_ms) ||
+        progress.chosen_through + alpha() < commit_index()) {
+      return refuse(ChangeStatus::busy, "learner " + std::to_string(id) +
+                                            " is not caught up yet (it must acknowledge the leader and be within " +
+                                            std::to_string(alpha()) + " slots of it)");
+    }
   }
   proposed_config_ = next;
   proposed_quorum_ = ConfigHistory::quorum_of(next, options_.mutants);

@@ -74,6 +74,13 @@ NodeId Simulation::add_node() {
 }
 
 void Simulation::change_membership() {
+  propose_change();
+  // The two_changes_in_flight mutant gets a second change on the heels of
+  // the first, so that two are in flight at once.
+  if (config_.mutants.two_changes_in_flight) propose_change();
+}
+
+void Simulation::propose_change() {
   const auto leader_index = current_leader();
   if (!leader_index || nodes_[*leader_index].paused) return;
   Node& leader = nodes_[*leader_index];
@@ -82,7 +89,9 @@ void Simulation::change_membership() {
   if (!replica.serving()) return;
   // The two_changes_in_flight mutant is asked for a second change anyway.
   if (replica.change_in_progress() && !config_.mutants.two_changes_in_flight) return;
-  const paxos::Configuration current = replica.configuration();
+  // The newest configuration: the one a change in flight proposes, if any
+  // (only the two_changes_in_flight mutant gets here with one).
+  const paxos::Configuration current = replica.newest_configuration();
   paxos::Configuration next = current;
   NodeId subject = kNoNode;
   const char* what = nullptr;

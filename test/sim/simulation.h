@@ -364,6 +364,7 @@ class Simulation {
 
   // -------------------------------------------------- membership.cpp
   void change_membership();
+  void propose_change();
   NodeId add_node();
   void retire_removed(const Replica& leader);
   // The voters of slot `slot`'s configuration, by the oracle's chosen values.
