@@ -145,9 +145,7 @@ class Replica {
   // The newest configuration known (it may not be in effect yet).
   const Configuration& configuration() const { return configs_.latest().configuration; }
   // A leader's change proposed and not chosen yet, or else configuration().
-  const Configuration& newest_configuration() const {
-    return proposed_config_ ? *proposed_config_ : configuration();
-  }
+  const Configuration& newest_configuration() const { return proposed_config_ ? *proposed_config_ : configuration(); }
   // The configuration of the first slot not chosen yet.
   const Configuration& configuration_in_effect() const { return configs_.at(commit_index() + 1).configuration; }
   // A change is queued, in flight, or chosen and not yet in effect.
