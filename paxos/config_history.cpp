@@ -31,6 +31,14 @@ void ConfigHistory::chosen(Slot slot, const Configuration& configuration, Slot a
   if (entries_.size() > kEntriesMax) entries_.erase(entries_.begin());
 }
 
+void ConfigHistory::replace(std::vector<ConfigEntry> entries) {
+  SYNOD_ASSERT(!entries.empty());
+  for (auto& entry : entries) {
+    if (!entry.quorum) entry.quorum = quorum_of(entry.configuration, mutants_);
+  }
+  entries_ = std::move(entries);
+}
+
 const ConfigEntry& ConfigHistory::at(Slot slot) const {
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     if (it->from <= slot) return *it;

@@ -57,6 +57,10 @@ class ConfigHistory {
   // (a mutant passes 1). Slots must come in ascending order.
   void chosen(Slot slot, const Configuration& configuration, Slot alpha);
 
+  // A snapshot was installed: its entries govern every slot after it, and
+  // replace what this history held (a joiner's bootstrap configuration too).
+  void replace(std::vector<ConfigEntry> entries);
+
   const ConfigEntry& at(Slot slot) const;
   const ConfigEntry& latest() const { return entries_.back(); }
   // The entries that govern some slot >= `slot`, oldest first.

@@ -19,6 +19,7 @@ void Proposer::begin_prepare(const Ballot& ballot, Slot first_slot) {
   chosen_elsewhere_ = kNoSlot;
   chosen_elsewhere_at_ = kNoNode;
   in_flight_.clear();
+  pending_values_.clear();
   takeover_next_ = 1;
   takeover_through_ = kNoSlot;
 }

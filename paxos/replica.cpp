@@ -254,6 +254,12 @@ void Replica::start_prepare(Ballot nominated_by) {
   const Ballot ballot = next_ballot();
   note_ballot(ballot);
   candidacy_deadline_ = now_ + ms(options_.timing.election_timeout_max_ms);
+  // A change this node proposed and did not see chosen is dropped (its
+  // requester times out and asks again). If a quorum accepted it, the
+  // takeover finds its votes and proposes it again, which makes it this
+  // node's proposed change once more.
+  proposed_config_.reset();
+  proposed_quorum_.reset();
   proposer_.begin_prepare(ballot, learner_.chosen_through() + 1);
   lease_waited_ = nominated_by.is_zero();
   broadcast(Prepare{ballot, learner_.chosen_through() + 1, nominated_by});
@@ -523,9 +529,7 @@ void Replica::on_catchup_reply(NodeId from, const CatchupReply& reply) {
 void Replica::install_snapshot(Slot slot, TimeUs now, const std::vector<ConfigEntry>& configurations) {
   SYNOD_ASSERT(now >= now_);
   now_ = now;
-  for (const auto& entry : configurations) {
-    if (entry.chosen_at != kNoSlot) configs_.chosen(entry.chosen_at, entry.configuration, entry.from - entry.chosen_at);
-  }
+  if (!configurations.empty()) configs_.replace(configurations);
   configs_seen_through_ = std::max(configs_seen_through_, slot);
   learner_.jump_to(slot);
   acceptor_.forget_through(slot);
