@@ -45,6 +45,12 @@ struct Limits {
   // heap bytes (Learner::retained_bytes_of); older slots need a snapshot.
   size_t log_retention_slots = 1 << 20;
   size_t log_retention_bytes_max = 64 << 20;
+  // A leader promotes a learner on its own once the learner acknowledges it
+  // and is within this many slots of it, but only while the voters are
+  // even in number, so that the promotion makes them odd (a dead voter of
+  // three removed leaves two: a caught-up learner takes its place). 0: only
+  // on request (Replica::propose_configuration).
+  size_t auto_promote_within_slots = 0;
 };
 
 // Deliberate bugs, switched on only by the simulator's mutant tests, to show

@@ -640,6 +640,7 @@ void Replica::leader_tick() {
   if (now_ >= next_heartbeat_at_ || heartbeat_wanted_) send_heartbeats();
   hand_over_if_removed();
   if (role_ != Role::leader) return;
+  auto_promote();
   const auto resends = proposer_.due_resends(now_, ms(options_.timing.accept_retransmit_ms),
                                              learner_.chosen_through(), options_.limits.retransmits_per_tick_max);
   for (const auto& resend : resends) send(resend.to, resend.accept);
@@ -846,6 +847,26 @@ Replica::ChangeStatus Replica::propose_configuration(const Configuration& next, 
 bool Replica::change_in_progress() const {
   return proposed_config_.has_value() || proposer_.configuration_in_flight() ||
          configs_.pending_after(learner_.chosen_through() + 1);
+}
+
+void Replica::auto_promote() {
+  const size_t within = options_.limits.auto_promote_within_slots;
+  const Configuration& current = configuration();
+  if (within == 0 || !serving_ || current.learners.empty() || current.voters.size() % 2 != 0 ||
+      current.voters.size() >= kVotersMax || change_in_progress()) {
+    return;
+  }
+  for (NodeId learner : current.learners) {
+    const PeerProgress progress = peer(learner);
+    if (progress.last_ack == 0 || now_ - progress.last_ack > ms(options_.timing.lease_ms) ||
+        progress.chosen_through + within < commit_index()) {
+      continue;
+    }
+    Configuration next = current;
+    std::erase(next.learners, learner);
+    next.voters.insert(std::upper_bound(next.voters.begin(), next.voters.end(), learner), learner);
+    if (propose_configuration(next, now_) == ChangeStatus::queued) return;
+  }
 }
 
 // A leader whose removal is chosen hands leadership to the most caught-up

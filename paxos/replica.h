@@ -216,6 +216,7 @@ class Replica {
   void advance_proposals();
   bool can_advance() const;
   void hand_over_if_removed();
+  void auto_promote();
 
   // output helpers
   void send(NodeId to, Message message);

@@ -216,6 +216,9 @@ Options Simulation::options_for(const Node& node) const {
   }
   options.timing = timing_;
   options.limits = limits_;
+  // With membership changes, leaders also promote caught-up learners on
+  // their own when the voters are even in number.
+  if (config_.faults.member) options.limits.auto_promote_within_slots = 64;
   options.random_seed = config_.seed * 1000003ULL + node.id * 7919ULL + node.incarnation;
   options.mutants = config_.mutants;
   return options;

@@ -204,3 +204,19 @@ TEST_CASE("a learner's vote counts in no quorum; the learner_counts mutant lets 
     CHECK((cluster.node(1).commit_index() > before) == mutant);
   }
 }
+
+TEST_CASE("a caught-up learner is promoted on its own when the voters are even, never when they are odd") {
+  Harness cluster(3, [](Options& options) { options.limits.auto_promote_within_slots = 8; });
+  cluster.elect(1);
+  write_until(cluster, 1, 2);
+  cluster.join(4, 1);
+  REQUIRE(cluster.change(1, with_learner(cluster.node(1).configuration(), 4)) == Replica::ChangeStatus::queued);
+  run_ms(cluster, 300);
+  // Three voters: promoting the learner would make them even.
+  CHECK(cluster.node(1).configuration().is_learner(4));
+  // A voter removed leaves two: the learner takes its place.
+  REQUIRE(cluster.change(1, without(cluster.node(1).configuration(), 3)) == Replica::ChangeStatus::queued);
+  run_ms(cluster, 300);
+  CHECK(cluster.node(1).configuration().voters == std::vector<NodeId>{1, 2, 4});
+  CHECK(cluster.node(1).configuration().learners.empty());
+}
