@@ -137,6 +137,7 @@ struct Link {
   Peer* peer = nullptr;      // outbound: the peer dialed; inbound: set by the hello
   std::string remote;        // address for log lines
   bool established = false;  // hellos exchanged and accepted
+  std::chrono::steady_clock::time_point established_at{};
   bool writing = false;      // an async_write is in flight (one at a time)
   bool closed = false;
   std::string hello;  // our hello frame, alive while it is written
@@ -179,6 +180,11 @@ struct Peer {
   Backoff backoff;
   RepeatFilter dial_problems;
   bool drops_logged = false;  // since the last successful write
+  // A member now (false: removed, never dialed or accepted again), and
+  // whether its address is known (false: a newcomer that dialed us before
+  // this node learned the change that added it; not dialed until it is).
+  bool active = true;
+  bool dialable = true;
   PeerStats stats;
 };
 
@@ -193,7 +199,8 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
         on_log_(std::move(on_log)),
         random_(options_.random_seed),
         acceptor_(io),
-        accept_retry_(io) {
+        accept_retry_(io),
+        newcomers_from_(options_.newcomers_from) {
     for (const auto& member : options_.members) {
       if (member.node != options_.self) peers_.push_back(std::make_unique<Peer>(io, member, options_));
     }
@@ -203,6 +210,7 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   uint16_t listen_port() const;
   void set_address(NodeId node, PeerAddress address);
   void start();
+  void set_members(const std::vector<Member>& members, NodeId newcomers_from);
   template <typename AnyEnvelope>
   bool send(const AnyEnvelope& envelope);
   void stop();
@@ -243,7 +251,14 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   void drop_inbound(const LinkPtr& link, std::string_view level, const std::string& reason);
   static void close(Link& link);
 
+  // Any peer ever known; find_member: an active one.
   Peer* find_peer(NodeId node) const;
+  Peer* find_member(NodeId node) const {
+    Peer* peer = find_peer(node);
+    return peer != nullptr && peer->active ? peer : nullptr;
+  }
+  Peer& add_peer(Member member, bool dialable);
+  void retire(Peer& peer);
   void log(std::string_view level, const std::string& message) const {
     if (on_log_) on_log_(level, message);
   }
@@ -258,11 +273,14 @@ class PeerTransport::Impl : public std::enable_shared_from_this<Impl> {
   Random random_;  // backoff jitter
   tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;
-  std::vector<std::unique_ptr<Peer>> peers_;  // every member but self; never resized after construction
+  // Every member but self, and those removed (inactive); only grows, so a
+  // Peer's address is stable for the handlers and links that point at it.
+  std::vector<std::unique_ptr<Peer>> peers_;
   std::set<LinkPtr> pending_;                 // inbound links in their handshake
   RepeatFilter refusals_;
   uint64_t inbound_accepted_ = 0;
   uint64_t inbound_refused_ = 0;
+  NodeId newcomers_from_ = paxos::kNoNode;
   bool listening_ = false;
   bool started_ = false;
   bool stopped_ = false;
@@ -313,7 +331,66 @@ void PeerTransport::Impl::start() {
   SYNOD_ASSERT_MSG(listening_ && !started_ && !stopped_, "start() needs listen() first, and runs once");
   started_ = true;
   accept();
-  for (auto& peer : peers_) dial(*peer);
+  for (auto& peer : peers_) {
+    if (peer->active && peer->dialable) dial(*peer);
+  }
+}
+
+Peer& PeerTransport::Impl::add_peer(Member member, bool dialable) {
+  peers_.push_back(std::make_unique<Peer>(io_, std::move(member), options_));
+  Peer& peer = *peers_.back();
+  peer.dialable = dialable;
+  return peer;
+}
+
+void PeerTransport::Impl::set_members(const std::vector<Member>& members, NodeId newcomers_from) {
+  newcomers_from_ = newcomers_from;
+  std::set<NodeId> named;
+  for (const auto& member : members) {
+    if (member.node == options_.self) continue;
+    named.insert(member.node);
+    Peer* peer = find_peer(member.node);
+    if (peer == nullptr) {
+      peer = &add_peer(member, true);
+      log("info", "node " + std::to_string(member.node) + " at " + text(member.address) + " joined the members");
+    } else if (!peer->active) {
+      continue;  // removed for good: an id is never used again
+    } else if (!peer->dialable) {
+      peer->member.address = member.address;
+      peer->dialable = true;
+    } else {
+      if (peer->member.address.host != member.address.host || peer->member.address.port != member.address.port) {
+        log("info", "node " + std::to_string(member.node) + " moved to " + text(member.address));
+      }
+      peer->member.address = member.address;  // used from its next dial on
+      continue;
+    }
+    if (started_ && !stopped_ && !peer->link) dial(*peer);
+  }
+  for (auto& peer : peers_) {
+    if (!peer->active || named.count(peer->member.node) > 0) continue;
+    // A newcomer not named yet stays while it may still be one.
+    if (!peer->dialable && newcomers_from_ != paxos::kNoNode && peer->member.node >= newcomers_from_) continue;
+    retire(*peer);
+  }
+}
+
+// A member removed: no longer dialed, its links closed, its queue dropped.
+void PeerTransport::Impl::retire(Peer& peer) {
+  peer.active = false;
+  peer.retry.cancel();
+  if (peer.link) {
+    close(*peer.link);
+    peer.link.reset();
+  }
+  for (const auto& link : std::vector<LinkPtr>(peer.inbound)) close(*link);
+  peer.inbound.clear();
+  peer.writing.clear();
+  peer.queue.clear();
+  peer.queue_bytes = 0;
+  peer.stats.connected = false;
+  peer.stats.inbound_connected = false;
+  log("info", "node " + std::to_string(peer.member.node) + " is no longer a member: its links are closed");
 }
 
 void PeerTransport::Impl::stop() {
@@ -364,6 +441,7 @@ TransportStats PeerTransport::Impl::stats() const {
   stats.inbound_accepted = inbound_accepted_;
   stats.inbound_refused = inbound_refused_;
   for (const auto& peer : peers_) {
+    if (!peer->active) continue;
     PeerStats peer_stats = peer->stats;
     peer_stats.queue_messages = peer->queue.size() + peer->writing.size();
     peer_stats.queue_bytes = peer->queue_bytes;
@@ -384,9 +462,9 @@ Peer* PeerTransport::Impl::find_peer(NodeId node) const {
 template <typename AnyEnvelope>
 bool PeerTransport::Impl::send(const AnyEnvelope& envelope) {
   SYNOD_ASSERT_MSG(envelope.from == options_.self, "send() of an envelope from another node");
-  Peer* peer = find_peer(envelope.to);
-  SYNOD_ASSERT_MSG(peer != nullptr, "send() to a node that is not another member");
-  if (stopped_) return false;
+  Peer* peer = find_member(envelope.to);
+  // The configuration may have just dropped it; the core retransmits nothing to it.
+  if (peer == nullptr || stopped_) return false;
   std::string frame;
   encode_envelope(envelope, frame);
   if (frame.size() > options_.wire.frame_bytes_max) {
@@ -539,8 +617,8 @@ void PeerTransport::Impl::on_connect(const LinkPtr& link, const error_code& erro
 void PeerTransport::Impl::on_established_outbound(const LinkPtr& link) {
   Peer& peer = *link->peer;
   link->established = true;
+  link->established_at = std::chrono::steady_clock::now();
   link->deadline.cancel();
-  peer.backoff.reset();
   peer.dial_problems.clear();
   peer.stats.connected = true;
   if (peer.stats.connects++ > 0) ++peer.stats.reconnects;
@@ -552,7 +630,7 @@ void PeerTransport::Impl::redial_later(Peer& peer) {
   const int64_t delay_ms = peer.backoff.next_ms(random_);
   peer.retry.expires_after(std::chrono::milliseconds(delay_ms));
   peer.retry.async_wait([self = shared_from_this(), target = &peer](const error_code& error) {
-    if (!error && !self->stopped_) self->dial(*target);
+    if (!error && !self->stopped_ && target->active && target->dialable) self->dial(*target);
   });
 }
 
@@ -756,7 +834,14 @@ void PeerTransport::Impl::on_hello(const LinkPtr& link, const Frame& frame) {
   if (link->outbound) {
     on_established_outbound(link);
   } else {
-    on_established_inbound(link, *find_peer(hello->node));
+    Peer* peer = find_member(hello->node);
+    if (peer == nullptr) {
+      // check_dialer let it through as a newcomer: dialed once the log names it.
+      peer = &add_peer(Member{hello->node, PeerAddress{}}, false);
+      log("info", "node " + std::to_string(hello->node) +
+                      " is not a member yet as this node knows, but its id is new: accepted as a newcomer");
+    }
+    on_established_inbound(link, *peer);
   }
 }
 
@@ -788,7 +873,12 @@ std::string PeerTransport::Impl::check_dialer(const Link& link, const Hello& hel
            std::to_string(options_.cluster_id);
   }
   if (hello.node == options_.self) return who + " claims this node's own id";
-  if (find_peer(hello.node) == nullptr) return who + " is not a member of this cluster";
+  if (find_member(hello.node) == nullptr) {
+    if (find_peer(hello.node) != nullptr) return who + " was removed from this cluster";
+    if (newcomers_from_ == paxos::kNoNode || hello.node < newcomers_from_) {
+      return who + " is not a member of this cluster";
+    }
+  }
   if (auto refusal = check_certificate(link, hello.node); !refusal.empty()) return refusal;
   if (hello.config_digest != options_.config_digest) return config_mismatch(hello);
   return {};
@@ -822,6 +912,12 @@ void PeerTransport::Impl::drop_outbound(const LinkPtr& link, const std::string& 
   peer.writing.clear();
   if (link->established) {
     peer.stats.connected = false;
+    // The backoff starts over only after a link that lasted: a peer that
+    // closes each link right after the hellos (it refuses this node: a
+    // removed member) is redialed with backoff, not at once.
+    if (std::chrono::steady_clock::now() - link->established_at >= std::chrono::milliseconds(options_.backoff_ms_max)) {
+      peer.backoff.reset();
+    }
     log("warn", "lost the link to " + node_text(peer) + ": " + reason);
   } else {
     ++peer.stats.connect_failures;
@@ -890,6 +986,9 @@ std::string PeerTransport::listen() { return impl_->listen(); }
 uint16_t PeerTransport::listen_port() const { return impl_->listen_port(); }
 void PeerTransport::set_address(NodeId node, PeerAddress address) { impl_->set_address(node, std::move(address)); }
 void PeerTransport::start() { impl_->start(); }
+void PeerTransport::set_members(const std::vector<Member>& members, NodeId newcomers_from) {
+  impl_->set_members(members, newcomers_from);
+}
 bool PeerTransport::send(const Envelope& envelope) { return impl_->send(envelope); }
 bool PeerTransport::send(const PeerEnvelope& envelope) { return impl_->send(envelope); }
 void PeerTransport::stop() { impl_->stop(); }

@@ -26,7 +26,10 @@
 // whose results-deciding limits differ). The
 // listening side refuses a hello from another cluster, from a node id that is
 // not a member or is its own, or in an unknown protocol version. The dialing
-// side also refuses a peer whose node id is not the one it dialed. Refusing
+// side also refuses a peer whose node id is not the one it dialed. A dialer
+// at or above newcomers_from that names no member yet is accepted (a member
+// added by a change this node has not learned); one below it that is no
+// member was removed and is refused. Refusing
 // closes the connection and logs one line naming the reason; bytes that are
 // not a frame at all are refused the same way, and the node keeps running. A
 // connection must finish its handshake within handshake_timeout_ms, and at
@@ -112,8 +115,14 @@ struct TransportOptions {
   // Nodes with another config digest are refused at the handshake too: the
   // server's digest of the configuration every member must share.
   uint64_t config_digest = 0;
-  // Every voting member, self included; self's address is where we listen.
+  // Every member, voters and learners, self included; self's address is
+  // where we listen. set_members() replaces it as the log's configuration
+  // changes.
   std::vector<Member> members;
+  // A dialer whose id is at or above this and names no member is accepted
+  // too: a member added by a change this node has not learned yet (the
+  // configuration's next_id). 0: only members.
+  paxos::NodeId newcomers_from = paxos::kNoNode;
 
   WireLimits wire;
   size_t queue_messages_max = 8192;                // per peer
@@ -186,13 +195,20 @@ class PeerTransport {
   void set_address(paxos::NodeId node, PeerAddress address);
   // Starts dialing every other member. Call once, after listen().
   void start();
+  // The members changed (a configuration chosen in the log): a member
+  // added is dialed from now on, one whose address changed is dialed there
+  // on its next dial, and one that is gone is no longer dialed, its links
+  // are closed and messages to it are refused from now on. `newcomers_from`
+  // as in TransportOptions. Self's entry is ignored (we listen where we
+  // listen).
+  void set_members(const std::vector<Member>& members, paxos::NodeId newcomers_from);
 
-  // Queues `envelope` for envelope.to. `from` must be self and `to` another
-  // member (programmer errors otherwise: the driver hands messages to self
-  // back to its own Replica). Returns false if it was not queued (its frame
-  // is over frame_bytes_max, it does not fit beside the write in flight, or
-  // the transport stopped); older messages may be dropped to make room (see
-  // QUEUES above).
+  // Queues `envelope` for envelope.to. `from` must be self (a programmer
+  // error otherwise: the driver hands messages to self back to its own
+  // Replica). Returns false if it was not queued (`to` is no member, its
+  // frame is over frame_bytes_max, it does not fit beside the write in
+  // flight, or the transport stopped); older messages may be dropped to make
+  // room (see QUEUES above).
   bool send(const paxos::Envelope& envelope);
   bool send(const PeerEnvelope& envelope);
 

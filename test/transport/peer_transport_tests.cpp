@@ -283,6 +283,42 @@ TEST_CASE("a node id that is not a member, or is our own, is refused") {
   CHECK(twin.logged("it says it is node 1, not the node dialed there"));
 }
 
+TEST_CASE("set_members: a member added is dialed, a newcomer at or above next_id is accepted, one removed is refused") {
+  asio::io_context io;
+  Node n1(io, options_for(1, {1, 2}));
+  Node n2(io, options_for(2, {1, 2}));
+  Node n3(io, options_for(3, {1, 2, 3}));  // added by a change n1 has not learned yet
+  link_up({&n1, &n2});
+  REQUIRE(n3.transport.listen().empty());
+  n3.transport.set_address(1, PeerAddress{"127.0.0.1", n1.transport.listen_port()});
+  n3.transport.set_address(2, PeerAddress{"127.0.0.1", n2.transport.listen_port()});
+  // n1 knows next_id 3: n3 is a newcomer to it, n2 (next_id unknown: 0) refuses it.
+  n1.transport.set_members({Member{1, {"127.0.0.1", 0}}, Member{2, {"127.0.0.1", n2.transport.listen_port()}}}, 3);
+  n3.transport.start();
+  n3.transport.send(heartbeat(3, 1, 1));
+  REQUIRE(wait_until(io, [&] { return !n1.received.empty(); }));
+  CHECK(n1.logged("node 3 is not a member yet as this node knows"));
+  CHECK(n1.received.front().from == 3);
+  REQUIRE(wait_until(io, [&] { return n2.logged("node 3 is not a member of this cluster"); }));
+  // n1 dials n3 once the log names it, and what it queued meanwhile goes then.
+  CHECK(n1.transport.send(heartbeat(1, 3, 1)));  // queued for a newcomer, sent once it is dialed
+  const std::vector<Member> three{Member{1, {"127.0.0.1", 0}}, Member{2, {"127.0.0.1", n2.transport.listen_port()}},
+                                  Member{3, {"127.0.0.1", n3.transport.listen_port()}}};
+  n1.transport.set_members(three, 4);
+  REQUIRE(wait_until(io, [&] { return n1.peer(3).connected && !n3.received.empty(); }));
+  CHECK(n3.received.front().from == 1);
+  // n2 removed: no longer dialed, messages to it refused, its dials refused by name.
+  n1.transport.set_members({three[0], three[2]}, 4);
+  CHECK(n1.logged("node 2 is no longer a member"));
+  CHECK(!n1.transport.send(heartbeat(1, 2, 2)));
+  for (const auto& stats : n1.transport.stats().peers) CHECK(stats.node != 2);
+  n2.transport.send(heartbeat(2, 1, 5));
+  REQUIRE(wait_until(io, [&] { return n1.logged("node 2 was removed from this cluster"); }));
+  const auto from_two = std::count_if(n1.received.begin(), n1.received.end(),
+                                      [](const Envelope& e) { return e.from == 2 && seq_of(e) == 5; });
+  CHECK(from_two == 0);
+}
+
 TEST_CASE("a node that answers at the dialed address with another id is refused") {
   asio::io_context io;
   Node n1(io, options_for(1, {1, 2, 3})), n3(io, options_for(3, {1, 2, 3}));
