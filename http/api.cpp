@@ -162,6 +162,12 @@ void Api::Impl::execute(const CallPtr& c) {
       return snapshot_get(c);
     case Op::leader_transfer:
       return leader_transfer(c);
+    case Op::members_list:
+      return members_list(c);
+    case Op::member_add:
+    case Op::member_promote:
+    case Op::member_remove:
+      return member_change(c);
   }
   SYNOD_ASSERT_MSG(false, "an operation without an executor");
 }
@@ -259,6 +265,11 @@ void Api::Impl::cluster(const CallPtr& c) {
                             {"sees_quorum", view.sees_quorum},
                             {"last_leader_contact_ms", view.last_leader_contact_ms},
                             {"last_leader", last_leader.load()},
+                            {"voters", view.voters},
+                            {"learners", view.learners},
+                            {"change_in_progress", view.change_in_progress},
+                            {"cluster_id", view.cluster_id},
+                            {"cluster_name", view.cluster_name},
                             {"version",
                              {{"synod", view.version.synod},
                               {"protocol", view.version.protocol},

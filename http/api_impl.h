@@ -151,6 +151,10 @@ struct Api::Impl {
   // ---- the cluster's administration (cluster_api.cpp) ----
   void leader_transfer(const CallPtr& c);
 
+  // ---- membership (members_api.cpp) ----
+  void members_list(const CallPtr& c);
+  void member_change(const CallPtr& c);
+
   // ---- streams (streams.cpp) ----
   struct Feed;
   void watch(const CallPtr& c);

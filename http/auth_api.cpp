@@ -120,6 +120,10 @@ std::optional<Response> Api::Impl::read_denial(const CallPtr& c, const ReadConte
     case Op::auth_rule_list:
     case Op::snapshot_get:  // everything, token hashes included
     case Op::leader_transfer:
+    case Op::members_list:
+    case Op::member_add:
+    case Op::member_promote:
+    case Op::member_remove:
       status = check(ls::AclSpace::cluster, "", ls::Permission::admin);
       break;
     case Op::lock_list:

@@ -142,6 +142,10 @@ void decode_force_release(Decoding& d, ls::Space space);
 void decode_lock_list(Decoding& d);
 // decode_cluster.cpp
 void decode_leader_transfer(Decoding& d);
+// decode_members.cpp
+void decode_member_add(Decoding& d);
+void decode_member_promote(Decoding& d);
+void decode_member_remove(Decoding& d);
 // decode_txn.cpp: the body is the whole request (no query)
 void decode_txn(const json& body, ApiRequest& r, const DecodeLimits& limits);
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "http/request.h"
 #include "lockservice/command.h"
 #include "lockservice/state_machine.h"
 #include "lockservice/types.h"
@@ -65,6 +66,12 @@ struct ClusterView {
   bool lease_valid = false;
   int64_t last_leader_contact_ms = -1;
   std::vector<MemberView> members;
+  // The newest configuration this node knows (paxos Replica::configuration).
+  std::vector<uint32_t> voters;
+  std::vector<uint32_t> learners;
+  bool change_in_progress = false;
+  std::string cluster_id;    // hex, as TLS certificates name it
+  std::string cluster_name;  // --cluster-id
   VersionView version;
 };
 
@@ -111,6 +118,37 @@ struct BackupOutcome {
   uint64_t revision = 0;  // the revision the backup holds (or the node's, if none)
   std::string file;
   std::string error;
+};
+
+// One member as the leader sees it (GET /v1/cluster/members).
+struct MemberInfo {
+  uint32_t id = 0;
+  bool voter = true;
+  std::string peer_addr;
+  std::string client_addr;
+  uint64_t chosen_through = 0;
+  uint64_t lag_slots = 0;
+  int64_t last_ack_ms_ago = -1;  // -1: never heard (and always for the leader itself)
+};
+
+// The members, or how a membership change ended.
+struct MembersOutcome {
+  enum class Kind : uint8_t {
+    ok,          // listed, or the change is in effect
+    not_leader,  // this node does not lead; `leader` may name who does
+    busy,        // another change is in progress
+    invalid,     // the change breaks a rule; `error` says which
+    not_found,   // no member has that id
+    conflict,    // the member is a voter already
+    timed_out,   // proposed, but not in effect within the request deadline
+  };
+  Kind kind = Kind::ok;
+  uint32_t leader = 0;
+  std::vector<MemberInfo> members;  // a list: every member; a change: the member it changed
+  uint32_t next_id = 0;
+  bool change_in_progress = false;
+  std::string error;
+  int64_t took_ms = 0;
 };
 
 // A leadership transfer (POST /v1/cluster/leader/transfer).
@@ -179,6 +217,16 @@ class NodeApi {
   // on the owner thread.
   virtual void transfer_leadership(uint32_t to, std::function<bool(const ReadContext&)> allowed,
                                    std::function<void(TransferOutcome)> done) = 0;
+
+  // The members as the leader sees them (their progress is the leader's
+  // view); not_leader on a follower. `allowed` as for backup.
+  virtual void members(std::function<bool(const ReadContext&)> allowed, std::function<void(MembersOutcome)> done) = 0;
+
+  // Proposes one membership change (the leader only) and answers once the
+  // new configuration is in effect, or with why not. `allowed` as for
+  // backup. `done` runs on the owner thread.
+  virtual void change_member(MemberChange change, std::function<bool(const ReadContext&)> allowed,
+                             std::function<void(MembersOutcome)> done) = 0;
 
   // A fresh client id for a request that brought no Idempotency-Key.
   virtual lockservice::ClientId new_client_id() = 0;

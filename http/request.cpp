@@ -36,6 +36,7 @@ bool takes_json(Op op) {
     case Op::txn:
     case Op::auth_token_create:
     case Op::auth_rule_create:
+    case Op::member_add:
       return true;
     default: return false;
   }
@@ -119,6 +120,14 @@ void decode_params(Op op, Decoding& d) {
       return decoding::decode_lock_list(d);
     case Op::leader_transfer:
       return decoding::decode_leader_transfer(d);
+    case Op::members_list:
+      return;
+    case Op::member_add:
+      return decoding::decode_member_add(d);
+    case Op::member_promote:
+      return decoding::decode_member_promote(d);
+    case Op::member_remove:
+      return decoding::decode_member_remove(d);
     case Op::txn: break;
   }
   SYNOD_ASSERT_MSG(false, "a transaction is decoded from its body alone");

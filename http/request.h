@@ -56,6 +56,16 @@ struct ApiError {
   std::string allow;    // 405: the Allow header
 };
 
+// A membership change asked over the API (POST /v1/cluster/members, POST
+// /v1/cluster/members/{id}/promote, DELETE /v1/cluster/members/{id}).
+struct MemberChange {
+  enum class Kind : uint8_t { add, promote, remove };
+  Kind kind = Kind::add;
+  uint32_t id = 0;          // add: 0 for the cluster's next id
+  std::string peer_addr;    // add: host:port
+  std::string client_addr;  // add: host:port
+};
+
 struct ApiRequest {
   Op op = Op::healthz;
   // The write to propose, for the operations that write (and keep-alive
@@ -67,6 +77,7 @@ struct ApiRequest {
   lockservice::SessionId session = lockservice::kNoSession;
   lockservice::FencingToken token = 0;  // lock_validate
   uint32_t member = 0;                  // leader_transfer's target; 0: the most caught-up member
+  std::optional<MemberChange> member_change;  // member_add, member_promote, member_remove
 
   // Read options.
   bool stale = false;    // ?stale: a local read, maybe behind

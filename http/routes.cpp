@@ -45,6 +45,10 @@ constexpr std::array kRoutes = {
     Route{"GET", "/v1/locks", Op::lock_list},
     Route{"GET", "/v1/snapshot", Op::snapshot_get},
     Route{"POST", "/v1/cluster/leader/transfer", Op::leader_transfer},
+    Route{"GET", "/v1/cluster/members", Op::members_list},
+    Route{"POST", "/v1/cluster/members", Op::member_add},
+    Route{"POST", "/v1/cluster/members/{id}/promote", Op::member_promote},
+    Route{"DELETE", "/v1/cluster/members/{id}", Op::member_remove},
 };
 
 bool is_rest_param(std::string_view segment) { return segment == "{key}" || segment == "{prefix}"; }
@@ -120,8 +124,12 @@ const char* op_name(Op op) {
                                            "election_force_release",
                                            "lock_list",
                                            "snapshot_get",
-                                           "leader_transfer"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Op::leader_transfer) + 1);
+                                           "leader_transfer",
+                                           "members_list",
+                                           "member_add",
+                                           "member_promote",
+                                           "member_remove"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Op::member_remove) + 1);
   return kNames[static_cast<size_t>(op)];
 }
 

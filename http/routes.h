@@ -60,6 +60,10 @@ enum class Op : uint8_t {
   lock_list,
   snapshot_get,
   leader_transfer,
+  members_list,
+  member_add,
+  member_promote,
+  member_remove,
 };
 
 struct Route {

@@ -42,10 +42,14 @@ Response listing(json body, bool more, const std::string& next_after) {
 }
 
 bool retryable_code(std::string_view code) {
-  static constexpr std::string_view kRetryable[] = {
-      "not_leader", "no_quorum",        "leader_unreachable", "busy",           "unknown_outcome", "stopping",
-      "timed_out",  "too_many_streams", "too_many_forwards",  "too_many_connections", "conflict", "lock_delay",
-      "validity_low", "limit_exceeded"};
+  static constexpr std::string_view kRetryable[] = {"not_leader",         "no_quorum",
+                                                    "leader_unreachable", "busy",
+                                                    "unknown_outcome",    "stopping",
+                                                    "timed_out",          "too_many_streams",
+                                                    "too_many_forwards",  "too_many_connections",
+                                                    "conflict",           "lock_delay",
+                                                    "validity_low",       "limit_exceeded",
+                                                    "change_in_progress"};
   for (auto candidate : kRetryable)
     if (candidate == code) return true;
   return false;

@@ -162,6 +162,25 @@ std::vector<Option> options(Pending& pending) {
          pending.peers.clear();  // a later source (file, environment, flags) replaces the whole list
          return parse_address_list(v, pending.peers, e);
        }},
+      {"join",
+       "join a running cluster: with an empty data directory, ask these members' client addresses "
+       "(HOST:PORT,...) for the configuration, which must name this node as a learner (synodctl member add "
+       "first); --peers then names this node alone, or is left out for --peer-addr and --client-addr",
+       [](Config& c, const std::string& v, std::string& e) {
+         c.join.clear();
+         for (size_t start = 0; start <= v.size();) {
+           const size_t comma = std::min(v.find(',', start), v.size());
+           auto endpoint = parse_endpoint(v.substr(start, comma - start));
+           if (!endpoint) {
+             e = "want HOST:PORT,HOST:PORT,..., got '" + v + "'";
+             return false;
+           }
+           c.join.push_back(*endpoint);
+           start = comma + 1;
+         }
+         return true;
+       },
+       true},
       {"clients", "every member's client (HTTP) address, in the same form as --peers; required off a single host",
        [&pending](Config&, const std::string& v, std::string& e) {
          pending.clients.clear();
@@ -357,8 +376,24 @@ std::string check_reachable(const Config& config, bool clients_given) {
   return {};
 }
 
-std::string finish(Config& config, const Pending& pending) {
+// --join without --peers: this node's own addresses come from --peer-addr
+// and --client-addr (the cluster gives it the others).
+std::string joining_alone(Config& config, Pending& pending) {
+  if (!pending.peers.empty()) return {};
+  if (config.peer_listen.port == 0)
+    return "--join needs this node's peer address: --peers " + std::to_string(config.id) +
+           "=HOST:PORT or --peer-addr HOST:PORT";
+  pending.peers[config.id] = config.peer_listen;
+  if (pending.clients.empty() && config.client_listen.port != 0) pending.clients[config.id] = config.client_listen;
+  return {};
+}
+
+std::string finish(Config& config, Pending& pending) {
   if (config.id == paxos::kNoNode) return "--id is required";
+  if (!config.join.empty()) {
+    if (config.force_new_cluster) return "--join and --force-new-cluster exclude each other";
+    if (auto problem = joining_alone(config, pending); !problem.empty()) return problem;
+  }
   if (pending.peers.empty()) return "--peers is required";
   // Every member --peers names votes (a node that lost its disk repairs as a
   // learner, but it is still a member), and paxos/quorum.h allows 7 voters.
@@ -435,7 +470,10 @@ const Member* Config::member(paxos::NodeId node) const {
 paxos::Options Config::paxos_options(uint64_t random_seed) const {
   paxos::Options options;
   options.self = id;
-  for (const auto& m : members) options.members.push_back(m.id);
+  for (const auto& m : members) {
+    if (std::find(learners.begin(), learners.end(), m.id) == learners.end()) options.members.push_back(m.id);
+  }
+  options.learners = learners;
   options.timing = timing;
   options.limits = limits;
   options.random_seed = random_seed;

@@ -38,6 +38,7 @@ struct Member {
   paxos::NodeId id = paxos::kNoNode;
   Endpoint peer;    // where peers reach it
   Endpoint client;  // where clients reach it (HTTP)
+  bool operator==(const Member&) const = default;
 };
 
 enum class LogFormat : uint8_t { json, text };
@@ -45,7 +46,16 @@ enum class LogFormat : uint8_t { json, text };
 struct Config {
   paxos::NodeId id = paxos::kNoNode;
   std::string cluster_id = "synod";
-  std::vector<Member> members;  // every voting member, this node included
+  // The bootstrap configuration's members, this node included: every member
+  // --peers names (all voters), or for a node that joined (server/join.h)
+  // the configuration the cluster gave it, of which `learners` only learn.
+  // The log's configuration takes over from these (server/membership.h).
+  std::vector<Member> members;
+  std::vector<paxos::NodeId> learners;
+  // --join: members of a running cluster to ask for its configuration when
+  // the data directory is empty (server/join.h). Empty: form or rejoin the
+  // cluster --peers names.
+  std::vector<Endpoint> join;
   std::string data_dir;
   Endpoint peer_listen;    // defaults to this member's peer address
   Endpoint client_listen;  // defaults to this member's client address

@@ -28,4 +28,33 @@ void LeaderTransfers::observe(uint32_t leader, int64_t now_us) {
   }
 }
 
+bool begin_transfer(Driver& driver, LeaderTransfers& transfers, Log& log, bool stopping, uint32_t to, int64_t now_us,
+                    const std::function<void(http::TransferOutcome)>& done) {
+  using Kind = http::TransferOutcome::Kind;
+  const paxos::Replica& replica = driver.replica();
+  const uint32_t self = replica.self();
+  if (replica.role() != paxos::Role::leader || stopping) {
+    done(http::TransferOutcome{Kind::not_leader, self, to, replica.leader(), 0, {}});
+    return false;
+  }
+  if (to == self) {
+    done(http::TransferOutcome{Kind::refused, self, to, self, 0, "node " + std::to_string(to) + " leads already"});
+    return false;
+  }
+  const paxos::NodeId successor = driver.hand_over(now_us, to);
+  if (successor == paxos::kNoNode) {
+    done(http::TransferOutcome{Kind::refused, self, to, self, 0,
+                               to == 0 ? std::string("there is no other voting member to lead")
+                                       : "node " + std::to_string(to) + " is not another voting member"});
+    return false;
+  }
+  log.write(Level::info, "handing_over",
+            {{"successor", successor},
+             {"successor_chosen_through", replica.peer(successor).chosen_through},
+             {"commit_index", replica.commit_index()},
+             {"reason", "requested"}});
+  transfers.started(self, successor, now_us, done);
+  return true;
+}
+
 }  // namespace synod::server

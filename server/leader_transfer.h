@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "http/node_api.h"
+#include "server/driver.h"
+#include "server/log.h"
 
 namespace synod::server {
 
@@ -34,5 +36,12 @@ class LeaderTransfers {
   };
   std::vector<Waiting> waiting_;
 };
+
+// POST /v1/cluster/leader/transfer once the caller is admitted: answers
+// not_leader or refused at once, or hands leadership over (the replica of
+// `driver`) and leaves the answer to `transfers`; returns whether it handed
+// over (the caller flushes then).
+bool begin_transfer(Driver& driver, LeaderTransfers& transfers, Log& log, bool stopping, uint32_t to, int64_t now_us,
+                    const std::function<void(http::TransferOutcome)>& done);
 
 }  // namespace synod::server

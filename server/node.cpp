@@ -31,9 +31,11 @@
 #include "server/election_watch.h"
 #include "server/event_history.h"
 #include "server/identity.h"
+#include "server/join.h"
 #include "server/leader_transfer.h"
 #include "server/limits.h"
 #include "server/log.h"
+#include "server/membership.h"
 #include "server/module_options.h"
 #include "server/node_metrics.h"
 #include "server/peer_services.h"
@@ -89,7 +91,8 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
         status_report(config, metrics, election, recording, started_us, started_unix_ms),
         snapshots(io, log, metrics, [this](Slot slot) { snapshot_slot = slot; }),
         peers(config.id, *this, log, metrics),
-        reports(machine, keeper, log, metrics, config.audit_locks) {}
+        reports(machine, keeper, log, metrics, config.audit_locks),
+        membership(config, log) {}
 
   // ---------------------------------------------------------------- state
   Config config;
@@ -146,6 +149,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   CommandReports reports;       // expiries and forced releases, as they apply
   Backups backups;              // GET /v1/snapshot, serialized by a child
   LeaderTransfers transfers;    // POST /v1/cluster/leader/transfer, until the successor leads
+  Membership membership;        // the log's members and addresses; /v1/cluster/members
   using Reported = CommandReports::Reported;
   // The watch history on disk; null when configured off. Declared last, so
   // it stops first: its thread answers reads into the API and the streams.
@@ -182,6 +186,7 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   void on_peer_message(transport::PeerEnvelope envelope);
   void publish_view() {
     auto next = status_report.build_view(reading(), steady_us());
+    membership.fill_view(*replica, cluster_id, next);
     std::lock_guard<std::mutex> lock(view_mutex);
     view = std::move(next);
   }
@@ -288,6 +293,25 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
               std::function<void(http::BackupOutcome)> done) override;
   void transfer_leadership(uint32_t to, std::function<bool(const http::ReadContext&)> allowed,
                            std::function<void(http::TransferOutcome)> done) override;
+  // Runs `then` on the owner thread once `allowed` admits the call (as for any admin read).
+  void when_admitted(std::function<bool(const http::ReadContext&)> allowed, std::function<void()> then) {
+    asio::post(io, [this, allowed = std::move(allowed), then = std::move(then)] {
+      auto admit = [allowed, then](const http::ReadContext& c) {
+        if (allowed(c)) then();
+      };
+      driver.read(/*stale=*/true, std::move(admit), steady_us());
+    });
+  }
+  void members(std::function<bool(const http::ReadContext&)> allowed,
+               std::function<void(http::MembersOutcome)> done) override {
+    when_admitted(std::move(allowed), [this, done = std::move(done)] { done(membership.list(*replica, steady_us())); });
+  }
+  void change_member(http::MemberChange change, std::function<bool(const http::ReadContext&)> allowed,
+                     std::function<void(http::MembersOutcome)> done) override {
+    when_admitted(std::move(allowed), [this, change = std::move(change), done = std::move(done)] {
+      if (membership.change(driver.replica(), change, stopping, steady_us(), done)) flush();
+    });
+  }
   lockservice::ClientId new_client_id() override {
     // node id | boot nonce | counter: unique across nodes and restarts (limits.h).
     constexpr unsigned kCounterBits = kClientIdCounterBits;
@@ -335,6 +359,8 @@ std::string Node::Impl::open_storage() {
     log.write(Level::error, "storage_refused", {{"reason", loaded.status.message}});
     return "data directory " + config.data_dir + ": " + loaded.status.message;
   }
+  const bool fresh_store = loaded.status.code == persistence::Code::fresh;
+  if (auto error = join_if_asked(config, fresh_store, log); !error.empty()) return error;
   if (auto error = open_cluster_identity(loaded.status.code == persistence::Code::fresh); !error.empty()) {
     return error;
   }
@@ -375,6 +401,7 @@ std::string Node::Impl::open_storage() {
   const auto replayed = driver.flush(steady_us());
   // A new replica has nothing to write or send yet, only the log to replay.
   SYNOD_ASSERT(replayed.persist.empty() && replayed.messages.empty() && replayed.snapshot_from == paxos::kNoNode);
+  membership.sync(*replica, nullptr);  // the log's members and addresses, before the transport dials
   log.write(Level::info, "recovered",
             {{"applied_slot", driver.applied_slot()},
              {"replay_ms", (steady_us() - replay_started) / 1000},
@@ -413,6 +440,8 @@ std::string Node::Impl::open_transport() {
   auto options = transport_options(config, cluster_id, lockservice::config_digest(machine.config()),
                                    static_cast<uint64_t>(steady_us()));
   options.tls = tls_reload.store();
+  options.members = membership.peer_set();
+  options.newcomers_from = replica->configuration().next_id;
   if (auto problem = transport::validate(options); !problem.empty()) return "peer transport: " + problem;
   transport = std::make_unique<transport::PeerTransport>(
       io, options,
@@ -449,6 +478,8 @@ void Node::Impl::flush() {
   flush_posted = false;
   carry_out(driver.flush(steady_us()));
   if (event_history) event_history->feed(machine);
+  membership.sync(*replica, transport.get());
+  membership.observe(*replica, steady_us());
   publish_view();
 }
 
@@ -529,6 +560,7 @@ void Node::Impl::on_tick() {
   peers.resend_forwarded(now);
   propose_bootstrap_token(now);
   transfers.observe(soft.leader, now);
+  membership.observe(*replica, now);
   if (status_report.window_due(now)) status_report.close_windows(now);
   peers.resume_fetch(now);  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
@@ -591,36 +623,8 @@ void Node::Impl::backup(std::function<bool(const http::ReadContext&)> allowed,
 
 void Node::Impl::transfer_leadership(uint32_t to, std::function<bool(const http::ReadContext&)> allowed,
                                      std::function<void(http::TransferOutcome)> done) {
-  asio::post(io, [this, to, allowed = std::move(allowed), done = std::move(done)]() mutable {
-    using Kind = http::TransferOutcome::Kind;
-    // The local state judges the credential, as for any admin read.
-    auto transfer = [this, to, allowed = std::move(allowed),
-                     done = std::move(done)](const http::ReadContext& context) mutable {
-      if (!allowed(context)) return;
-      const uint32_t self = config.id;
-      if (replica->role() != paxos::Role::leader || stopping) {
-        return done(http::TransferOutcome{Kind::not_leader, self, to, replica->leader(), 0, {}});
-      }
-      if (to == self) {
-        return done(http::TransferOutcome{Kind::refused, self, to, self, 0,
-                                          "node " + std::to_string(to) + " leads already"});
-      }
-      const int64_t now = steady_us();
-      const NodeId successor = driver.hand_over(now, to);
-      if (successor == paxos::kNoNode) {
-        return done(http::TransferOutcome{Kind::refused, self, to, self, 0,
-                                          to == 0 ? std::string("there is no other voting member to lead")
-                                                  : "node " + std::to_string(to) + " is not another voting member"});
-      }
-      log.write(Level::info, "handing_over",
-                {{"successor", successor},
-                 {"successor_chosen_through", replica->peer(successor).chosen_through},
-                 {"commit_index", replica->commit_index()},
-                 {"reason", "requested"}});
-      transfers.started(self, successor, now, std::move(done));
-      flush();
-    };
-    driver.read(/*stale=*/true, std::move(transfer), steady_us());
+  when_admitted(std::move(allowed), [this, to, done = std::move(done)] {
+    if (begin_transfer(driver, transfers, log, stopping, to, steady_us(), done)) flush();
   });
 }
 
@@ -722,6 +726,7 @@ void Node::Impl::finish_stop() {
   log.write(Level::info, "stopping", {{"leader", soft.leader}});
   peers.fail_forwarded(false);
   driver.fail_proposals();
+  membership.fail_all("the node is stopping; the change may still take effect");
   tick_timer.cancel();
   signals.cancel();
   tls_reload.stop();

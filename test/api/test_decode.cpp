@@ -319,6 +319,37 @@ TEST_CASE("JSON bodies: malformed, too deep, wrong types, unknown fields", "[api
   CHECK(std::get<ls::CreateSession>(*ok("POST", "/v1/sessions").command).ttl_ms == 15'000);
 }
 
+TEST_CASE("membership: add, promote, remove, with addresses and ids checked", "[api][decode][members]") {
+  CHECK(ok("GET", "/v1/cluster/members").op == Op::members_list);
+  const auto add = ok("POST", "/v1/cluster/members", R"({"peer_addr":"10.0.0.4:7101","client_addr":"n4.local:7001"})");
+  REQUIRE(add.member_change);
+  CHECK(add.op == Op::member_add);
+  CHECK(add.member_change->kind == MemberChange::Kind::add);
+  CHECK(add.member_change->id == 0);  // the cluster's next id
+  CHECK(add.member_change->peer_addr == "10.0.0.4:7101");
+  CHECK(add.member_change->client_addr == "n4.local:7001");
+  CHECK(ok("POST", "/v1/cluster/members", R"({"peer_addr":"[::1]:1","client_addr":"a:2","id":9})").member_change->id ==
+        9);
+  const auto promote = ok("POST", "/v1/cluster/members/4/promote");
+  CHECK((promote.member_change->kind == MemberChange::Kind::promote && promote.member_change->id == 4));
+  const auto remove = ok("DELETE", "/v1/cluster/members/3");
+  CHECK((remove.member_change->kind == MemberChange::Kind::remove && remove.member_change->id == 3));
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"peer_addr":"a:1")") == "bad_json");
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"client_addr":"a:1"})") == "missing_parameter");
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"peer_addr":"a","client_addr":"a:1"})") == "bad_value");
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"peer_addr":"a:0","client_addr":"a:1"})") == "bad_value");
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"peer_addr":"a:70000","client_addr":"a:1"})") == "bad_value");
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"peer_addr":"a b:1","client_addr":"a:1"})") == "bad_value");
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"peer_addr":"a:1","client_addr":"a:2","id":0})") == "bad_id");
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"peer_addr":"a:1","client_addr":"a:2","id":"4"})") == "bad_type");
+  CHECK(code_of("POST", "/v1/cluster/members", R"({"peer_addr":"a:1","client_addr":"a:2","role":"x"})") ==
+        "unknown_field");
+  CHECK(code_of("POST", "/v1/cluster/members/0/promote") == "bad_id");
+  CHECK(code_of("DELETE", "/v1/cluster/members/x") == "bad_id");
+  CHECK(code_of("DELETE", "/v1/cluster/members/4294967296") == "bad_id");
+  CHECK(code_of("PUT", "/v1/cluster/members/4") == "method_not_allowed");
+}
+
 TEST_CASE("transactions decode guards and operations strictly", "[api][decode][txn]") {
   const ApiRequest r = ok("POST", "/v1/txn", R"({
     "guards": [{"kind":"version_equals","key":"/a","version":3},
