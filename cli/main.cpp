@@ -60,6 +60,12 @@ constexpr const char* kUsage = R"(usage: synodctl [--endpoints A,B,C] [--json] [
                                       `synod restore --snapshot FILE ...` (docs/operations.md)
   snapshot inspect FILE               its header and counts; exit 1 if it is truncated or altered
   leader transfer [--to ID]           move leadership to member ID, or to the most caught-up member
+  member list                         every member: role, addresses, how far behind the leader
+  member add --peer-addr H:P --client-addr H:P [--id N]
+                                      add a learner (the next id unless --id); then start it with
+                                      `synod --join` and promote it once caught up (docs/operations.md)
+  member promote ID                   a learner votes from now on
+  member remove ID                    remove a member for good; its id is never used again
 
 Endpoints default to 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003; any node
 works (followers forward to the leader). With --cacert, or endpoints written
@@ -251,6 +257,11 @@ int main(int argc, char** argv) {
     const std::string verb = sub("leader command");  // first: without one, begin() + 2 is past the end
     Args args({words.begin() + 2, words.end()}, {});
     return leader_command(options, cluster, verb, args);
+  }
+  if (command == "member") {
+    const std::string verb = sub("member command");  // first: without one, begin() + 2 is past the end
+    Args args({words.begin() + 2, words.end()}, {});
+    return member_command(options, cluster, verb, args);
   }
   if (command == "snapshot") {
     const std::string verb = sub("snapshot command");  // first: without one, begin() + 2 is past the end

@@ -18,6 +18,7 @@
 //   txn.cpp          `txn`: guards and operations from words or a JSON file
 //   snapshot.cpp     `snapshot save|inspect`: backup files
 //   leader.cpp       `leader transfer`: move leadership on demand
+//   member.cpp       `member list|add|remove|promote`: the cluster's membership
 //
 // `lock run` is the one piece with logic of its own: it runs a command while
 // holding a lock and guarantees the command is dead before the server could
@@ -167,6 +168,8 @@ int elect(const Options& options, Cluster& cluster, Args& args);
 int auth_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
 // `leader transfer [--to ID]` (leader.cpp).
 int leader_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
+// `member list|add|remove|promote` (member.cpp).
+int member_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
 // `snapshot save|inspect FILE` (snapshot.cpp).
 int snapshot_command(const Options& options, Cluster& cluster, const std::string& verb, Args& args);
 // `txn`: `words` are those after the command (--if, --then, -f FILE).
