@@ -1,0 +1,230 @@
+"""Membership changes from the outside (issue 20): GET/POST/DELETE
+/v1/cluster/members, POST /v1/cluster/members/ID/promote, `synodctl member`
+and `synod --join`, on real processes under a small write load that loses
+nothing.
+
+Run one: python3 test/cluster/test_membership.py --binary build/server/synod NAME
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
+
+from pylib import runner  # noqa: E402
+from pylib.cluster import Cluster  # noqa: E402
+from pylib.http import Http, call  # noqa: E402
+from pylib.wait import until  # noqa: E402
+
+
+class GrowingCluster(Cluster):
+    """Ports for `capacity` nodes; nodes 1..3 form the cluster with --peers,
+    the others join it with --join. ids() are the members the test knows of."""
+
+    def __init__(self, binary, capacity=5):
+        super().__init__(capacity, binary)
+        self.original = [1, 2, 3]
+        self.members = [1, 2, 3]
+
+    def ids(self):
+        return list(self.members)
+
+    def args(self, node, data_dir=None, cluster_id=None):
+        common = ["--data-dir", data_dir or self.data_dir(node), "--cluster-id", cluster_id or self.cluster_id,
+                  "--log-format", "text"] + self.extra_args
+        if node in self.original:
+            peers = ",".join(f"{j}=127.0.0.1:{self.peer_port(j)}" for j in self.original)
+            clients = ",".join(f"{j}=127.0.0.1:{self.port(j)}" for j in self.original)
+            return [self.binary, "--id", str(node), "--peers", peers, "--clients", clients] + common
+        join = ",".join(f"127.0.0.1:{self.port(j)}" for j in self.original)
+        return [self.binary, "--id", str(node), "--join", join, "--peers", f"{node}=127.0.0.1:{self.peer_port(node)}",
+                "--clients", f"{node}=127.0.0.1:{self.port(node)}"] + common
+
+
+def synodctl(binary, cluster, *words):
+    """Runs synodctl against the original members; returns (exit code, stdout + stderr)."""
+    tool = os.environ.get("SYNODCTL") or os.path.join(os.path.dirname(os.path.dirname(binary)), "cli", "synodctl")
+    endpoints = ",".join(f"127.0.0.1:{cluster.port(j)}" for j in cluster.ids())
+    done = subprocess.run([tool, "--endpoints", endpoints, "--timeout", "20s", *words], capture_output=True,
+                          text=True, timeout=60)
+    return done.returncode, done.stdout + done.stderr
+
+
+def members(cluster, node):
+    r = call(cluster.port(node), "GET", "/v1/cluster/members")
+    assert r.status == 200, r
+    return {m["id"]: m for m in r.json["members"]}, r.json
+
+
+class Writer:
+    """Writes k/N in turn through the members the cluster knows (followers
+    forward) and keeps every acknowledged write."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.acked = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        client = Http()
+        n = 0
+        while not self.stop.is_set():
+            up = [j for j in self.cluster.ids() if self.cluster.up(j)]
+            node = up[n % len(up)]
+            r = client.call(self.cluster.port(node), "PUT", f"/v1/kv/k/{n}", body=str(n), timeout=10)
+            if r.status == 200:
+                self.acked[f"k/{n}"] = str(n)
+            else:
+                time.sleep(0.02)
+            n += 1
+        client.close()
+
+    def more(self, count=30):
+        target = len(self.acked) + count
+        until(lambda: len(self.acked) >= target, 30, f"{count} more acknowledged writes")
+
+    def finish_and_check(self):
+        self.stop.set()
+        self.thread.join(15)
+        leader = self.cluster.leader(timeout=15)
+        for key, value in self.acked.items():
+            r = self.cluster.get(leader, key, timeout=10)
+            assert r.status == 200 and r.json["value"] == value, (key, value, r)
+
+
+def caught_up(cluster, node):
+    """The leader's view of `node` is within a few slots of its own commit index."""
+    leader = cluster.leader(timeout=10)
+    listed, _ = members(cluster, leader)
+    m = listed.get(node)
+    return m is not None and m["chosen_through"] > 0 and m["lag_slots"] <= 4
+
+
+def test_membership_grow_then_replace_a_dead_member(binary):
+    with GrowingCluster(binary) as cluster:
+        cluster.start_all()
+        cluster.leader(timeout=15)
+        writer = Writer(cluster)
+        writer.more()
+        # Grow: add node 4 as a learner, start it with --join, promote it once caught up.
+        code, out = synodctl(binary, cluster, "member", "add", "--peer-addr", f"127.0.0.1:{cluster.peer_port(4)}",
+                             "--client-addr", f"127.0.0.1:{cluster.port(4)}")
+        assert code == 0 and "added learner 4" in out, out
+        listed, body = members(cluster, 1)
+        assert listed[4]["role"] == "learner" and body["next_id"] == 5, body
+        cluster.members.append(4)
+        cluster.start(4)
+        until(lambda: caught_up(cluster, 4), 30, "node 4 caught up")
+        code, out = synodctl(binary, cluster, "member", "promote", "4")
+        assert code == 0 and "member 4 votes now" in out, out
+        view = call(cluster.port(4), "GET", "/v1/cluster").json
+        assert view["voters"] == [1, 2, 3, 4] and view["learners"] == [], view
+        code, out = synodctl(binary, cluster, "--json", "member", "list")
+        assert code == 0 and {m["id"]: m["role"] for m in json.loads(out)["members"]} == {
+            1: "voter", 2: "voter", 3: "voter", 4: "voter"}, out
+        writer.more()
+        # Four voters, three up: writes still commit.
+        leader = cluster.leader()
+        dead = next(j for j in cluster.original if j != leader)
+        cluster.kill(dead, signal.SIGKILL)
+        writer.more()
+        # Replace: remove the dead member; its id never comes back.
+        code, out = synodctl(binary, cluster, "member", "remove", str(dead))
+        assert code == 0 and f"removed member {dead}" in out, out
+        cluster.members.remove(dead)
+        listed, body = members(cluster, cluster.leader())
+        assert sorted(listed) == sorted(cluster.members) and all(m["role"] == "voter" for m in listed.values()), body
+        again = call(cluster.port(cluster.leader()), "POST", "/v1/cluster/members",
+                     body={"peer_addr": "127.0.0.1:1", "client_addr": "127.0.0.1:2", "id": dead})
+        assert again.status == 400 and again.json["error"]["code"] == "invalid_argument", again
+        writer.more()
+        # The removed process, restarted on its old data, is refused and stays out.
+        cluster.start(dead)
+        time.sleep(3)
+        readiness = call(cluster.port(dead), "GET", "/readyz", timeout=5)
+        assert readiness.status == 503, readiness
+        leader = cluster.leader()
+        listed, _ = members(cluster, leader)
+        assert dead not in listed, listed
+        assert f"node {dead} was removed from this cluster" in cluster.log_text(leader), "no refusal logged"
+        # Its flags name the three original members; its log names node 4 too: it says so, once, and follows the log.
+        assert cluster.log_text(dead).count("members_differ_from_flags") == 1, "no disagreement logged"
+        writer.more()
+        writer.finish_and_check()
+
+
+def test_membership_remove_the_leader(binary):
+    with GrowingCluster(binary) as cluster:
+        cluster.start_all()
+        leader = cluster.leader(timeout=15)
+        writer = Writer(cluster)
+        writer.more()
+        removed = call(cluster.port(leader), "DELETE", f"/v1/cluster/members/{leader}")
+        assert removed.status == 200 and removed.json["removed"] is True, removed
+        cluster.members.remove(leader)
+        successor = cluster.leader(timeout=15)
+        assert successor != leader, successor
+        listed, _ = members(cluster, successor)
+        assert sorted(listed) == cluster.members, listed
+        writer.more()
+        writer.finish_and_check()
+
+
+def test_membership_bad_input(binary):
+    with GrowingCluster(binary) as cluster:
+        cluster.start_all()
+        leader = cluster.leader(timeout=15)
+        follower = next(j for j in cluster.ids() if j != leader)
+        port = cluster.port(follower)  # forwarded to the leader
+        r = call(port, "DELETE", "/v1/cluster/members/99")
+        assert r.status == 404 and r.json["error"]["code"] == "not_found", r
+        r = call(port, "POST", "/v1/cluster/members/1/promote")
+        assert r.status == 409 and r.json["error"]["code"] == "member_exists", r
+        r = call(port, "POST", "/v1/cluster/members/0/promote")
+        assert r.status == 400 and r.json["error"]["code"] == "bad_id", r
+        r = call(port, "POST", "/v1/cluster/members", body=b'{"peer_addr": "127.0.0.1:9', 
+                 headers={"content-type": "application/json"})
+        assert r.status == 400 and r.json["error"]["code"] == "bad_json", r
+        r = call(port, "POST", "/v1/cluster/members", body={"client_addr": "127.0.0.1:9"})
+        assert r.status == 400 and r.json["error"]["code"] == "missing_parameter", r
+        r = call(port, "POST", "/v1/cluster/members", body={"peer_addr": "nowhere", "client_addr": "127.0.0.1:9"})
+        assert r.status == 400 and r.json["error"]["code"] == "bad_value", r
+        r = call(port, "POST", "/v1/cluster/members", body={"peer_addr": "127.0.0.1:9", "client_addr": "127.0.0.1:8",
+                                                            "id": 2})
+        assert r.status == 409 and r.json["error"]["code"] == "member_exists", r
+        # Two adds at once: one is in progress when the other arrives (busy, 409 with Retry-After).
+        answers = []
+        for round_ in range(3):
+            base = 20000 + 10 * round_
+            bodies = [{"peer_addr": f"127.0.0.1:{base + i}", "client_addr": f"127.0.0.1:{base + 5 + i}"} for i in (0, 1)]
+            results = [None, None]
+
+            def add(i):
+                results[i] = call(cluster.port(cluster.leader()), "POST", "/v1/cluster/members", body=bodies[i])
+
+            threads = [threading.Thread(target=add, args=(i,)) for i in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            statuses = sorted(r.status for r in results)
+            assert all(s in (201, 409) for s in statuses) and 201 in statuses, results
+            answers.append(results)
+            if statuses == [201, 409]:
+                busy = next(r for r in results if r.status == 409)
+                assert busy.json["error"]["code"] == "change_in_progress" and busy.header("retry-after"), busy
+                break
+        else:
+            raise AssertionError(f"no add was answered busy in three rounds of two at once: {answers}")
+        listed, body = members(cluster, leader)
+        assert sum(1 for m in listed.values() if m["role"] == "learner") >= 1 and not body["change_in_progress"], body
+
+
+if __name__ == "__main__":
+    runner.run(globals())
