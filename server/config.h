@@ -56,6 +56,8 @@ struct Config {
   // the data directory is empty (server/join.h). Empty: form or rejoin the
   // cluster --peers names.
   std::vector<Endpoint> join;
+  // With auth on: the token --join presents (server/join.h). Empty: none.
+  std::string join_token_file;
   std::string data_dir;
   Endpoint peer_listen;    // defaults to this member's peer address
   Endpoint client_listen;  // defaults to this member's client address

@@ -37,6 +37,10 @@ void add_tls_options(std::vector<Option>& all) {
                             "a file holding the token that becomes root's if this node leads first (default: one made "
                             "once in the data directory, bootstrap-token, mode 0600)",
                             [](Config& c) -> std::string& { return c.bootstrap_token_file; }));
+  all.push_back(file_option("join-token-file",
+                            "with auth on: a file holding a token with admin on the cluster space, which --join "
+                            "presents when it asks a member for the configuration",
+                            [](Config& c) -> std::string& { return c.join_token_file; }));
   all.push_back({"audit-locks", "an audit log line for every acquire, release, campaign and resign as well",
                  [](Config& c, const std::string&, std::string&) {
                    c.audit_locks = true;

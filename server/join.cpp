@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -31,13 +32,14 @@ std::optional<uint64_t> parse_hex(const std::string& text) {
 }
 
 // One member's answer, or why it gave none.
-std::string ask_one(const Config& config, const Endpoint& endpoint, const http::TlsContext& tls, JoinRecord& record) {
+std::string ask_one(const Config& config, const Endpoint& endpoint, const http::TlsContext& tls,
+                    const std::vector<std::pair<std::string, std::string>>& headers, JoinRecord& record) {
   http::Client client(endpoint.to_string(), 5'000, tls);
-  const auto cluster = client.request("GET", "/v1/cluster");
+  const auto cluster = client.request("GET", "/v1/cluster", {}, headers);
   if (cluster.status != 200) {
     return cluster.status == 0 ? cluster.error : "GET /v1/cluster answered " + std::to_string(cluster.status);
   }
-  const auto members = client.request("GET", "/v1/cluster/members");
+  const auto members = client.request("GET", "/v1/cluster/members", {}, headers);
   if (members.status != 200) {
     return members.status == 0
                ? members.error
@@ -100,9 +102,20 @@ std::string ask_to_join(const Config& config, JoinRecord& record, Log& log) {
     tls = http::client_tls_context(config.tls_ca, config.tls_cert, config.tls_key, error);
     if (!tls) return "--join: " + error;
   }
+  // With auth on, the questions need admin on the cluster space: a token from a file (never a flag's value,
+  // which the process list shows).
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!config.join_token_file.empty()) {
+    std::ifstream file(config.join_token_file);
+    std::string token;
+    if (!file || !std::getline(file, token)) return "--join-token-file: cannot read " + config.join_token_file;
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (token.empty()) return "--join-token-file: " + config.join_token_file + " holds no token";
+    headers.emplace_back("authorization", "Bearer " + token);
+  }
   std::string problems;
   for (const auto& endpoint : config.join) {
-    const std::string problem = ask_one(config, endpoint, tls, record);
+    const std::string problem = ask_one(config, endpoint, tls, headers, record);
     if (problem.empty()) {
       log.write(Level::info, "joining",
                 {{"asked", endpoint.to_string()},
@@ -191,13 +204,18 @@ void apply_join_record(const JoinRecord& record, Config& config) {
 
 namespace synod::server {
 
-std::string join_if_asked(Config& config, bool fresh_store, Log& log) {
+std::string join_if_asked(Config& config, Log& log) {
   const std::string& dir = config.data_dir;
   std::optional<JoinRecord> joined;
   if (auto error = read_join_record(dir, joined); !error.empty()) return "data directory " + dir + ": " + error;
-  if (fresh_store && !config.join.empty()) {
+  std::error_code fs_error;
+  const bool empty = !std::filesystem::exists(dir, fs_error) || std::filesystem::is_empty(dir, fs_error);
+  if (!joined && empty && !config.join.empty()) {
     JoinRecord record;
     if (auto error = ask_to_join(config, record, log); !error.empty()) return error;
+    if (std::filesystem::create_directories(dir, fs_error); fs_error) {
+      return "data directory " + dir + ": " + fs_error.message();
+    }
     const persistence::ClusterIdentity identity{record.cluster_id, record.cluster_name};
     if (auto status = persistence::write_cluster_identity(dir, identity, /*replace=*/true); !status.ok()) {
       return "data directory " + dir + ": " + status.message;

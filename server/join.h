@@ -49,10 +49,11 @@ std::string read_join_record(const std::string& dir, std::optional<JoinRecord>& 
 // addresses.
 void apply_join_record(const JoinRecord& record, Config& config);
 
-// At start, with the store loaded: with an empty one and --join, asks to
-// join and keeps the answer (and the cluster's identity) in the data
-// directory; with a record of a join, takes the members from it. "" or why
-// the node cannot start.
-std::string join_if_asked(Config& config, bool fresh_store, Log& log);
+// At start, before the store is opened: with a record of a join, takes the
+// members from it; else with --join and a data directory that holds nothing
+// (or does not exist), asks to join and keeps the answer (and the cluster's
+// identity) in the data directory. A failed join writes nothing, so it can
+// be tried again. "" or why the node cannot start.
+std::string join_if_asked(Config& config, Log& log);
 
 }  // namespace synod::server

@@ -332,6 +332,8 @@ std::string Node::Impl::open() {
 }
 
 std::string Node::Impl::open_storage() {
+  // --join: the configuration (and the cluster's identity) from a member, before anything is written.
+  if (auto error = join_if_asked(config, log); !error.empty()) return error;
   auto opened = persistence::LmdbStorage::open(storage_options(config));
   if (!opened.status.ok()) return "data directory " + config.data_dir + ": " + opened.status.message;
   storage = std::move(opened.storage);
@@ -359,8 +361,6 @@ std::string Node::Impl::open_storage() {
     log.write(Level::error, "storage_refused", {{"reason", loaded.status.message}});
     return "data directory " + config.data_dir + ": " + loaded.status.message;
   }
-  const bool fresh_store = loaded.status.code == persistence::Code::fresh;
-  if (auto error = join_if_asked(config, fresh_store, log); !error.empty()) return error;
   if (auto error = open_cluster_identity(loaded.status.code == persistence::Code::fresh); !error.empty()) {
     return error;
   }

@@ -16,6 +16,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # test/, for pylib
 
 from pylib import runner  # noqa: E402
+from pylib.auth import as_root, give_root_token  # noqa: E402
 from pylib.cluster import Cluster  # noqa: E402
 from pylib.http import Http, call  # noqa: E402
 from pylib.wait import until  # noqa: E402
@@ -174,6 +175,44 @@ def test_membership_remove_the_leader(binary):
         assert sorted(listed) == cluster.members, listed
         writer.more()
         writer.finish_and_check()
+
+
+def test_membership_join_with_auth_on(binary):
+    """With auth on, the member routes need admin on the cluster space, and --join presents a token
+    from --join-token-file: without one the node does not start, and forms no cluster of its own."""
+    root = "root-token-for-the-membership-test"
+    with GrowingCluster(binary) as cluster:
+        give_root_token(cluster, root)
+        cluster.start_all()
+        leader = cluster.leader(timeout=15)
+        assert as_root(cluster, root, "POST", "/v1/auth/enable").status == 200
+        body = {"peer_addr": f"127.0.0.1:{cluster.peer_port(4)}", "client_addr": f"127.0.0.1:{cluster.port(4)}"}
+        r = call(cluster.port(leader), "POST", "/v1/cluster/members", body=body)
+        assert r.status == 401, r
+        r = call(cluster.port(leader), "GET", "/v1/cluster/members")
+        assert r.status == 401, r
+        added = call(cluster.port(leader), "POST", "/v1/cluster/members", body=body,
+                     headers={"Authorization": f"Bearer {root}"})
+        assert added.status == 201 and added.json["id"] == 4 and added.json["role"] == "learner", added
+        # Without a token: refused by the member, exit 2, nothing formed.
+        cluster.members.append(4)
+        cluster.start(4)
+        until(lambda: not cluster.running(4), 20, "node 4 refusing to start without a token")
+        assert cluster.processes[4].returncode == 2, cluster.processes[4].returncode
+        assert "GET /v1/cluster/members answered 401" in cluster.log_text(4), cluster.log_text(4)[-2000:]
+        # With one: it joins, and catches up.
+        token_file = os.path.join(cluster.dir, "join-token")
+        with open(token_file, "w") as f:
+            f.write(root + "\n")
+        cluster.extra_args += ["--join-token-file", token_file]
+        cluster.start(4)
+        def caught_up_as_root():
+            r = as_root(cluster, root, "GET", "/v1/cluster/members", timeout=5)
+            m = {m["id"]: m for m in r.json["members"]}.get(4) if r.status == 200 else None
+            return m is not None and m["chosen_through"] > 0 and m["lag_slots"] <= 4
+        until(caught_up_as_root, 30, "node 4 caught up")
+        promoted = as_root(cluster, root, "POST", "/v1/cluster/members/4/promote")
+        assert promoted.status == 200 and promoted.json["role"] == "voter", promoted
 
 
 def test_membership_bad_input(binary):
