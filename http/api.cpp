@@ -5,6 +5,7 @@
 //
 // Threads: handle() runs on an HTTP thread; the answers come from the node's
 // owner thread (its callbacks) or from a forward's HTTP thread.
+#include <algorithm>
 #include <chrono>
 
 #include "base/assert.h"
@@ -225,10 +226,12 @@ void Api::Impl::healthz(const CallPtr& c) {
 void Api::Impl::readyz(const CallPtr& c) {
   const ClusterView& view = c->view;
   const bool caught_up = view.commit_index >= view.leader_commit_index;
-  const bool ready = view.voting && view.sees_quorum && caught_up && view.leader != 0;
+  // A voting member: not repairing, and a voter of the newest configuration (a learner is not ready).
+  const bool voting = view.voting && std::find(view.voters.begin(), view.voters.end(), view.self) != view.voters.end();
+  const bool ready = voting && view.sees_quorum && caught_up && view.leader != 0;
   reply(c,
         json_response(ready ? 200 : 503, {{"ready", ready},
-                                          {"voting", view.voting},
+                                          {"voting", voting},
                                           {"sees_quorum", view.sees_quorum},
                                           {"caught_up", caught_up},
                                           {"role", role_name(view.role)},

@@ -122,8 +122,11 @@ def test_membership_grow_then_replace_a_dead_member(binary):
         cluster.members.append(4)
         cluster.start(4)
         until(lambda: caught_up(cluster, 4), 30, "node 4 caught up")
+        readiness = call(cluster.port(4), "GET", "/readyz")
+        assert readiness.status == 503 and readiness.json["voting"] is False, readiness  # a learner is not ready
         code, out = synodctl(binary, cluster, "member", "promote", "4")
         assert code == 0 and "member 4 votes now" in out, out
+        until(lambda: call(cluster.port(4), "GET", "/readyz").status == 200, 20, "node 4 ready once it votes")
         view = call(cluster.port(4), "GET", "/v1/cluster").json
         assert view["voters"] == [1, 2, 3, 4] and view["learners"] == [], view
         code, out = synodctl(binary, cluster, "--json", "member", "list")
