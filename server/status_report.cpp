@@ -157,17 +157,19 @@ bool StatusReport::has_leader(int64_t now) const {
 double StatusReport::quorum_health(const NodeReading& node, int64_t now) const {
   // Only the leader hears from every member (followers hear the leader
   // alone), so only its view is the quorum's health; followers report 0.
-  if (node.replica.role() != paxos::Role::leader || config_.members.empty()) return 0;
+  // The voters of the newest configuration: learners count in no quorum.
+  const auto& voters = node.replica.configuration().voters;
+  if (node.replica.role() != paxos::Role::leader || voters.empty()) return 0;
   size_t heard = 0;
-  for (const auto& m : config_.members) {
-    if (m.id == config_.id) {
+  for (const paxos::NodeId id : voters) {
+    if (id == config_.id) {
       ++heard;
       continue;
     }
-    const auto progress = node.replica.peer(m.id);
+    const auto progress = node.replica.peer(id);
     if (progress.last_ack != 0 && now - progress.last_ack <= config_.timing.lease_ms * 1000) ++heard;
   }
-  return static_cast<double>(heard) / static_cast<double>(config_.members.size());
+  return static_cast<double>(heard) / static_cast<double>(voters.size());
 }
 
 http::MemoryUse StatusReport::refresh_gauges(const NodeReading& node, int64_t now) {
