@@ -224,6 +224,18 @@ std::vector<Option> options(Pending& pending) {
           [](Config& c) -> int64_t& { return c.timing.drift_bound_percent; }, 0),
       detail::size_option("pipeline-window-slots", "slots in flight at once",
                           [](Config& c) -> size_t& { return c.limits.pipeline_window_slots; }),
+      Option{"auto-promote-within-slots",
+             "a leader promotes a learner this close to it while the voters are even in number (0: only on request)",
+             [](Config& c, const std::string& v, std::string& error) {
+               size_t n = 0;
+               if (!detail::parse_size(v, n)) {
+                 error = "want a non-negative integer, got '" + v + "'";
+                 return false;
+               }
+               c.limits.auto_promote_within_slots = n;
+               return true;
+             },
+             true, detail::show_field(+[](Config& c) -> size_t& { return c.limits.auto_promote_within_slots; })},
       detail::size_option("batch-commands-max", "commands in one slot",
                           [](Config& c) -> size_t& { return c.limits.batch_commands_max; }),
       detail::size_option("batch-bytes-max", "payload bytes in one slot",

@@ -68,7 +68,7 @@ struct Config {
   // acceptor. With one slot in flight the commands of a round's wait share
   // the next slot: 16% more lock cycles with 3 nodes and 29% more with 7, on
   // 2 cores (docs/ARCHITECTURE.md, "Where the time goes").
-  paxos::Limits limits{.pipeline_window_slots = 1};
+  paxos::Limits limits{.pipeline_window_slots = 1, .auto_promote_within_slots = 1024};
   // The client API's limits (this node's own) and the lock service's (the
   // same on every member: the peer handshake compares their digest).
   http::Limits http_limits;
