@@ -115,6 +115,13 @@ Needs needs_of(const Command& command) {
           } else {
             needs.name(AclSpace::elections, std::get<Campaign>(c.then).election, Permission::write);
           }
+        } else if constexpr (std::is_same_v<T, ZnodeCreate> || std::is_same_v<T, ZnodeDelete> ||
+                             std::is_same_v<T, ZnodeSetData> || std::is_same_v<T, ZnodeCheck> ||
+                             std::is_same_v<T, ZnodeMulti>) {
+          // Nothing judges znode ACLs yet (issue 22): with auth on, only an
+          // administrator of the cluster changes the namespace.
+          needs.name(AclSpace::cluster, "", Permission::admin);
+          needs.session(c.session);
         } else {
           needs.name(AclSpace::cluster, "", Permission::admin);  // the auth commands
         }

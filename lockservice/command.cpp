@@ -5,6 +5,7 @@
 
 #include "base/assert.h"
 #include "base/codec.h"
+#include "lockservice/znode_codec.h"
 
 namespace synod::lockservice {
 namespace {
@@ -391,7 +392,12 @@ const char* command_name(const Command& command) {
                                            "create_token",
                                            "revoke_token",
                                            "put_rule",
-                                           "delete_rule"};
+                                           "delete_rule",
+                                           "znode_create",
+                                           "znode_delete",
+                                           "znode_set_data",
+                                           "znode_check",
+                                           "znode_multi"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

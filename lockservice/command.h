@@ -12,8 +12,15 @@
 //            the command is applied
 //   u8       tag: the index of the alternative in Command
 //   ...      the fields of that alternative, in declaration order: integers
-//            as varints, strings as length-prefixed bytes, optionals as a
-//            presence byte then the value, vectors as a count then elements
+//            as varints (signed ones zigzag), strings as length-prefixed
+//            bytes, optionals as a presence byte then the value, vectors as a
+//            count then elements, a variant as its index then its fields.
+//            The znode commands (tags 19-23, issue 22) are encoded in
+//            znode_command.cpp, the same way; a multi's ops without their
+//            session. New alternatives need no new format version, but an
+//            older build answers their tags invalid_argument: a member on it
+//            would apply them differently, so whatever first proposes them
+//            (the listener) must keep such members out (the peer protocol).
 // Version 1 (before issue 19) has no credential: it decodes as none.
 // Decoding checks every byte: an unknown version or tag, an enum out of
 // range, a count larger than the bytes left, a negative time or trailing
@@ -222,10 +229,54 @@ struct DeleteRule {
   bool operator==(const DeleteRule&) const = default;
 };
 
+// ---- the ZooKeeper namespace (znodes.cpp, znode_types.h; issue 22) ----
+// Each acts for `session`, the synod session a ZooKeeper session maps to:
+// if it is not kNoSession it must be live (else session_expired), and an
+// ephemeral needs one. Versions are ZooKeeper's: -1 matches any.
+struct ZnodeCreate {
+  std::string path;  // a sequential create appends the parent's cversion, "%010d"
+  std::string data;
+  std::vector<ZnodeAcl> acl;  // kept as sent: nothing judges it yet
+  ZnodeMode mode = ZnodeMode::persistent;
+  SessionId session = kNoSession;
+  bool operator==(const ZnodeCreate&) const = default;
+};
+struct ZnodeDelete {
+  std::string path;
+  int32_t version = -1;
+  SessionId session = kNoSession;
+  bool operator==(const ZnodeDelete&) const = default;
+};
+struct ZnodeSetData {
+  std::string path;
+  std::string data;
+  int32_t version = -1;
+  SessionId session = kNoSession;
+  bool operator==(const ZnodeSetData&) const = default;
+};
+// Changes nothing: the znode exists with `version` (-1: any).
+struct ZnodeCheck {
+  std::string path;
+  int32_t version = -1;
+  SessionId session = kNoSession;
+  bool operator==(const ZnodeCheck&) const = default;
+};
+// Inside a multi an op's own session is not encoded: the multi's acts for
+// every op. Tags of the ops on the wire: their index here.
+using ZnodeOp = std::variant<ZnodeCreate, ZnodeDelete, ZnodeSetData, ZnodeCheck>;
+// All ops apply, in order and at one revision, or none does (ZooKeeper's
+// multi): the result has one ZnodeOpResult per op.
+struct ZnodeMulti {
+  std::vector<ZnodeOp> ops;
+  SessionId session = kNoSession;
+  bool operator==(const ZnodeMulti&) const = default;
+};
+
 // Tags are the index in this list and are on the wire: append only.
-using Command = std::variant<CreateSession, DeleteSession, RenewSessions, ExpireSession, Acquire, Release, ForceRelease,
-                             Campaign, Proclaim, Resign, Put, DeleteKey, Txn, CreateSessionAnd, SetAuth, CreateToken,
-                             RevokeToken, PutRule, DeleteRule>;
+using Command =
+    std::variant<CreateSession, DeleteSession, RenewSessions, ExpireSession, Acquire, Release, ForceRelease, Campaign,
+                 Proclaim, Resign, Put, DeleteKey, Txn, CreateSessionAnd, SetAuth, CreateToken, RevokeToken, PutRule,
+                 DeleteRule, ZnodeCreate, ZnodeDelete, ZnodeSetData, ZnodeCheck, ZnodeMulti>;
 
 // Encodes `command` with `time_ms` and the request's credential in the header.
 std::string encode(const Command& command, int64_t time_ms, const Credential& credential = {});

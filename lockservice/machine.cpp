@@ -50,6 +50,12 @@ std::string validate(const Config& config) {
   if (l.renewals_per_checkpoint_max == 0) return "renewals_per_checkpoint_max must be >= 1";
   if (l.idempotency_entries_max == 0 || l.records_per_session_max == 0)
     return "idempotency_entries_max and records_per_session_max must be >= 1";
+  const ZnodeLimits& z = config.znodes;
+  if (z.znodes_max < 4) return "znodes.znodes_max must hold the four znodes ZooKeeper starts with";
+  if (z.path_bytes_max < 32) return "znodes.path_bytes_max must be >= 32";
+  if (z.children_max == 0 || z.multi_ops_max == 0) return "znodes.children_max and znodes.multi_ops_max must be >= 1";
+  if (z.path_bytes_max > z.store_bytes_max / 2 || z.data_bytes_max > z.store_bytes_max / 2)
+    return "znodes.store_bytes_max must hold the first znodes and one largest znode";
   if (l.idempotency_retention_ms < 1 || l.idempotency_retention_ms > kRetentionMsMax)
     return "idempotency_retention_ms must be in [1 ms, 7 days]";
   if (config.grant_validity_ms_min < 0 || config.grant_validity_ms_min >= kTtlMsMin)
@@ -97,6 +103,10 @@ uint64_t config_digest(const Config& config) {
   mix(static_cast<uint64_t>(l.idempotency_retention_ms));
   mix(static_cast<uint64_t>(config.grant_validity_ms_min));
   mix(static_cast<uint64_t>(config.drift_bound_percent));
+  const ZnodeLimits& z = config.znodes;
+  for (size_t v :
+       {z.znodes_max, z.path_bytes_max, z.data_bytes_max, z.children_max, z.store_bytes_max, z.multi_ops_max})
+    mix(v);
   return hash;
 }
 
@@ -110,7 +120,8 @@ StateMachine::~StateMachine() = default;
 StateMachine::StateMachine(StateMachine&&) noexcept = default;
 StateMachine& StateMachine::operator=(StateMachine&&) noexcept = default;
 
-Result StateMachine::apply(const LogEntry& entry) { return machine_->apply(entry); }
+Result StateMachine::apply(const LogEntry& entry) { return machine_->apply(entry, nullptr); }
+Result StateMachine::apply(const LogEntry& entry, ZnodeEvents& fired) { return machine_->apply(entry, &fired); }
 const Config& StateMachine::config() const { return machine_->config(); }
 Revision StateMachine::revision() const { return machine_->revision(); }
 int64_t StateMachine::log_time_ms() const { return machine_->log_time_ms(); }
@@ -136,6 +147,11 @@ KeyList StateMachine::list(std::string_view prefix, std::string_view after, size
 Events StateMachine::events(Revision after, const EventFilter& filter, size_t limit) const {
   return machine_->events_since(after, filter, limit);
 }
+std::optional<ZnodeView> StateMachine::znode(std::string_view path) const { return machine_->znode_view(path); }
+std::optional<ZnodeStat> StateMachine::znode_stat(std::string_view path) const { return machine_->znode_stat(path); }
+std::optional<ZnodeChildren> StateMachine::znode_children(std::string_view path) const {
+  return machine_->znode_children(path);
+}
 const Result* StateMachine::recorded(ClientId client_id, uint64_t seq) const {
   return machine_->recorded(client_id, seq);
 }
@@ -158,13 +174,14 @@ bool StateMachine::restore(std::string_view bytes) {
 namespace detail {
 
 // ---- the apply loop ----
-Result Machine::apply(const LogEntry& entry) {
+Result Machine::apply(const LogEntry& entry, ZnodeEvents* fired) {
   SYNOD_ASSERT(entry.slot >= 1 && entry.slot <= kSlotMax);
   SYNOD_ASSERT(entry.index < kBatchCommandsMax);
   const Revision revision = make_revision(entry.slot, entry.index);
   SYNOD_ASSERT_MSG(revision > revision_, "entries are applied in log order, each once");
   revision_ = revision;
 
+  fired_ = fired;  // znode events of this entry, timers' and session ends' included
   const Decoded decoded = decode(entry.payload);
   if (decoded.ok) advance_time(decoded.time_ms);
 
@@ -182,6 +199,7 @@ Result Machine::apply(const LogEntry& entry) {
     }
   }
   trim_events();
+  fired_ = nullptr;
   return result;
 }
 
@@ -209,6 +227,11 @@ Result Machine::dispatch(const Command& command, ClientId client_id, uint64_t se
     Result operator()(const RevokeToken& c) { return m.revoke_token(c); }
     Result operator()(const PutRule& c) { return m.put_rule(c); }
     Result operator()(const DeleteRule& c) { return m.delete_rule(c); }
+    Result operator()(const ZnodeCreate& c) { return m.znode_create(c); }
+    Result operator()(const ZnodeDelete& c) { return m.znode_delete(c); }
+    Result operator()(const ZnodeSetData& c) { return m.znode_set_data(c); }
+    Result operator()(const ZnodeCheck& c) { return m.znode_check(c); }
+    Result operator()(const ZnodeMulti& c) { return m.znode_multi(c); }
   };
   return std::visit(Visitor{*this, client_id, seq}, command);
 }
@@ -269,7 +292,9 @@ SessionId Machine::owner_of(const Command& command, const Result& result) const 
         if constexpr (std::is_same_v<T, CreateSession> || std::is_same_v<T, CreateSessionAnd>) {
           return result.status == Status::ok ? result.session : kNoSession;
         } else if constexpr (std::is_same_v<T, Acquire> || std::is_same_v<T, Release> || std::is_same_v<T, Campaign> ||
-                             std::is_same_v<T, Resign> || std::is_same_v<T, Put>) {
+                             std::is_same_v<T, Resign> || std::is_same_v<T, Put> || std::is_same_v<T, ZnodeCreate> ||
+                             std::is_same_v<T, ZnodeDelete> || std::is_same_v<T, ZnodeSetData> ||
+                             std::is_same_v<T, ZnodeCheck> || std::is_same_v<T, ZnodeMulti>) {
           return c.session;
         } else {
           return kNoSession;
@@ -445,6 +470,7 @@ void Machine::end_session(SessionId id, Departure cause) {
   SYNOD_ASSERT(session.locks.empty() && session.waits == 0);
   for (const LockRef& ref : refs) settle(ref);
   end_session_keys(id, session, cause);
+  end_session_znodes(id);  // ephemerals go with their session, as ZooKeeper's closeSession
   deadlines_.erase({session.deadline_log_ms(), id});
   sessions_.erase(id);
   auth_.session_ended(id);
@@ -530,6 +556,8 @@ Counts Machine::counts() const {
   counts.events = events_.size();
   counts.event_bytes = event_bytes_;
   counts.dedup_entries = exactly_once_.size();
+  counts.znodes = znodes_.size();
+  counts.znode_bytes = znode_bytes_;
   for (const auto* t : {&locks_, &elections_})
     for (const auto& [name, lock] : *t) counts.waiters += lock.waiters.size();
   return counts;

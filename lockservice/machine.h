@@ -5,6 +5,7 @@
 //   machine.cpp   apply loop, timers, sessions, events, exactly-once table
 //   locks.cpp     locks, semaphores, readers/writer locks and elections
 //   keys.cpp      keys, transactions, key and event queries
+//   znodes.cpp    the ZooKeeper namespace: znodes, multi, their reads
 //   snapshot.cpp  snapshot and restore
 //
 // Every container that is iterated is ordered (std::map/std::set/vector/
@@ -21,6 +22,11 @@
 //     every lock in lock-delay one in delay_timers_.
 //   - Each session has one entry in deadlines_: (renewed + ttl, id).
 //   - store_bytes_ is the sum of key and value sizes; event_bytes_ likewise.
+//   - The znodes: "/", "/zookeeper", "/zookeeper/quota" and
+//     "/zookeeper/config" always exist; every other znode's parent exists and
+//     is not ephemeral, and lists it in its children; ephemerals_ lists
+//     exactly the ephemeral znodes, each under its live owner session;
+//     znode_bytes_ is the sum of znode_bytes() over the znodes.
 // Owned by the StateMachine's thread.
 #pragma once
 
@@ -101,6 +107,51 @@ struct KeyRecord {
   KeyStat stat;
 };
 
+// What a znode is beside its mode's sequential flag.
+enum class ZnodeKind : uint8_t { persistent = 0, ephemeral = 1, container = 2 };
+inline constexpr uint8_t kZnodeKindMax = 2;
+
+// A znode as stored: ZooKeeper's StatPersisted, plus its children's names.
+// `creates` is what ZooKeeper persists as the cversion: children created
+// under it (int arithmetic, wrapping), which names sequential children; the
+// Stat reports 2 * creates - children, the creates and the deletes.
+struct Znode {
+  std::string data;
+  std::vector<ZnodeAcl> acl;
+  Revision czxid = kNoRevision;
+  Revision mzxid = kNoRevision;
+  Revision pzxid = kNoRevision;
+  int64_t ctime_ms = 0;
+  int64_t mtime_ms = 0;
+  int32_t version = 0;
+  int32_t creates = 0;
+  int32_t aversion = 0;
+  ZnodeKind kind = ZnodeKind::persistent;
+  SessionId owner = kNoSession;  // ephemerals only
+  // Derived (rebuilt on restore).
+  std::set<std::string, std::less<>> children;
+};
+
+// How one znode op ended, before it becomes a Result.
+struct ZnodeOutcome {
+  ZnodeOpResult result;
+  Status status = Status::ok;
+  std::string message;
+};
+
+// Inside a multi: how to put back one change, newest last.
+struct ZnodeUndo {
+  enum class Kind : uint8_t { created, deleted, data_set, parent_changed } kind = Kind::created;
+  std::string path;
+  std::optional<Znode> node;  // deleted: the znode as it was (it had no children)
+  std::string data;           // data_set: the data and stat before
+  Revision mzxid = kNoRevision;
+  int64_t mtime_ms = 0;
+  int32_t version = 0;
+  int32_t creates = 0;  // parent_changed: the parent's before
+  Revision pzxid = kNoRevision;
+};
+
 struct WaiterTimer {
   int64_t at = 0;
   Revision enqueued = kNoRevision;
@@ -134,11 +185,12 @@ enum class Departure : uint8_t {
 
 class Machine {
  public:
-  explicit Machine(const Config& config) : config_(config) {}
+  explicit Machine(const Config& config) : config_(config) { init_znodes(); }
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
-  Result apply(const LogEntry& entry);
+  // Appends the znode events the entry fires to `fired`, if given.
+  Result apply(const LogEntry& entry, ZnodeEvents* fired);
 
   // ---- queries (machine.cpp, locks.cpp, keys.cpp) ----
   std::optional<SessionView> session_view(SessionId id) const;
@@ -150,6 +202,9 @@ class Machine {
   std::optional<KeyView> key_view(std::string_view key) const;
   KeyList key_list(std::string_view prefix, std::string_view after, size_t limit) const;
   Events events_since(Revision after, const EventFilter& filter, size_t limit) const;
+  std::optional<ZnodeView> znode_view(std::string_view path) const;
+  std::optional<ZnodeStat> znode_stat(std::string_view path) const;
+  std::optional<ZnodeChildren> znode_children(std::string_view path) const;
   const Result* recorded(ClientId client_id, uint64_t seq) const;
   Counts counts() const;
   std::optional<SessionLease> lease(SessionId id) const;
@@ -251,6 +306,27 @@ class Machine {
   void set_key(const std::string& name, std::optional<KeyRecord> record);
   void end_session_keys(SessionId id, Session& session, Departure cause);
 
+  // ---- the ZooKeeper namespace (znodes.cpp) ----
+  void init_znodes();
+  Result znode_create(const ZnodeCreate& command);
+  Result znode_delete(const ZnodeDelete& command);
+  Result znode_set_data(const ZnodeSetData& command);
+  Result znode_check(const ZnodeCheck& command);
+  Result znode_multi(const ZnodeMulti& command);
+  ZnodeOutcome create_op(const ZnodeCreate& command, SessionId session);
+  ZnodeOutcome delete_op(const ZnodeDelete& command, SessionId session);
+  ZnodeOutcome set_data_op(const ZnodeSetData& command, SessionId session);
+  ZnodeOutcome check_op(const ZnodeCheck& command, SessionId session);
+  ZnodeOutcome znode_session_problem(SessionId session, bool ephemeral) const;
+  ZnodeStat znode_stat_of(const Znode& node) const;
+  // Every znode enters and leaves the tree through these two: they keep the
+  // parent's children, ephemerals_ and znode_bytes_.
+  void insert_znode(const std::string& path, Znode node);
+  Znode erase_znode(const std::string& path);
+  void note_undo(ZnodeUndo undo);
+  void fire(ZnodeEventType type, std::string_view path);
+  void end_session_znodes(SessionId id);
+
   // ---- name checks (keys.cpp) ----
   Status check_key(std::string_view key, std::string& message) const;
   Status check_name(std::string_view name, std::string& message) const;
@@ -281,6 +357,13 @@ class Machine {
 
   ExactlyOnce exactly_once_{config_.limits};
   Auth auth_;  // tokens, rules, session owners (auth.h)
+
+  // The ZooKeeper namespace, by path (znodes.cpp).
+  std::map<std::string, Znode, std::less<>> znodes_;
+  std::map<SessionId, std::set<std::string>> ephemerals_;  // by owner
+  size_t znode_bytes_ = 0;
+  ZnodeEvents* fired_ = nullptr;                  // during apply: the caller's event list
+  std::vector<ZnodeUndo>* znode_undo_ = nullptr;  // inside a multi
 
   // Inside a transaction: the keys' states before it, newest last.
   std::vector<std::pair<std::string, std::optional<KeyRecord>>>* undo_ = nullptr;

@@ -1,6 +1,6 @@
 // Snapshot and restore.
 //
-// SNAPSHOT FORMAT (version 3), built on base/codec.h; every section in a
+// SNAPSHOT FORMAT (version 4), built on base/codec.h; every section in a
 // fixed order and every collection in its key order, so that two replicas
 // that applied the same entries write the same bytes:
 //   8 bytes  magic "SYNODLS\0"     u8 format version
@@ -16,6 +16,13 @@
 //                 with their expiry, anonymous records, each class oldest first
 //   7 auth        (auth.h, Auth::write): enabled, tokens, rules, session owners
 //                 (version 3, issue 19; a version 2 image has no auth: off, empty)
+//   8 znodes      (version 4, issue 22) ascending path, "/" first: data, ACL
+//                 (perms, scheme, id), czxid, mzxid, pzxid, ctime, mtime,
+//                 version, creates (ZooKeeper's persisted cversion), aversion,
+//                 kind, owner. An older image has none: the namespace is the
+//                 four znodes ZooKeeper starts with. An exactly-once record
+//                 of a znode command carries a znode part (snapshot_io.h,
+//                 kResultZnodeBit), which no older image holds.
 // A reader refuses a section id it does not know, a section out of order or
 // missing, and a body it does not read to its last byte: later issues add
 // sections (and bump the version) rather than change one. Version 1 was the
@@ -47,10 +54,11 @@ enum class Section : uint8_t {
   events = 5,
   exactly_once = 6,
   auth = 7,
+  znodes = 8,
 };
-constexpr uint8_t kSectionMax = 7;
+constexpr uint8_t kSectionMax = 8;
 // The last section each version has.
-constexpr uint8_t last_section(uint8_t version) { return version <= 2 ? 6 : kSectionMax; }
+constexpr uint8_t last_section(uint8_t version) { return version <= 2 ? 6 : version == 3 ? 7 : kSectionMax; }
 
 // Writes one section: its id, then its body's length, patched once the body
 // is written (no copy of a body that may be hundreds of MB).
@@ -149,6 +157,29 @@ std::string Machine::snapshot(size_t reserve_bytes) const {
   });
   put_section(out, Section::exactly_once, [&](Writer& s) { exactly_once_.write(s); });
   put_section(out, Section::auth, [&](Writer& s) { auth_.write(s); });
+  put_section(out, Section::znodes, [&](Writer& s) {
+    s.varint(znodes_.size());
+    for (const auto& [path, node] : znodes_) {
+      s.bytes(path);
+      s.bytes(node.data);
+      s.varint(node.acl.size());
+      for (const ZnodeAcl& entry : node.acl) {
+        s.svarint(entry.perms);
+        s.bytes(entry.scheme);
+        s.bytes(entry.id);
+      }
+      s.varint(node.czxid);
+      s.varint(node.mzxid);
+      s.varint(node.pzxid);
+      s.svarint(node.ctime_ms);
+      s.svarint(node.mtime_ms);
+      s.svarint(node.version);
+      s.svarint(node.creates);
+      s.svarint(node.aversion);
+      s.u8(static_cast<uint8_t>(node.kind));
+      s.varint(node.owner);
+    }
+  });
   return out;
 }
 
@@ -214,6 +245,8 @@ class SnapshotReader {
         // Owners name live sessions only.
         in_.check(m_.auth_.owners_are_live([this](SessionId session) { return m_.find_session(session) != nullptr; }));
         return;
+      case Section::znodes:
+        return znodes();
     }
   }
 
@@ -372,6 +405,59 @@ class SnapshotReader {
       m_.emit_restored(std::move(e));
     }
     in_.check(m_.event_bytes_ <= limits_.events_bytes_max);
+  }
+
+  // Replaces the four first znodes. In path order a parent comes before its
+  // children, so each znode's parent is already there to check.
+  void znodes() {
+    const ZnodeLimits& z = m_.config_.znodes;
+    m_.znodes_.clear();
+    m_.ephemerals_.clear();
+    m_.znode_bytes_ = 0;
+    const size_t count = in_.count(z.znodes_max);
+    std::string previous;
+    for (size_t i = 0; i < count && in_.r.ok(); ++i) {
+      std::string path = in_.string(z.path_bytes_max);
+      Znode node;
+      node.data = in_.string(z.data_bytes_max);
+      const size_t acl = in_.count(kZnodeAclEntriesMax);
+      for (size_t j = 0; j < acl && in_.r.ok(); ++j) {
+        ZnodeAcl entry;
+        entry.perms = in_.int32();
+        entry.scheme = in_.string(kZnodeAclTextBytesMax);
+        entry.id = in_.string(kZnodeAclTextBytesMax);
+        in_.check(entry.scheme.size() + entry.id.size() <= kZnodeAclTextBytesMax);
+        node.acl.push_back(std::move(entry));
+      }
+      node.czxid = in_.r.varint();
+      node.mzxid = in_.r.varint();
+      node.pzxid = in_.r.varint();
+      node.ctime_ms = in_.r.svarint();
+      node.mtime_ms = in_.r.svarint();
+      node.version = in_.int32();
+      node.creates = in_.int32();
+      node.aversion = in_.int32();
+      node.kind = in_.get_enum<ZnodeKind>(kZnodeKindMax);
+      node.owner = in_.r.varint();
+      in_.check(i == 0 ? path == "/" : path > previous && znode_path_problem(path).empty());
+      in_.check(node.czxid <= node.mzxid && node.czxid <= node.pzxid && node.mzxid <= m_.revision_ &&
+                node.pzxid <= m_.revision_);
+      in_.check(node.ctime_ms >= 0 && node.ctime_ms <= node.mtime_ms && node.mtime_ms <= m_.log_time_ms_);
+      in_.check((node.kind == ZnodeKind::ephemeral) == (node.owner != kNoSession));
+      in_.check(node.owner == kNoSession || m_.find_session(node.owner) != nullptr);
+      if (!in_.r.ok()) return;
+      if (i > 0) {
+        auto parent = m_.znodes_.find(path.substr(0, std::max<size_t>(path.rfind('/'), 1)));
+        in_.check(parent != m_.znodes_.end() && parent->second.kind != ZnodeKind::ephemeral &&
+                  parent->second.children.size() < z.children_max);
+        if (!in_.r.ok()) return;
+      }
+      m_.insert_znode(path, std::move(node));
+      previous = std::move(path);
+    }
+    in_.check(m_.znode_bytes_ <= z.store_bytes_max);
+    for (const char* path : {"/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
+      in_.check(m_.znodes_.count(std::string_view(path)) == 1);
   }
 
   Machine& m_;

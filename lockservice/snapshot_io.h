@@ -23,8 +23,28 @@ inline void put_stat(Writer& w, const KeyStat& stat) {
   w.varint(stat.owner);
 }
 
+inline void put_znode_stat(Writer& w, const ZnodeStat& stat) {
+  w.varint(stat.czxid);
+  w.varint(stat.mzxid);
+  w.svarint(stat.ctime_ms);
+  w.svarint(stat.mtime_ms);
+  w.svarint(stat.version);
+  w.svarint(stat.cversion);
+  w.svarint(stat.aversion);
+  w.varint(stat.ephemeral_owner);
+  w.svarint(stat.data_length);
+  w.svarint(stat.num_children);
+  w.varint(stat.pzxid);
+}
+
+// A result with a znode part (issue 22) sets this bit of its status byte and
+// writes the part last: a result without one has the bytes it always had, so
+// older images' exactly-once records and older peers' forwards read alike.
+inline constexpr uint8_t kResultZnodeBit = 0x80;
+
 inline void put_result(Writer& w, const Result& r) {
-  w.u8(static_cast<uint8_t>(r.status));
+  const bool znode = r.zk_error != ZkError::ok || !r.znodes.empty();
+  w.u8(static_cast<uint8_t>(static_cast<uint8_t>(r.status) | (znode ? kResultZnodeBit : 0)));
   w.varint(r.revision);
   w.varint(r.session);
   w.varint(r.token);
@@ -43,6 +63,14 @@ inline void put_result(Writer& w, const Result& r) {
     w.varint(op.deleted);
   }
   w.bytes(r.message);
+  if (!znode) return;
+  w.svarint(static_cast<int32_t>(r.zk_error));
+  w.varint(r.znodes.size());
+  for (const ZnodeOpResult& op : r.znodes) {
+    w.svarint(static_cast<int32_t>(op.error));
+    w.bytes(op.path);
+    put_znode_stat(w, op.stat);
+  }
 }
 
 // An event without its revision: the snapshot's event window and the watch
@@ -92,14 +120,43 @@ class SnapshotInput {
     stat.owner = r.varint();
     return stat;
   }
+  ZnodeStat znode_stat() {
+    ZnodeStat stat;
+    stat.czxid = r.varint();
+    stat.mzxid = r.varint();
+    stat.ctime_ms = r.svarint();
+    stat.mtime_ms = r.svarint();
+    stat.version = int32();
+    stat.cversion = int32();
+    stat.aversion = int32();
+    stat.ephemeral_owner = r.varint();
+    stat.data_length = int32();
+    stat.num_children = int32();
+    stat.pzxid = r.varint();
+    return stat;
+  }
+  int32_t int32() {
+    const int64_t raw = r.svarint();
+    if (raw < INT32_MIN || raw > INT32_MAX) r.fail();
+    return r.ok() ? static_cast<int32_t>(raw) : 0;
+  }
+  ZkError zk_error() {
+    const int32_t raw = int32();
+    if (!is_zk_error(raw)) r.fail();
+    return r.ok() ? static_cast<ZkError>(raw) : ZkError::ok;
+  }
   void check(bool condition) {
     if (!condition) r.fail();
   }
 };
 
-inline Result get_result(SnapshotInput& in, const Limits& limits) {
+// `znodes` bounds a result's znode part.
+inline Result get_result(SnapshotInput& in, const Limits& limits, const ZnodeLimits& znodes = {}) {
   Result r;
-  r.status = in.get_enum<Status>(kStatusMax);
+  const uint8_t status = in.r.u8();
+  const bool znode = (status & kResultZnodeBit) != 0;
+  in.check((status & ~kResultZnodeBit) <= kStatusMax);
+  r.status = in.r.ok() ? static_cast<Status>(status & ~kResultZnodeBit) : Status::ok;
   r.revision = in.r.varint();
   r.session = in.r.varint();
   r.token = in.r.varint();
@@ -120,6 +177,18 @@ inline Result get_result(SnapshotInput& in, const Limits& limits) {
     r.ops.push_back(std::move(op));
   }
   r.message = in.string(4096);
+  if (!znode) return r;
+  r.zk_error = in.zk_error();
+  const size_t count = in.count(std::max<size_t>(znodes.multi_ops_max, 1));
+  for (size_t i = 0; i < count && in.r.ok(); ++i) {
+    ZnodeOpResult op;
+    op.error = in.zk_error();
+    op.path = in.string(znodes.path_bytes_max);
+    op.stat = in.znode_stat();
+    r.znodes.push_back(std::move(op));
+  }
+  // A part is written only when it says something.
+  in.check(r.zk_error != ZkError::ok || !r.znodes.empty());
   return r;
 }
 

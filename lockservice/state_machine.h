@@ -1,7 +1,8 @@
 // StateMachine: the lock service applied from the chosen log (DESIGN §4).
 //
 // It owns sessions, locks (exclusive, shared, semaphores), elections, the key
-// space, the window of watch events and the exactly-once table. It is pure
+// space, the ZooKeeper namespace of znodes (znodes.cpp), the window of watch
+// events and the exactly-once table. It is pure
 // and deterministic: its only inputs are the log entries handed to apply(),
 // in log order, each with its slot, batch index, client id, sequence and
 // payload. Time is the log time inside the commands (types.h). It reads no
@@ -212,7 +213,7 @@ enum class SessionHistory : uint8_t {
 // The snapshot image's format (snapshot.cpp): this build writes the newest
 // and reads every version from the oldest on. A backup file names it
 // (backup_file.h), and `synod --version` reports it.
-inline constexpr uint8_t kSnapshotFormatVersion = 3;
+inline constexpr uint8_t kSnapshotFormatVersion = 4;
 inline constexpr uint8_t kSnapshotFormatVersionOldest = 1;
 // The format version an image names (its ninth byte), or 0 if it is too
 // short to name one.
@@ -220,7 +221,7 @@ uint8_t snapshot_format_of(std::string_view image);
 
 struct Counts {
   size_t sessions = 0, locks = 0, elections = 0, keys = 0, store_bytes = 0, events = 0, event_bytes = 0,
-         dedup_entries = 0, waiters = 0;
+         dedup_entries = 0, waiters = 0, znodes = 0, znode_bytes = 0;
 };
 
 // A Result in bytes and back, for a leader that answers a command a follower
@@ -249,6 +250,11 @@ class StateMachine {
   // driver hands entries in log order, each exactly once. A (client_id, seq)
   // already recorded answers the recorded result and changes nothing.
   Result apply(const LogEntry& entry);
+  // The same, and appends to `fired` the ZooKeeper watch events the entry
+  // fires (znode_types.h), in the order ZooKeeper fires them: what a listener
+  // delivers to the one-shot watches it holds. Empty for a retry answered
+  // from the exactly-once table: the first copy fired them.
+  Result apply(const LogEntry& entry, ZnodeEvents& fired);
 
   const Config& config() const;
   Revision revision() const;   // of the last applied command
@@ -269,6 +275,15 @@ class StateMachine {
   // Keys within `prefix` (within_prefix: whole segments), in byte order,
   // after `after` (exclusive).
   KeyList list(std::string_view prefix, std::string_view after, size_t limit) const;
+  // ---- the ZooKeeper namespace (issue 22) ----
+  // getData (and getACL): nullopt for no such znode. Paths are not checked:
+  // a bad one names no znode (znode_path_problem says why).
+  std::optional<ZnodeView> znode(std::string_view path) const;
+  // exists: the Stat alone.
+  std::optional<ZnodeStat> znode_stat(std::string_view path) const;
+  // getChildren2: the children's names in byte order (ZooKeeper promises no
+  // order), and the znode's Stat.
+  std::optional<ZnodeChildren> znode_children(std::string_view path) const;
   // Events with revision > after that pass `filter`, at most about `limit`.
   Events events(Revision after, const EventFilter& filter, size_t limit) const;
   // The recorded result of (client_id, seq), if the table still holds it.

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "lockservice/znode_types.h"
+
 namespace synod::lockservice {
 
 using Revision = uint64_t;
@@ -170,6 +172,8 @@ struct Config {
   // divided by (1 + drift), so a client that counts it on its own clock from
   // when it SENT the request never believes in a session the log has expired.
   int64_t drift_bound_percent = 10;
+  // The ZooKeeper namespace's bounds (znode_types.h).
+  ZnodeLimits znodes;
 };
 
 // Returns an empty string if `config` is usable, or what is wrong.
@@ -228,6 +232,11 @@ struct Result {
   uint64_t failed_guard = 0;       // txn: 1-based index of the first guard that failed
   std::vector<TxnOpResult> ops;    // txn: one per operation
   std::string message;             // why, for errors
+  // Znode commands (issue 22): ZooKeeper's error for the reply (a multi's:
+  // its first failing op's), and one result per op (a multi's, in op order;
+  // none when a multi is refused whole, as too large).
+  ZkError zk_error = ZkError::ok;
+  std::vector<ZnodeOpResult> znodes;
 
   bool operator==(const Result&) const = default;
 };

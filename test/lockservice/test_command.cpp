@@ -31,7 +31,19 @@ std::vector<Command> one_of_each() {
                                    CreateToken{std::string(kTokenHashBytes, '\x5a'), "alice", {"ops", "dev"}, false},
                                    RevokeToken{1'048'576},
                                    PutRule{"role:ops", AclSpace::keys, "/app", Permission::write},
-                                   DeleteRule{2'097'152}};
+                                   DeleteRule{2'097'152},
+                                   ZnodeCreate{"/app/lock-",
+                                               std::string("d\0", 2),
+                                               {ZnodeAcl{31, "world", "anyone"}, ZnodeAcl{1, "digest", "bob:x"}},
+                                               ZnodeMode::ephemeral_sequential,
+                                               77},
+                                   ZnodeDelete{"/app", -1, 0},
+                                   ZnodeSetData{"/app", "v2", INT32_MAX, 78},
+                                   ZnodeCheck{"/app", INT32_MIN, 0},
+                                   ZnodeMulti{{ZnodeCreate{"/m", "", {}, ZnodeMode::container, 0},
+                                               ZnodeSetData{"/m", "x", 0, 0}, ZnodeCheck{"/m", 1, 0},
+                                               ZnodeDelete{"/m", 1, 0}},
+                                              79}};
   // The other inner command of CreateSessionAnd round-trips too (checked in
   // its own test below), so one_of_each stays one per alternative.
   return commands;

@@ -1,0 +1,151 @@
+// The znode commands' encoding (command.h has the format; issue 22).
+#include <type_traits>
+
+#include "lockservice/znode_codec.h"
+
+namespace synod::lockservice {
+namespace {
+
+// A ZooKeeper int (a version, ACL perms) as a zigzag varint.
+int32_t get_int32(Reader& r) {
+  const int64_t raw = r.svarint();
+  if (raw < INT32_MIN || raw > INT32_MAX) r.fail();
+  return r.ok() ? static_cast<int32_t>(raw) : 0;
+}
+std::string get_string(Reader& r) { return std::string(r.bytes()); }
+// A count of elements that each take at least one byte: more than the bytes
+// left is malformed, so no vector is sized beyond the input.
+size_t get_count(Reader& r) {
+  const uint64_t count = r.varint();
+  if (count > r.remaining()) {
+    r.fail();
+    return 0;
+  }
+  return static_cast<size_t>(count);
+}
+
+// ---- the fields without the session (a multi's ops) ----
+void put_body(Writer& w, const ZnodeCreate& c) {
+  w.bytes(c.path);
+  w.bytes(c.data);
+  w.varint(c.acl.size());
+  for (const ZnodeAcl& acl : c.acl) {
+    w.svarint(acl.perms);
+    w.bytes(acl.scheme);
+    w.bytes(acl.id);
+  }
+  w.u8(static_cast<uint8_t>(c.mode));
+}
+void put_body(Writer& w, const ZnodeDelete& c) {
+  w.bytes(c.path);
+  w.svarint(c.version);
+}
+void put_body(Writer& w, const ZnodeSetData& c) {
+  w.bytes(c.path);
+  w.bytes(c.data);
+  w.svarint(c.version);
+}
+void put_body(Writer& w, const ZnodeCheck& c) {
+  w.bytes(c.path);
+  w.svarint(c.version);
+}
+
+void get_body(Reader& r, ZnodeCreate& c) {
+  c.path = get_string(r);
+  c.data = get_string(r);
+  const size_t count = get_count(r);
+  c.acl.reserve(count);
+  for (size_t i = 0; i < count && r.ok(); ++i) {
+    ZnodeAcl acl;
+    acl.perms = get_int32(r);
+    acl.scheme = get_string(r);
+    acl.id = get_string(r);
+    c.acl.push_back(std::move(acl));
+  }
+  const uint8_t mode = r.u8();
+  if (mode > kZnodeModeMax) r.fail();
+  c.mode = static_cast<ZnodeMode>(mode > kZnodeModeMax ? 0 : mode);
+}
+void get_body(Reader& r, ZnodeDelete& c) {
+  c.path = get_string(r);
+  c.version = get_int32(r);
+}
+void get_body(Reader& r, ZnodeSetData& c) {
+  c.path = get_string(r);
+  c.data = get_string(r);
+  c.version = get_int32(r);
+}
+void get_body(Reader& r, ZnodeCheck& c) {
+  c.path = get_string(r);
+  c.version = get_int32(r);
+}
+
+// Decodes op I of ZnodeOp when the tag says so.
+template <size_t I = 0>
+bool get_op(Reader& r, uint8_t tag, ZnodeOp& out) {
+  if constexpr (I < std::variant_size_v<ZnodeOp>) {
+    if (tag != I) return get_op<I + 1>(r, tag, out);
+    std::variant_alternative_t<I, ZnodeOp> op;
+    get_body(r, op);
+    out = std::move(op);
+    return true;
+  } else {
+    return false;
+  }
+}
+
+}  // namespace
+
+void put_fields(Writer& w, const ZnodeCreate& c) {
+  put_body(w, c);
+  w.varint(c.session);
+}
+void put_fields(Writer& w, const ZnodeDelete& c) {
+  put_body(w, c);
+  w.varint(c.session);
+}
+void put_fields(Writer& w, const ZnodeSetData& c) {
+  put_body(w, c);
+  w.varint(c.session);
+}
+void put_fields(Writer& w, const ZnodeCheck& c) {
+  put_body(w, c);
+  w.varint(c.session);
+}
+void put_fields(Writer& w, const ZnodeMulti& c) {
+  w.varint(c.ops.size());
+  for (const ZnodeOp& op : c.ops) {
+    w.u8(static_cast<uint8_t>(op.index()));
+    std::visit([&w](const auto& o) { put_body(w, o); }, op);
+  }
+  w.varint(c.session);
+}
+
+void get_fields(Reader& r, ZnodeCreate& c) {
+  get_body(r, c);
+  c.session = r.varint();
+}
+void get_fields(Reader& r, ZnodeDelete& c) {
+  get_body(r, c);
+  c.session = r.varint();
+}
+void get_fields(Reader& r, ZnodeSetData& c) {
+  get_body(r, c);
+  c.session = r.varint();
+}
+void get_fields(Reader& r, ZnodeCheck& c) {
+  get_body(r, c);
+  c.session = r.varint();
+}
+void get_fields(Reader& r, ZnodeMulti& c) {
+  const size_t count = get_count(r);
+  c.ops.reserve(count);
+  for (size_t i = 0; i < count && r.ok(); ++i) {
+    ZnodeOp op;
+    if (!get_op(r, r.u8(), op)) r.fail();
+    c.ops.push_back(std::move(op));
+  }
+  c.session = r.varint();
+}
+
+}  // namespace synod::lockservice
