@@ -38,6 +38,7 @@ void Api::Impl::members_list(const CallPtr& c) {
     reply(c,
           views::json_response(200, {{"members", members},
                                      {"next_id", outcome.next_id},
+                                     {"configuration_slot", outcome.configuration_slot},
                                      {"change_in_progress", outcome.change_in_progress},
                                      {"leader", outcome.leader}}),
           revision, outcome.leader);

@@ -146,6 +146,7 @@ struct MembersOutcome {
   uint32_t leader = 0;
   std::vector<MemberInfo> members;  // a list: every member; a change: the member it changed
   uint32_t next_id = 0;
+  uint64_t configuration_slot = 0;  // the slot that chose the configuration listed (0: the bootstrap one)
   bool change_in_progress = false;
   std::string error;
   int64_t took_ms = 0;

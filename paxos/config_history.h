@@ -23,7 +23,9 @@ namespace synod::paxos {
 
 struct ConfigEntry {
   Slot from = 1;             // the first slot it governs
-  Slot chosen_at = kNoSlot;  // kNoSlot for the bootstrap configuration
+  // kNoSlot for the bootstrap configuration of a new cluster; a joiner's
+  // bootstrap entry carries the slot that chose the configuration it was given.
+  Slot chosen_at = kNoSlot;
   Configuration configuration;
   std::shared_ptr<const Quorum> quorum;
 

@@ -92,6 +92,13 @@ struct Options {
   // as a learner and learns the real configuration as it catches up.
   std::vector<NodeId> members;
   std::vector<NodeId> learners;
+  // For a node that joined: the slot that chose the configuration it was
+  // given, and that configuration's next_id. Configurations the log chose
+  // at or before that slot are older than what it knows, and it skips them
+  // as it catches up (otherwise, replaying the log from slot 1, it would
+  // take a long-gone configuration for the newest one). 0: a new cluster.
+  Slot bootstrap_chosen_at = kNoSlot;
+  NodeId bootstrap_next_id = kNoNode;
   Timing timing;
   Limits limits;
   uint64_t random_seed = 1;  // election timeouts; the driver picks it

@@ -23,7 +23,12 @@ std::vector<ConfigEntry> initial_configurations(const Options& options, const Du
   bootstrap.learners = options.learners;
   std::sort(bootstrap.learners.begin(), bootstrap.learners.end());
   for (NodeId learner : bootstrap.learners) bootstrap.next_id = std::max(bootstrap.next_id, learner + 1);
-  return {ConfigEntry{1, kNoSlot, std::move(bootstrap), nullptr}};
+  bootstrap.next_id = std::max(bootstrap.next_id, options.bootstrap_next_id);
+  // A joiner's configuration governs from α slots after the slot that chose it
+  // (and, as the only entry, every slot before too: it only learns there).
+  const Slot chosen_at = options.bootstrap_chosen_at;
+  return {
+      ConfigEntry{chosen_at == kNoSlot ? 1 : chosen_at + kConfigAlphaSlots, chosen_at, std::move(bootstrap), nullptr}};
 }
 
 }  // namespace
@@ -260,6 +265,8 @@ void Replica::start_prepare(Ballot nominated_by) {
   // node's proposed change once more.
   proposed_config_.reset();
   proposed_quorum_.reset();
+  waiting_change_.reset();
+  waiting_quorum_.reset();
   proposer_.begin_prepare(ballot, learner_.chosen_through() + 1);
   lease_waited_ = nominated_by.is_zero();
   broadcast(Prepare{ballot, learner_.chosen_through() + 1, nominated_by});
@@ -309,6 +316,7 @@ void Replica::on_promise(NodeId from, const Promise& promise) {
   } else if (role_ == Role::leader) {
     // A new configuration's voter answering the leader's second phase 1.
     proposer_.on_promise(from, promise);
+    release_waiting_change();
     check_serving();
   }
 }
@@ -350,6 +358,8 @@ void Replica::step_down() {
   for (auto& command : proposer_.stop()) dropped_.push_back(std::move(command));
   proposed_config_.reset();
   proposed_quorum_.reset();
+  waiting_change_.reset();
+  waiting_quorum_.reset();
   for (const auto& read : pending_reads_) reads_failed_.push_back(read.read_id);
   pending_reads_.clear();
   heartbeat_wanted_ = false;
@@ -659,7 +669,7 @@ void Replica::send_heartbeats() {
   for (NodeId member : peers()) send(member, Heartbeat{ballot, seq, learner_.chosen_through(), serving_});
   // Resent with every round until the voters of every configuration in play
   // promised: a Prepare or its Promise may be lost.
-  if (!prepared_all()) extend_phase1();
+  if (!prepared_all() || waiting_change_) extend_phase1();
   on_heartbeat_ack(options_.self, HeartbeatAck{ballot, seq, learner_.chosen_through()});
 }
 
@@ -766,6 +776,7 @@ std::vector<NodeId> Replica::peers() const {
   };
   for (const ConfigEntry* entry : configs_.from(learner_.chosen_through() + 1)) add(entry->configuration);
   if (proposed_config_) add(*proposed_config_);
+  if (waiting_change_) add(*waiting_change_);
   return out;
 }
 
@@ -834,18 +845,29 @@ Replica::ChangeStatus Replica::propose_configuration(const Configuration& next, 
                                             std::to_string(alpha()) + " slots of it)");
     }
   }
-  proposed_config_ = next;
-  proposed_quorum_ = ConfigHistory::quorum_of(next, options_.mutants);
-  // A lease from rounds the new voters did not acknowledge says nothing of
-  // the slots they will decide.
-  leader_lease_.revoke();
-  proposer_.enqueue_value(make_configuration_value(next));
+  // Its voters promise first (phase 1 extended to them), then its value is
+  // proposed: until then commits go on under the configurations in play.
+  waiting_change_ = next;
+  waiting_quorum_ = ConfigHistory::quorum_of(next, options_.mutants);
   extend_phase1();
+  release_waiting_change();
   return ChangeStatus::queued;
 }
 
+void Replica::release_waiting_change() {
+  if (!waiting_change_ || role_ != Role::leader) return;
+  if (!options_.mutants.config_skips_phase1 && !proposer_.promises().reached(*waiting_quorum_)) return;
+  proposed_config_ = *waiting_change_;
+  proposed_quorum_ = std::move(waiting_quorum_);
+  waiting_change_.reset();
+  // A lease from rounds the new voters did not acknowledge says nothing of
+  // the slots they will decide.
+  leader_lease_.revoke();
+  proposer_.enqueue_value(make_configuration_value(*proposed_config_));
+}
+
 bool Replica::change_in_progress() const {
-  return proposed_config_.has_value() || proposer_.configuration_in_flight() ||
+  return waiting_change_.has_value() || proposed_config_.has_value() || proposer_.configuration_in_flight() ||
          configs_.pending_after(learner_.chosen_through() + 1);
 }
 

@@ -142,10 +142,15 @@ class Replica {
   };
   PeerProgress peer(NodeId node) const;
 
-  // The newest configuration known (it may not be in effect yet).
+  // The newest configuration known (it may not be in effect yet), and the
+  // slot that chose it (kNoSlot: the bootstrap configuration).
   const Configuration& configuration() const { return configs_.latest().configuration; }
+  Slot configuration_chosen_at() const { return configs_.latest().chosen_at; }
   // A leader's change proposed and not chosen yet, or else configuration().
-  const Configuration& newest_configuration() const { return proposed_config_ ? *proposed_config_ : configuration(); }
+  const Configuration& newest_configuration() const {
+    if (waiting_change_) return *waiting_change_;
+    return proposed_config_ ? *proposed_config_ : configuration();
+  }
   // The configuration of the first slot not chosen yet.
   const Configuration& configuration_in_effect() const { return configs_.at(commit_index() + 1).configuration; }
   // A change is queued, in flight, or chosen and not yet in effect.
@@ -217,6 +222,7 @@ class Replica {
   bool can_advance() const;
   void hand_over_if_removed();
   void auto_promote();
+  void release_waiting_change();
 
   // output helpers
   void send(NodeId to, Message message);
@@ -234,6 +240,11 @@ class Replica {
   // A leader's change, proposed (queued or in flight) and not chosen yet.
   std::optional<Configuration> proposed_config_;
   std::shared_ptr<const Quorum> proposed_quorum_;
+  // A leader's change waiting for its new voters' promises before its value
+  // is proposed: meanwhile it decides nothing and stalls nothing (a voter
+  // just started refuses Prepares for a lease, its restart guard).
+  std::optional<Configuration> waiting_change_;
+  std::shared_ptr<const Quorum> waiting_quorum_;
   Random random_;
   TimeUs now_;
 

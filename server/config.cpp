@@ -486,6 +486,8 @@ paxos::Options Config::paxos_options(uint64_t random_seed) const {
     if (std::find(learners.begin(), learners.end(), m.id) == learners.end()) options.members.push_back(m.id);
   }
   options.learners = learners;
+  options.bootstrap_chosen_at = joined_configuration_slot;
+  options.bootstrap_next_id = joined_next_id;
   options.timing = timing;
   options.limits = limits;
   options.random_seed = random_seed;

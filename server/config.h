@@ -52,6 +52,10 @@ struct Config {
   // The log's configuration takes over from these (server/membership.h).
   std::vector<Member> members;
   std::vector<paxos::NodeId> learners;
+  // A node that joined: the slot that chose the configuration it was given,
+  // and its next_id (paxos::Options::bootstrap_chosen_at, bootstrap_next_id).
+  uint64_t joined_configuration_slot = 0;
+  paxos::NodeId joined_next_id = paxos::kNoNode;
   // --join: members of a running cluster to ask for its configuration when
   // the data directory is empty (server/join.h). Empty: form or rejoin the
   // cluster --peers names.

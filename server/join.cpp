@@ -59,6 +59,8 @@ std::string ask_one(const Config& config, const Endpoint& endpoint, const http::
     record.voters.clear();
     record.learners.clear();
     record.members.clear();
+    record.configuration_slot = list.value("configuration_slot", uint64_t{0});
+    record.next_id = list.value("next_id", paxos::NodeId{0});
     for (const json& m : list.at("members")) {
       Member member;
       member.id = m.at("id").get<paxos::NodeId>();
@@ -137,7 +139,7 @@ std::string write_join_record(const std::string& dir, const JoinRecord& record) 
   for (auto id : record.voters) out << " " << id;
   out << "\nlearners";
   for (auto id : record.learners) out << " " << id;
-  out << "\n";
+  out << "\nconfiguration_slot " << record.configuration_slot << "\nnext_id " << record.next_id << "\n";
   for (const auto& m : record.members) {
     out << "member " << m.id << " " << m.peer.to_string() << " " << m.client.to_string() << "\n";
   }
@@ -172,6 +174,10 @@ std::string read_join_record(const std::string& dir, std::optional<JoinRecord>& 
     } else if (kind == "voters" || kind == "learners") {
       paxos::NodeId id = 0;
       while (words >> id) (kind == "voters" ? read.voters : read.learners).push_back(id);
+    } else if (kind == "configuration_slot") {
+      if (!(words >> read.configuration_slot)) return path + " is malformed: '" + line + "'";
+    } else if (kind == "next_id") {
+      if (!(words >> read.next_id)) return path + " is malformed: '" + line + "'";
     } else if (kind == "member") {
       Member member;
       std::string peer, client;
@@ -198,6 +204,8 @@ void apply_join_record(const JoinRecord& record, Config& config) {
     if (m.id == self.id) m = self;
   }
   config.learners = record.learners;
+  config.joined_configuration_slot = record.configuration_slot;
+  config.joined_next_id = record.next_id;
 }
 
 }  // namespace synod::server

@@ -30,6 +30,10 @@ struct JoinRecord {
   std::vector<paxos::NodeId> voters;
   std::vector<paxos::NodeId> learners;
   std::vector<Member> members;  // with the addresses the cluster gave
+  // The slot that chose that configuration, and its next_id: the log's
+  // older configurations are skipped as the node catches up (paxos::Options).
+  uint64_t configuration_slot = 0;
+  paxos::NodeId next_id = paxos::kNoNode;
   bool operator==(const JoinRecord&) const = default;
 };
 

@@ -166,6 +166,7 @@ http::MembersOutcome list_members(const paxos::Replica& replica, const std::vect
   for (paxos::NodeId id : configuration.members())
     outcome.members.push_back(member_info(replica, configuration, id, now_us));
   outcome.next_id = configuration.next_id;
+  outcome.configuration_slot = replica.configuration_chosen_at();
   outcome.change_in_progress = replica.change_in_progress();
   return outcome;
 }

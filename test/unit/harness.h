@@ -33,7 +33,11 @@ class Harness {
   }
 
   Replica& node(NodeId id) { return *nodes_.at(id).replica; }
-  bool up(NodeId id) const { return nodes_.at(id).replica != nullptr; }
+  // A node not started yet (one a change added before it joins) is down too.
+  bool up(NodeId id) const {
+    auto it = nodes_.find(id);
+    return it != nodes_.end() && it->second.replica != nullptr;
+  }
   TimeUs now() const { return now_; }
 
   // Moves time forward for every running node and ticks them every millisecond.
@@ -120,7 +124,8 @@ class Harness {
   void join(NodeId id, NodeId from) {
     const Configuration& known = node(from).configuration();
     joined_[id] = {known.voters, known.learners};
-    joined_[id].second.push_back(id);
+    if (!known.is_learner(id)) joined_[id].second.push_back(id);  // it may join before or after the change
+    joined_at_[id] = {node(from).configuration_chosen_at(), known.next_id};
     members_.push_back(id);
     start(id);
   }
@@ -206,6 +211,8 @@ class Harness {
     if (auto it = joined_.find(id); it != joined_.end()) {
       options.members = it->second.first;
       options.learners = it->second.second;
+      options.bootstrap_chosen_at = joined_at_[id].first;
+      options.bootstrap_next_id = joined_at_[id].second;
     }
     options.random_seed = id;
     options.start_repairing = repairing;
@@ -243,6 +250,7 @@ class Harness {
   std::function<void(Options&)> tweak_;
   std::vector<NodeId> members_;                                                   // every node the harness runs
   std::map<NodeId, std::pair<std::vector<NodeId>, std::vector<NodeId>>> joined_;  // voters, learners at join
+  std::map<NodeId, std::pair<Slot, NodeId>> joined_at_;  // the slot that chose them, and next_id
   std::map<NodeId, Node> nodes_;
   std::vector<Envelope> network_;
   std::set<std::pair<NodeId, NodeId>> cut_;

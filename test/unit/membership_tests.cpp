@@ -5,6 +5,7 @@
 // The simulator runs the same rules under faults; these read like
 // transcripts of the happy paths and of the refusals.
 #include <catch2/catch.hpp>
+#include <utility>
 
 #include "paxos/configuration.h"
 #include "paxos/value_codec.h"
@@ -219,4 +220,33 @@ TEST_CASE("a caught-up learner is promoted on its own when the voters are even, 
   run_ms(cluster, 300);
   CHECK(cluster.node(1).configuration().voters == std::vector<NodeId>{1, 2, 4});
   CHECK(cluster.node(1).configuration().learners.empty());
+}
+
+TEST_CASE("a node that joins after several changes never takes an older configuration for the newest") {
+  Harness cluster(3, [](Options& options) { options.limits.catchup_entries_max = 1; });
+  cluster.elect(1);
+  write_until(cluster, 1, 2);
+  // Node 4 comes and goes; its id is retired.
+  cluster.join(4, 1);
+  REQUIRE(cluster.change(1, with_learner(cluster.node(1).configuration(), 4)) == Replica::ChangeStatus::queued);
+  run_ms(cluster, 100);
+  REQUIRE(cluster.change(1, without(cluster.node(1).configuration(), 4)) == Replica::ChangeStatus::queued);
+  run_ms(cluster, 100);
+  cluster.crash(4);
+  // Node 5 joins and catches up from slot 1, one entry per reply, through
+  // the log's configuration values that predate it.
+  REQUIRE(cluster.change(1, with_learner(cluster.node(1).configuration(), 5)) == Replica::ChangeStatus::queued);
+  run_ms(cluster, 100);
+  cluster.join(5, 1);
+  for (int i = 0; i < 20000 && cluster.node(5).commit_index() < cluster.node(1).commit_index(); ++i) {
+    if (cluster.in_flight().empty()) cluster.advance_ms(1);
+    // One message at a time, so that every step of the catch-up is looked at.
+    bool first = true;
+    cluster.deliver_only([&](const Envelope&) { return std::exchange(first, false); });
+    // Always itself a member, never one of the configurations before it.
+    REQUIRE(cluster.node(5).configuration().is_learner(5));
+    REQUIRE(cluster.node(5).configuration().removed(4));
+  }
+  CHECK(cluster.node(5).commit_index() == cluster.node(1).commit_index());
+  CHECK(cluster.node(5).configuration() == cluster.node(1).configuration());
 }
