@@ -54,7 +54,7 @@ th{color:var(--mute);font-weight:600}td.num,th.num{text-align:right;font-variant
 <div><span class="big" id="quorum">?</span> <span class="sub" id="quorum-note"></span></div>
 <div class="bar"><div id="quorum-bar" style="width:0"></div></div>
 <div class="sub" id="lease"></div></section>
-<section class="card"><h2>Members</h2><table id="members"><thead><tr><th>node</th><th>client</th><th>role</th><th>link</th>
+<section class="card"><h2>Members <span class="sub" id="change"></span></h2><table id="members"><thead><tr><th>node</th><th>client</th><th>role</th><th>link</th>
 <th class="num">lag (slots)</th><th class="num">last heard</th></tr></thead><tbody></tbody></table></section>
 <section class="card wide"><h2>Elections (last 10 minutes)</h2>
 <svg id="timeline" viewBox="0 0 1000 74" height="74"></svg>
@@ -102,9 +102,10 @@ function quorum(s){
     " · sees quorum: "+(s.sees_quorum?"yes":"no")+" · voting: "+(s.voting?"yes":"no (repairing)");
 }
 function members(s){
+  $("change").textContent=s.change_in_progress?"· a membership change is in progress":"";
   rows("members",s.members.map(m=>{const lead=m.id===s.leader;
-    return '<tr data-member="'+m.id+'" data-up="'+(m.up?1:0)+'"'+(lead?' data-leader="1"':'')+'><td><b>'+m.id+'</b>'+(m.self?" (this)":"")+
-      '</td><td><a href="http://'+esc(m.client_addr)+'/">'+esc(m.client_addr)+'</a></td><td>'+(lead?'<span class="pill leader">leader</span>':"follower")+
+    return '<tr data-member="'+m.id+'" data-role="'+m.member_role+'" data-up="'+(m.up?1:0)+'"'+(lead?' data-leader="1"':'')+'><td><b>'+m.id+'</b>'+(m.self?" (this)":"")+
+      '</td><td><a href="http://'+esc(m.client_addr)+'/">'+esc(m.client_addr)+'</a></td><td>'+(lead?'<span class="pill leader">leader</span>':m.member_role==="learner"?"learner":"follower")+
       '</td><td><span class="dot'+(m.up?" up":"")+'"></span>'+(m.self?"self":m.up?(m.heard_within_lease?"up":"up, quiet"):"down")+
       '</td><td class="num">'+(m.lag_slots==null?"–":m.lag_slots)+'</td><td class="num">'+(m.self?"–":ago(m.last_contact_ms))+'</td></tr>';}));
 }
@@ -198,7 +199,10 @@ const char* behavior_name(ls::Behavior behavior) { return behavior == ls::Behavi
 json members_json(const StatusSnapshot& s) {
   json members = json::array();
   for (const auto& m : s.cluster.members) {
+    const bool learner = std::find(s.cluster.learners.begin(), s.cluster.learners.end(), m.id) !=
+                         s.cluster.learners.end();
     json member = {{"id", m.id},
+                   {"member_role", learner ? "learner" : "voter"},
                    {"client_addr", m.client_addr},
                    {"peer_addr", m.peer_addr},
                    {"self", m.self},
@@ -343,6 +347,7 @@ std::string status_json(const StatusSnapshot& s) {
                 c.last_leader_contact_ms < 0 ? json(nullptr) : json(c.last_leader_contact_ms)},
                {"quorum_health_ratio", s.quorum_health_ratio},
                {"members", members_json(s)},
+               {"change_in_progress", s.cluster.change_in_progress},
                {"timing",
                 {{"heartbeat_ms", s.heartbeat_ms},
                  {"lease_ms", s.lease_ms},

@@ -44,6 +44,9 @@ def check_page(dom, leader, members, self_node):
     assert rows == set(members), f"members shown: {rows}"
     leaders = [e for e in dom.having("data-member") if e["attrs"].get("data-leader") == "1"]
     assert [int(e["attrs"]["data-member"]) for e in leaders] == [leader]
+    # A cluster started from --peers has voters only (issue 20's learners show as data-role="learner").
+    roles = {e["attrs"].get("data-role") for e in dom.having("data-member")}
+    assert roles == {"voter"}, f"member roles shown: {roles}"
     for chart in ("chart-commit", "chart-heartbeat"):
         svg = dom.by_id(chart)
         assert svg["tag"] == "svg" and "data-points" in svg["attrs"], f"#{chart} was not drawn"
