@@ -35,7 +35,8 @@ case "$name" in
     sources=(http/routes.cpp http/request.cpp http/decode_support.cpp http/decode_sessions.cpp http/decode_locks.cpp
              http/decode_elections.cpp http/decode_keys.cpp http/decode_txn.cpp http/decode_auth.cpp http/decode_cluster.cpp
              http/text/duration.cpp
-             http/text/utf8.cpp http/text/base64.cpp http/text/percent.cpp lockservice/command.cpp lockservice/auth.cpp)
+             http/decode_members.cpp http/text/utf8.cpp http/text/base64.cpp http/text/percent.cpp
+             lockservice/command.cpp lockservice/znode_command.cpp lockservice/auth.cpp)
     header_dirs=(http lockservice paxos)
     max_len=8192
     ;;
@@ -43,8 +44,8 @@ case "$name" in
     sources=(http/credentials.cpp http/routes.cpp http/request.cpp http/decode_support.cpp http/decode_sessions.cpp
              http/decode_locks.cpp http/decode_elections.cpp http/decode_keys.cpp http/decode_txn.cpp
              http/decode_auth.cpp http/decode_cluster.cpp http/text/duration.cpp http/text/utf8.cpp http/text/base64.cpp
-             http/text/percent.cpp
-             lockservice/command.cpp lockservice/auth.cpp)
+             http/text/percent.cpp http/decode_members.cpp
+             lockservice/command.cpp lockservice/znode_command.cpp lockservice/auth.cpp)
     header_dirs=(http lockservice paxos)
     max_len=4096
     ;;
