@@ -46,7 +46,8 @@ from fenced import FencedResource  # noqa: E402
 from pylib.auth import give_root_token  # noqa: E402
 from pylib.cluster import SetupError, allow_core_files  # noqa: E402
 from pylib.http import Http, request, use_tls_everywhere, use_token_everywhere  # noqa: E402
-from pylib.proxied import ProxiedCluster  # noqa: E402
+from pylib.growing import GrowingCluster  # noqa: E402
+from pylib.proxied import TMP_ROOT, ProxiedCluster  # noqa: E402
 from pylib.tls import TlsProxiedCluster  # noqa: E402
 from recorder import History, Records, now_ns  # noqa: E402
 
@@ -140,7 +141,7 @@ class Run:
             "promise_factor": 2 if "promise" in args.break_set else 1,
             # Each node's probe writes this often: every 10 ms in the planned
             # mix, whose changes are measured in tens of milliseconds.
-            "probe_interval_s": 0.01 if mix == "planned" else 0.05,
+            "probe_interval_s": 0.01 if mix in ("planned", "member") else 0.05,
         }
         if "fence" in args.break_set:
             # Pauses long enough that the lock passes on: expiry, lock-delay, a new grant.
@@ -182,8 +183,16 @@ class Run:
     def start_cluster(self):
         last = None
         for attempt in range(SETUP_ATTEMPTS):
-            kind = TlsProxiedCluster if self.args.tls else ProxiedCluster
-            cluster = kind(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
+            if self.mix == "member":
+                if self.args.tls or self.args.auth:
+                    raise SystemExit("the member mix runs without --tls and --auth (joiners would need certificates "
+                                     "and a join token)")
+                # Room for every node the schedule may add (ids are never reused).
+                cluster = GrowingCluster(self.args.binary, size=self.nodes, capacity=self.nodes + 40,
+                                         cluster_id="chaos", root=TMP_ROOT, prefix=f"run-{self.seed * 10 + attempt}-")
+            else:
+                kind = TlsProxiedCluster if self.args.tls else ProxiedCluster
+                cluster = kind(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
             if self.args.auth:
                 give_root_token(cluster, AUTH_ROOT_TOKEN)
                 use_token_everywhere(AUTH_ROOT_TOKEN)  # until the clients' token exists (a new run, a retry)
@@ -478,16 +487,22 @@ class Run:
                 lambda f: f["kind"] == "partition" and f.get("leader_hit")),
             "unavailable_after_leader_pause_ms_max": worst(lambda f: f["kind"] == "pause" and f.get("leader_hit")),
             "unavailable_ms_max_by_kind": {k: worst(lambda f, k=k: f["kind"] == k)
-                                           for k in ("kill", "restart_all", "pause", "partition", "net",
-                                                     "transfer", "rolling_restart")
+                                           for k in ("kill", "restart_all", "pause", "partition", "net")
+                                           + nemesis.PLANNED_KINDS
                                            if worst(lambda f, k=k: f["kind"] == k) is not None},
             "live_after_heal_ms": None if live_at is None else round((live_at - nem.final_heal) / 1e6, 1),
             "no_commit_ms_max_by_kind": {k: max(f["no_commit_ms_max"] for f in faults if f.get("kind") == k)
-                                         for k in ("transfer", "rolling_restart")
+                                         for k in nemesis.PLANNED_KINDS
                                          if any(f.get("kind") == k and "no_commit_ms_max" in f for f in faults)},
             # The same measure between changes, when nothing is injected: the
             # probes' own cadence, against which a change's figure is read.
             "no_commit_ms_max_quiet": _quiet_gap_ms(nem.probe, faults),
+            # The member mix's steps, each on its own: add, promote, remove a
+            # follower, remove the leader (from the request to 0.2 s after the answer).
+            "no_commit_ms_max_by_member_step": _member_steps(faults),
+            # Answers no retry could help (issue 20: a planned change should cause none).
+            "non_retryable_errors": len(rec.get("non_retryable")),
+            "non_retryable_examples": rec.get("non_retryable")[:5],
             "lincheck": {k: {"verdict": v.get("verdict"), "operations": v.get("operations"),
                              "seconds": v.get("seconds"), "path": v.get("path")} for k, v in verdicts.items()},
             "lincheck_unknown": unknown,
@@ -503,6 +518,19 @@ class Run:
         with open(os.path.join(self.folder, "summary.json"), "w") as f:
             f.write(json.dumps(summary) + "\n")
         return summary
+
+
+def _member_steps(faults):
+    worst = {}
+    for f in faults:
+        for step in f.get("steps") or []:
+            if "no_commit_ms_max" not in step:
+                continue
+            kind = next(k for k in ("add", "promote", "remove") if k in step)
+            if kind == "remove":
+                kind = "remove_leader" if step.get("leader") else "remove_member"
+            worst[kind] = round(max(worst.get(kind, 0.0), step["no_commit_ms_max"]), 1)
+    return worst
 
 
 def _quiet_gap_ms(probe, faults):

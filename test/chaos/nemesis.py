@@ -31,6 +31,13 @@ Kinds:
   rolling_restart  (the planned mix) every member in turn stopped with
                SIGTERM (a leader hands over first) and started again, the
                next once the restarted one is ready (GET /readyz)
+  replace_follower, replace_leader  (the member mix) kill -9 a follower (the
+               leader), add a new node under a new id with its own ports and
+               an empty data directory (POST /v1/cluster/members, synod
+               --join), promote it once caught up, remove the dead one
+  grow_shrink  (the member mix) add two nodes and promote them (3 -> 5
+               voters; the second may be promoted by the leader on its own),
+               then remove the leader and one more (5 -> 3)
 """
 import os
 import random
@@ -50,8 +57,14 @@ MIXES = {
     # What an operator does on purpose: each must cost no acknowledged write
     # and at most a retryable error (issue 20's planned changes).
     "planned": {"transfer": 4, "rolling_restart": 1},
+    # Membership changes (issue 20) between kills and pauses, on a cluster
+    # without proxies (pylib/growing.py): the log owns member addresses, one
+    # per member, where the proxies give every link its own.
+    "member": {"replace_follower": 2, "replace_leader": 2, "grow_shrink": 1, "kill": 1, "pause": 1},
 }
-ALL_MIXES = ["kill", "pause", "partition", "net", "mixed", "planned"]
+ALL_MIXES = ["kill", "pause", "partition", "net", "mixed", "planned", "member"]
+MEMBER_KINDS = ("replace_follower", "replace_leader", "grow_shrink")
+PLANNED_KINDS = ("transfer", "rolling_restart") + MEMBER_KINDS
 SHAPES = ["halves", "isolate_leader", "isolate_random", "ring", "bridge", "leader_deaf", "leader_mute"]
 RECOVERY_WAIT_S = 20.0  # the bound on "live again after a heal" (a write succeeds)
 
@@ -81,7 +94,7 @@ def schedule(mix, seed, nodes, ttl_max_ms, count=400):
         elif kind == "transfer":
             f["target"] = rng.choice(["named", "any"])
             f["hold_s"] = round(rng.uniform(0.2, 1.0), 3)
-        elif kind == "rolling_restart":
+        elif kind in ("rolling_restart",) + MEMBER_KINDS:
             f["hold_s"] = 0.0
         elif kind == "net":
             f["shape"] = rng.choice(["slow", "flaky", "one_way"])
@@ -197,6 +210,81 @@ class Nemesis:
             if not self.cluster.running(node):
                 self.cluster.start(node)
 
+    # ------------------------------------------------------------ membership
+    def member_call(self, method, path, body=None, ok=(200, 201), deadline_s=30.0):
+        """A membership request to a member (followers forward), again on a
+        retryable answer (409 change_in_progress, 503, 504, no answer) until
+        the deadline. Returns the last answer."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            target = self.cluster.leader_or_none(timeout=2.0)
+            if target is None:
+                target = self.cluster.ids()[0]
+            answer = request(self.cluster.port(target), method, path, body=body, headers=self.admin_headers,
+                             timeout=25.0, ssl_context=self.cluster.ssl_context)
+            if answer.status in ok or time.monotonic() > deadline:
+                return answer
+            if answer.status == 409 and answer.code() != "change_in_progress":
+                return answer  # member_exists: nothing to retry
+            time.sleep(0.1)
+
+    def add_member(self, record):
+        """A new node under a new id: POST /v1/cluster/members, then synod --join."""
+        node = self.cluster.next_id()
+        body = {"id": node, "peer_addr": f"127.0.0.1:{self.cluster.peer_port(node)}",
+                "client_addr": f"127.0.0.1:{self.cluster.port(node)}"}
+        started = self.records.now()
+        answer = self.member_call("POST", "/v1/cluster/members", body)
+        record["steps"].append({"add": node, "status": answer.status, "started": started, "at": self.records.now()})
+        if answer.status not in (200, 201):
+            raise RuntimeError(f"adding node {node}: {answer.status} {answer.raw[:200]}")
+        self.cluster.members.append(node)
+        self.cluster.start(node)
+        return node
+
+    def promote(self, node, record):
+        """Once it caught up (the leader refuses before): POST .../promote."""
+        started = self.records.now()
+        answer = self.member_call("POST", f"/v1/cluster/members/{node}/promote", ok=(200,), deadline_s=60.0)
+        record["steps"].append({"promote": node, "status": answer.status, "code": answer.code(), "started": started,
+                                "at": self.records.now()})
+        # 409 member_exists: the leader promoted it on its own (voters were even).
+        if answer.status != 200 and answer.code() != "member_exists":
+            raise RuntimeError(f"promoting node {node}: {answer.status} {answer.raw[:200]}")
+
+    def remove(self, node, record):
+        started = self.records.now()
+        leader = self.cluster.leader_or_none(timeout=1.0)
+        answer = self.member_call("DELETE", f"/v1/cluster/members/{node}", ok=(200,))
+        record["steps"].append({"remove": node, "leader": node == leader, "status": answer.status, "started": started,
+                                "at": self.records.now()})
+        if answer.status != 200:
+            raise RuntimeError(f"removing node {node}: {answer.status} {answer.raw[:200]}")
+        self.cluster.members.remove(node)
+        if self.cluster.running(node):
+            self.cluster.kill(node, signal.SIGTERM)  # a removed process is refused by all; stop it
+
+    def replace(self, kind, leader, order, record, stop):
+        ids = self.cluster.ids()
+        dead = leader if kind == "replace_leader" else next(n for n in order + ids if n in ids and n != leader)
+        record["targets"] = [dead]
+        self.cluster.kill(dead)
+        record["steps"].append({"kill": dead, "at": self.records.now()})
+        node = self.add_member(record)
+        self.promote(node, record)
+        self.remove(dead, record)
+
+    def grow_shrink(self, record, stop):
+        added = [self.add_member(record), self.add_member(record)]
+        for node in added:
+            self.promote(node, record)
+        leader = self.leader(None)
+        others = [n for n in self.cluster.ids() if n != leader and n not in added]
+        removed = ([leader] if leader is not None else []) + others[:1]
+        record["targets"] = added + removed
+        for node in removed:
+            self.remove(node, record)
+
     def inject(self, f, hold_s, stop):
         order = f["order"]
         ids = self.cluster.ids()
@@ -287,6 +375,16 @@ class Nemesis:
                         break
                     time.sleep(0.05)
             self.injected += 1
+        elif kind in MEMBER_KINDS:
+            record["majority"] = True
+            record["leader_hit"] = kind != "replace_follower"
+            record["onset"] = self.records.now()
+            record["steps"] = []
+            if kind == "grow_shrink":
+                self.grow_shrink(record, stop)
+            else:
+                self.replace(kind, leader, order, record, stop)
+            self.injected += 1
         elif kind == "net":
             shape = f["shape"]
             record["majority"] = True
@@ -311,11 +409,15 @@ class Nemesis:
             self.sleep_until(self.elapsed() + hold_s, stop)
             self.cluster.heal()
         record["heal"] = self.records.now()
-        if kind in ("transfer", "rolling_restart"):
+        if kind in PLANNED_KINDS:
             # A planned change's cost: the longest stretch with no write
             # committed, from its start to a moment after its end.
             time.sleep(0.2)
             record["no_commit_ms_max"] = self.probe.longest_gap_ms(record["onset"], self.records.now())
+            # Each membership step's own: from its request to 0.2 s after its answer.
+            for step in record.get("steps", []):
+                if "started" in step:
+                    step["no_commit_ms_max"] = self.probe.longest_gap_ms(step["started"], step["at"] + 200_000_000)
         # Measure from the onset when a majority could still work, else from the heal.
         reference = record["onset"] if record["majority"] else record["heal"]
         done = self.probe.ok_after(reference, RECOVERY_WAIT_S)

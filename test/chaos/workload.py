@@ -92,8 +92,12 @@ class Client(threading.Thread):
         self.ctx = ctx
         self.rng = random.Random(seed)
         self.http = Http()
-        self.ids = ctx.cluster.ids()
         self.node = self.rng.choice(self.ids)
+
+    @property
+    def ids(self):
+        """The members now (the `member` mix changes them while clients run)."""
+        return self.ctx.cluster.ids()
 
     def run(self):
         try:
@@ -117,6 +121,13 @@ class Client(threading.Thread):
         response = self.http.call(self.ctx.cluster.port(node), method, path, body=body, headers=headers,
                                   timeout=timeout)
         response.node = node
+        if response.status >= 400 and response.status not in (404, 408, 409, 412) and classify(response) == "answer":
+            # Neither a definite "not applied, try again" nor "may have been
+            # applied", nor an answer the operation expects (not found, a
+            # lock wait that timed out, held, a failed compare): an error a
+            # client cannot retry its way out of.
+            self.ctx.records.add("non_retryable", client=self.name, method=method, path=path,
+                                 status=response.status, code=response.code(), at=self.ctx.now(), node=node)
         self.pick(response.status == 0 or response.status >= 500)
         return response
 
@@ -728,6 +739,9 @@ class Probe(Client):
 
     def body(self):
         while not self.ctx.stop.is_set():
+            if self.node not in self.ids:
+                # Its node was removed (the `member` mix): it writes through a member now.
+                self.node = sorted(self.ids)[int(self.key.split("-")[1]) % len(self.ids)]
             self.count += 1
             value = f"{self.key}-{self.count}"
             invoke = self.ctx.now()

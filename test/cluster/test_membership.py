@@ -17,33 +17,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from pylib import runner  # noqa: E402
 from pylib.auth import as_root, give_root_token  # noqa: E402
-from pylib.cluster import Cluster  # noqa: E402
+from pylib.growing import GrowingCluster  # noqa: E402
 from pylib.http import Http, call  # noqa: E402
 from pylib.wait import until  # noqa: E402
-
-
-class GrowingCluster(Cluster):
-    """Ports for `capacity` nodes; nodes 1..3 form the cluster with --peers,
-    the others join it with --join. ids() are the members the test knows of."""
-
-    def __init__(self, binary, capacity=5):
-        super().__init__(capacity, binary)
-        self.original = [1, 2, 3]
-        self.members = [1, 2, 3]
-
-    def ids(self):
-        return list(self.members)
-
-    def args(self, node, data_dir=None, cluster_id=None):
-        common = ["--data-dir", data_dir or self.data_dir(node), "--cluster-id", cluster_id or self.cluster_id,
-                  "--log-format", "text"] + self.extra_args
-        if node in self.original:
-            peers = ",".join(f"{j}=127.0.0.1:{self.peer_port(j)}" for j in self.original)
-            clients = ",".join(f"{j}=127.0.0.1:{self.port(j)}" for j in self.original)
-            return [self.binary, "--id", str(node), "--peers", peers, "--clients", clients] + common
-        join = ",".join(f"127.0.0.1:{self.port(j)}" for j in self.original)
-        return [self.binary, "--id", str(node), "--join", join, "--peers", f"{node}=127.0.0.1:{self.peer_port(node)}",
-                "--clients", f"{node}=127.0.0.1:{self.port(node)}"] + common
 
 
 def synodctl(binary, cluster, *words):
