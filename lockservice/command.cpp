@@ -5,6 +5,7 @@
 
 #include "base/assert.h"
 #include "base/codec.h"
+#include "base/variant_codec.h"
 #include "lockservice/znode_codec.h"
 
 namespace synod::lockservice {
@@ -287,18 +288,9 @@ void get_fields(Reader& r, CreateSessionAnd& c) {
   }
 }
 
-// Decodes alternative I of Command when the tag says so.
-template <size_t I = 0>
+// Decodes the alternative of Command the tag names.
 bool get_command(Reader& r, uint8_t tag, Command& out) {
-  if constexpr (I < std::variant_size_v<Command>) {
-    if (tag != I) return get_command<I + 1>(r, tag, out);
-    std::variant_alternative_t<I, Command> command;
-    get_fields(r, command);
-    out = std::move(command);
-    return true;
-  } else {
-    return false;
-  }
+  return get_alternative(r, tag, out, [](Reader& reader, auto& command) { get_fields(reader, command); });
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The znode commands' encoding (command.h has the format; issue 22).
 #include <type_traits>
 
+#include "base/variant_codec.h"
 #include "lockservice/znode_codec.h"
 
 namespace synod::lockservice {
@@ -80,18 +81,9 @@ void get_body(Reader& r, ZnodeCheck& c) {
   c.version = get_int32(r);
 }
 
-// Decodes op I of ZnodeOp when the tag says so.
-template <size_t I = 0>
+// Decodes the op of ZnodeOp the tag names.
 bool get_op(Reader& r, uint8_t tag, ZnodeOp& out) {
-  if constexpr (I < std::variant_size_v<ZnodeOp>) {
-    if (tag != I) return get_op<I + 1>(r, tag, out);
-    std::variant_alternative_t<I, ZnodeOp> op;
-    get_body(r, op);
-    out = std::move(op);
-    return true;
-  } else {
-    return false;
-  }
+  return get_alternative(r, tag, out, [](Reader& reader, auto& op) { get_body(reader, op); });
 }
 
 }  // namespace
