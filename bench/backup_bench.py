@@ -53,6 +53,20 @@ def fill_sessions(port, count, threads=16):
         w.join()
 
 
+def start_and_fill(cluster, loadgen, keys, sessions):
+    """Starts the cluster and fills it through its leader; (leader, its
+    endpoint, the seconds the fill took)."""
+    cluster.start_all()
+    leader = cluster.leader(timeout=20)
+    endpoint = f"127.0.0.1:{cluster.port(leader)}"
+    started = time.time()
+    fill_keys(loadgen, endpoint, keys)
+    fill_sessions(cluster.port(leader), sessions)
+    fill_s = time.time() - started
+    time.sleep(5)  # let the nodes' own snapshots of the filled state settle
+    return leader, endpoint, fill_s
+
+
 def p99_ms(latencies):
     latencies = sorted(latencies)
     return latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None
@@ -74,14 +88,7 @@ def main():
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="synod-backup-bench-")
     with Cluster(3, args.synod, extra_args=["--log-level", "warn"]) as cluster:
-        cluster.start_all()
-        leader = cluster.leader(timeout=20)
-        endpoint = f"127.0.0.1:{cluster.port(leader)}"
-        started = time.time()
-        fill_keys(args.loadgen, endpoint, args.keys)
-        fill_sessions(cluster.port(leader), args.sessions)
-        fill_s = time.time() - started
-        time.sleep(5)  # let the nodes' own snapshots of the filled state settle
+        leader, endpoint, fill_s = start_and_fill(cluster, args.loadgen, args.keys, args.sessions)
 
         before_trace = os.path.join(scratch, "before.trace")
         before = json.loads(puts(args.loadgen, endpoint, 10, before_trace).communicate()[0].strip().splitlines()[-1])
