@@ -265,10 +265,15 @@ void Membership::sync(const paxos::Replica& replica, transport::PeerTransport* t
                  {{"detail", differences + "; this node follows the configuration in its log"},
                   {"configuration", paxos::to_string(latest)}});
     }
-  } else if (latest == synced_configuration_) {
+  } else if (latest == synced_configuration_ && replica.configuration_in_effect() == synced_in_effect_) {
     return;
   }
   config_.members = members_of(latest, flag_members_);
+  for (auto& m : members_of(replica.configuration_in_effect(), flag_members_)) {
+    const bool listed = std::any_of(config_.members.begin(), config_.members.end(),
+                                    [&](const Member& known) { return known.id == m.id; });
+    if (!listed) config_.members.push_back(std::move(m));
+  }
   if (!latest.is_member(config_.id)) {
     // Removed: it keeps its own entry (it still listens), and is refused by the members.
     for (const auto& m : flag_members_) {
@@ -285,6 +290,7 @@ void Membership::sync(const paxos::Replica& replica, transport::PeerTransport* t
   if (transport != nullptr) transport->set_members(peer_set(), latest.next_id);
   if (synced_) log_.write(Level::info, "members_changed", {{"configuration", paxos::to_string(latest)}});
   synced_configuration_ = latest;
+  synced_in_effect_ = replica.configuration_in_effect();
   synced_ = true;
 }
 

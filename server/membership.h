@@ -93,8 +93,12 @@ class MemberChanges {
 };
 
 // The node's side of it, on the owner thread: config.members follow the
-// newest configuration the log holds (Replica::configuration), and the
-// transport's peer set and the followers' forwarding addresses with them.
+// newest configuration the log holds (Replica::configuration), plus the
+// members of the one in effect (a member being removed still votes until
+// its removal is in effect, α slots after it was chosen: dropping its links
+// at once could leave the old configuration without a majority to reach
+// that slot), and the transport's peer set and the followers' forwarding
+// addresses with them.
 class Membership {
  public:
   Membership(Config& config, Log& log) : config_(config), log_(log) {}
@@ -128,6 +132,7 @@ class Membership {
   bool synced_ = false;
   bool removal_logged_ = false;
   paxos::Configuration synced_configuration_;
+  paxos::Configuration synced_in_effect_;
   MemberChanges changes_;
 };
 

@@ -139,6 +139,39 @@ def test_membership_grow_then_replace_a_dead_member(binary):
         writer.finish_and_check()
 
 
+def test_membership_remove_a_live_voter_while_another_is_dead(binary):
+    """Four voters, one dead: removing a live follower needs it until the
+    removal is in effect (the old configuration decides the slots before, and
+    three of its four must vote), so its links stay up until then."""
+    with GrowingCluster(binary) as cluster:
+        cluster.start_all()
+        cluster.leader(timeout=15)
+        writer = Writer(cluster)
+        writer.more()
+        r = call(cluster.port(cluster.leader()), "POST", "/v1/cluster/members",
+                 body={"peer_addr": f"127.0.0.1:{cluster.peer_port(4)}", "client_addr": f"127.0.0.1:{cluster.port(4)}"})
+        assert r.status == 201, r
+        cluster.members.append(4)
+        cluster.start(4)
+        until(lambda: caught_up(cluster, 4), 30, "node 4 caught up")
+        r = call(cluster.port(cluster.leader()), "POST", "/v1/cluster/members/4/promote", timeout=30)
+        assert r.status == 200, r
+        writer.more()
+        leader = cluster.leader()
+        dead, leaving = [j for j in cluster.ids() if j != leader][:2]
+        cluster.kill(dead, signal.SIGKILL)
+        writer.more()
+        r = call(cluster.port(leader), "DELETE", f"/v1/cluster/members/{leaving}", timeout=30)
+        assert r.status == 200, r
+        cluster.members.remove(leaving)
+        cluster.kill(leaving, signal.SIGTERM)
+        # Three voters, two up: writes go on.
+        writer.more()
+        listed, _ = members(cluster, cluster.leader())
+        assert sorted(listed) == sorted(cluster.members), listed
+        writer.finish_and_check()
+
+
 def test_membership_remove_the_leader(binary):
     with GrowingCluster(binary) as cluster:
         cluster.start_all()
