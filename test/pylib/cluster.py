@@ -112,7 +112,7 @@ class SetupError(Exception):
 
 class Cluster:
     def __init__(self, size, binary, extra_args=(), keep=False, cluster_id="synod", root=None,
-                 prefix="synod-cluster-"):
+                 prefix="synod-cluster-", zookeeper=False):
         self.size = size
         self.binary = os.path.abspath(binary)  # each start runs in a folder of its own
         self.extra_args = list(extra_args)
@@ -124,6 +124,8 @@ class Cluster:
         ports = free_ports(2 * size)
         self.peer_ports = ports[:size]    # node i listens on peer_ports[i - 1]
         self.client_ports = ports[size:]  # and serves clients on client_ports[i - 1]
+        # With `zookeeper`, node i also speaks ZooKeeper's protocol on zk_ports[i - 1].
+        self.zk_ports = free_ports(size) if zookeeper else []
         self.processes = {}
         self.paused = set()
         self.logs = {}
@@ -161,6 +163,14 @@ class Cluster:
         """The port `node` forwards HTTP requests to for `other`."""
         return self.port(other)
 
+    def zk_addr(self, node):
+        """Node's ZooKeeper listener, "127.0.0.1:PORT" (the cluster was made with zookeeper=True)."""
+        return f"127.0.0.1:{self.zk_ports[node - 1]}"
+
+    def zk_hosts(self, nodes=None):
+        """A ZooKeeper connect string for `nodes` (all by default): "127.0.0.1:P1,127.0.0.1:P2,..."."""
+        return ",".join(self.zk_addr(node) for node in (nodes or self.ids()))
+
     def listen_args(self, node):
         """Flags for the node's own listening addresses when --peers/--clients do not give them."""
         return []
@@ -170,7 +180,10 @@ class Cluster:
         clients = ",".join(f"{j}=127.0.0.1:{self.client_port_for(node, j)}" for j in self.ids())
         return [self.binary, "--id", str(node), "--peers", peers, "--clients", clients, *self.listen_args(node),
                 "--data-dir", data_dir or self.data_dir(node), "--cluster-id", cluster_id or self.cluster_id,
-                "--log-format", "text"] + self.extra_args
+                "--log-format", "text"] + self.zk_args(node) + self.extra_args
+
+    def zk_args(self, node):
+        return ["--zookeeper-addr", self.zk_addr(node)] if self.zk_ports else []
 
     def data_dir(self, node):
         return os.path.join(self.dir, f"node{node}")
