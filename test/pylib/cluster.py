@@ -121,11 +121,11 @@ class Cluster:
         if root:
             os.makedirs(root, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix=prefix, dir=root)
-        ports = free_ports(2 * size)
+        ports = free_ports((3 if zookeeper else 2) * size)
         self.peer_ports = ports[:size]    # node i listens on peer_ports[i - 1]
-        self.client_ports = ports[size:]  # and serves clients on client_ports[i - 1]
+        self.client_ports = ports[size:2 * size]  # and serves clients on client_ports[i - 1]
         # With `zookeeper`, node i also speaks ZooKeeper's protocol on zk_ports[i - 1].
-        self.zk_ports = free_ports(size) if zookeeper else []
+        self.zk_ports = ports[2 * size:]
         self.processes = {}
         self.paused = set()
         self.logs = {}
