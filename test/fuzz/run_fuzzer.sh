@@ -24,6 +24,7 @@ repo=$(cd "$here/../.." && pwd)
 build=${3:-${SYNOD_FUZZ_BUILD_DIR:-$repo/build-fuzz/$name}}
 
 # The pure sources each target needs (no Asio, no LMDB), and its input bound.
+malloc_limit_mb=2048
 case "$name" in
   peer_frame)
     sources=(paxos/types.cpp paxos/messages.cpp paxos/value_codec.cpp paxos/configuration.cpp paxos/config_history.cpp
@@ -48,6 +49,15 @@ case "$name" in
              lockservice/command.cpp lockservice/znode_command.cpp lockservice/auth.cpp)
     header_dirs=(http lockservice paxos)
     max_len=4096
+    ;;
+  zookeeper)
+    # The ZooKeeper client protocol (zookeeper/: framing, jute, records). A
+    # decode allocates about its input's size, so no single allocation may
+    # pass 32 MiB (the others keep libFuzzer's default, the RSS limit).
+    sources=(zookeeper/frame.cpp zookeeper/jute.cpp zookeeper/records.cpp)
+    header_dirs=(zookeeper base)
+    max_len=4096
+    malloc_limit_mb=32
     ;;
   *)
     echo "run_fuzzer.sh: unknown fuzz target '$name'" >&2
@@ -90,7 +100,7 @@ fi
 log="$build/fuzz_$name.log"
 set +e
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  "$binary" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+  "$binary" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb="$malloc_limit_mb" \
   -print_final_stats=1 -artifact_prefix="$build/artifacts/" "$build/corpus" "$seeds" >"$log" 2>&1
 status=$?
 set -e
