@@ -209,6 +209,13 @@ std::vector<Option> options(Pending& pending) {
          if (endpoint) c.client_listen = *endpoint;
          return endpoint.has_value();
        }},
+      {"zookeeper-addr", "the address to speak ZooKeeper's client protocol on (off unless given; docs/zookeeper.md)",
+       [](Config& c, const std::string& v, std::string& e) {
+         auto endpoint = parse_endpoint(v);
+         if (!endpoint) e = "want host:port";
+         if (endpoint) c.zookeeper_listen = *endpoint;
+         return endpoint.has_value();
+       }},
       detail::int_option(
           "heartbeat-ms", "leader heartbeat interval", [](Config& c) -> int64_t& { return c.timing.heartbeat_ms; }, 1),
       detail::int_option(

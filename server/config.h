@@ -65,6 +65,8 @@ struct Config {
   std::string data_dir;
   Endpoint peer_listen;    // defaults to this member's peer address
   Endpoint client_listen;  // defaults to this member's client address
+  // ZooKeeper's client protocol (zkserver/listener.h); off unless given.
+  std::optional<Endpoint> zookeeper_listen;
   paxos::Timing timing;
   // One slot in flight unless configured otherwise. The core allows a window
   // of W slots; with W = 64 the leader opened a slot per loop turn, each

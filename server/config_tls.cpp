@@ -65,6 +65,13 @@ std::string check_tls(const Config& config) {
   const int given = !config.tls_cert.empty() + !config.tls_key.empty() + !config.tls_ca.empty();
   if (given != 0 && given != 3) return "TLS needs all three of --tls-cert, --tls-key and --tls-ca";
   if (config.client_cert_auth && given == 0) return "--client-cert-auth needs TLS: --tls-cert, --tls-key and --tls-ca";
+  // The ZooKeeper listener speaks no TLS yet (docs/zookeeper.md): off
+  // loopback it needs the operator's word even when the other listeners
+  // have TLS.
+  if (config.zookeeper_listen && !loopback(config.zookeeper_listen->host) && !config.insecure_plaintext) {
+    return "this node would speak ZooKeeper's protocol on " + config.zookeeper_listen->to_string() +
+           ", off loopback, and that listener has no TLS yet: bind it to loopback, or give --insecure-plaintext";
+  }
   if (given == 3 || config.insecure_plaintext) return {};
   for (const Endpoint* listener : {&config.client_listen, &config.peer_listen}) {
     if (loopback(listener->host)) continue;
@@ -78,7 +85,8 @@ std::string check_tls(const Config& config) {
 }  // namespace detail
 
 bool Config::listens_off_loopback() const {
-  return !detail::loopback(client_listen.host) || !detail::loopback(peer_listen.host);
+  return !detail::loopback(client_listen.host) || !detail::loopback(peer_listen.host) ||
+         (zookeeper_listen && !detail::loopback(zookeeper_listen->host));
 }
 
 }  // namespace synod::server

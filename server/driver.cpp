@@ -104,8 +104,11 @@ void Driver::apply(const std::vector<paxos::ChosenEntry>& entries, int64_t now_u
       const auto& command = commands[i];
       observer_->command_applying(entry, i);
       const lockservice::ClientId client_id = options_.mutants.apply_without_client_id ? 0 : command.client_id;
-      auto result = machine_.apply(lockservice::LogEntry{entry.slot, i, client_id, command.seq, command.payload});
+      fired_.clear();
+      auto result = machine_.apply(lockservice::LogEntry{entry.slot, i, client_id, command.seq, command.payload},
+                                   fired_);
       observer_->command_applied(entry, i, result);
+      if (!fired_.empty()) observer_->znodes_changed(fired_);
       if (command.client_id == 0) continue;
       auto it = proposals_.find(ProposalKey{command.client_id, command.seq});
       if (it == proposals_.end()) continue;

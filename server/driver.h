@@ -131,6 +131,9 @@ class DriverObserver {
   virtual void command_applied(const paxos::ChosenEntry& /*entry*/, size_t /*index*/,
                                const lockservice::Result& /*result*/) {}
   virtual void entry_applied(const paxos::ChosenEntry& /*entry*/) {}
+  // The ZooKeeper namespace events one command fired (never empty), before
+  // its proposer is answered: the ZooKeeper listener's watches.
+  virtual void znodes_changed(const lockservice::ZnodeEvents& /*events*/) {}
   // A proposal of this node was applied `latency_us` after it was proposed.
   virtual void proposal_committed(int64_t /*latency_us*/) {}
   virtual void read_granted(const paxos::ReadGrant& /*grant*/) {}
@@ -274,6 +277,7 @@ class Driver {
   DriverObserver* const observer_;  // never null: no_observer_ if none
   std::unique_ptr<paxos::Replica> replica_;
   lockservice::StateMachine machine_;
+  lockservice::ZnodeEvents fired_;  // one command's, reused (apply)
   lockservice::SessionKeeper keeper_;
   int64_t takeover_credit_ms_ = 0;
   paxos::Slot applied_slot_ = paxos::kNoSlot;

@@ -1,4 +1,5 @@
 #include "server/node.h"
+#include "server/zookeeper_port.h"
 
 #include <algorithm>
 #include <atomic>
@@ -116,6 +117,9 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   std::unique_ptr<transport::PeerTransport> transport;
   std::unique_ptr<http::Api> api;
   std::unique_ptr<http::Server> http_server;
+  // ZooKeeper's protocol (--zookeeper-addr); the port outlives the listener.
+  std::unique_ptr<ZookeeperPort> zk_port;
+  std::unique_ptr<zkserver::Listener> zk_listener;
 
   // owner thread only
   bool flush_posted = false;
@@ -205,6 +209,9 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   }
   void command_applying(const paxos::ChosenEntry& entry, size_t index) override;
   void command_applied(const paxos::ChosenEntry& entry, size_t index, const lockservice::Result& result) override;
+  void znodes_changed(const lockservice::ZnodeEvents& events) override {
+    if (zk_port) zk_port->znodes_changed(events);
+  }
   void proposal_committed(int64_t latency_us) override {
     if (recording) metrics.commit_latency.observe(static_cast<double>(latency_us) / 1e6);
   }
@@ -222,6 +229,11 @@ struct Node::Impl final : http::NodeApi, http::ObservabilityApi, PeerServices::H
   void keep_alive_here(lockservice::SessionId session, lockservice::Credential credential,
                        std::function<void(http::KeepAliveOutcome)> done) override {
     keep_alive(session, std::move(credential), std::move(done));
+  }
+  void read_index_here(std::function<void(bool, NodeId, uint64_t)> done) override {
+    driver.read(
+        false, [done](const http::ReadContext& c) { done(c.ok, c.leader, c.revision); }, steady_us());
+    schedule_flush();
   }
   void run_storage_task(StorageThread::Task task) override { storage_thread->run_task(std::move(task)); }
   void post(std::function<void()> fn) override { asio::post(io, std::move(fn)); }
@@ -328,7 +340,12 @@ std::string Node::Impl::open() {
   if (auto error = open_storage(); !error.empty()) return error;
   if (auto error = load_bootstrap_token(config, bootstrap); !error.empty()) return error;
   if (auto error = open_transport(); !error.empty()) return error;
-  return open_http();
+  if (auto error = open_http(); !error.empty()) return error;
+  if (!config.zookeeper_listen) return {};
+  zk_port = std::make_unique<ZookeeperPort>(
+      io, driver, peers, *this, [this] { flush(); }, persistence::cluster_id_hex(cluster_id));
+  zk_listener = start_zookeeper(*zk_port, *config.zookeeper_listen, log);
+  return zk_listener ? "" : "cannot listen for ZooKeeper clients on " + config.zookeeper_listen->to_string();
 }
 
 std::string Node::Impl::open_storage() {
@@ -561,6 +578,7 @@ void Node::Impl::on_tick() {
   propose_bootstrap_token(now);
   transfers.observe(soft.leader, now);
   membership.observe(*replica, now);
+  if (zk_port) zk_port->note_counts(machine.counts());
   if (status_report.window_due(now)) status_report.close_windows(now);
   peers.resume_fetch(now);  // resume from what we hold
   if (stopping && (now >= stop_deadline_us || (soft.leader != config.id && soft.leader != paxos::kNoNode))) {
@@ -731,6 +749,7 @@ void Node::Impl::finish_stop() {
   signals.cancel();
   tls_reload.stop();
   http_server->stop();
+  if (zk_listener) zk_listener->stop();
   // In-flight syncs finish; their messages are not sent any more.
   storage_thread->drain_and_stop();
   transport->stop();

@@ -62,6 +62,14 @@ void PeerServices::on_forward_request(paxos::NodeId from, transport::ForwardRequ
     });
     return;
   }
+  if (request.kind == transport::ForwardRequest::Kind::read_index) {
+    // Answered as a command would be: applied with the revision, or not_leader.
+    host_.read_index_here([reply](bool ok, paxos::NodeId leader, uint64_t revision) {
+      reply(static_cast<uint8_t>(ok ? http::Outcome::Kind::applied : http::Outcome::Kind::not_leader), leader, revision,
+            {});
+    });
+    return;
+  }
   auto decoded = lockservice::decode(request.payload);
   if (!decoded.ok) return;
   if (!host_.is_leader()) {
@@ -92,7 +100,8 @@ void PeerServices::on_forward_reply(const transport::ForwardReply& reply) {
   if (reply.outcome <= static_cast<uint8_t>(http::Outcome::Kind::stopping)) {
     outcome.kind = static_cast<http::Outcome::Kind>(reply.outcome);
   }
-  if (outcome.kind == http::Outcome::Kind::applied) {
+  const bool read_index = pending.request.kind == transport::ForwardRequest::Kind::read_index;
+  if (outcome.kind == http::Outcome::Kind::applied && !read_index) {
     auto result = lockservice::decode_result(reply.payload);
     if (!result) outcome.kind = http::Outcome::Kind::timeout;  // unreadable: the outcome is unknown to us
     else outcome.result = std::move(*result);

@@ -65,6 +65,8 @@ class PeerServices {
                              std::function<void(http::Outcome)> done) = 0;
     virtual void keep_alive_here(lockservice::SessionId session, lockservice::Credential credential,
                                  std::function<void(http::KeepAliveOutcome)> done) = 0;
+    // A linearizable read's revision, here (the leader): ok false if none is allowed.
+    virtual void read_index_here(std::function<void(bool ok, paxos::NodeId leader, uint64_t revision)> done) = 0;
     virtual void run_storage_task(StorageThread::Task task) = 0;
     virtual void post(std::function<void()> fn) = 0;  // any thread: runs fn on the owner thread
     // Restores and installs a fetched snapshot (the node owns the state).

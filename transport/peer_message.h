@@ -52,7 +52,9 @@ struct SnapshotChunk {
 // keep-alive one way, an encoded result the other. Cheaper than forwarding
 // the client's HTTP request: the leader parses no HTTP and no JSON.
 struct ForwardRequest {
-  enum class Kind : uint8_t { propose = 0, keep_alive = 1 };
+  // read_index (protocol 4): the leader's revision after a linearizable
+  // read, for a follower's ZooKeeper read (zkserver/zk_node.h).
+  enum class Kind : uint8_t { propose = 0, keep_alive = 1, read_index = 2 };
   uint64_t request_id = 0;
   Kind kind = Kind::propose;
   uint64_t client_id = 0;

@@ -348,7 +348,7 @@ void get(Body& body, Nominate& m) {
 }
 void get(Body& body, ForwardRequest& m) {
   m.request_id = body.reader.varint();
-  m.kind = get_enum<ForwardRequest::Kind>(body, static_cast<uint8_t>(ForwardRequest::Kind::keep_alive), "forward kind");
+  m.kind = get_enum<ForwardRequest::Kind>(body, static_cast<uint8_t>(ForwardRequest::Kind::read_index), "forward kind");
   m.client_id = body.reader.varint();
   m.seq = body.reader.varint();
   m.payload = std::string(body.reader.bytes());

@@ -86,7 +86,9 @@ namespace synod::transport {
 
 // 2: the hello carries the config digest (issue 14). 3: a SnapshotChunk
 // carries the snapshot's configurations, not its member ids (issue 20).
-inline constexpr uint8_t kProtocolVersion = 3;
+// 4: a forward may ask for the leader's read index, and commands may be the
+// ZooKeeper namespace's (issue 22), which a build before it cannot apply.
+inline constexpr uint8_t kProtocolVersion = 4;
 inline constexpr std::string_view kFrameMagic = "SYNP";
 inline constexpr size_t kFrameHeaderBytes = 13;  // magic, version, length, crc32c
 

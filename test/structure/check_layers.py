@@ -31,7 +31,9 @@ ALLOWED = {
     "transport": {"base", "paxos", "net", "tls"},
     "http/text": set(),
     "http": {"base", "lockservice", "http/text", "net", "tls"},
-    "server": {"base", "paxos", "lockservice", "persistence", "transport", "http", "http/text", "tls"},
+    # the ZooKeeper listener: ZooKeeper's records, and the node through zkserver/zk_node.h
+    "zkserver": {"base", "lockservice", "zookeeper", "net", "tls"},
+    "server": {"base", "paxos", "lockservice", "persistence", "transport", "http", "http/text", "tls", "zkserver"},
     # synodctl: the HTTP client and the text codecs, and lockservice (backup files).
     "cli": {"base", "http", "http/text", "lockservice"},
 }

@@ -1,0 +1,117 @@
+// Internal to zkserver/: one client connection, on the listener's thread.
+//
+// Life: the first frame is a ConnectRequest (or the first four bytes are a
+// four-letter word, answered and closed). Its session is created, or an
+// existing one is taken over if its password matches and it is live; after
+// that, every frame is a RequestHeader and its record.
+//
+// Order (ZooKeeper's guarantees, per connection):
+// - Replies go out in request order: each request takes a slot in
+//   `pending_` and replies leave from the front as they complete.
+// - A reply that carries zxid r goes out only after every watch event of
+//   this connection through r: the reply of a write waits until this node
+//   has applied r (ZkNode::wait_applied), and a read runs on this node's
+//   state; the events of revisions up to r were posted to this thread by the
+//   owner thread before either callback, and events are written at once.
+//
+// The session: renewed at the leader every third of its timeout while the
+// client is heard from; a client silent for a whole timeout is cut off, and
+// its session then expires on its own, as ZooKeeper's does.
+#pragma once
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "zkserver/shared.h"
+#include "zookeeper/frame.h"
+#include "zookeeper/records.h"
+
+namespace synod::zkserver {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<Listener::Shared> shared, boost::asio::ip::tcp::socket socket, uint64_t id);
+  void start();
+  // A watch fired (listener thread).
+  void deliver(const lockservice::ZnodeEvent& event);
+  void close(std::string_view why);
+  uint64_t id() const { return id_; }
+
+ private:
+  using Error = zookeeper::Error;
+  // ---- bytes (connection.cpp)
+  void read_more();
+  void on_bytes(size_t n);
+  void on_frame(std::string frame);
+  void send(std::string bytes);
+  void write_more();
+  // ---- replies in order (connection.cpp)
+  uint64_t reserve();
+  // Completes a slot from any thread: the reply goes out in order.
+  void finish(uint64_t slot, std::string frame, int64_t zxid, bool close_after = false);
+  void flush_ready();
+  std::string reply(int32_t xid, int64_t zxid, Error error, std::string_view body = {}) const;
+  // ---- the session (session.cpp)
+  void on_connect(const std::string& frame);
+  void accept_session(const zookeeper::ConnectRequest& request, lockservice::SessionId session, int64_t timeout_ms,
+                      int64_t zxid);
+  void refuse_session(const zookeeper::ConnectRequest& request);
+  void start_renewals();
+  void renew();
+  std::string password(lockservice::SessionId session) const;
+  // ---- requests (requests.cpp, reads.cpp)
+  void on_request(const std::string& frame);
+  void dispatch(const zookeeper::RequestHeader& header, zookeeper::JuteReader& reader, uint64_t slot);
+  // `types`: a multi's op codes, in order.
+  void write(lockservice::Command command, int32_t xid, zookeeper::OpCode op, uint64_t slot,
+             std::vector<zookeeper::OpCode> types = {});
+  // On the owner thread: the reply of a write, from its result.
+  void answer_write(const lockservice::Result& result, uint64_t revision, int32_t xid, zookeeper::OpCode op,
+                    uint64_t slot, const std::vector<zookeeper::OpCode>& types);
+  void read_op(const zookeeper::RequestHeader& header, zookeeper::JuteReader& reader, uint64_t slot);
+  void set_watches(zookeeper::JuteReader& reader, bool v2, uint64_t slot);
+  void close_session(int32_t xid, uint64_t slot);
+  // ---- four-letter words (four_letter.cpp)
+  void four_letter(std::string_view word);
+
+  struct Pending {
+    bool ready = false;
+    bool close_after = false;
+    int64_t zxid = 0;
+    int64_t started_us = 0;
+    std::string frame;
+  };
+
+  std::shared_ptr<Listener::Shared> shared_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer renew_timer_;
+  const uint64_t id_;
+  zookeeper::FrameReader frames_;
+  std::array<char, 16384> buffer_{};
+  bool first_bytes_ = true;
+  bool connecting_ = false;  // the ConnectRequest is being answered
+  bool connected_ = false;   // a session is attached
+  bool closed_ = false;
+  bool reading_ = false;
+  bool close_when_written_ = false;  // a close or a four-letter word was answered
+  // Writing: `writing_` is on the wire, `queued_` waits for it.
+  std::string writing_, queued_;
+  std::deque<Pending> pending_;
+  uint64_t first_slot_ = 0;  // the slot of pending_.front()
+  lockservice::SessionId session_ = lockservice::kNoSession;
+  int64_t timeout_ms_ = 0;
+  int64_t heard_us_ = 0;  // when the client last sent anything
+  int64_t last_zxid_ = 0;
+  lockservice::ClientId client_id_ = 0;
+  uint64_t seq_ = 0;
+};
+
+int64_t now_us();
+
+}  // namespace synod::zkserver

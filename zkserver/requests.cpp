@@ -1,0 +1,232 @@
+// Requests after the handshake: their dispatch, and the writes (connection.h).
+#include <boost/asio/post.hpp>
+
+#include "zkserver/connection.h"
+#include "zkserver/convert.h"
+
+namespace synod::zkserver {
+
+namespace asio = boost::asio;
+namespace ls = lockservice;
+namespace zk = zookeeper;
+using zk::OpCode;
+
+namespace {
+
+template <typename Record>
+bool take(zk::JuteReader& reader, Record& record) {
+  record.decode(reader);
+  return zk::check_whole(reader, nullptr);
+}
+
+// The create ops of a request or of a multi, as a znode command.
+std::optional<ls::ZnodeCreate> create_command(OpCode op, const zk::CreateRequest& request, ls::SessionId session,
+                                              zk::Error& error) {
+  bool ttl = false;
+  auto mode = create_mode(op, request.flags, &ttl);
+  if (!mode) {
+    error = ttl ? zk::Error::unimplemented : zk::Error::bad_arguments;
+    return std::nullopt;
+  }
+  if (!request.acl || request.acl->empty()) {
+    error = zk::Error::invalid_acl;
+    return std::nullopt;
+  }
+  return ls::ZnodeCreate{request.path.value_or(""), request.data.value_or(""), from_wire(request.acl), *mode, session};
+}
+
+}  // namespace
+
+void Connection::on_request(const std::string& frame) {
+  zk::JuteReader reader(frame);
+  zk::RequestHeader header;
+  header.decode(reader);
+  if (!reader.ok()) return close("a bad RequestHeader: " + reader.error());
+  const uint64_t slot = reserve();
+  dispatch(header, reader, slot);
+}
+
+void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reader, uint64_t slot) {
+  const int32_t xid = header.xid;
+  auto fail = [&](zk::Error error) { finish(slot, reply(xid, last_zxid_, error), last_zxid_); };
+  const auto op = zk::op_code_from(header.type);
+  if (!op) return fail(zk::Error::unimplemented);
+  switch (*op) {
+    case OpCode::ping:
+      return finish(slot, reply(zk::kPingXid, last_zxid_, zk::Error::ok), last_zxid_);
+    case OpCode::close_session:
+      return close_session(xid, slot);
+    case OpCode::auth: {
+      // Recorded nowhere yet: znode ACLs are kept but not judged
+      // (docs/zookeeper.md), so every identity is as good as none.
+      zk::AuthPacket packet;
+      if (!take(reader, packet)) return fail(zk::Error::marshalling_error);
+      return finish(slot, reply(zk::kAuthXid, last_zxid_, zk::Error::ok), last_zxid_);
+    }
+    case OpCode::set_watches:
+    case OpCode::set_watches2:
+      return set_watches(reader, *op == OpCode::set_watches2, slot);
+    case OpCode::exists:
+    case OpCode::get_data:
+    case OpCode::get_acl:
+    case OpCode::get_children:
+    case OpCode::get_children2:
+    case OpCode::sync:
+      return read_op(header, reader, slot);
+    case OpCode::create:
+    case OpCode::create2:
+    case OpCode::create_container: {
+      zk::CreateRequest request;
+      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      zk::Error error = zk::Error::ok;
+      auto command = create_command(*op, request, session_, error);
+      if (!command) return fail(error);
+      return write(std::move(*command), xid, *op, slot);
+    }
+    case OpCode::delete_node: {
+      zk::DeleteRequest request;
+      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      return write(ls::ZnodeDelete{request.path.value_or(""), request.version, session_}, xid, *op, slot);
+    }
+    case OpCode::set_data: {
+      zk::SetDataRequest request;
+      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      return write(ls::ZnodeSetData{request.path.value_or(""), request.data.value_or(""), request.version, session_},
+                   xid, *op, slot);
+    }
+    case OpCode::check: {
+      zk::CheckVersionRequest request;
+      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      return write(ls::ZnodeCheck{request.path.value_or(""), request.version, session_}, xid, *op, slot);
+    }
+    case OpCode::multi: {
+      zk::MultiRequest request;
+      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      ls::ZnodeMulti multi;
+      multi.session = session_;
+      std::vector<OpCode> types;
+      for (const auto& one : request.ops) {
+        const auto type = static_cast<OpCode>(one.type);
+        types.push_back(type);
+        zk::Error error = zk::Error::ok;
+        if (const auto* create = std::get_if<zk::CreateRequest>(&one.request)) {
+          auto command = create_command(type, *create, session_, error);
+          if (!command) return fail(error);
+          multi.ops.push_back(std::move(*command));
+        } else if (const auto* del = std::get_if<zk::DeleteRequest>(&one.request)) {
+          multi.ops.push_back(ls::ZnodeDelete{del->path.value_or(""), del->version, session_});
+        } else if (const auto* set = std::get_if<zk::SetDataRequest>(&one.request)) {
+          multi.ops.push_back(ls::ZnodeSetData{set->path.value_or(""), set->data.value_or(""), set->version, session_});
+        } else if (const auto* check = std::get_if<zk::CheckVersionRequest>(&one.request)) {
+          multi.ops.push_back(ls::ZnodeCheck{check->path.value_or(""), check->version, session_});
+        } else {
+          // createTTL, or a read op (multiRead's) in a multi.
+          return fail(std::holds_alternative<zk::CreateTtlRequest>(one.request) ? zk::Error::unimplemented
+                                                                                : zk::Error::bad_arguments);
+        }
+      }
+      // An empty multi changes nothing; ZooKeeper answers it with no results.
+      if (multi.ops.empty()) {
+        return finish(slot, reply(xid, last_zxid_, zk::Error::ok, zk::encode_record(zk::MultiResponse{})), last_zxid_);
+      }
+      return write(std::move(multi), xid, *op, slot, std::move(types));
+    }
+    default:
+      // setACL, reconfig, the TTL and container-delete ops, multiRead,
+      // addWatch, removeWatches, checkWatches, getEphemerals,
+      // getAllChildrenNumber, whoAmI, sasl: docs/zookeeper.md.
+      return fail(zk::Error::unimplemented);
+  }
+}
+
+void Connection::write(ls::Command command, int32_t xid, OpCode op, uint64_t slot, std::vector<OpCode> types) {
+  auto self = shared_from_this();
+  shared_->node.propose(std::move(command), client_id_, ++seq_,
+                        [self, xid, op, slot, types = std::move(types)](Proposed proposed) mutable {
+                          if (proposed.kind != Proposed::Kind::applied) {
+                            // No leader, or the outcome is unknown: as a ZooKeeper server that
+                            // lost its quorum, close, and the client retries on another node.
+                            return asio::post(self->shared_->io, [self] { self->close("a write found no leader"); });
+                          }
+                          // The reply waits until this node has applied the write, so that the
+                          // watch events it fired here go out before it (connection.h).
+                          self->shared_->node.wait_applied(proposed.revision, 10'000,
+                                                           [self, xid, op, slot, types = std::move(types),
+                                                            proposed = std::move(proposed)](const Snapshot&) {
+                                                             self->answer_write(proposed.result, proposed.revision, xid,
+                                                                                op, slot, types);
+                                                           });
+                        });
+}
+
+void Connection::answer_write(const ls::Result& result, uint64_t revision, int32_t xid, OpCode op, uint64_t slot,
+                              const std::vector<OpCode>& types) {
+  const auto zxid = static_cast<int64_t>(revision);
+  const zk::Error error = error_of(result);
+  if (op == OpCode::multi) {
+    // A multi's header says ok; each op's result says how it ended.
+    if (error != zk::Error::ok && result.znodes.empty()) return finish(slot, reply(xid, zxid, error), zxid);
+    zk::MultiResponse response;
+    for (size_t i = 0; i < result.znodes.size(); ++i) {
+      const auto& one = result.znodes[i];
+      zk::MultiResult out;
+      if (error != zk::Error::ok) {
+        out.type = static_cast<int32_t>(OpCode::error);
+        out.err = static_cast<int32_t>(error_of(one.error));
+        out.response = zk::ErrorResponse{out.err};
+        response.results.push_back(std::move(out));
+        continue;
+      }
+      const OpCode type = i < types.size() ? types[i] : OpCode::check;
+      out.type = static_cast<int32_t>(type);
+      switch (type) {
+        case OpCode::create:
+          out.response = zk::CreateResponse{one.path};
+          break;
+        case OpCode::create2:
+        case OpCode::create_container:
+          out.response = zk::Create2Response{one.path, to_wire(one.stat)};
+          break;
+        case OpCode::set_data:
+          out.response = zk::SetDataResponse{to_wire(one.stat)};
+          break;
+        default:
+          break;  // delete, check: nothing
+      }
+      response.results.push_back(std::move(out));
+    }
+    return finish(slot, reply(xid, zxid, zk::Error::ok, zk::encode_record(response)), zxid);
+  }
+  if (error != zk::Error::ok) return finish(slot, reply(xid, zxid, error), zxid);
+  const ls::ZnodeOpResult one = result.znodes.empty() ? ls::ZnodeOpResult{} : result.znodes.front();
+  std::string body;
+  switch (op) {
+    case OpCode::create:
+      body = zk::encode_record(zk::CreateResponse{one.path});
+      break;
+    case OpCode::create2:
+    case OpCode::create_container:
+      body = zk::encode_record(zk::Create2Response{one.path, to_wire(one.stat)});
+      break;
+    case OpCode::set_data:
+      body = zk::encode_record(zk::SetDataResponse{to_wire(one.stat)});
+      break;
+    default:
+      break;  // delete, check: the header alone
+  }
+  finish(slot, reply(xid, zxid, zk::Error::ok, body), zxid);
+}
+
+void Connection::close_session(int32_t xid, uint64_t slot) {
+  auto self = shared_from_this();
+  shared_->node.propose(ls::DeleteSession{session_}, client_id_, ++seq_, [self, xid, slot](Proposed proposed) {
+    const auto zxid = static_cast<int64_t>(proposed.revision);
+    // Whatever the outcome, the client is done with this connection; an
+    // unknown one leaves the session to expire.
+    self->shared_->node.wait_applied(proposed.revision, 10'000, [self, xid, slot, zxid](const Snapshot&) {
+      self->finish(slot, self->reply(xid, zxid, zk::Error::ok), zxid, /*close_after=*/true);
+    });
+  });
+}
+
+}  // namespace synod::zkserver
