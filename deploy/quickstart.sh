@@ -10,6 +10,7 @@
 #                                    (with TLS if the cluster runs with it)
 #
 # Clients: 127.0.0.1:7001, 7002, 7003 (7004, 7005). Peers: 127.0.0.1:7101-7103 (7104-7105).
+# ZooKeeper's protocol: 127.0.0.1:7201-7203 (7204-7205).
 # Data, logs (appended, never overwritten) and pid files: .synod-quickstart/
 # (or $SYNOD_QUICKSTART_DIR), with its lock file beside it (.synod-quickstart.lock).
 # With --tls, deploy/certs.sh first makes what is missing of a development CA,
@@ -96,7 +97,7 @@ start_node() {  # start_node ID: in the background, appending to its log
   fi
   echo "=== $(date -u +%FT%TZ) quickstart starts node $id" >>"$data/node$id.log"
   "$binary" --id "$id" --peers "$peers" --clients "$clients" --data-dir "$data/node$id" \
-    --log-format text "${tls_flags[@]}" </dev/null >/dev/null 2>>"$data/node$id.log" 9>&- &
+    --zookeeper-addr "127.0.0.1:$((7200 + id))" --log-format text "${tls_flags[@]}" </dev/null >/dev/null 2>>"$data/node$id.log" 9>&- &
   echo $! >"$data/node$id.pid"
 }
 
@@ -253,6 +254,8 @@ echo "$running: $nodes nodes on 127.0.0.1 (leader: ${leader:-none yet})."
 for id in $ids; do
   echo "  node $id: pid $(cat "$data/node$id.pid")  clients $web://127.0.0.1:$((7000 + id))  peers 127.0.0.1:$((7100 + id))  log $data/node$id.log"
 done
+# ZooKeeper's protocol (docs/zookeeper.md), one line per node as DESIGN §7 pins it.
+for id in $ids; do echo "zookeeper 127.0.0.1:$((7200 + id))"; done
 cat <<MSG
 Try:
   $curl $web://127.0.0.1:7001/v1/cluster
