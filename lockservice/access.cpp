@@ -117,9 +117,10 @@ Needs needs_of(const Command& command) {
           }
         } else if constexpr (std::is_same_v<T, ZnodeCreate> || std::is_same_v<T, ZnodeDelete> ||
                              std::is_same_v<T, ZnodeSetData> || std::is_same_v<T, ZnodeCheck> ||
-                             std::is_same_v<T, ZnodeMulti>) {
-          // Nothing judges znode ACLs yet (issue 22): with auth on, only an
-          // administrator of the cluster changes the namespace.
+                             std::is_same_v<T, ZnodeMulti> || std::is_same_v<T, ZnodeSetAcl>) {
+          // Both must allow (issue 22): synod's rules, where with auth on only
+          // an administrator of the cluster changes the namespace, and then
+          // each znode's own ACL (znodes.cpp).
           needs.name(AclSpace::cluster, "", Permission::admin);
           needs.session(c.session);
         } else {

@@ -389,7 +389,8 @@ const char* command_name(const Command& command) {
                                            "znode_delete",
                                            "znode_set_data",
                                            "znode_check",
-                                           "znode_multi"};
+                                           "znode_multi",
+                                           "znode_set_acl"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

@@ -15,7 +15,7 @@
 //            as varints (signed ones zigzag), strings as length-prefixed
 //            bytes, optionals as a presence byte then the value, vectors as a
 //            count then elements, a variant as its index then its fields.
-//            The znode commands (tags 19-23, issue 22) are encoded in
+//            The znode commands (tags 19-24, issue 22) are encoded in
 //            znode_command.cpp, the same way; a multi's ops without their
 //            session. New alternatives need no new format version, but an
 //            older build answers their tags invalid_argument: a member on it
@@ -236,15 +236,17 @@ struct DeleteRule {
 struct ZnodeCreate {
   std::string path;  // a sequential create appends the parent's cversion, "%010d"
   std::string data;
-  std::vector<ZnodeAcl> acl;  // kept as sent: nothing judges it yet
+  std::vector<ZnodeAcl> acl;  // as sent; fixed up (znode_fix_acl) when applied
   ZnodeMode mode = ZnodeMode::persistent;
   SessionId session = kNoSession;
+  ZnodeIds ids;  // who the request acts as (znode_types.h)
   bool operator==(const ZnodeCreate&) const = default;
 };
 struct ZnodeDelete {
   std::string path;
   int32_t version = -1;
   SessionId session = kNoSession;
+  ZnodeIds ids;
   bool operator==(const ZnodeDelete&) const = default;
 };
 struct ZnodeSetData {
@@ -252,6 +254,7 @@ struct ZnodeSetData {
   std::string data;
   int32_t version = -1;
   SessionId session = kNoSession;
+  ZnodeIds ids;
   bool operator==(const ZnodeSetData&) const = default;
 };
 // Changes nothing: the znode exists with `version` (-1: any).
@@ -259,24 +262,36 @@ struct ZnodeCheck {
   std::string path;
   int32_t version = -1;
   SessionId session = kNoSession;
+  ZnodeIds ids;
   bool operator==(const ZnodeCheck&) const = default;
 };
-// Inside a multi an op's own session is not encoded: the multi's acts for
-// every op. Tags of the ops on the wire: their index here.
+// Inside a multi an op's own session and ids are not encoded: the multi's
+// act for every op. Tags of the ops on the wire: their index here.
 using ZnodeOp = std::variant<ZnodeCreate, ZnodeDelete, ZnodeSetData, ZnodeCheck>;
 // All ops apply, in order and at one revision, or none does (ZooKeeper's
 // multi): the result has one ZnodeOpResult per op.
 struct ZnodeMulti {
   std::vector<ZnodeOp> ops;
   SessionId session = kNoSession;
+  ZnodeIds ids;
   bool operator==(const ZnodeMulti&) const = default;
+};
+// setACL: replaces the ACL if `version` (-1: any) is the aversion, and
+// raises the aversion. Fires no watch, as ZooKeeper's does not.
+struct ZnodeSetAcl {
+  std::string path;
+  std::vector<ZnodeAcl> acl;
+  int32_t version = -1;
+  SessionId session = kNoSession;
+  ZnodeIds ids;
+  bool operator==(const ZnodeSetAcl&) const = default;
 };
 
 // Tags are the index in this list and are on the wire: append only.
 using Command =
     std::variant<CreateSession, DeleteSession, RenewSessions, ExpireSession, Acquire, Release, ForceRelease, Campaign,
                  Proclaim, Resign, Put, DeleteKey, Txn, CreateSessionAnd, SetAuth, CreateToken, RevokeToken, PutRule,
-                 DeleteRule, ZnodeCreate, ZnodeDelete, ZnodeSetData, ZnodeCheck, ZnodeMulti>;
+                 DeleteRule, ZnodeCreate, ZnodeDelete, ZnodeSetData, ZnodeCheck, ZnodeMulti, ZnodeSetAcl>;
 
 // Encodes `command` with `time_ms` and the request's credential in the header.
 std::string encode(const Command& command, int64_t time_ms, const Credential& credential = {});

@@ -232,6 +232,7 @@ Result Machine::dispatch(const Command& command, ClientId client_id, uint64_t se
     Result operator()(const ZnodeSetData& c) { return m.znode_set_data(c); }
     Result operator()(const ZnodeCheck& c) { return m.znode_check(c); }
     Result operator()(const ZnodeMulti& c) { return m.znode_multi(c); }
+    Result operator()(const ZnodeSetAcl& c) { return m.znode_set_acl(c); }
   };
   return std::visit(Visitor{*this, client_id, seq}, command);
 }
@@ -294,7 +295,8 @@ SessionId Machine::owner_of(const Command& command, const Result& result) const 
         } else if constexpr (std::is_same_v<T, Acquire> || std::is_same_v<T, Release> || std::is_same_v<T, Campaign> ||
                              std::is_same_v<T, Resign> || std::is_same_v<T, Put> || std::is_same_v<T, ZnodeCreate> ||
                              std::is_same_v<T, ZnodeDelete> || std::is_same_v<T, ZnodeSetData> ||
-                             std::is_same_v<T, ZnodeCheck> || std::is_same_v<T, ZnodeMulti>) {
+                             std::is_same_v<T, ZnodeCheck> || std::is_same_v<T, ZnodeMulti> ||
+                             std::is_same_v<T, ZnodeSetAcl>) {
           return c.session;
         } else {
           return kNoSession;

@@ -313,10 +313,13 @@ class Machine {
   Result znode_set_data(const ZnodeSetData& command);
   Result znode_check(const ZnodeCheck& command);
   Result znode_multi(const ZnodeMulti& command);
-  ZnodeOutcome create_op(const ZnodeCreate& command, SessionId session);
-  ZnodeOutcome delete_op(const ZnodeDelete& command, SessionId session);
-  ZnodeOutcome set_data_op(const ZnodeSetData& command, SessionId session);
-  ZnodeOutcome check_op(const ZnodeCheck& command, SessionId session);
+  Result znode_set_acl(const ZnodeSetAcl& command);
+  // A multi's ops act for its session and ids.
+  ZnodeOutcome create_op(const ZnodeCreate& command, SessionId session, const ZnodeIds& ids);
+  ZnodeOutcome delete_op(const ZnodeDelete& command, SessionId session, const ZnodeIds& ids);
+  ZnodeOutcome set_data_op(const ZnodeSetData& command, SessionId session, const ZnodeIds& ids);
+  ZnodeOutcome check_op(const ZnodeCheck& command, SessionId session, const ZnodeIds& ids);
+  ZnodeOutcome set_acl_op(const ZnodeSetAcl& command);
   ZnodeOutcome znode_session_problem(SessionId session, bool ephemeral) const;
   ZnodeStat znode_stat_of(const Znode& node) const;
   // Every znode enters and leaves the tree through these two: they keep the

@@ -15,6 +15,7 @@ void put_fields(Writer& w, const ZnodeDelete& c);
 void put_fields(Writer& w, const ZnodeSetData& c);
 void put_fields(Writer& w, const ZnodeCheck& c);
 void put_fields(Writer& w, const ZnodeMulti& c);
+void put_fields(Writer& w, const ZnodeSetAcl& c);
 
 // Each leaves the Reader failed on bad input; the caller checks once.
 void get_fields(Reader& r, ZnodeCreate& c);
@@ -22,5 +23,6 @@ void get_fields(Reader& r, ZnodeDelete& c);
 void get_fields(Reader& r, ZnodeSetData& c);
 void get_fields(Reader& r, ZnodeCheck& c);
 void get_fields(Reader& r, ZnodeMulti& c);
+void get_fields(Reader& r, ZnodeSetAcl& c);
 
 }  // namespace synod::lockservice

@@ -25,16 +25,51 @@ size_t get_count(Reader& r) {
   return static_cast<size_t>(count);
 }
 
-// ---- the fields without the session (a multi's ops) ----
+void put_acl(Writer& w, const std::vector<ZnodeAcl>& acl) {
+  w.varint(acl.size());
+  for (const ZnodeAcl& entry : acl) {
+    w.svarint(entry.perms);
+    w.bytes(entry.scheme);
+    w.bytes(entry.id);
+  }
+}
+void get_acl(Reader& r, std::vector<ZnodeAcl>& acl) {
+  const size_t count = get_count(r);
+  acl.reserve(count);
+  for (size_t i = 0; i < count && r.ok(); ++i) {
+    ZnodeAcl entry;
+    entry.perms = get_int32(r);
+    entry.scheme = get_string(r);
+    entry.id = get_string(r);
+    acl.push_back(std::move(entry));
+  }
+}
+// Who the request acts as, after its session.
+void put_actor(Writer& w, SessionId session, const ZnodeIds& ids) {
+  w.varint(session);
+  w.varint(ids.size());
+  for (const ZnodeId& id : ids) {
+    w.bytes(id.scheme);
+    w.bytes(id.id);
+  }
+}
+void get_actor(Reader& r, SessionId& session, ZnodeIds& ids) {
+  session = r.varint();
+  const size_t count = get_count(r);
+  ids.reserve(count);
+  for (size_t i = 0; i < count && r.ok(); ++i) {
+    ZnodeId id;
+    id.scheme = get_string(r);
+    id.id = get_string(r);
+    ids.push_back(std::move(id));
+  }
+}
+
+// ---- the fields without the session and ids (a multi's ops) ----
 void put_body(Writer& w, const ZnodeCreate& c) {
   w.bytes(c.path);
   w.bytes(c.data);
-  w.varint(c.acl.size());
-  for (const ZnodeAcl& acl : c.acl) {
-    w.svarint(acl.perms);
-    w.bytes(acl.scheme);
-    w.bytes(acl.id);
-  }
+  put_acl(w, c.acl);
   w.u8(static_cast<uint8_t>(c.mode));
 }
 void put_body(Writer& w, const ZnodeDelete& c) {
@@ -54,15 +89,7 @@ void put_body(Writer& w, const ZnodeCheck& c) {
 void get_body(Reader& r, ZnodeCreate& c) {
   c.path = get_string(r);
   c.data = get_string(r);
-  const size_t count = get_count(r);
-  c.acl.reserve(count);
-  for (size_t i = 0; i < count && r.ok(); ++i) {
-    ZnodeAcl acl;
-    acl.perms = get_int32(r);
-    acl.scheme = get_string(r);
-    acl.id = get_string(r);
-    c.acl.push_back(std::move(acl));
-  }
+  get_acl(r, c.acl);
   const uint8_t mode = r.u8();
   if (mode > kZnodeModeMax) r.fail();
   c.mode = static_cast<ZnodeMode>(mode > kZnodeModeMax ? 0 : mode);
@@ -90,19 +117,19 @@ bool get_op(Reader& r, uint8_t tag, ZnodeOp& out) {
 
 void put_fields(Writer& w, const ZnodeCreate& c) {
   put_body(w, c);
-  w.varint(c.session);
+  put_actor(w, c.session, c.ids);
 }
 void put_fields(Writer& w, const ZnodeDelete& c) {
   put_body(w, c);
-  w.varint(c.session);
+  put_actor(w, c.session, c.ids);
 }
 void put_fields(Writer& w, const ZnodeSetData& c) {
   put_body(w, c);
-  w.varint(c.session);
+  put_actor(w, c.session, c.ids);
 }
 void put_fields(Writer& w, const ZnodeCheck& c) {
   put_body(w, c);
-  w.varint(c.session);
+  put_actor(w, c.session, c.ids);
 }
 void put_fields(Writer& w, const ZnodeMulti& c) {
   w.varint(c.ops.size());
@@ -110,24 +137,30 @@ void put_fields(Writer& w, const ZnodeMulti& c) {
     w.u8(static_cast<uint8_t>(op.index()));
     std::visit([&w](const auto& o) { put_body(w, o); }, op);
   }
-  w.varint(c.session);
+  put_actor(w, c.session, c.ids);
+}
+void put_fields(Writer& w, const ZnodeSetAcl& c) {
+  w.bytes(c.path);
+  put_acl(w, c.acl);
+  w.svarint(c.version);
+  put_actor(w, c.session, c.ids);
 }
 
 void get_fields(Reader& r, ZnodeCreate& c) {
   get_body(r, c);
-  c.session = r.varint();
+  get_actor(r, c.session, c.ids);
 }
 void get_fields(Reader& r, ZnodeDelete& c) {
   get_body(r, c);
-  c.session = r.varint();
+  get_actor(r, c.session, c.ids);
 }
 void get_fields(Reader& r, ZnodeSetData& c) {
   get_body(r, c);
-  c.session = r.varint();
+  get_actor(r, c.session, c.ids);
 }
 void get_fields(Reader& r, ZnodeCheck& c) {
   get_body(r, c);
-  c.session = r.varint();
+  get_actor(r, c.session, c.ids);
 }
 void get_fields(Reader& r, ZnodeMulti& c) {
   const size_t count = get_count(r);
@@ -137,7 +170,13 @@ void get_fields(Reader& r, ZnodeMulti& c) {
     if (!get_op(r, r.u8(), op)) r.fail();
     c.ops.push_back(std::move(op));
   }
-  c.session = r.varint();
+  get_actor(r, c.session, c.ids);
+}
+void get_fields(Reader& r, ZnodeSetAcl& c) {
+  c.path = get_string(r);
+  get_acl(r, c.acl);
+  c.version = get_int32(r);
+  get_actor(r, c.session, c.ids);
 }
 
 }  // namespace synod::lockservice

@@ -27,11 +27,13 @@ enum class ZkError : int32_t {
   runtime_inconsistency = -2,  // a multi's op after the one that failed
   bad_arguments = -8,          // a bad path, data or ACL too large, a special node deleted
   no_node = -101,
+  no_auth = -102,  // the znode's ACL does not allow the op to the request's ids
   bad_version = -103,
   no_children_for_ephemerals = -108,
   node_exists = -110,
   not_empty = -111,
   session_expired = -112,  // the request's session is not live (or an ephemeral without one)
+  invalid_acl = -114,      // an empty ACL, an unknown scheme, a bad id, or "auth" with no ids to give
   quota_exceeded = -125,   // a count or byte bound of the namespace (ZnodeLimits)
 };
 // ZooKeeper's name in lower camel case ("noNode"); "unknown" otherwise.
@@ -56,7 +58,16 @@ constexpr bool is_sequential(ZnodeMode mode) {
   return mode == ZnodeMode::persistent_sequential || mode == ZnodeMode::ephemeral_sequential;
 }
 
-// One ACL entry, kept as the client sent it: nothing judges ACLs yet.
+// ZooDefs.Perms: the bits of an ACL entry's perms.
+inline constexpr int32_t kZnodePermRead = 1 << 0;    // getData, getChildren, getACL (or admin), check
+inline constexpr int32_t kZnodePermWrite = 1 << 1;   // setData
+inline constexpr int32_t kZnodePermCreate = 1 << 2;  // create a child
+inline constexpr int32_t kZnodePermDelete = 1 << 3;  // delete a child
+inline constexpr int32_t kZnodePermAdmin = 1 << 4;   // setACL
+inline constexpr int32_t kZnodePermAll = 31;
+
+// One ACL entry, as the znode keeps it: after the "auth" scheme is
+// expanded (znode_acl.cpp).
 struct ZnodeAcl {
   int32_t perms = 0;   // ZooDefs.Perms bits
   std::string scheme;  // "world", "digest", ...
@@ -65,6 +76,29 @@ struct ZnodeAcl {
 };
 inline constexpr size_t kZnodeAclEntriesMax = 64;
 inline constexpr size_t kZnodeAclTextBytesMax = 1024;  // a scheme and an id together
+
+// Who a ZooKeeper request acts as: its connection's identities, such as
+// ("ip", "127.0.0.1") and, after addauth digest, ("digest",
+// "user:base64(sha1(user:password))"). Every znode command carries them, so
+// that the ACL is judged where the command applies, the same on every
+// replica. world:anyone needs none.
+struct ZnodeId {
+  std::string scheme;
+  std::string id;
+  bool operator==(const ZnodeId&) const = default;
+};
+using ZnodeIds = std::vector<ZnodeId>;
+inline constexpr size_t kZnodeIdsMax = 16;
+
+// ZooKeeper's checkACL: whether an entry of `acl` grants any bit of `perms`
+// to `ids` (world:anyone, an equal digest id, an ip id whose address or
+// network holds the request's ip). An empty ACL allows everything.
+bool znode_acl_allows(const std::vector<ZnodeAcl>& acl, const ZnodeIds& ids, int32_t perms);
+// ZooKeeper's fixupACL: refuses an empty ACL, an unknown scheme (world,
+// digest and ip are known) or a bad id, expands each "auth" entry into one
+// per digest id of `ids` (none: refused), and drops duplicates. Empty if
+// valid, else why (invalid_acl).
+std::string znode_fix_acl(std::vector<ZnodeAcl>& acl, const ZnodeIds& ids);
 
 // ZooKeeper's Stat, field for field and in its order. The zxids are synod
 // revisions (types.h): the revision of the command that made the change.
@@ -125,6 +159,7 @@ struct ZnodeView {
 struct ZnodeChildren {
   std::vector<std::string> children;  // names, not paths, in byte order
   ZnodeStat stat;                     // the parent's
+  std::vector<ZnodeAcl> acl;          // the parent's, for the reader's READ check
 };
 
 // ---- bounds (STYLE §7) ----

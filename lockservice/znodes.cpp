@@ -56,6 +56,10 @@ const char* zk_error_name(ZkError error) {
       return "notEmpty";
     case ZkError::session_expired:
       return "sessionExpired";
+    case ZkError::no_auth:
+      return "noAuth";
+    case ZkError::invalid_acl:
+      return "invalidACL";
     case ZkError::quota_exceeded:
       return "quotaExceeded";
   }
@@ -190,10 +194,13 @@ Status status_of(ZkError error) {
       return Status::guard_failed;
     case ZkError::session_expired:
       return Status::session_expired;
+    case ZkError::no_auth:
+      return Status::permission_denied;
     case ZkError::quota_exceeded:
       return Status::limit_exceeded;
     case ZkError::runtime_inconsistency:
     case ZkError::bad_arguments:
+    case ZkError::invalid_acl:
       return Status::invalid_argument;
   }
   return Status::invalid_argument;
@@ -300,7 +307,7 @@ ZnodeOutcome Machine::znode_session_problem(SessionId session, bool ephemeral) c
 }
 
 // ---- the ops ----
-ZnodeOutcome Machine::create_op(const ZnodeCreate& c, SessionId session) {
+ZnodeOutcome Machine::create_op(const ZnodeCreate& c, SessionId session, const ZnodeIds& ids) {
   const ZnodeLimits& z = config_.znodes;
   if (ZnodeOutcome o = znode_session_problem(session, is_ephemeral(c.mode)); o.result.error != ZkError::ok) return o;
   const bool sequential = is_sequential(c.mode);
@@ -318,11 +325,15 @@ ZnodeOutcome Machine::create_op(const ZnodeCreate& c, SessionId session) {
       return refused(ZkError::bad_arguments, "an ACL entry is too long", Status::too_large);
   }
   if (c.path == "/" && !sequential) return refused(ZkError::node_exists, "znode / exists");
+  std::vector<ZnodeAcl> acl = c.acl;
+  if (const std::string why = znode_fix_acl(acl, ids); !why.empty()) return refused(ZkError::invalid_acl, why);
   // The parent of "/a/" (sequential) is "/a".
   const size_t slash = c.path.rfind('/');
   const std::string parent_path = slash == 0 ? "/" : c.path.substr(0, slash);
   auto parent = znodes_.find(parent_path);
   if (parent == znodes_.end()) return refused(ZkError::no_node, "no znode " + parent_path + " to create under");
+  if (!znode_acl_allows(parent->second.acl, ids, kZnodePermCreate))
+    return refused(ZkError::no_auth, "the ACL of " + parent_path + " does not allow create");
   std::string path = c.path;
   if (sequential) {
     char suffix[16];
@@ -340,7 +351,7 @@ ZnodeOutcome Machine::create_op(const ZnodeCreate& c, SessionId session) {
     return refused(ZkError::quota_exceeded, "znode " + parent_path + " has too many children");
   Znode node;
   node.data = c.data;
-  node.acl = c.acl;
+  node.acl = std::move(acl);
   node.czxid = node.mzxid = node.pzxid = revision_;
   node.ctime_ms = node.mtime_ms = log_time_ms_;
   node.kind = is_ephemeral(c.mode)             ? ZnodeKind::ephemeral
@@ -366,10 +377,15 @@ ZnodeOutcome Machine::create_op(const ZnodeCreate& c, SessionId session) {
   return outcome;
 }
 
-ZnodeOutcome Machine::delete_op(const ZnodeDelete& c, SessionId session) {
+ZnodeOutcome Machine::delete_op(const ZnodeDelete& c, SessionId session, const ZnodeIds& ids) {
   if (ZnodeOutcome o = znode_session_problem(session, false); o.result.error != ZkError::ok) return o;
   if (const std::string why = znode_path_problem(c.path); !why.empty()) return refused(ZkError::bad_arguments, why);
   if (special_path(c.path)) return refused(ZkError::bad_arguments, "znode " + c.path + " is ZooKeeper's own");
+  // ZooKeeper judges the parent's ACL before it looks for the znode.
+  if (auto up = znodes_.find(parent_of(c.path)); up != znodes_.end()) {
+    if (!znode_acl_allows(up->second.acl, ids, kZnodePermDelete))
+      return refused(ZkError::no_auth, "the ACL of " + up->first + " does not allow delete");
+  }
   auto it = znodes_.find(c.path);
   if (it == znodes_.end()) return refused(ZkError::no_node, "no znode " + c.path);
   const Znode& node = it->second;
@@ -394,7 +410,7 @@ ZnodeOutcome Machine::delete_op(const ZnodeDelete& c, SessionId session) {
   return {};
 }
 
-ZnodeOutcome Machine::set_data_op(const ZnodeSetData& c, SessionId session) {
+ZnodeOutcome Machine::set_data_op(const ZnodeSetData& c, SessionId session, const ZnodeIds& ids) {
   const ZnodeLimits& z = config_.znodes;
   if (ZnodeOutcome o = znode_session_problem(session, false); o.result.error != ZkError::ok) return o;
   if (const std::string why = znode_path_problem(c.path); !why.empty()) return refused(ZkError::bad_arguments, why);
@@ -404,6 +420,8 @@ ZnodeOutcome Machine::set_data_op(const ZnodeSetData& c, SessionId session) {
   auto it = znodes_.find(c.path);
   if (it == znodes_.end()) return refused(ZkError::no_node, "no znode " + c.path);
   Znode& node = it->second;
+  if (!znode_acl_allows(node.acl, ids, kZnodePermWrite))
+    return refused(ZkError::no_auth, "the ACL of " + c.path + " does not allow setData");
   if (c.version != -1 && c.version != node.version)
     return refused(ZkError::bad_version, version_message(c.path, c.version, node.version));
   if (znode_bytes_ - node.data.size() + c.data.size() > z.store_bytes_max)
@@ -427,14 +445,52 @@ ZnodeOutcome Machine::set_data_op(const ZnodeSetData& c, SessionId session) {
   return outcome;
 }
 
-ZnodeOutcome Machine::check_op(const ZnodeCheck& c, SessionId session) {
+ZnodeOutcome Machine::check_op(const ZnodeCheck& c, SessionId session, const ZnodeIds& ids) {
   if (ZnodeOutcome o = znode_session_problem(session, false); o.result.error != ZkError::ok) return o;
   if (const std::string why = znode_path_problem(c.path); !why.empty()) return refused(ZkError::bad_arguments, why);
   auto it = znodes_.find(c.path);
   if (it == znodes_.end()) return refused(ZkError::no_node, "no znode " + c.path);
+  if (!znode_acl_allows(it->second.acl, ids, kZnodePermRead))
+    return refused(ZkError::no_auth, "the ACL of " + c.path + " does not allow read");
   if (c.version != -1 && c.version != it->second.version)
     return refused(ZkError::bad_version, version_message(c.path, c.version, it->second.version));
   return {};
+}
+
+// PrepRequestProcessor's setACL: the ACL fixed up first, then the znode,
+// its ADMIN permission and the aversion. No watch fires and mzxid stays.
+ZnodeOutcome Machine::set_acl_op(const ZnodeSetAcl& c) {
+  if (ZnodeOutcome o = znode_session_problem(c.session, false); o.result.error != ZkError::ok) return o;
+  if (const std::string why = znode_path_problem(c.path); !why.empty()) return refused(ZkError::bad_arguments, why);
+  if (c.acl.size() > kZnodeAclEntriesMax)
+    return refused(ZkError::bad_arguments, "an ACL has at most " + std::to_string(kZnodeAclEntriesMax) + " entries",
+                   Status::too_large);
+  for (const ZnodeAcl& entry : c.acl) {
+    if (entry.scheme.size() + entry.id.size() > kZnodeAclTextBytesMax)
+      return refused(ZkError::bad_arguments, "an ACL entry is too long", Status::too_large);
+  }
+  std::vector<ZnodeAcl> acl = c.acl;
+  if (const std::string why = znode_fix_acl(acl, c.ids); !why.empty()) return refused(ZkError::invalid_acl, why);
+  auto it = znodes_.find(c.path);
+  if (it == znodes_.end()) return refused(ZkError::no_node, "no znode " + c.path);
+  Znode& node = it->second;
+  if (!znode_acl_allows(node.acl, c.ids, kZnodePermAdmin))
+    return refused(ZkError::no_auth, "the ACL of " + c.path + " does not allow setACL");
+  if (c.version != -1 && c.version != node.aversion)
+    return refused(ZkError::bad_version, "znode " + c.path + " has ACL version " + std::to_string(node.aversion) +
+                                             ", not " + std::to_string(c.version));
+  const size_t before = znode_bytes(it->first, node);
+  std::swap(node.acl, acl);
+  const size_t after = znode_bytes(it->first, node);
+  if (znode_bytes_ - before + after > config_.znodes.store_bytes_max) {
+    std::swap(node.acl, acl);  // the old one back
+    return refused(ZkError::quota_exceeded, "the znode space is full");
+  }
+  znode_bytes_ = znode_bytes_ - before + after;
+  node.aversion = next_version(node.aversion);
+  ZnodeOutcome outcome;
+  outcome.result.stat = znode_stat_of(node);
+  return outcome;
 }
 
 // ---- the commands ----
@@ -449,10 +505,11 @@ Result result_of(ZnodeOutcome outcome) {
 }
 }  // namespace
 
-Result Machine::znode_create(const ZnodeCreate& c) { return result_of(create_op(c, c.session)); }
-Result Machine::znode_delete(const ZnodeDelete& c) { return result_of(delete_op(c, c.session)); }
-Result Machine::znode_set_data(const ZnodeSetData& c) { return result_of(set_data_op(c, c.session)); }
-Result Machine::znode_check(const ZnodeCheck& c) { return result_of(check_op(c, c.session)); }
+Result Machine::znode_create(const ZnodeCreate& c) { return result_of(create_op(c, c.session, c.ids)); }
+Result Machine::znode_delete(const ZnodeDelete& c) { return result_of(delete_op(c, c.session, c.ids)); }
+Result Machine::znode_set_data(const ZnodeSetData& c) { return result_of(set_data_op(c, c.session, c.ids)); }
+Result Machine::znode_check(const ZnodeCheck& c) { return result_of(check_op(c, c.session, c.ids)); }
+Result Machine::znode_set_acl(const ZnodeSetAcl& c) { return result_of(set_acl_op(c)); }
 
 Result Machine::znode_multi(const ZnodeMulti& c) {
   const ZnodeLimits& z = config_.znodes;
@@ -478,14 +535,14 @@ Result Machine::znode_multi(const ZnodeMulti& c) {
         [&](const auto& op) {
           using T = std::decay_t<decltype(op)>;
           if constexpr (std::is_same_v<T, ZnodeCreate>) {
-            return create_op(op, c.session);
+            return create_op(op, c.session, c.ids);
           } else if constexpr (std::is_same_v<T, ZnodeDelete>) {
-            return delete_op(op, c.session);
+            return delete_op(op, c.session, c.ids);
           } else if constexpr (std::is_same_v<T, ZnodeSetData>) {
-            return set_data_op(op, c.session);
+            return set_data_op(op, c.session, c.ids);
           } else {
             static_assert(std::is_same_v<T, ZnodeCheck>, "every op of a multi is applied");
-            return check_op(op, c.session);
+            return check_op(op, c.session, c.ids);
           }
         },
         c.ops[i]);
@@ -570,6 +627,7 @@ std::optional<ZnodeChildren> Machine::znode_children(std::string_view path) cons
   ZnodeChildren out;
   out.children.assign(it->second.children.begin(), it->second.children.end());
   out.stat = znode_stat_of(it->second);
+  out.acl = it->second.acl;
   return out;
 }
 

@@ -19,6 +19,9 @@ Connection::Connection(std::shared_ptr<Listener::Shared> shared, asio::ip::tcp::
 
 void Connection::start() {
   heard_us_ = now_us();
+  boost::system::error_code ec;
+  const auto remote = socket_.remote_endpoint(ec);
+  if (!ec) ids_.push_back(lockservice::ZnodeId{"ip", remote.address().to_string()});
   read_more();
 }
 

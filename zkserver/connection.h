@@ -77,6 +77,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read_op(const zookeeper::RequestHeader& header, zookeeper::JuteReader& reader, uint64_t slot);
   void set_watches(zookeeper::JuteReader& reader, bool v2, uint64_t slot);
   void close_session(int32_t xid, uint64_t slot);
+  void add_auth(zookeeper::JuteReader& reader, uint64_t slot);
   // ---- four-letter words (four_letter.cpp)
   void four_letter(std::string_view word);
 
@@ -106,7 +107,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t first_slot_ = 0;  // the slot of pending_.front()
   lockservice::SessionId session_ = lockservice::kNoSession;
   int64_t timeout_ms_ = 0;
-  int64_t heard_us_ = 0;  // when the client last sent anything
+  int64_t heard_us_ = 0;    // when the client last sent anything
+  int64_t renewed_us_ = 0;  // the last renewal tick
+  // Who this connection's requests act as: its ip, and each addauth digest
+  // (lockservice/znode_types.h). Every write carries them.
+  lockservice::ZnodeIds ids_;
   int64_t last_zxid_ = 0;
   lockservice::ClientId client_id_ = 0;
   uint64_t seq_ = 0;

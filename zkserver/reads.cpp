@@ -1,6 +1,8 @@
 // Reads and watch registrations (connection.h). Every read is linearizable
 // (ZkNode::read) and runs on the node's owner thread, where the watch it
-// sets is registered before any later change can be applied.
+// sets is registered before any later change can be applied. Reads are
+// judged by the znode's ACL here, as ZooKeeper's FinalRequestProcessor
+// does (exists and sync by none).
 #include <boost/asio/post.hpp>
 
 #include "zkserver/connection.h"
@@ -68,7 +70,7 @@ void Connection::read_op(const zk::RequestHeader& header, zk::JuteReader& reader
     return finish(slot, reply(xid, last_zxid_, zk::Error::bad_arguments), last_zxid_);
   }
   auto self = shared_from_this();
-  shared_->node.read([self, op, xid, path = std::move(path), watch, slot](const Snapshot& snapshot) {
+  shared_->node.read([self, op, xid, path = std::move(path), watch, slot, ids = ids_](const Snapshot& snapshot) {
     if (!snapshot.ok) {
       return asio::post(self->shared_->io, [self] { self->close("no linearizable read here"); });
     }
@@ -89,6 +91,10 @@ void Connection::read_op(const zk::RequestHeader& header, zk::JuteReader& reader
       case OpCode::get_acl: {
         const auto view = machine.znode(path);
         if (!view) return answer(zk::Error::no_node);
+        // getACL needs READ or ADMIN (ZOOKEEPER-1392), getData READ; no
+        // watch is set on a refusal.
+        const int32_t perms = op == OpCode::get_acl ? ls::kZnodePermRead | ls::kZnodePermAdmin : ls::kZnodePermRead;
+        if (!ls::znode_acl_allows(view->acl, ids, perms)) return answer(zk::Error::no_auth);
         if (op == OpCode::get_acl) {
           return answer(zk::Error::ok, zk::encode_record(zk::GetAclResponse{to_wire(view->acl), to_wire(view->stat)}));
         }
@@ -99,6 +105,7 @@ void Connection::read_op(const zk::RequestHeader& header, zk::JuteReader& reader
       case OpCode::get_children2: {
         auto children = machine.znode_children(path);
         if (!children) return answer(zk::Error::no_node);
+        if (!ls::znode_acl_allows(children->acl, ids, ls::kZnodePermRead)) return answer(zk::Error::no_auth);
         if (watch) watches.add(WatchKind::child, path, self->id());
         if (op == OpCode::get_children) {
           return answer(zk::Error::ok, zk::encode_record(zk::GetChildrenResponse{std::move(children->children)}));

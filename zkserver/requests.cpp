@@ -21,18 +21,15 @@ bool take(zk::JuteReader& reader, Record& record) {
 
 // The create ops of a request or of a multi, as a znode command.
 std::optional<ls::ZnodeCreate> create_command(OpCode op, const zk::CreateRequest& request, ls::SessionId session,
-                                              zk::Error& error) {
+                                              const ls::ZnodeIds& ids, zk::Error& error) {
   bool ttl = false;
   auto mode = create_mode(op, request.flags, &ttl);
   if (!mode) {
     error = ttl ? zk::Error::unimplemented : zk::Error::bad_arguments;
     return std::nullopt;
   }
-  if (!request.acl || request.acl->empty()) {
-    error = zk::Error::invalid_acl;
-    return std::nullopt;
-  }
-  return ls::ZnodeCreate{request.path.value_or(""), request.data.value_or(""), from_wire(request.acl), *mode, session};
+  return ls::ZnodeCreate{
+      request.path.value_or(""), request.data.value_or(""), from_wire(request.acl), *mode, session, ids};
 }
 
 }  // namespace
@@ -56,13 +53,8 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
       return finish(slot, reply(zk::kPingXid, last_zxid_, zk::Error::ok), last_zxid_);
     case OpCode::close_session:
       return close_session(xid, slot);
-    case OpCode::auth: {
-      // Recorded nowhere yet: znode ACLs are kept but not judged
-      // (docs/zookeeper.md), so every identity is as good as none.
-      zk::AuthPacket packet;
-      if (!take(reader, packet)) return fail(zk::Error::marshalling_error);
-      return finish(slot, reply(zk::kAuthXid, last_zxid_, zk::Error::ok), last_zxid_);
-    }
+    case OpCode::auth:
+      return add_auth(reader, slot);
     case OpCode::set_watches:
     case OpCode::set_watches2:
       return set_watches(reader, *op == OpCode::set_watches2, slot);
@@ -79,46 +71,55 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
       zk::CreateRequest request;
       if (!take(reader, request)) return fail(zk::Error::marshalling_error);
       zk::Error error = zk::Error::ok;
-      auto command = create_command(*op, request, session_, error);
+      auto command = create_command(*op, request, session_, ids_, error);
       if (!command) return fail(error);
       return write(std::move(*command), xid, *op, slot);
     }
     case OpCode::delete_node: {
       zk::DeleteRequest request;
       if (!take(reader, request)) return fail(zk::Error::marshalling_error);
-      return write(ls::ZnodeDelete{request.path.value_or(""), request.version, session_}, xid, *op, slot);
+      return write(ls::ZnodeDelete{request.path.value_or(""), request.version, session_, ids_}, xid, *op, slot);
     }
     case OpCode::set_data: {
       zk::SetDataRequest request;
       if (!take(reader, request)) return fail(zk::Error::marshalling_error);
-      return write(ls::ZnodeSetData{request.path.value_or(""), request.data.value_or(""), request.version, session_},
+      return write(ls::ZnodeSetData{request.path.value_or(""), request.data.value_or(""), request.version, session_,
+                                    ids_},
                    xid, *op, slot);
     }
     case OpCode::check: {
       zk::CheckVersionRequest request;
       if (!take(reader, request)) return fail(zk::Error::marshalling_error);
-      return write(ls::ZnodeCheck{request.path.value_or(""), request.version, session_}, xid, *op, slot);
+      return write(ls::ZnodeCheck{request.path.value_or(""), request.version, session_, ids_}, xid, *op, slot);
+    }
+    case OpCode::set_acl: {
+      zk::SetAclRequest request;
+      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      return write(ls::ZnodeSetAcl{request.path.value_or(""), from_wire(request.acl), request.version, session_, ids_},
+                   xid, *op, slot);
     }
     case OpCode::multi: {
       zk::MultiRequest request;
       if (!take(reader, request)) return fail(zk::Error::marshalling_error);
       ls::ZnodeMulti multi;
       multi.session = session_;
+      multi.ids = ids_;
       std::vector<OpCode> types;
       for (const auto& one : request.ops) {
         const auto type = static_cast<OpCode>(one.type);
         types.push_back(type);
         zk::Error error = zk::Error::ok;
         if (const auto* create = std::get_if<zk::CreateRequest>(&one.request)) {
-          auto command = create_command(type, *create, session_, error);
+          auto command = create_command(type, *create, session_, {}, error);
           if (!command) return fail(error);
           multi.ops.push_back(std::move(*command));
         } else if (const auto* del = std::get_if<zk::DeleteRequest>(&one.request)) {
-          multi.ops.push_back(ls::ZnodeDelete{del->path.value_or(""), del->version, session_});
+          multi.ops.push_back(ls::ZnodeDelete{del->path.value_or(""), del->version, session_, {}});
         } else if (const auto* set = std::get_if<zk::SetDataRequest>(&one.request)) {
-          multi.ops.push_back(ls::ZnodeSetData{set->path.value_or(""), set->data.value_or(""), set->version, session_});
+          multi.ops
+              .push_back(ls::ZnodeSetData{set->path.value_or(""), set->data.value_or(""), set->version, session_, {}});
         } else if (const auto* check = std::get_if<zk::CheckVersionRequest>(&one.request)) {
-          multi.ops.push_back(ls::ZnodeCheck{check->path.value_or(""), check->version, session_});
+          multi.ops.push_back(ls::ZnodeCheck{check->path.value_or(""), check->version, session_, {}});
         } else {
           // createTTL, or a read op (multiRead's) in a multi.
           return fail(std::holds_alternative<zk::CreateTtlRequest>(one.request) ? zk::Error::unimplemented
@@ -132,7 +133,7 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
       return write(std::move(multi), xid, *op, slot, std::move(types));
     }
     default:
-      // setACL, reconfig, the TTL and container-delete ops, multiRead,
+      // reconfig, the TTL and container-delete ops, multiRead,
       // addWatch, removeWatches, checkWatches, getEphemerals,
       // getAllChildrenNumber, whoAmI, sasl: docs/zookeeper.md.
       return fail(zk::Error::unimplemented);
@@ -210,6 +211,9 @@ void Connection::answer_write(const ls::Result& result, uint64_t revision, int32
       break;
     case OpCode::set_data:
       body = zk::encode_record(zk::SetDataResponse{to_wire(one.stat)});
+      break;
+    case OpCode::set_acl:
+      body = zk::encode_record(zk::SetAclResponse{to_wire(one.stat)});
       break;
     default:
       break;  // delete, check: the header alone

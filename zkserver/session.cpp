@@ -104,10 +104,14 @@ void Connection::start_renewals() {
   renew_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(timeout_ms_ / 3, 1)));
   renew_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->closed_) return;
-    // A client heard from within its timeout keeps its session; one silent
-    // for longer is cut off and its session left to expire.
-    if (now_us() - self->heard_us_ > self->timeout_ms_ * 1000) return self->close("");
-    self->renew();
+    // A session is renewed only for a client heard from since the last
+    // tick (its client pings every third of the timeout when idle), so a
+    // silent client's session ends at most a third of a timeout later than
+    // ZooKeeper's would. One silent for a whole timeout is cut off.
+    const int64_t now = now_us();
+    if (now - self->heard_us_ > self->timeout_ms_ * 1000) return self->close("");
+    if (self->heard_us_ >= self->renewed_us_) self->renew();
+    self->renewed_us_ = now;
     self->start_renewals();
   });
 }

@@ -36,14 +36,17 @@ std::vector<Command> one_of_each() {
                                                std::string("d\0", 2),
                                                {ZnodeAcl{31, "world", "anyone"}, ZnodeAcl{1, "digest", "bob:x"}},
                                                ZnodeMode::ephemeral_sequential,
-                                               77},
-                                   ZnodeDelete{"/app", -1, 0},
-                                   ZnodeSetData{"/app", "v2", INT32_MAX, 78},
-                                   ZnodeCheck{"/app", INT32_MIN, 0},
-                                   ZnodeMulti{{ZnodeCreate{"/m", "", {}, ZnodeMode::container, 0},
-                                               ZnodeSetData{"/m", "x", 0, 0}, ZnodeCheck{"/m", 1, 0},
-                                               ZnodeDelete{"/m", 1, 0}},
-                                              79}};
+                                               77,
+                                               {ZnodeId{"ip", "127.0.0.1"}, ZnodeId{"digest", "bob:x"}}},
+                                   ZnodeDelete{"/app", -1, 0, {}},
+                                   ZnodeSetData{"/app", "v2", INT32_MAX, 78, {ZnodeId{"ip", "::1"}}},
+                                   ZnodeCheck{"/app", INT32_MIN, 0, {}},
+                                   ZnodeMulti{{ZnodeCreate{"/m", "", {}, ZnodeMode::container, 0, {}},
+                                               ZnodeSetData{"/m", "x", 0, 0, {}}, ZnodeCheck{"/m", 1, 0, {}},
+                                               ZnodeDelete{"/m", 1, 0, {}}},
+                                              79,
+                                              {ZnodeId{"digest", "carol:y"}}},
+                                   ZnodeSetAcl{"/app", {ZnodeAcl{31, "auth", ""}}, 3, 80, {ZnodeId{"digest", "bob:x"}}}};
   // The other inner command of CreateSessionAnd round-trips too (checked in
   // its own test below), so one_of_each stays one per alternative.
   return commands;

@@ -688,7 +688,7 @@ TEST_CASE("the namespace's bounds refuse with a clear error", "[lockservice][zno
   // Bytes: paths, data and ACLs together.
   REQUIRE(h.apply(ZnodeDelete{"/d/1", -1, 0}).status == Status::ok);
   ZnodeCreate heavy = create_of("/d/h");
-  heavy.acl.assign(3, ZnodeAcl{31, "digest", std::string(40, 'a')});
+  for (const char* user : {"u1:", "u2:", "u3:"}) heavy.acl.push_back(ZnodeAcl{31, "digest", user + std::string(40, 'a')});
   const Result heavy_result = h.apply(heavy);
   CHECK(heavy_result.zk_error == ZkError::quota_exceeded);
   CHECK(heavy_result.message == "the znode space is full");
