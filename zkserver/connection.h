@@ -68,7 +68,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ---- requests (requests.cpp, reads.cpp)
   void on_request(const std::string& frame);
   void dispatch(const zookeeper::RequestHeader& header, zookeeper::JuteReader& reader, uint64_t slot);
-  // `types`: a multi's op codes, in order.
+  // `types`: the op codes of a multi's results, in order.
   void write(lockservice::Command command, int32_t xid, zookeeper::OpCode op, uint64_t slot,
              std::vector<zookeeper::OpCode> types = {});
   // On the owner thread: the reply of a write, from its result.

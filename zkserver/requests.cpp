@@ -112,6 +112,10 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
         if (const auto* create = std::get_if<zk::CreateRequest>(&one.request)) {
           auto command = create_command(type, *create, session_, {}, error);
           if (!command) return fail(error);
+          // ZooKeeper rebuilds a multi's create from its flags alone
+          // (MultiOperationRecord): a container answers as create2, with a
+          // Stat, and every other mode as create, with the path only.
+          types.back() = command->mode == ls::ZnodeMode::container ? OpCode::create2 : OpCode::create;
           multi.ops.push_back(std::move(*command));
         } else if (const auto* del = std::get_if<zk::DeleteRequest>(&one.request)) {
           multi.ops.push_back(ls::ZnodeDelete{del->path.value_or(""), del->version, session_, {}});
@@ -185,7 +189,6 @@ void Connection::answer_write(const ls::Result& result, uint64_t revision, int32
           out.response = zk::CreateResponse{one.path};
           break;
         case OpCode::create2:
-        case OpCode::create_container:
           out.response = zk::Create2Response{one.path, to_wire(one.stat)};
           break;
         case OpCode::set_data:

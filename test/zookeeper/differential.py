@@ -96,6 +96,15 @@ def close_order(diff):
     return sorted(diff["zookeeper"]["events"]) == sorted(diff["synod"]["events"])
 
 
+def null_data(diff):
+    """A znode created with null data reads back empty, not null."""
+    zk, synod = diff["zookeeper"].get("result"), diff["synod"].get("result")
+    if diff["op"] != "getData" or diff["fields"] != ["result"] or not isinstance(zk, dict) or \
+            not isinstance(synod, dict):
+        return False
+    return zk.get("data") is None and synod.get("data") == "" and zk.get("stat") == synod.get("stat")
+
+
 # Differences we understand and accept: (name, predicate on a difference, why).
 # A difference is one op: {"i", "session", "op", "args", "fields", "zookeeper",
 # "synod"}, the last two that op's whole record on each side. Add an entry only
@@ -111,6 +120,10 @@ EXPLAINED = [
      "ZooKeeper's prep takes the kind from the flags and its apply from the opcode, so it creates a "
      "container whose prepared Stat said persistent (its digest check logs the mismatch); its clients "
      "send createContainer only with the flag. synod refuses the disagreement."),
+    ("null data reads back empty", null_data,
+     "A create or setData with null data (length -1) stores null in ZooKeeper, and getData answers null; "
+     "synod keeps a znode's data as bytes, where null and empty are one, and answers empty. dataLength is 0 "
+     "on both; the Java client hands its caller null or an empty array, kazoo b'' for both."),
     ("a close's deletions in another order", close_order,
      "A session's close deletes its ephemerals in one transaction. ZooKeeper deletes them in the order of "
      "a HashSet (PrepRequestProcessor's closeSession, DataTree.killSession), which promises nothing; "
