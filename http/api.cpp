@@ -169,6 +169,9 @@ void Api::Impl::execute(const CallPtr& c) {
     case Op::member_promote:
     case Op::member_remove:
       return member_change(c);
+    case Op::znode_get_root:
+    case Op::znode_get:
+      return znode_get(c);
   }
   SYNOD_ASSERT_MSG(false, "an operation without an executor");
 }

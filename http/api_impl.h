@@ -11,6 +11,7 @@
 //   views.cpp      the JSON (views.h)
 //   auth_api.cpp   who a request is (its credential), which reads it may
 //                  make, and the auth operations (tokens, rules, on and off)
+//   znodes_api.cpp GET /v1/znodes/{path}: a znode, read only
 //
 // Threads: handle() runs on an HTTP thread. The node's callbacks (propose,
 // read, wait_for, keep_alive) run on the node's owner thread; a stream's
@@ -150,6 +151,9 @@ struct Api::Impl {
 
   // ---- the cluster's administration (cluster_api.cpp) ----
   void leader_transfer(const CallPtr& c);
+
+  // ---- the ZooKeeper namespace, read only (znodes_api.cpp) ----
+  void znode_get(const CallPtr& c);
 
   // ---- membership (members_api.cpp) ----
   void members_list(const CallPtr& c);

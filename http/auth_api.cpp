@@ -124,6 +124,8 @@ std::optional<Response> Api::Impl::read_denial(const CallPtr& c, const ReadConte
     case Op::member_add:
     case Op::member_promote:
     case Op::member_remove:
+    case Op::znode_get_root:  // as for changing znodes (lockservice/access.cpp)
+    case Op::znode_get:
       status = check(ls::AclSpace::cluster, "", ls::Permission::admin);
       break;
     case Op::lock_list:

@@ -1,6 +1,7 @@
 // Decoding the key-space operations (decode_support.h): put (the body is the
 // value), get (one key, raw, or a recursive listing; a long-poll with
-// ?index), delete, and the watch stream. Pure; any thread.
+// ?index), delete, and the watch stream; and the read of a znode (the
+// ZooKeeper namespace, a space apart from the keys). Pure; any thread.
 #include "http/decode_support.h"
 
 namespace synod::http::decoding {
@@ -66,6 +67,19 @@ void decode_watch(Decoding& d) {
       bad("bad_name", "a watch of sessions or of every space takes no prefix");
     r.name = path_name(param, d.limits, "prefix");
   }
+}
+
+void decode_znode_get(Decoding& d) {
+  ApiRequest& r = d.request;
+  r.stale = d.in.flag("stale");
+  r.children = d.in.flag("children");
+  // The path as sent, percent-decoded ('/' and %2F alike separate segments):
+  // /v1/znodes and /v1/znodes/ name "/".
+  auto rest = percent_decode(d.param);
+  if (!rest) bad("bad_path", "the znode path has a malformed %-escape");
+  r.name = "/" + *rest;
+  if (r.name.size() > d.limits.znode_path_bytes_max)
+    bad("bad_path", "the znode path is longer than " + std::to_string(d.limits.znode_path_bytes_max) + " bytes");
 }
 
 }  // namespace synod::http::decoding

@@ -129,6 +129,10 @@ void decode_kv_put(Decoding& d);
 void decode_kv_get(Decoding& d);
 void decode_kv_delete(Decoding& d);
 void decode_watch(Decoding& d);
+// GET /v1/znodes and /v1/znodes/{path}: the znode path, not yet checked
+// against ZooKeeper's rules (execution does, with the lock service's
+// znode_path_problem).
+void decode_znode_get(Decoding& d);
 // decode_auth.cpp
 void decode_auth_token_create(Decoding& d);
 void decode_auth_token_revoke(Decoding& d);

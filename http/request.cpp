@@ -128,6 +128,9 @@ void decode_params(Op op, Decoding& d) {
       return decoding::decode_member_promote(d);
     case Op::member_remove:
       return decoding::decode_member_remove(d);
+    case Op::znode_get_root:
+    case Op::znode_get:
+      return decoding::decode_znode_get(d);
     case Op::txn: break;
   }
   SYNOD_ASSERT_MSG(false, "a transaction is decoded from its body alone");

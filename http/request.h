@@ -47,6 +47,7 @@ struct DecodeLimits {
   size_t list_limit_max = 1'000;          // one page of keys or sessions
   size_t list_limit_default = 100;
   int64_t ttl_ms_default = 15'000;        // POST /v1/sessions without a ttl
+  size_t znode_path_bytes_max = 4096;     // lockservice ZnodeLimits::path_bytes_max
 };
 
 struct ApiError {
@@ -73,7 +74,9 @@ struct ApiRequest {
   std::optional<lockservice::Command> command;
 
   // Identifiers from the path or the query.
-  std::string name;  // key (absolute), lock or election name, watch prefix
+  // Key (absolute), lock or election name, watch prefix, or znode path
+  // ("/app/config"; checked by execution: lockservice::znode_path_problem).
+  std::string name;
   lockservice::SessionId session = lockservice::kNoSession;
   lockservice::FencingToken token = 0;  // lock_validate
   uint32_t member = 0;                  // leader_transfer's target; 0: the most caught-up member
@@ -83,6 +86,7 @@ struct ApiRequest {
   bool stale = false;    // ?stale: a local read, maybe behind
   bool raw = false;      // ?raw: the value's bytes alone
   bool recurse = false;  // ?recurse: the key and every key under key + "/"
+  bool children = false;                       // ?children: a znode's children's names too
   std::optional<lockservice::Revision> index;  // ?index=N: after revision N (long-poll, stream start)
   int64_t wait_ms = 0;   // how long to long-poll for a change or a grant; 0: answer now
   std::string after;     // list paging: keys after this one

@@ -49,9 +49,13 @@ constexpr std::array kRoutes = {
     Route{"POST", "/v1/cluster/members", Op::member_add},
     Route{"POST", "/v1/cluster/members/{id}/promote", Op::member_promote},
     Route{"DELETE", "/v1/cluster/members/{id}", Op::member_remove},
+    Route{"GET", "/v1/znodes", Op::znode_get_root},
+    Route{"GET", "/v1/znodes/{path}", Op::znode_get},
 };
 
-bool is_rest_param(std::string_view segment) { return segment == "{key}" || segment == "{prefix}"; }
+bool is_rest_param(std::string_view segment) {
+  return segment == "{key}" || segment == "{prefix}" || segment == "{path}";
+}
 
 // Splits off the next segment of a path that starts with '/'.
 std::string_view next_segment(std::string_view& rest) {
@@ -128,8 +132,10 @@ const char* op_name(Op op) {
                                            "members_list",
                                            "member_add",
                                            "member_promote",
-                                           "member_remove"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Op::member_remove) + 1);
+                                           "member_remove",
+                                           "znode_get_root",
+                                           "znode_get"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Op::znode_get) + 1);
   return kNames[static_cast<size_t>(op)];
 }
 

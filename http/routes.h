@@ -8,8 +8,9 @@
 //
 // Path templates use OpenAPI's {param} syntax. A parameter is one path
 // segment (percent-decoded, so a lock name "a/b" is sent as a%2Fb), except a
-// trailing {key} or {prefix}, which takes the rest of the path: /v1/kv/a/b
-// names the key "/a/b" (ZooKeeper-style absolute keys).
+// trailing {key}, {prefix} or {path}, which takes the rest of the path:
+// /v1/kv/a/b names the key "/a/b" (ZooKeeper-style absolute keys), and
+// /v1/znodes/a/b the znode "/a/b".
 //
 // Pure; any thread.
 #pragma once
@@ -64,6 +65,8 @@ enum class Op : uint8_t {
   member_add,
   member_promote,
   member_remove,
+  znode_get_root,
+  znode_get,
 };
 
 struct Route {
@@ -80,9 +83,9 @@ const char* op_name(Op op);
 struct RouteMatch {
   enum class Kind : uint8_t { found, no_route, method_not_allowed } kind = Kind::no_route;
   Op op = Op::healthz;
-  // The path parameter, still percent-encoded: one segment, or for {key} and
-  // {prefix} the rest of the path after the fixed part (may hold '/', may be
-  // empty).
+  // The path parameter, still percent-encoded: one segment, or for {key},
+  // {prefix} and {path} the rest of the path after the fixed part (may hold
+  // '/', may be empty).
   std::string_view param;
   std::string allow;  // method_not_allowed: the methods the path has, "GET, POST"
 };

@@ -159,6 +159,30 @@ json key_json(const ls::KeyView& view) {
   return body;
 }
 
+json znode_json(const ls::ZnodeView& view, const std::vector<std::string>* children) {
+  const ls::ZnodeStat& s = view.stat;
+  json acl = json::array();
+  for (const auto& entry : view.acl)
+    acl.push_back({{"perms", entry.perms}, {"scheme", entry.scheme}, {"id", entry.id}});
+  json body = {{"path", view.path},
+               {"data", base64_encode(view.data)},
+               {"stat",
+                {{"czxid", s.czxid},
+                 {"mzxid", s.mzxid},
+                 {"ctime_ms", s.ctime_ms},
+                 {"mtime_ms", s.mtime_ms},
+                 {"version", s.version},
+                 {"cversion", s.cversion},
+                 {"aversion", s.aversion},
+                 {"ephemeral_owner", session_string(s.ephemeral_owner)},
+                 {"data_length", s.data_length},
+                 {"num_children", s.num_children},
+                 {"pzxid", s.pzxid}}},
+               {"acl", std::move(acl)}};
+  if (children) body["children"] = *children;
+  return body;
+}
+
 json session_json(const ls::SessionView& view) {
   json losses = json::array();
   for (const auto& loss : view.losses) {

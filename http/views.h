@@ -58,6 +58,10 @@ json waiters_json(const std::vector<ls::WaiterView>& waiters);
 json lock_json(std::string_view name, const std::optional<ls::LockView>& view, int64_t log_time_ms);
 json election_json(std::string_view name, const std::optional<ls::ElectionView>& view);
 json event_json(const ls::Event& event);
+// A znode as GET /v1/znodes/{path} shows it: path, data (base64, always),
+// ZooKeeper's Stat field for field, the ACL as kept, and with `children`
+// the children's names (byte order).
+json znode_json(const ls::ZnodeView& view, const std::vector<std::string>* children);
 
 // One server-sent event; id 0 writes no id line.
 std::string sse(std::string_view type, uint64_t id, const json& data);

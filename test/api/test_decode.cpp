@@ -226,6 +226,32 @@ TEST_CASE("keys come from the path as absolute keys, with the lock service's rul
   CHECK(ok("GET", "/v1/kv/" + std::string(511, 'k')).name.size() == 512);
 }
 
+TEST_CASE("znode paths come from the path, read only; ZooKeeper's rules are left to execution",
+          "[api][decode][znodes]") {
+  const ApiRequest root = ok("GET", "/v1/znodes");
+  CHECK(root.op == Op::znode_get_root);
+  CHECK(root.name == "/");
+  CHECK(ok("GET", "/v1/znodes/").name == "/");
+  const ApiRequest nested = ok("GET", "/v1/znodes/app/config?children&stale");
+  CHECK(nested.op == Op::znode_get);
+  CHECK(nested.name == "/app/config");
+  CHECK(nested.children);
+  CHECK(nested.stale);
+  CHECK_FALSE(ok("GET", "/v1/znodes/app").children);
+  CHECK(ok("GET", "/v1/znodes/a%2Fb").name == "/a/b");
+  CHECK(ok("GET", "/v1/znodes/caf%C3%A9%20x").name == "/café x");  // any UTF-8 ZooKeeper allows
+  CHECK(ok("GET", "/v1/znodes/a//b").name == "/a//b");             // refused by execution (bad_path)
+  CHECK(code_of("GET", "/v1/znodes/a%zz") == "bad_path");
+  CHECK(code_of("GET", "/v1/znodes/" + std::string(4096, 'z')) == "bad_path");
+  CHECK(ok("GET", "/v1/znodes/" + std::string(4095, 'z')).name.size() == 4096);
+  CHECK(code_of("GET", "/v1/znodes/a?recurse") == "unknown_parameter");
+  CHECK(code_of("GET", "/v1/znodes/a", "x") == "unexpected_body");
+  CHECK(code_of("PUT", "/v1/znodes/a", "x") == "method_not_allowed");
+  CHECK(code_of("DELETE", "/v1/znodes") == "method_not_allowed");
+  CHECK(match_route("GET", "/v1/znodes/a/b").param == "a/b");
+  CHECK(match_route("GET", "/v1/znodesx").kind == RouteMatch::Kind::no_route);
+}
+
 TEST_CASE("the HTTP layer's key and name rules agree with the lock service's", "[api][decode][kv]") {
   ls::StateMachine machine;
   uint64_t slot = 0;

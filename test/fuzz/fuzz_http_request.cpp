@@ -68,9 +68,10 @@ http::RawRequest raw_of(const Split& s) {
 
 bool same(const http::ApiRequest& a, const http::ApiRequest& b) {
   return a.op == b.op && a.command == b.command && a.name == b.name && a.session == b.session && a.token == b.token &&
-         a.stale == b.stale && a.raw == b.raw && a.recurse == b.recurse && a.index == b.index && a.wait_ms == b.wait_ms &&
-         a.after == b.after && a.after_session == b.after_session && a.limit == b.limit &&
-         a.watch_space == b.watch_space && a.idempotency_key == b.idempotency_key && a.forwarded == b.forwarded;
+         a.stale == b.stale && a.raw == b.raw && a.recurse == b.recurse && a.index == b.index &&
+         a.wait_ms == b.wait_ms && a.after == b.after && a.after_session == b.after_session && a.limit == b.limit &&
+         a.watch_space == b.watch_space && a.children == b.children && a.idempotency_key == b.idempotency_key &&
+         a.forwarded == b.forwarded;
 }
 
 void check_command(const lockservice::Command& command) {
