@@ -76,7 +76,7 @@ void Connection::on_bytes(size_t n) {
 
 void Connection::on_frame(std::string frame) {
   ++shared_->received;
-  if (connected_) return on_request(frame);
+  if (connected_) return on_request(std::move(frame));
   // Nothing but the ConnectRequest may come before its answer (ZooKeeper's
   // clients wait for it).
   if (connecting_) return close("a request came before the session was established");
@@ -114,7 +114,7 @@ void Connection::deliver(const lockservice::ZnodeEvent& event) {
 // ------------------------------------------------------- replies in order
 
 uint64_t Connection::reserve() {
-  pending_.push_back(Pending{false, false, 0, now_us(), {}});
+  pending_.push_back(Pending{Phase::free, false, false, 0, now_us(), {}});
   ++shared_->outstanding;
   return first_slot_ + pending_.size() - 1;
 }
@@ -123,10 +123,13 @@ void Connection::finish(uint64_t slot, std::string frame, int64_t zxid, bool clo
   asio::post(shared_->io, [self = shared_from_this(), slot, frame = std::move(frame), zxid, close_after]() mutable {
     if (self->closed_ || slot < self->first_slot_) return;
     auto& pending = self->pending_[slot - self->first_slot_];
+    if (pending.phase == Phase::read) --self->reads_running_;
+    if (pending.phase == Phase::write) --self->writes_running_;
     pending.ready = true;
     pending.frame = std::move(frame);
     pending.zxid = zxid;
     pending.close_after = close_after;
+    self->start_deferred();
     self->flush_ready();
   });
 }

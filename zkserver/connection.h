@@ -8,6 +8,12 @@
 // Order (ZooKeeper's guarantees, per connection):
 // - Replies go out in request order: each request takes a slot in
 //   `pending_` and replies leave from the front as they complete.
+// - A session's requests take effect in the order it sent them (ZooKeeper's
+//   FIFO client order), also when pipelined: a read starts only once every
+//   earlier write of the connection has been answered, and a write only once
+//   every earlier read has; reads after reads, and writes after writes, run
+//   together (the log orders writes by their (client, seq)). Whatever
+//   arrives behind a held request waits behind it (`deferred_`).
 // - A reply that carries zxid r goes out only after every watch event of
 //   this connection through r: the reply of a write waits until this node
 //   has applied r (ZkNode::wait_applied), and a read runs on this node's
@@ -36,6 +42,9 @@ namespace synod::zkserver {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
+  // Which requests a request must wait for (the FIFO order above).
+  enum class Phase : uint8_t { read, write, free };
+
   Connection(std::shared_ptr<Listener::Shared> shared, boost::asio::ip::tcp::socket socket, uint64_t id);
   void start();
   // A watch fired (listener thread).
@@ -66,7 +75,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void renew();
   std::string password(lockservice::SessionId session) const;
   // ---- requests (requests.cpp, reads.cpp)
-  void on_request(const std::string& frame);
+  void on_request(std::string frame);
+  bool held(Phase phase) const;
+  void start_request(const std::string& frame, uint64_t slot, Phase phase);
+  void start_deferred();
   void dispatch(const zookeeper::RequestHeader& header, zookeeper::JuteReader& reader, uint64_t slot);
   // `types`: the op codes of a multi's results, in order.
   void write(lockservice::Command command, int32_t xid, zookeeper::OpCode op, uint64_t slot,
@@ -82,6 +94,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void four_letter(std::string_view word);
 
   struct Pending {
+    Phase phase = Phase::free;
     bool ready = false;
     bool close_after = false;
     int64_t zxid = 0;
@@ -104,6 +117,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Writing: `writing_` is on the wire, `queued_` waits for it.
   std::string writing_, queued_;
   std::deque<Pending> pending_;
+  struct Deferred {
+    std::string frame;
+    uint64_t slot = 0;
+    Phase phase = Phase::free;
+  };
+  std::deque<Deferred> deferred_;
+  size_t reads_running_ = 0, writes_running_ = 0;
   uint64_t first_slot_ = 0;  // the slot of pending_.front()
   lockservice::SessionId session_ = lockservice::kNoSession;
   int64_t timeout_ms_ = 0;

@@ -34,13 +34,73 @@ std::optional<ls::ZnodeCreate> create_command(OpCode op, const zk::CreateRequest
 
 }  // namespace
 
-void Connection::on_request(const std::string& frame) {
+namespace {
+
+Connection::Phase phase_of(int32_t type) {
+  using Phase = Connection::Phase;
+  const auto op = zk::op_code_from(type);
+  if (!op) return Phase::free;
+  switch (*op) {
+    case OpCode::exists:
+    case OpCode::get_data:
+    case OpCode::get_acl:
+    case OpCode::get_children:
+    case OpCode::get_children2:
+    case OpCode::sync:
+    case OpCode::set_watches:
+    case OpCode::set_watches2:
+      return Phase::read;
+    case OpCode::create:
+    case OpCode::create2:
+    case OpCode::create_container:
+    case OpCode::delete_node:
+    case OpCode::set_data:
+    case OpCode::set_acl:
+    case OpCode::check:
+    case OpCode::multi:
+    case OpCode::close_session:
+      return Phase::write;
+    default:
+      return Phase::free;  // ping, auth and what is answered unimplemented
+  }
+}
+
+}  // namespace
+
+void Connection::on_request(std::string frame) {
   zk::JuteReader reader(frame);
   zk::RequestHeader header;
   header.decode(reader);
   if (!reader.ok()) return close("a bad RequestHeader: " + reader.error());
   const uint64_t slot = reserve();
+  const Phase phase = phase_of(header.type);
+  if (!deferred_.empty() || held(phase)) {
+    deferred_.push_back(Deferred{std::move(frame), slot, phase});
+    return;
+  }
+  start_request(frame, slot, phase);
+}
+
+bool Connection::held(Phase phase) const {
+  return (phase == Phase::read && writes_running_ > 0) || (phase == Phase::write && reads_running_ > 0);
+}
+
+void Connection::start_request(const std::string& frame, uint64_t slot, Phase phase) {
+  pending_[slot - first_slot_].phase = phase;
+  if (phase == Phase::read) ++reads_running_;
+  if (phase == Phase::write) ++writes_running_;
+  zk::JuteReader reader(frame);
+  zk::RequestHeader header;
+  header.decode(reader);
   dispatch(header, reader, slot);
+}
+
+void Connection::start_deferred() {
+  while (!closed_ && !deferred_.empty() && !held(deferred_.front().phase)) {
+    Deferred next = std::move(deferred_.front());
+    deferred_.pop_front();
+    start_request(next.frame, next.slot, next.phase);
+  }
 }
 
 void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reader, uint64_t slot) {
