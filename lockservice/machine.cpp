@@ -152,6 +152,12 @@ std::optional<ZnodeStat> StateMachine::znode_stat(std::string_view path) const {
 std::optional<ZnodeChildren> StateMachine::znode_children(std::string_view path) const {
   return machine_->znode_children(path);
 }
+std::vector<std::string> StateMachine::session_znodes(SessionId session, std::string_view prefix) const {
+  return machine_->session_znodes(session, prefix);
+}
+std::optional<size_t> StateMachine::znode_descendants(std::string_view path) const {
+  return machine_->znode_descendants(path);
+}
 const Result* StateMachine::recorded(ClientId client_id, uint64_t seq) const {
   return machine_->recorded(client_id, seq);
 }

@@ -205,6 +205,8 @@ class Machine {
   std::optional<ZnodeView> znode_view(std::string_view path) const;
   std::optional<ZnodeStat> znode_stat(std::string_view path) const;
   std::optional<ZnodeChildren> znode_children(std::string_view path) const;
+  std::vector<std::string> session_znodes(SessionId session, std::string_view prefix) const;
+  std::optional<size_t> znode_descendants(std::string_view path) const;
   const Result* recorded(ClientId client_id, uint64_t seq) const;
   Counts counts() const;
   std::optional<SessionLease> lease(SessionId id) const;

@@ -284,6 +284,12 @@ class StateMachine {
   // getChildren2: the children's names in byte order (ZooKeeper promises no
   // order), and the znode's Stat.
   std::optional<ZnodeChildren> znode_children(std::string_view path) const;
+  // getEphemerals: the paths of `session`'s ephemeral znodes that start
+  // with `prefix` (a string prefix, as ZooKeeper's), in path order.
+  std::vector<std::string> session_znodes(SessionId session, std::string_view prefix) const;
+  // getAllChildrenNumber: how many znodes are below `path`; nullopt if it
+  // does not exist. O(that many).
+  std::optional<size_t> znode_descendants(std::string_view path) const;
   // Events with revision > after that pass `filter`, at most about `limit`.
   Events events(Revision after, const EventFilter& filter, size_t limit) const;
   // The recorded result of (client_id, seq), if the table still holds it.

@@ -631,5 +631,26 @@ std::optional<ZnodeChildren> Machine::znode_children(std::string_view path) cons
   return out;
 }
 
+std::vector<std::string> Machine::session_znodes(SessionId session, std::string_view prefix) const {
+  std::vector<std::string> out;
+  auto owned = ephemerals_.find(session);
+  if (owned == ephemerals_.end()) return out;
+  for (const std::string& path : owned->second) {
+    if (path.compare(0, prefix.size(), prefix) == 0) out.push_back(path);
+  }
+  return out;
+}
+
+// The znodes below a path are those in ("path/", "path0"): '0' follows '/'.
+std::optional<size_t> Machine::znode_descendants(std::string_view path) const {
+  if (znodes_.find(path) == znodes_.end()) return std::nullopt;
+  const std::string base = path == "/" ? "" : std::string(path);
+  auto begin = znodes_.lower_bound(base + "/");
+  auto end = znodes_.lower_bound(base + "0");
+  size_t count = static_cast<size_t>(std::distance(begin, end));
+  if (path == "/") --count;  // "/" itself sorts inside ("/", "0")
+  return count;
+}
+
 }  // namespace detail
 }  // namespace synod::lockservice

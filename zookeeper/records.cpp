@@ -488,6 +488,56 @@ void SetAclRequest::decode(JuteReader& reader) {
 void SetAclResponse::encode(JuteWriter& writer) const { stat.encode(writer); }
 void SetAclResponse::decode(JuteReader& reader) { stat.decode(reader); }
 
+void GetEphemeralsRequest::encode(JuteWriter& writer) const { writer.ustring(prefix_path); }
+void GetEphemeralsRequest::decode(JuteReader& reader) {
+  prefix_path = reader.ustring("GetEphemeralsRequest.prefixPath");
+}
+
+void GetEphemeralsResponse::encode(JuteWriter& writer) const { encode_strings(ephemerals, writer); }
+void GetEphemeralsResponse::decode(JuteReader& reader) {
+  ephemerals = decode_strings(reader, "GetEphemeralsResponse.ephemerals");
+}
+
+void GetAllChildrenNumberRequest::encode(JuteWriter& writer) const { writer.ustring(path); }
+void GetAllChildrenNumberRequest::decode(JuteReader& reader) {
+  path = reader.ustring("GetAllChildrenNumberRequest.path");
+}
+
+void GetAllChildrenNumberResponse::encode(JuteWriter& writer) const { writer.int32(total_number); }
+void GetAllChildrenNumberResponse::decode(JuteReader& reader) {
+  total_number = reader.int32("GetAllChildrenNumberResponse.totalNumber");
+}
+
+void ClientInfo::encode(JuteWriter& writer) const {
+  writer.ustring(auth_scheme);
+  writer.ustring(user);
+}
+void ClientInfo::decode(JuteReader& reader) {
+  auth_scheme = reader.ustring("ClientInfo.authScheme");
+  user = reader.ustring("ClientInfo.user");
+}
+
+void WhoAmIResponse::encode(JuteWriter& writer) const {
+  writer.vector_count(client_info ? std::optional<size_t>(client_info->size()) : std::nullopt);
+  if (client_info) {
+    for (const auto& info : *client_info) info.encode(writer);
+  }
+}
+void WhoAmIResponse::decode(JuteReader& reader) {
+  // Each ClientInfo is at least two string lengths.
+  const auto count = reader.vector_count("WhoAmIResponse.clientInfo", 8);
+  if (!count) {
+    client_info.reset();
+    return;
+  }
+  client_info.emplace();
+  for (size_t i = 0; i < *count && reader.ok(); ++i) {
+    ClientInfo info;
+    info.decode(reader);
+    client_info->push_back(std::move(info));
+  }
+}
+
 void SyncRequest::encode(JuteWriter& writer) const { writer.ustring(path); }
 void SyncRequest::decode(JuteReader& reader) { path = reader.ustring("SyncRequest.path"); }
 

@@ -564,6 +564,53 @@ struct RemoveWatchesRequest {
   bool operator==(const RemoveWatchesRequest&) const = default;
 };
 
+// getEphemerals (3.6): the session's ephemerals whose paths start with
+// prefix_path.
+struct GetEphemeralsRequest {
+  Text prefix_path;
+  void encode(JuteWriter& writer) const;
+  void decode(JuteReader& reader);
+  bool operator==(const GetEphemeralsRequest&) const = default;
+};
+
+struct GetEphemeralsResponse {
+  Strings ephemerals;  // paths
+  void encode(JuteWriter& writer) const;
+  void decode(JuteReader& reader);
+  bool operator==(const GetEphemeralsResponse&) const = default;
+};
+
+// getAllChildrenNumber (3.6): every znode below path.
+struct GetAllChildrenNumberRequest {
+  Text path;
+  void encode(JuteWriter& writer) const;
+  void decode(JuteReader& reader);
+  bool operator==(const GetAllChildrenNumberRequest&) const = default;
+};
+
+struct GetAllChildrenNumberResponse {
+  int32_t total_number = 0;
+  void encode(JuteWriter& writer) const;
+  void decode(JuteReader& reader);
+  bool operator==(const GetAllChildrenNumberResponse&) const = default;
+};
+
+// whoAmI (3.7): the connection's authenticated identities.
+struct ClientInfo {
+  Text auth_scheme;
+  Text user;
+  void encode(JuteWriter& writer) const;
+  void decode(JuteReader& reader);
+  bool operator==(const ClientInfo&) const = default;
+};
+
+struct WhoAmIResponse {
+  std::optional<std::vector<ClientInfo>> client_info;
+  void encode(JuteWriter& writer) const;
+  void decode(JuteReader& reader);
+  bool operator==(const WhoAmIResponse&) const = default;
+};
+
 // A watch firing, after a ReplyHeader with xid kNotificationXid.
 struct WatcherEvent {
   int32_t type = 0;   // an EventType
