@@ -6,7 +6,10 @@ a nemesis on a seeded schedule, clients that record histories, and the checks.
          [--allow-unknown]
 
 Run i (0-based) uses seed X+i, the i-th mix of the --mix list and the i-th
-size of the --nodes list (both cycled). Each run writes into
+size of the --nodes list (both cycled). The zookeeper mix drives kazoo
+clients over every node's ZooKeeper listener in place of the REST ones
+(zk_workload.py, zk_locks.py, zk_checks.py); it needs kazoo (/usr/bin/python3)
+and is not in `all`. Each run writes into
 OUT/<start time>/run-<i>-seed-<seed>/ its histories (history-keys.jsonl,
 history-locks.jsonl, history-elections.jsonl: synod-lincheck's JSON-lines
 format), its side records (*.jsonl), its schedule, summary.json (one line),
@@ -62,6 +65,13 @@ SETUP_ATTEMPTS = 3
 AUTH_ROOT_TOKEN = "synod_chaos_root_token_0123456789abcdef"
 
 
+def zk_mix():
+    """The zookeeper mix's clients (zk_workload.py), imported only for that
+    mix: they need kazoo, which the other mixes do without."""
+    import zk_workload
+    return zk_workload
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="test/chaos/run.sh", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,7 +79,8 @@ def parse_args(argv):
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--seed", type=int, default=None, help="default: drawn from the clock, and printed")
     p.add_argument("--nodes", default="3", help="3, 5, or a list cycled over the runs (3,5)")
-    p.add_argument("--mix", default="mixed", help=f"one of {nemesis.ALL_MIXES}, a list cycled over the runs, or all")
+    p.add_argument("--mix", default="mixed",
+                   help=f"one of {list(nemesis.MIXES)}, a list cycled over the runs, or all (every mix but zookeeper)")
     p.add_argument("--binary", default=None, help="the synod server (default: build/server/synod)")
     p.add_argument("--lincheck", default=None, help="synod-lincheck (default: next to the binary's build)")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -90,7 +101,9 @@ def parse_args(argv):
     args.mix_list = nemesis.ALL_MIXES if args.mix == "all" else args.mix.split(",")
     for m in args.mix_list:
         if m not in nemesis.MIXES:
-            p.error(f"unknown mix {m!r}; mixes: {', '.join(nemesis.ALL_MIXES)}, all")
+            p.error(f"unknown mix {m!r}; mixes: {', '.join(nemesis.MIXES)}, all")
+    if "zookeeper" in args.mix_list:
+        zk_mix()  # exits 77 (ctest: skipped) without kazoo, before any cluster starts
     args.break_set = {b for b in args.breaks.split(",") if b}
     if args.break_set - BREAKS:
         p.error(f"unknown --break {sorted(args.break_set - BREAKS)}")
@@ -190,6 +203,11 @@ class Run:
                 # Room for every node the schedule may add (ids are never reused).
                 cluster = GrowingCluster(self.args.binary, size=self.nodes, capacity=self.nodes + 40,
                                          cluster_id="chaos", root=TMP_ROOT, prefix=f"run-{self.seed * 10 + attempt}-")
+            elif self.mix == "zookeeper":
+                if self.args.tls or self.args.auth:
+                    raise SystemExit("the zookeeper mix runs without --tls and --auth (the ZooKeeper listener has "
+                                     "neither yet)")
+                cluster = zk_mix().ZkProxiedCluster(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
             else:
                 kind = TlsProxiedCluster if self.args.tls else ProxiedCluster
                 cluster = kind(self.nodes, self.args.binary, seed=self.seed * 10 + attempt)
@@ -229,14 +247,17 @@ class Run:
         rng = random.Random(self.seed)
         probe = workload.Availability(ctx)
         threads = [workload.Probe(ctx, n, rng.random()) for n in cluster.ids()]
-        threads += [workload.KeyClient(ctx, p, rng.random()) for p in range(4)]
-        for li, lock_name in enumerate(["L0", "L1"]):
-            for c in range(3):
-                threads.append(workload.LockClient(ctx, c, lock_name, li * 3 + c, 100 + li * 3 + c, rng.random()))
-        threads += [workload.SessionClient(ctx, i, rng.random()) for i in range(2)]
-        threads += [workload.ElectionClient(ctx, i, "E0", i, rng.random()) for i in range(3)]
-        threads += [workload.Observer(ctx, i, "E0", rng.random()) for i in range(2)]
-        threads.append(workload.SessionWatcher(ctx, rng.random()))
+        if self.mix == "zookeeper":
+            threads += self.zookeeper_clients(ctx, cluster, rng)
+        else:
+            threads += [workload.KeyClient(ctx, p, rng.random()) for p in range(4)]
+            for li, lock_name in enumerate(["L0", "L1"]):
+                for c in range(3):
+                    threads.append(workload.LockClient(ctx, c, lock_name, li * 3 + c, 100 + li * 3 + c, rng.random()))
+            threads += [workload.SessionClient(ctx, i, rng.random()) for i in range(2)]
+            threads += [workload.ElectionClient(ctx, i, "E0", i, rng.random()) for i in range(3)]
+            threads += [workload.Observer(ctx, i, "E0", rng.random()) for i in range(2)]
+            threads.append(workload.SessionWatcher(ctx, rng.random()))
         for t in threads:
             t.start()
         stop_faults_at = self.args.seconds - TAIL_S
@@ -290,6 +311,22 @@ class Run:
             cluster.close()
         return summary
 
+    def zookeeper_clients(self, ctx, cluster, rng):
+        """The zookeeper mix: its znodes made (else the cluster is closed and
+        the run is a setup error), then kazoo clients in place of the REST ones."""
+        zk = zk_mix()
+        try:
+            zk.setup(ctx)
+        except BaseException:
+            cluster.close(keep_logs_to=os.path.join(self.folder, "logs"))
+            raise
+        from zk_locks import ZkLockClient
+        threads = [zk.ZkKeyClient(ctx, p, rng.random()) for p in range(4)]
+        for li, lock_name in enumerate(zk.LOCKS):
+            for c in range(3):
+                threads.append(ZkLockClient(ctx, lock_name, c, li * 3 + c, 100 + li * 3 + c, rng.random()))
+        return threads
+
     def backtrace(self, crash):
         """gdb's backtrace of a crashed node's core file, saved next to the run's results."""
         path = os.path.join(self.folder, f"crash-node{crash['node']}-pid{crash['pid']}-backtrace.txt")
@@ -308,6 +345,8 @@ class Run:
         final = {}
         probes = [f"probe-{n}" for n in cluster.ids()]
         names = self.params["keys"] + ["fenced-L0", "fenced-L1"] + probes
+        if self.mix == "zookeeper":
+            names = probes  # the znodes are read over ZooKeeper's protocol
         rng = random.Random(self.seed + 7)
         for key in names:
             final[key] = checks._UNREAD
@@ -330,6 +369,8 @@ class Run:
                     ctx.keys.complete(op, "info", error=response.code() or response.error, node=node)
                 time.sleep(0.1)
         http.close()
+        if self.mix == "zookeeper":
+            final.update(zk_mix().final_reads(ctx))
         return final
 
     def broken_histories(self, ctx, key_ops, final):
@@ -379,9 +420,13 @@ class Run:
             "locks": os.path.join(self.folder, "history-locks.jsonl"),
             "elections": os.path.join(self.folder, "history-elections.jsonl"),
         }
+        zookeeper = self.mix == "zookeeper"
+        if zookeeper:
+            del files["elections"]  # no elections over ZooKeeper's protocol in this mix
         ctx.keys.write(files["keys"], drop=(lambda e: id(e) in drop_events) if drop_events else None)
         ctx.locks.write(files["locks"])
-        ctx.elections.write(files["elections"])
+        if "elections" in files:
+            ctx.elections.write(files["elections"])
         rec.write(self.folder)
         with open(os.path.join(self.folder, "schedule.json"), "w") as f:
             json.dump(nemesis.schedule(self.mix, self.seed, self.nodes, ttl_max_ms=4000)[:max(nem.injected + 2, 5)],
@@ -422,9 +467,9 @@ class Run:
         # needs something to bite on.
         if not any(op.get("type") == "ok" and op.get("f") in ("write", "cas") for op in key_ops):
             checks.add(found, "harness_error", "no key write was acknowledged in the whole run")
-        if not grants:
+        if not (rec.get("zk_grants") if zookeeper else grants):
             checks.add(found, "harness_error", "no lock was granted in the whole run")
-        if not rec.get("campaign_wins"):
+        if not zookeeper and not rec.get("campaign_wins"):
             checks.add(found, "harness_error", "no campaign was won in the whole run")
         # How much the checks had to bite on (a check that never sees its case proves nothing).
         resource = rec.get("resource_writes")
@@ -446,6 +491,14 @@ class Run:
                                 coverage),
             checks.check_observers(rec.get("observed"), rec.get("campaign_wins"), rec.get("proclaims")),
         )
+        zk_expiries = []
+        if zookeeper:
+            import zk_checks
+            found = checks.merge(found, zk_checks.check_all(rec))
+            coverage.update(zk_checks.coverage(rec, key_ops))
+            if not coverage["zk_fenced_ok"] or not coverage["zk_cas_ok"]:
+                checks.add(found, "harness_error", "no fenced multi or no versioned set succeeded in the whole run")
+            zk_expiries = zk_checks.expiries(rec, rec.get("nemesis"), zk_mix().SESSION_TIMEOUT_S)
         faults = rec.get("nemesis")
         for f in faults:
             if f.get("kind") != "final_heal" and (f.get("recovered") is None or f.get("live_after_heal_ms") is None):
@@ -508,6 +561,8 @@ class Run:
             "lincheck_unknown": unknown,
             "lincheck_paths": checks.count_paths(verdicts.values()),
             "session_expiry_after_death_ms_max": _expiry_lateness(rec),
+            # The zookeeper mix: every session kazoo found expired, with the faults before it.
+            "zk_expiries": zk_expiries[:20],
             "clock_skew": "not injected: synod has no clock-rate hook",
             "breaks": sorted(self.args.break_set),
             "folder": self.folder,

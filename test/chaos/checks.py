@@ -51,6 +51,9 @@ Kinds (every one must be 0):
       a synod process ended by itself (an assertion, a crash)
   harness_error
       the harness could not do what it claims (reported loudly, never a pass)
+  zk_version_mismatch, zk_fenced_token_not_rising, zk_lock_lost_in_live_session,
+  zk_unexpected_error
+      the zookeeper mix's, over ZooKeeper's protocol (zk_checks.py)
 """
 import bisect
 import json
@@ -67,6 +70,8 @@ KINDS = [
     "lock_granted_during_holder_validity", "lock_granted_inside_lock_delay",
     "observer_events_out_of_order", "observers_disagree", "election_tokens_not_rising", "election_answer_mismatch",
     "not_live_after_heal", "node_crashed", "harness_error",
+    # The zookeeper mix's own (zk_checks.py).
+    "zk_version_mismatch", "zk_fenced_token_not_rising", "zk_lock_lost_in_live_session", "zk_unexpected_error",
 ]
 
 

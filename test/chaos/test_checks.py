@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import checks  # noqa: E402
 import nemesis  # noqa: E402
+import zk_checks  # noqa: E402 - the zookeeper mix's checks (no kazoo needed)
 
 MS = 1_000_000
 
@@ -209,6 +210,43 @@ class Shapes(unittest.TestCase):
         self.assertNotEqual(a, nemesis.schedule("mixed", 43, 5, 4000))
         kinds = {f["kind"] for f in a}
         self.assertEqual(kinds, {"kill", "restart_all", "pause", "partition", "net"})
+
+
+class ZkChecks(unittest.TestCase):
+    def v(self, key, version, value):
+        return {"key": key, "version": version, "value": value}
+
+    def test_versions_one_value_each(self):
+        good = [self.v("z0", 0, "init"), self.v("z0", 1, "a"), self.v("z0", 1, "a"), self.v("z1", 1, "b")]
+        self.assertEqual(zk_checks.check_versions(good, []), {})
+        self.assertIn("zk_version_mismatch", zk_checks.check_versions(good + [self.v("z0", 1, "c")], []))
+        self.assertIn("zk_version_mismatch", zk_checks.check_versions(good + [self.v("z0", 2, "a")], []))
+        jump = [{"key": "z0", "expected": 1, "got": 3, "value": "d"}]
+        self.assertIn("zk_version_mismatch", zk_checks.check_versions(good, jump))
+
+    def f(self, token, invoke, recv, result="ok"):
+        return {"lock": "L0", "token": token, "invoke": invoke * MS, "recv": recv * MS, "result": result}
+
+    def test_fenced_tokens_rise_with_real_time(self):
+        good = [self.f(3, 0, 10), self.f(5, 20, 30), self.f(4, 25, 40, "refused"), self.f(6, 5, 35)]
+        self.assertEqual(zk_checks.check_fenced_order(good), {})
+        # Token 4 committed although token 5's multi had completed before it was sent.
+        self.assertIn("zk_fenced_token_not_rising", zk_checks.check_fenced_order(good + [self.f(4, 31, 45)]))
+
+    def test_lost_in_session_once_per_grant(self):
+        reports = [{"lock": "L0", "token": 7, "what": "multi check: NoNode"},
+                   {"lock": "L0", "token": 7, "what": "delete: NoNode"}]
+        found = zk_checks.check_lost_in_session(reports)
+        self.assertEqual(len(found["zk_lock_lost_in_live_session"]), 1)
+        self.assertEqual(zk_checks.check_lost_in_session([]), {})
+
+    def test_unexpected(self):
+        self.assertIn("zk_unexpected_error", zk_checks.check_unexpected([{"op": "get", "error": "NoNode"}]))
+
+    def test_every_zk_kind_is_a_violation_kind(self):
+        for kind in ("zk_version_mismatch", "zk_fenced_token_not_rising", "zk_lock_lost_in_live_session",
+                     "zk_unexpected_error"):
+            self.assertIn(kind, checks.KINDS)
 
 
 if __name__ == "__main__":
