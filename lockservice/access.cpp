@@ -86,7 +86,8 @@ Needs needs_of(const Command& command) {
           needs.name(AclSpace::sessions, "", Permission::write);
         } else if constexpr (std::is_same_v<T, DeleteSession>) {
           needs.session(c.session);
-        } else if constexpr (std::is_same_v<T, RenewSessions> || std::is_same_v<T, ExpireSession>) {
+        } else if constexpr (std::is_same_v<T, RenewSessions> || std::is_same_v<T, ExpireSession> ||
+                             std::is_same_v<T, ZnodeReapContainer>) {
           needs.internal_only = true;
         } else if constexpr (std::is_same_v<T, Acquire> || std::is_same_v<T, Release>) {
           needs.name(AclSpace::locks, c.lock, Permission::write);

@@ -390,7 +390,8 @@ const char* command_name(const Command& command) {
                                            "znode_set_data",
                                            "znode_check",
                                            "znode_multi",
-                                           "znode_set_acl"};
+                                           "znode_set_acl",
+                                           "znode_reap_container"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }

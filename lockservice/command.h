@@ -15,7 +15,7 @@
 //            as varints (signed ones zigzag), strings as length-prefixed
 //            bytes, optionals as a presence byte then the value, vectors as a
 //            count then elements, a variant as its index then its fields.
-//            The znode commands (tags 19-24, issue 22) are encoded in
+//            The znode commands (tags 19-25, issue 22) are encoded in
 //            znode_command.cpp, the same way; a multi's ops without their
 //            session. New alternatives need no new format version, but an
 //            older build answers their tags invalid_argument: a member on it
@@ -287,11 +287,25 @@ struct ZnodeSetAcl {
   bool operator==(const ZnodeSetAcl&) const = default;
 };
 
+// The cluster's own housekeeping, never a client's: the leader's container
+// reaper (container_reaper.h) proposes it, as ZooKeeper's ContainerManager
+// proposes deleteContainer. Deletes `path` only if it is still a container
+// with no children that once had one (its creates are above 0), as a delete
+// does (its events, the parent's pzxid); otherwise it changes nothing and
+// answers why (no_node, not_empty, bad_arguments). No session and no ACL are
+// judged. Neither the REST API nor the ZooKeeper listener builds it, and the
+// state machine refuses it from a client (client id not 0).
+struct ZnodeReapContainer {
+  std::string path;
+  bool operator==(const ZnodeReapContainer&) const = default;
+};
+
 // Tags are the index in this list and are on the wire: append only.
 using Command =
     std::variant<CreateSession, DeleteSession, RenewSessions, ExpireSession, Acquire, Release, ForceRelease, Campaign,
                  Proclaim, Resign, Put, DeleteKey, Txn, CreateSessionAnd, SetAuth, CreateToken, RevokeToken, PutRule,
-                 DeleteRule, ZnodeCreate, ZnodeDelete, ZnodeSetData, ZnodeCheck, ZnodeMulti, ZnodeSetAcl>;
+                 DeleteRule, ZnodeCreate, ZnodeDelete, ZnodeSetData, ZnodeCheck, ZnodeMulti, ZnodeSetAcl,
+                 ZnodeReapContainer>;
 
 // Encodes `command` with `time_ms` and the request's credential in the header.
 std::string encode(const Command& command, int64_t time_ms, const Credential& credential = {});

@@ -169,6 +169,9 @@ std::vector<SessionLease> StateMachine::leases_by_deadline(int64_t after_deadlin
   return machine_->leases_by_deadline(after_deadline_ms, after_session, limit);
 }
 bool StateMachine::needs_time() const { return machine_->needs_time(); }
+std::vector<std::string> StateMachine::reapable_containers(size_t limit) const {
+  return machine_->reapable_containers(limit);
+}
 std::string StateMachine::snapshot(size_t reserve_bytes) const { return machine_->snapshot(reserve_bytes); }
 bool StateMachine::restore(std::string_view bytes) {
   auto restored = detail::Machine::restore(machine_->config(), bytes);
@@ -239,6 +242,7 @@ Result Machine::dispatch(const Command& command, ClientId client_id, uint64_t se
     Result operator()(const ZnodeCheck& c) { return m.znode_check(c); }
     Result operator()(const ZnodeMulti& c) { return m.znode_multi(c); }
     Result operator()(const ZnodeSetAcl& c) { return m.znode_set_acl(c); }
+    Result operator()(const ZnodeReapContainer& c) { return m.znode_reap_container(c, client_id); }
   };
   return std::visit(Visitor{*this, client_id, seq}, command);
 }

@@ -6,6 +6,7 @@
 //   locks.cpp     locks, semaphores, readers/writer locks and elections
 //   keys.cpp      keys, transactions, key and event queries
 //   znodes.cpp    the ZooKeeper namespace: znodes, multi, their reads
+//   znode_containers.cpp  the containers the leader may reap, and the reap
 //   snapshot.cpp  snapshot and restore
 //
 // Every container that is iterated is ordered (std::map/std::set/vector/
@@ -26,7 +27,9 @@
 //     "/zookeeper/config" always exist; every other znode's parent exists and
 //     is not ephemeral, and lists it in its children; ephemerals_ lists
 //     exactly the ephemeral znodes, each under its live owner session;
-//     znode_bytes_ is the sum of znode_bytes() over the znodes.
+//     znode_bytes_ is the sum of znode_bytes() over the znodes;
+//     reapable_ lists exactly the containers with no children and creates
+//     above 0 (znode_containers.cpp).
 // Owned by the StateMachine's thread.
 #pragma once
 
@@ -214,6 +217,8 @@ class Machine {
   std::vector<SessionLease> leases_by_deadline(int64_t after_deadline_ms, SessionId after_session,
                                                size_t limit) const;
   bool needs_time() const { return !sessions_.empty() || !waiter_timers_.empty() || !delay_timers_.empty(); }
+  // The first `limit` reapable containers, in path order (znode_containers.cpp).
+  std::vector<std::string> reapable_containers(size_t limit) const;
 
   // ---- snapshots (snapshot.cpp) ----
   std::string snapshot(size_t reserve_bytes) const;
@@ -331,6 +336,11 @@ class Machine {
   void note_undo(ZnodeUndo undo);
   void fire(ZnodeEventType type, std::string_view path);
   void end_session_znodes(SessionId id);
+  // ---- containers (znode_containers.cpp) ----
+  Result znode_reap_container(const ZnodeReapContainer& command, ClientId client_id);
+  // Puts a container in reapable_ or takes it out, after its children or
+  // creates changed; other kinds of znode never enter it.
+  void note_container(const std::string& path, const Znode& node);
 
   // ---- name checks (keys.cpp) ----
   Status check_key(std::string_view key, std::string& message) const;
@@ -367,6 +377,8 @@ class Machine {
   std::map<std::string, Znode, std::less<>> znodes_;
   std::map<SessionId, std::set<std::string>> ephemerals_;  // by owner
   size_t znode_bytes_ = 0;
+  // Derived (rebuilt on restore): what the leader's reaper may propose.
+  std::set<std::string, std::less<>> reapable_;
   ZnodeEvents* fired_ = nullptr;                  // during apply: the caller's event list
   std::vector<ZnodeUndo>* znode_undo_ = nullptr;  // inside a multi
 

@@ -413,6 +413,7 @@ class SnapshotReader {
     const ZnodeLimits& z = m_.config_.znodes;
     m_.znodes_.clear();
     m_.ephemerals_.clear();
+    m_.reapable_.clear();  // derived: insert_znode notes each container
     m_.znode_bytes_ = 0;
     const size_t count = in_.count(z.znodes_max);
     std::string previous;

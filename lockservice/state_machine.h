@@ -323,6 +323,11 @@ class StateMachine {
   // True while log time must keep moving: sessions exist or timers are set.
   bool needs_time() const;
 
+  // ---- for the container reaper (container_reaper.h) ----
+  // The first `limit` containers a ZnodeReapContainer would delete now
+  // (no children, and creates above 0), in path order.
+  std::vector<std::string> reapable_containers(size_t limit) const;
+
   // ---- snapshots ----
   // The image (format kSnapshotFormatVersion, snapshot.cpp); `reserve_bytes` is room to reserve first (a guess at its
   // size), so a large image is not grown by doubling.

@@ -16,6 +16,7 @@ void put_fields(Writer& w, const ZnodeSetData& c);
 void put_fields(Writer& w, const ZnodeCheck& c);
 void put_fields(Writer& w, const ZnodeMulti& c);
 void put_fields(Writer& w, const ZnodeSetAcl& c);
+void put_fields(Writer& w, const ZnodeReapContainer& c);
 
 // Each leaves the Reader failed on bad input; the caller checks once.
 void get_fields(Reader& r, ZnodeCreate& c);
@@ -24,5 +25,6 @@ void get_fields(Reader& r, ZnodeSetData& c);
 void get_fields(Reader& r, ZnodeCheck& c);
 void get_fields(Reader& r, ZnodeMulti& c);
 void get_fields(Reader& r, ZnodeSetAcl& c);
+void get_fields(Reader& r, ZnodeReapContainer& c);
 
 }  // namespace synod::lockservice

@@ -145,6 +145,7 @@ void put_fields(Writer& w, const ZnodeSetAcl& c) {
   w.svarint(c.version);
   put_actor(w, c.session, c.ids);
 }
+void put_fields(Writer& w, const ZnodeReapContainer& c) { w.bytes(c.path); }
 
 void get_fields(Reader& r, ZnodeCreate& c) {
   get_body(r, c);
@@ -178,5 +179,6 @@ void get_fields(Reader& r, ZnodeSetAcl& c) {
   c.version = get_int32(r);
   get_actor(r, c.session, c.ids);
 }
+void get_fields(Reader& r, ZnodeReapContainer& c) { c.path = get_string(r); }
 
 }  // namespace synod::lockservice

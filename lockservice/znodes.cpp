@@ -26,7 +26,7 @@
 // quota_exceeded for counts and bytes, where ZooKeeper has only
 // jute.maxbuffer and closes the connection; ctime and mtime are log time.
 // Containers are kept as containers (ephemeralOwner reads 0, as ZooKeeper
-// reports) but nothing reaps them yet: they behave as persistent znodes.
+// reports); the leader reaps them (znode_containers.cpp).
 #include <algorithm>
 #include <cstdio>
 #include <type_traits>
@@ -231,6 +231,7 @@ ZnodeUndo undo_of(ZnodeUndo::Kind kind, const std::string& path) {
 void Machine::init_znodes() {
   znodes_.clear();
   ephemerals_.clear();
+  reapable_.clear();
   znode_bytes_ = 0;
   const std::vector<ZnodeAcl> open{ZnodeAcl{31, "world", "anyone"}};  // ZooDefs.Ids.OPEN_ACL_UNSAFE
   Znode root;
@@ -248,12 +249,14 @@ void Machine::insert_znode(const std::string& path, Znode node) {
   SYNOD_ASSERT(node.children.empty());
   znode_bytes_ += znode_bytes(path, node);
   if (node.kind == ZnodeKind::ephemeral) ephemerals_[node.owner].insert(path);
-  const bool inserted = znodes_.emplace(path, std::move(node)).second;
+  const auto [it, inserted] = znodes_.emplace(path, std::move(node));
   SYNOD_ASSERT_MSG(inserted, "a znode is created once");
+  note_container(path, it->second);  // a multi's undo puts back a reapable one
   if (path == "/") return;
   auto parent = znodes_.find(parent_of(path));
   SYNOD_ASSERT_MSG(parent != znodes_.end(), "a znode's parent exists");
   parent->second.children.emplace(name_of(path));
+  note_container(parent->first, parent->second);
 }
 
 Znode Machine::erase_znode(const std::string& path) {
@@ -268,7 +271,10 @@ Znode Machine::erase_znode(const std::string& path) {
     owned->second.erase(path);
     if (owned->second.empty()) ephemerals_.erase(owned);
   }
-  znodes_.find(parent_of(path))->second.children.erase(std::string(name_of(path)));
+  if (node.kind == ZnodeKind::container) reapable_.erase(path);
+  auto parent = znodes_.find(parent_of(path));
+  parent->second.children.erase(std::string(name_of(path)));
+  note_container(parent->first, parent->second);
   return node;
 }
 
@@ -573,6 +579,7 @@ Result Machine::znode_multi(const ZnodeMulti& c) {
           Znode& node = znodes_.at(entry->path);
           node.creates = entry->creates;
           node.pzxid = entry->pzxid;
+          note_container(entry->path, node);
           break;
         }
       }

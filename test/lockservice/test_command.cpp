@@ -46,7 +46,8 @@ std::vector<Command> one_of_each() {
                                                ZnodeDelete{"/m", 1, 0, {}}},
                                               79,
                                               {ZnodeId{"digest", "carol:y"}}},
-                                   ZnodeSetAcl{"/app", {ZnodeAcl{31, "auth", ""}}, 3, 80, {ZnodeId{"digest", "bob:x"}}}};
+                                   ZnodeSetAcl{"/app", {ZnodeAcl{31, "auth", ""}}, 3, 80, {ZnodeId{"digest", "bob:x"}}},
+                                   ZnodeReapContainer{"/app/locks"}};
   // The other inner command of CreateSessionAnd round-trips too (checked in
   // its own test below), so one_of_each stays one per alternative.
   return commands;

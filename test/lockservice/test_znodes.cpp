@@ -552,15 +552,32 @@ TEST_CASE("a session's key behavior does not keep its ephemeral znodes", "[locks
   CHECK_FALSE(h.machine.znode("/z"));
 }
 
-TEST_CASE("containers are kept as containers and not reaped yet", "[lockservice][znodes]") {
+TEST_CASE("containers are kept as containers; only a reap deletes one", "[lockservice][znodes]") {
   Harness h;
   const Result c = create(h, "/c", "", ZnodeMode::container);
   REQUIRE(c.status == Status::ok);
   CHECK(c.znodes[0].stat.ephemeral_owner == 0);  // ZooKeeper reports 0 for a container
   REQUIRE(create(h, "/c/child").status == Status::ok);
   REQUIRE(h.apply(ZnodeDelete{"/c/child", -1, 0}).status == Status::ok);
-  CHECK(h.machine.znode("/c"));  // no reaper: it stays, as a persistent znode would
+  CHECK(h.machine.znode("/c"));  // until the leader's reap (test_containers.cpp)
   CHECK(create(h, "/c/again").status == Status::ok);
+}
+
+// ZooKeeper's ContainerManager takes a container only while its persisted
+// cversion is above 0; past 2^31 creates it wraps below, and so here too.
+TEST_CASE("a container whose creates wrapped is not reaped, as ZooKeeper's cversion > 0", "[lockservice][znodes]") {
+  Harness h;
+  REQUIRE(create(h, "/c", "", ZnodeMode::container).status == Status::ok);
+  StateMachine near_max;
+  REQUIRE(near_max.restore(with_znodes(h.machine.snapshot(),
+                                       [](auto& znodes) { record_of(znodes, "/c").creates = INT32_MAX; })));
+  h.machine = std::move(near_max);
+  CHECK(h.machine.reapable_containers(10) == std::vector<std::string>{"/c"});  // derived at restore
+  REQUIRE(create(h, "/c/x").status == Status::ok);                             // creates wraps to INT32_MIN
+  REQUIRE(h.apply(ZnodeDelete{"/c/x", -1, 0}).status == Status::ok);
+  CHECK(h.machine.reapable_containers(10).empty());
+  CHECK(h.apply(ZnodeReapContainer{"/c"}).zk_error == ZkError::bad_arguments);
+  CHECK(h.machine.znode("/c"));
 }
 
 TEST_CASE("a multi applies all its ops at one revision, or none", "[lockservice][znodes]") {
