@@ -24,19 +24,21 @@ std::string digest_id(const std::string& user_password) {
 
 }  // namespace
 
-void Connection::add_auth(zk::JuteReader& reader, uint64_t slot) {
+// The reply carries the request's xid (ZooKeeperServer.processPacket);
+// every client sends kAuthXid.
+void Connection::add_auth(int32_t xid, zk::JuteReader& reader, uint64_t slot) {
   zk::AuthPacket packet;
   packet.decode(reader);
   if (!zk::check_whole(reader, nullptr)) {
-    return finish(slot, reply(zk::kAuthXid, last_zxid_, zk::Error::marshalling_error), last_zxid_);
+    return finish(slot, reply(xid, last_zxid_, zk::Error::marshalling_error), last_zxid_);
   }
   // Any other scheme fails, and ZooKeeper then closes the connection.
   if (packet.scheme.value_or("") != "digest" || ids_.size() >= lockservice::kZnodeIdsMax) {
-    return finish(slot, reply(zk::kAuthXid, last_zxid_, zk::Error::auth_failed), last_zxid_, /*close_after=*/true);
+    return finish(slot, reply(xid, last_zxid_, zk::Error::auth_failed), last_zxid_, /*close_after=*/true);
   }
   lockservice::ZnodeId id{"digest", digest_id(packet.auth.value_or(""))};
   if (std::find(ids_.begin(), ids_.end(), id) == ids_.end()) ids_.push_back(std::move(id));
-  finish(slot, reply(zk::kAuthXid, last_zxid_, zk::Error::ok), last_zxid_);
+  finish(slot, reply(xid, last_zxid_, zk::Error::ok), last_zxid_);
 }
 
 }  // namespace synod::zkserver

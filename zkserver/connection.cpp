@@ -56,6 +56,7 @@ void Connection::read_more() {
 
 void Connection::on_bytes(size_t n) {
   heard_us_ = now_us();
+  maybe_renew();
   std::string_view bytes(buffer_.data(), n);
   if (first_bytes_) {
     first_bytes_ = false;

@@ -20,9 +20,11 @@
 //   state; the events of revisions up to r were posted to this thread by the
 //   owner thread before either callback, and events are written at once.
 //
-// The session: renewed at the leader every third of its timeout while the
-// client is heard from; a client silent for a whole timeout is cut off, and
-// its session then expires on its own, as ZooKeeper's does.
+// The session: renewed at the leader whenever its client is heard, at most
+// every sixth of its timeout; a client silent for a whole timeout is cut
+// off and its session then expires on its own, as ZooKeeper's does; and a
+// connection whose renewals have not reached the leader for half the
+// timeout is closed, so that its client moves on in time (session.cpp).
 #pragma once
 
 #include <array>
@@ -73,6 +75,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void refuse_session(const zookeeper::ConnectRequest& request);
   void start_renewals();
   void renew();
+  void maybe_renew();
   std::string password(lockservice::SessionId session) const;
   // ---- requests (requests.cpp, reads.cpp)
   void on_request(std::string frame);
@@ -87,9 +90,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void answer_write(const lockservice::Result& result, uint64_t revision, int32_t xid, zookeeper::OpCode op,
                     uint64_t slot, const std::vector<zookeeper::OpCode>& types);
   void read_op(const zookeeper::RequestHeader& header, zookeeper::JuteReader& reader, uint64_t slot);
-  void set_watches(zookeeper::JuteReader& reader, bool v2, uint64_t slot);
+  void set_watches(int32_t xid, zookeeper::JuteReader& reader, bool v2, uint64_t slot);
   void close_session(int32_t xid, uint64_t slot);
-  void add_auth(zookeeper::JuteReader& reader, uint64_t slot);
+  void add_auth(int32_t xid, zookeeper::JuteReader& reader, uint64_t slot);
+  // ---- the 3.6 and 3.7 ops (more_ops.cpp)
+  void watch_op(const zookeeper::RequestHeader& header, zookeeper::JuteReader& reader, uint64_t slot);
+  void who_am_i(int32_t xid, uint64_t slot);
+  void read_op2(const zookeeper::RequestHeader& header, zookeeper::JuteReader& reader, uint64_t slot);
+  zookeeper::MultiResponse multi_read(const lockservice::StateMachine& machine, const zookeeper::MultiRequest& request,
+                                      const lockservice::ZnodeIds& ids) const;
   // ---- four-letter words (four_letter.cpp)
   void four_letter(std::string_view word);
 
@@ -127,8 +136,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t first_slot_ = 0;  // the slot of pending_.front()
   lockservice::SessionId session_ = lockservice::kNoSession;
   int64_t timeout_ms_ = 0;
-  int64_t heard_us_ = 0;    // when the client last sent anything
-  int64_t renewed_us_ = 0;  // the last renewal tick
+  int64_t heard_us_ = 0;       // when the client last sent anything
+  int64_t renew_sent_us_ = 0;  // the last renewal sent
+  int64_t renewed_ok_us_ = 0;  // when the last renewal that the leader granted was sent
   // Who this connection's requests act as: its ip, and each addauth digest
   // (lockservice/znode_types.h). Every write carries them.
   lockservice::ZnodeIds ids_;

@@ -122,7 +122,7 @@ void Connection::read_op(const zk::RequestHeader& header, zk::JuteReader& reader
 // A client that reconnects names the watches it held and the last zxid it
 // saw: what changed since fires now, the rest is registered
 // (DataTree.setWatches).
-void Connection::set_watches(zk::JuteReader& reader, bool v2, uint64_t slot) {
+void Connection::set_watches(int32_t xid, zk::JuteReader& reader, bool v2, uint64_t slot) {
   zk::SetWatches request;
   bool ok = false;
   if (v2) {
@@ -134,15 +134,15 @@ void Connection::set_watches(zk::JuteReader& reader, bool v2, uint64_t slot) {
     // Persistent watches are not supported (docs/zookeeper.md).
     if (ok && ((request2.persistent_watches && !request2.persistent_watches->empty()) ||
                (request2.persistent_recursive_watches && !request2.persistent_recursive_watches->empty()))) {
-      return finish(slot, reply(zk::kSetWatchesXid, last_zxid_, zk::Error::unimplemented), last_zxid_);
+      return finish(slot, reply(xid, last_zxid_, zk::Error::unimplemented), last_zxid_);
     }
   } else {
     request.decode(reader);
     ok = zk::check_whole(reader, nullptr);
   }
-  if (!ok) return finish(slot, reply(zk::kSetWatchesXid, last_zxid_, zk::Error::marshalling_error), last_zxid_);
+  if (!ok) return finish(slot, reply(xid, last_zxid_, zk::Error::marshalling_error), last_zxid_);
   auto self = shared_from_this();
-  shared_->node.read([self, request = std::move(request), slot](const Snapshot& snapshot) {
+  shared_->node.read([self, xid, request = std::move(request), slot](const Snapshot& snapshot) {
     if (!snapshot.ok) return asio::post(self->shared_->io, [self] { self->close("no linearizable read here"); });
     const auto& machine = *snapshot.machine;
     const auto relative = static_cast<uint64_t>(std::max<int64_t>(request.relative_zxid, 0));
@@ -166,9 +166,9 @@ void Connection::set_watches(zk::JuteReader& reader, bool v2, uint64_t slot) {
       else watches.add(WatchKind::child, path, self->id());
     }
     const auto zxid = static_cast<int64_t>(snapshot.revision);
-    asio::post(self->shared_->io, [self, now = std::move(now), slot, zxid] {
+    asio::post(self->shared_->io, [self, xid, now = std::move(now), slot, zxid] {
       for (const auto& event : now) self->deliver(event);
-      self->finish(slot, self->reply(zk::kSetWatchesXid, zxid, zk::Error::ok), zxid);
+      self->finish(slot, self->reply(xid, zxid, zk::Error::ok), zxid);
     });
   });
 }

@@ -49,6 +49,10 @@ Connection::Phase phase_of(int32_t type) {
     case OpCode::sync:
     case OpCode::set_watches:
     case OpCode::set_watches2:
+    case OpCode::add_watch:
+    case OpCode::get_ephemerals:
+    case OpCode::get_all_children_number:
+    case OpCode::multi_read:
       return Phase::read;
     case OpCode::create:
     case OpCode::create2:
@@ -110,14 +114,14 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
   if (!op) return fail(zk::Error::unimplemented);
   switch (*op) {
     case OpCode::ping:
-      return finish(slot, reply(zk::kPingXid, last_zxid_, zk::Error::ok), last_zxid_);
+      return finish(slot, reply(xid, last_zxid_, zk::Error::ok), last_zxid_);  // kPingXid
     case OpCode::close_session:
       return close_session(xid, slot);
     case OpCode::auth:
-      return add_auth(reader, slot);
+      return add_auth(xid, reader, slot);
     case OpCode::set_watches:
     case OpCode::set_watches2:
-      return set_watches(reader, *op == OpCode::set_watches2, slot);
+      return set_watches(xid, reader, *op == OpCode::set_watches2, slot);
     case OpCode::exists:
     case OpCode::get_data:
     case OpCode::get_acl:
@@ -125,6 +129,16 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
     case OpCode::get_children2:
     case OpCode::sync:
       return read_op(header, reader, slot);
+    case OpCode::add_watch:
+    case OpCode::get_ephemerals:
+    case OpCode::get_all_children_number:
+    case OpCode::multi_read:
+      return read_op2(header, reader, slot);
+    case OpCode::check_watches:
+    case OpCode::remove_watches:
+      return watch_op(header, reader, slot);
+    case OpCode::who_am_i:
+      return who_am_i(xid, slot);
     case OpCode::create:
     case OpCode::create2:
     case OpCode::create_container: {
@@ -197,9 +211,7 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
       return write(std::move(multi), xid, *op, slot, std::move(types));
     }
     default:
-      // reconfig, the TTL and container-delete ops, multiRead,
-      // addWatch, removeWatches, checkWatches, getEphemerals,
-      // getAllChildrenNumber, whoAmI, sasl: docs/zookeeper.md.
+      // reconfig, createTTL, deleteContainer, sasl: docs/zookeeper.md.
       return fail(zk::Error::unimplemented);
   }
 }

@@ -86,6 +86,7 @@ void Connection::accept_session(const ConnectRequest& request, ls::SessionId ses
                            request.read_only ? std::optional<bool>(false) : std::nullopt};
   connecting_ = false;
   connected_ = true;
+  renewed_ok_us_ = now_us();  // created, or found live by the read just made
   send(zookeeper::frame(zookeeper::encode_record(response)));
   start_renewals();
   read_more();
@@ -100,28 +101,47 @@ void Connection::refuse_session(const ConnectRequest& request) {
   send(zookeeper::frame(zookeeper::encode_record(response)));
 }
 
+// The session is renewed as ZooKeeper touches it: when its client is heard
+// (a ping or a request; maybe_renew), at most every sixth of its timeout.
+// So an idle client, which pings every third, renews with each ping, and a
+// session ends between five sixths of a timeout and one timeout after its
+// client was last heard. Every sixth of the timeout a tick checks:
+// - a client silent for a whole timeout is cut off (its session expires);
+// - a session no renewal has reached the leader for half its timeout (this
+//   node cannot reach a leader, or it was paused) has its connection closed,
+//   so that the client moves to a node that can renew it while it still
+//   lives, rather than believing it holds what the leader has let go. A
+//   ZooKeeper server drops its clients when it loses its leader likewise.
 void Connection::start_renewals() {
-  renew_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(timeout_ms_ / 3, 1)));
+  renew_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(timeout_ms_ / 6, 1)));
   renew_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->closed_) return;
-    // A session is renewed only for a client heard from since the last
-    // tick (its client pings every third of the timeout when idle), so a
-    // silent client's session ends at most a third of a timeout later than
-    // ZooKeeper's would. One silent for a whole timeout is cut off.
     const int64_t now = now_us();
     if (now - self->heard_us_ > self->timeout_ms_ * 1000) return self->close("");
-    if (self->heard_us_ >= self->renewed_us_) self->renew();
-    self->renewed_us_ = now;
+    if (now - self->renewed_ok_us_ > self->timeout_ms_ * 500) {
+      return self->close("no renewal of the session reached the leader for half its timeout");
+    }
     self->start_renewals();
   });
 }
 
+void Connection::maybe_renew() {
+  if (!connected_ || now_us() - renew_sent_us_ < timeout_ms_ * 1000 / 6) return;
+  renew();
+}
+
 void Connection::renew() {
-  shared_->node.keep_alive(session_, [self = shared_from_this()](Renewal renewal) {
-    if (renewal.kind != Renewal::Kind::expired) return;
-    // The session ended (expired, or closed from elsewhere): ZooKeeper
-    // closes its connections, and the client learns it on reconnecting.
-    asio::post(self->shared_->io, [self] { self->close(""); });
+  const int64_t sent_us = now_us();
+  renew_sent_us_ = sent_us;
+  shared_->node.keep_alive(session_, [self = shared_from_this(), sent_us](Renewal renewal) {
+    if (renewal.kind == Renewal::Kind::unknown) return;  // the tick closes if none gets through
+    asio::post(self->shared_->io, [self, sent_us, expired = renewal.kind == Renewal::Kind::expired] {
+      // The session ended (expired, or closed from elsewhere): ZooKeeper
+      // closes its connections, and the client learns it on reconnecting.
+      if (expired) return self->close("");
+      // Valid for a timeout from when the renewal was sent, at least.
+      self->renewed_ok_us_ = std::max(self->renewed_ok_us_, sent_us);
+    });
   });
 }
 

@@ -68,3 +68,32 @@ TEST_CASE("events fire in order, and a closed connection's watches are forgotten
   CHECK(fired[0].event.path == "/a");
   CHECK(fired[1].event.path == "/");
 }
+
+TEST_CASE("persistent watches stay; recursive ones fire below but not for children changes") {
+  WatchTable table;
+  table.add(WatchKind::persistent, "/p", 1);
+  table.add(WatchKind::persistent_child, "/p", 1);
+  table.add(WatchKind::persistent_recursive, "/p", 2);
+  for (int round = 0; round < 2; ++round) {
+    CHECK(connections(table.fire({event(ZnodeEventType::node_data_changed, "/p")})) == std::vector<uint64_t>{1, 2});
+  }
+  CHECK(connections(table.fire({event(ZnodeEventType::node_children_changed, "/p")})) == std::vector<uint64_t>{1});
+  CHECK(connections(table.fire({event(ZnodeEventType::node_created, "/p/a/b")})) == std::vector<uint64_t>{2});
+  CHECK(table.fire({event(ZnodeEventType::node_created, "/pq")}).empty());  // a sibling, not below
+  CHECK(table.count() == 3);
+}
+
+TEST_CASE("removeWatches names ZooKeeper's tables: children, data, any") {
+  using synod::zkserver::WatcherType;
+  WatchTable table;
+  table.add(WatchKind::persistent, "/p", 1);
+  table.add(WatchKind::persistent_child, "/p", 1);
+  CHECK(table.holds(WatcherType::children, "/p", 1));
+  CHECK_FALSE(table.holds(WatcherType::any, "/p", 2));
+  CHECK(table.remove(WatcherType::children, "/p", 1));
+  CHECK(table.fire({event(ZnodeEventType::node_children_changed, "/p")}).empty());
+  CHECK(connections(table.fire({event(ZnodeEventType::node_data_changed, "/p")})) == std::vector<uint64_t>{1});
+  CHECK(table.remove(WatcherType::any, "/p", 1));
+  CHECK_FALSE(table.remove(WatcherType::data, "/p", 1));
+  CHECK(table.count() == 0);
+}
