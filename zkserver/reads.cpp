@@ -124,6 +124,7 @@ void Connection::read_op(const zk::RequestHeader& header, zk::JuteReader& reader
 // (DataTree.setWatches).
 void Connection::set_watches(int32_t xid, zk::JuteReader& reader, bool v2, uint64_t slot) {
   zk::SetWatches request;
+  std::vector<std::string> persistent, recursive;  // setWatches2's: registered again, nothing fires
   bool ok = false;
   if (v2) {
     zk::SetWatches2 request2;
@@ -131,18 +132,16 @@ void Connection::set_watches(int32_t xid, zk::JuteReader& reader, bool v2, uint6
     ok = zk::check_whole(reader, nullptr);
     request = zk::SetWatches{request2.relative_zxid, request2.data_watches, request2.exist_watches,
                              request2.child_watches};
-    // Persistent watches are not supported (docs/zookeeper.md).
-    if (ok && ((request2.persistent_watches && !request2.persistent_watches->empty()) ||
-               (request2.persistent_recursive_watches && !request2.persistent_recursive_watches->empty()))) {
-      return finish(slot, reply(xid, last_zxid_, zk::Error::unimplemented), last_zxid_);
-    }
+    persistent = request2.persistent_watches.value_or(std::vector<std::string>{});
+    recursive = request2.persistent_recursive_watches.value_or(std::vector<std::string>{});
   } else {
     request.decode(reader);
     ok = zk::check_whole(reader, nullptr);
   }
   if (!ok) return finish(slot, reply(xid, last_zxid_, zk::Error::marshalling_error), last_zxid_);
   auto self = shared_from_this();
-  shared_->node.read([self, xid, request = std::move(request), slot](const Snapshot& snapshot) {
+  shared_->node.read([self, xid, request = std::move(request), persistent = std::move(persistent),
+                      recursive = std::move(recursive), slot](const Snapshot& snapshot) {
     if (!snapshot.ok) return asio::post(self->shared_->io, [self] { self->close("no linearizable read here"); });
     const auto& machine = *snapshot.machine;
     const auto relative = static_cast<uint64_t>(std::max<int64_t>(request.relative_zxid, 0));
@@ -165,6 +164,11 @@ void Connection::set_watches(int32_t xid, zk::JuteReader& reader, bool v2, uint6
       else if (stat->pzxid > relative) now.push_back({Type::node_children_changed, path, snapshot.revision});
       else watches.add(WatchKind::child, path, self->id());
     }
+    for (const auto& path : persistent) {
+      watches.add(WatchKind::persistent, path, self->id());
+      watches.add(WatchKind::persistent_child, path, self->id());
+    }
+    for (const auto& path : recursive) watches.add(WatchKind::persistent_recursive, path, self->id());
     const auto zxid = static_cast<int64_t>(snapshot.revision);
     asio::post(self->shared_->io, [self, xid, now = std::move(now), slot, zxid] {
       for (const auto& event : now) self->deliver(event);
