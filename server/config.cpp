@@ -217,6 +217,11 @@ std::vector<Option> options(Pending& pending) {
          return endpoint.has_value();
        }},
       detail::int_option(
+          "container-check-ms",
+          "how often the leader deletes the container znodes that had children and have none left (ZooKeeper's "
+          "znode.container.checkIntervalMs)",
+          [](Config& c) -> int64_t& { return c.container_check_ms; }, 1),
+      detail::int_option(
           "heartbeat-ms", "leader heartbeat interval", [](Config& c) -> int64_t& { return c.timing.heartbeat_ms; }, 1),
       detail::int_option(
           "lease-ms", "leader lease", [](Config& c) -> int64_t& { return c.timing.lease_ms; }, 1),

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "http/server.h"
+#include "lockservice/container_reaper.h"
 #include "lockservice/types.h"
 #include "paxos/options.h"
 
@@ -67,6 +68,9 @@ struct Config {
   Endpoint client_listen;  // defaults to this member's client address
   // ZooKeeper's client protocol (zkserver/listener.h); off unless given.
   std::optional<Endpoint> zookeeper_listen;
+  // How often a leader looks for container znodes to reap
+  // (lockservice/container_reaper.h): ZooKeeper's checkIntervalMs.
+  int64_t container_check_ms = lockservice::kContainerCheckMsDefault;
   paxos::Timing timing;
   // One slot in flight unless configured otherwise. The core allows a window
   // of W slots; with W = 64 the leader opened a slot per loop turn, each

@@ -15,7 +15,8 @@ Driver::Driver(DriverOptions options, DriverObserver* observer)
     : options_(std::move(options)),
       observer_(observer != nullptr ? observer : &no_observer_),
       machine_(options_.service),
-      keeper_(lockservice::KeeperConfig{.drift_bound_percent = options_.service.drift_bound_percent}) {}
+      keeper_(lockservice::KeeperConfig{.drift_bound_percent = options_.service.drift_bound_percent}),
+      reaper_(options_.reaper) {}
 
 bool Driver::restore(const std::string& bytes, paxos::Slot slot) {
   SYNOD_ASSERT(!started());
@@ -150,10 +151,12 @@ void Driver::on_soft_state(const paxos::SoftState& next, int64_t now_us) {
     const bool credit = next.lease_waited || options_.mutants.credit_without_lease_wait;
     keeper_.lead(machine_, now_us / 1000, credit ? takeover_credit_ms_ : 0);
     observer_->keeper_leads(keeper_.takeover_log_ms(), credit);
+    reaper_.lead(now_us / 1000);
     propose_waiting(now_us);
   }
   if (next.role != Role::leader) {
     keeper_backlog_.clear();  // a new leader's keeper decides afresh
+    reaper_.follow();
     if (keeper_.leading() && !options_.mutants.keepalive_after_step_down) keeper_.follow();
     auto waiting = std::move(waiting_for_serving_);
     waiting_for_serving_.clear();
@@ -168,6 +171,7 @@ void Driver::tick(int64_t now_us) {
   if (!stopping_ && may_stamp(now_us)) {
     for (auto& command : keeper_.tick(machine_, now_us / 1000)) keeper_backlog_.push_back(std::move(command));
     propose_keeper_backlog(now_us);
+    propose_reaps(now_us);
   }
   expire_requests(now_us);
 }
@@ -185,6 +189,23 @@ void Driver::propose_keeper_backlog(int64_t now_us) {
     if (replica_->propose(paxos::Command{0, 0, payload}, now_us) != paxos::Replica::ProposeStatus::queued) return;
     observer_->keeper_proposing(command, payload, stamp);
     keeper_backlog_.pop_front();
+  }
+}
+
+// Container reaps are the cluster's housekeeping, proposed as the keeper's
+// commands are (client id 0, stamped now, keeper_proposing) but never ahead
+// of anyone: only once the keeper's backlog is empty, and only while the
+// proposal queue takes them. One refused ends this tick's reaps; the reaper
+// offers it again on a later tick. A reap that comes late breaks no promise,
+// so unlike the keeper's commands it never makes a client wait.
+void Driver::propose_reaps(int64_t now_us) {
+  if (!keeper_backlog_.empty()) return;
+  for (auto& reap : reaper_.tick(machine_, now_us / 1000)) {
+    const int64_t stamp = stamp_ms(now_us);
+    auto payload = lockservice::encode(reap, stamp);
+    if (replica_->propose(paxos::Command{0, 0, payload}, now_us) != paxos::Replica::ProposeStatus::queued) return;
+    observer_->keeper_proposing(reap, payload, stamp);
+    reaper_.proposed(reap.path, now_us / 1000);
   }
 }
 

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "http/node_api.h"
+#include "lockservice/container_reaper.h"
 #include "lockservice/session_keeper.h"
 #include "lockservice/state_machine.h"
 #include "paxos/options.h"
@@ -103,6 +104,8 @@ struct DriverMutants {
 
 struct DriverOptions {
   lockservice::Config service;
+  // The leader's container reaper (lockservice/container_reaper.h).
+  lockservice::ReaperConfig reaper;
   DriverLimits limits;
   DriverMutants mutants;
 };
@@ -165,8 +168,8 @@ class Driver {
 
   // --------------------------------------------------------------- inputs
   void step(const paxos::Envelope& envelope, int64_t now_us) { replica_->step(envelope, now_us); }
-  // The replica's timers, the keeper's checkpoints and expiries, and the
-  // deadlines of waiting requests.
+  // The replica's timers, the keeper's checkpoints and expiries, the
+  // container reaper's reaps, and the deadlines of waiting requests.
   void tick(int64_t now_us);
   // A client command, encoded with time 0 (the driver stamps it). Answered
   // once applied, or at once if it cannot be proposed here.
@@ -265,6 +268,7 @@ class Driver {
   void on_soft_state(const paxos::SoftState& next, int64_t now_us);
   void propose_waiting(int64_t now_us);
   void propose_keeper_backlog(int64_t now_us);
+  void propose_reaps(int64_t now_us);
   void expire_requests(int64_t now_us);
   void wake_revision_waits();
   bool may_stamp(int64_t now_us) const;
@@ -279,6 +283,7 @@ class Driver {
   lockservice::StateMachine machine_;
   lockservice::ZnodeEvents fired_;  // one command's, reused (apply)
   lockservice::SessionKeeper keeper_;
+  lockservice::ContainerReaper reaper_;  // leads and follows with keeper_
   int64_t takeover_credit_ms_ = 0;
   paxos::Slot applied_slot_ = paxos::kNoSlot;
   paxos::SoftState soft_;

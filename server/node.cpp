@@ -59,6 +59,7 @@ static_assert(DriverLimits{}.request_ms_max == kRequestMsMax);
 DriverOptions driver_options(const Config& config) {
   DriverOptions options;
   options.service = config.service;
+  options.reaper.check_interval_ms = config.container_check_ms;
   return options;
 }
 
