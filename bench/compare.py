@@ -15,7 +15,9 @@ system, over the measured window) and the load generator's CPU, and each
 whose client was saturated or whose throughput fell as clients were added.
 
 Every row is one JSON line (DESIGN §7) in the output file; the tables go to
-stdout and, with versions and the command, to bench/RESULTS.md. --smoke
+stdout and, with versions and the command, to bench/RESULTS.md.
+--zookeeper-protocol runs zk_load against ZooKeeper and against synod's
+ZooKeeper listener (issue 22) and prints that table alone. --smoke
 runs each generator for a moment against each system and checks its rows
 (the `ci` tier's bench_smoke test); it writes no RESULTS.md.
 """
@@ -33,7 +35,7 @@ import time
 
 import report
 from cpu import CpuSampler
-from systems import ROOT, Etcd, Synod, SynodTls, SynodTlsAuth, ZooKeeper
+from systems import ROOT, Etcd, Synod, SynodTls, SynodTlsAuth, SynodZk, ZooKeeper
 
 # The workloads of every round, each at these client counts. 32 beside 64
 # shows whether throughput still rose as clients were added.
@@ -107,8 +109,9 @@ class Bench:
 
     def keepalive(self, system, sessions):
         """Sessions (leases) opened before the clock, then renewed each every
-        TTL/3; ZooKeeper's sessions are connections, another benchmark."""
-        if system.name == "zookeeper":
+        TTL/3; ZooKeeper's sessions are connections, another benchmark (zk_load
+        has no keepalive workload, for ZooKeeper nor for synod's listener)."""
+        if system.tool == "zk_load":
             return
         pid = system.pid(system.leader())
         rss_before = rss_kib(pid)
@@ -280,19 +283,94 @@ def tls_cost(args, bench, synod_binary):
     return "\n".join(lines)
 
 
+# (workload, clients, where): one client talks to the leader alone or to a
+# follower alone (ZooKeeper's client may land on either, and the two differ),
+# 64 clients spread over every node as in the other tables.
+ZK_PROTOCOL_WORKLOADS = [("put", 1, "leader"), ("put", 1, "follower"), ("put", 64, None),
+                         ("lock", 1, "leader"), ("lock", 1, "follower"), ("lock", 64, None),
+                         ("lock-contended", 64, None)]
+
+
+def zk_protocol_name(workload, where):
+    return f"{workload} at the {where}" if where else workload
+
+
+def zk_protocol(args, bench, synod_binary):
+    """ZooKeeper's own protocol and client on both sides (issue 22): zk_load
+    against ZooKeeper and against synod's ZooKeeper listener, with synod's
+    native HTTP rows beside them for what the listener costs; rounds of
+    A B C, the same workloads."""
+    for round_ in range(args.rounds):
+        print(f"round {round_ + 1} of {args.rounds}", flush=True)
+        for make in (lambda: ZooKeeper(), lambda: SynodZk(synod_binary), lambda: Synod(synod_binary)):
+            system = make()
+            try:
+                system.start()
+                for workload, clients, where in ZK_PROTOCOL_WORKLOADS:
+                    leader = system.leader()
+                    node = leader if where == "leader" else next(n for n in system.ids() if n != leader)
+                    row = bench.load(system, workload, clients, args.seconds,
+                                     endpoints=system.endpoints([node]) if where else None)
+                    row.update({"workload": zk_protocol_name(workload, where), "leader": leader})
+                    bench.record(row)
+            finally:
+                system.stop()
+    return zk_protocol_table(bench.rows, args.rounds, args.seconds)
+
+
+def zk_protocol_table(rows, rounds, seconds):
+    """zk_protocol's table from its rows (also from a saved rows file)."""
+    merged = report.median_rows(rows)
+    lines = [f"zk_load against ZooKeeper and against synod's ZooKeeper listener (synod-zk), medians of "
+             f"{rounds} round(s), {seconds:g} s each; synod's native HTTP (synod-loadgen) for reference:", "",
+             "| workload | clients | ZooKeeper ops/s | ZooKeeper p50 / p99 ms | ZooKeeper CPU us/op "
+             "| synod-zk ops/s | synod-zk p50 / p99 ms | synod-zk CPU us/op | synod-zk/ZooKeeper ops "
+             "| synod-zk/ZooKeeper p99 | goal (2x, p99 no higher) | synod HTTP ops/s | synod HTTP p50 / p99 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for workload, clients, where in ZK_PROTOCOL_WORKLOADS:
+        name = zk_protocol_name(workload, where)
+        z, s, h = (merged.get((system, name, clients, 3)) for system in ("zookeeper", "synod-zk", "synod"))
+
+        def cells(row):
+            if not row:
+                return ["-", "-", "-"]
+            cpu = row.get("server_cpu_us_per_op")
+            # A round in which nothing finished (a stall) would pass for a
+            # median latency: say so beside the throughput.
+            stalled = sum(1 for r in rows if (r["system"], r["workload"], r["clients"]) ==
+                          (row["system"], row["workload"], row["clients"]) and not r["ops_per_s"])
+            note = f" ({stalled} of {row['rounds']} rounds: 0 ops)" if stalled else ""
+            return [f"{row['ops_per_s']:,.0f}{note}", f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f}",
+                    "-" if cpu is None else f"{cpu:,.0f}"]
+
+        ops_ratio = s["ops_per_s"] / z["ops_per_s"] if z and s and z["ops_per_s"] else None
+        p99_ratio = s["p99_ms"] / z["p99_ms"] if z and s and z["p99_ms"] else None
+        met = "-" if ops_ratio is None or p99_ratio is None else \
+            "met" if ops_ratio >= 2 and p99_ratio <= 1 else "**missed**"
+        lines.append(f"| {name} | {clients} | " + " | ".join(cells(z) + cells(s)) +
+                     f" | {'-' if ops_ratio is None else f'{ops_ratio:.2f}'}"
+                     f" | {'-' if p99_ratio is None else f'{p99_ratio:.2f}'} | {met} | " +
+                     " | ".join(cells(h)[:2]) + " |")
+    errors = [f"{r['system']} {r['workload']} x{r['clients']}: {r['errors']} errors" for r in rows
+              if r.get("errors")]
+    if errors:
+        lines += ["", "Errors: " + "; ".join(errors)]
+    return "\n".join(lines)
+
+
 def smoke(bench, synod_binary):
-    """Each generator for a moment against each system; the problems found."""
+    """Each generator for a moment against each system, and zk_load against
+    synod's ZooKeeper listener; the problems found."""
     missing = [tool for tool in (Synod.tool, Etcd.tool, ZooKeeper.tool)
                if not os.path.exists(os.path.join(bench.build, "bench", tool))]
     if missing:  # bench/CMakeLists.txt builds them only with their Debian packages
         return [f"not built: {', '.join(missing)} (deploy/install-deps.sh --test installs what they need)"]
-    for make in (lambda: Synod(synod_binary), lambda: Etcd(), lambda: ZooKeeper()):
+    for make in (lambda: Synod(synod_binary), lambda: Etcd(), lambda: ZooKeeper(), lambda: SynodZk(synod_binary)):
         system = make()
         try:
             system.start()
             bench.workloads(system, SMOKE_WORKLOADS)
-            if system.name != "zookeeper":
-                bench.keepalive(system, 200)
+            bench.keepalive(system, 200)
         finally:
             system.stop()
     return report.smoke_problems(bench.rows)
@@ -304,6 +382,9 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--tls-cost", action="store_true", help="synod with and without TLS only (issue 19)")
+    parser.add_argument("--zookeeper-protocol", action="store_true",
+                        help="zk_load against ZooKeeper and against synod's ZooKeeper listener only (issue 22)")
+    parser.add_argument("--synod", help="the synod binary (default: BUILD/server/synod)")
     parser.add_argument("--out")
     args = parser.parse_args()
     args.seconds = 1.5 if args.smoke else 5 if args.quick else 15
@@ -317,7 +398,7 @@ def main():
         os.makedirs(folder, exist_ok=True)
         args.out = os.path.join(folder, f"{datetime.datetime.utcnow():%Y%m%d-%H%M%S}-{commit}.jsonl")
     bench = Bench(args)
-    synod_binary = os.path.join(args.build, "server", "synod")
+    synod_binary = args.synod or os.path.join(args.build, "server", "synod")
     started = time.time()
     if args.smoke:
         problems = smoke(bench, synod_binary)
@@ -326,6 +407,11 @@ def main():
     if args.tls_cost:
         args.rounds = 3
         print(tls_cost(args, bench, synod_binary))
+        print(f"\nrows: {args.out}")
+        return
+    if args.zookeeper_protocol:
+        args.seconds = 5 if args.quick else 10
+        print(zk_protocol(args, bench, synod_binary))
         print(f"\nrows: {args.out}")
         return
     full(args, bench, synod_binary)

@@ -3,6 +3,8 @@
 #
 #   bench/compare.sh [--quick] [--out FILE]
 #   bench/compare.sh --tls-cost [--quick] [--out FILE]   synod with and without TLS only (issue 19)
+#   bench/compare.sh --zookeeper-protocol [--quick] [--out FILE]   zk_load against ZooKeeper
+#                    and against synod's ZooKeeper listener only (issue 22)
 #
 # Installs Debian's etcd-server, zookeeper, gRPC and ZooKeeper's C client if
 # they are missing, builds synod and the load generators in build/ (the README
@@ -21,8 +23,9 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) args+=(--quick); shift ;;
     --tls-cost) args+=(--tls-cost); shift ;;
+    --zookeeper-protocol) args+=(--zookeeper-protocol); shift ;;
     --out) args+=(--out "$2"); shift 2 ;;
-    *) echo "usage: bench/compare.sh [--quick] [--tls-cost] [--out FILE]" >&2; exit 2 ;;
+    *) echo "usage: bench/compare.sh [--quick] [--tls-cost] [--zookeeper-protocol] [--out FILE]" >&2; exit 2 ;;
   esac
 done
 

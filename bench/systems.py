@@ -5,7 +5,8 @@ default). Each class starts and stops its cluster, finds the leader, signals
 and restarts a member (the failover rows), names its members' pids (server
 CPU per operation) and names the load generator that drives it natively:
 synod-loadgen (keep-alive HTTP), etcd_load (gRPC) and zk_load (ZooKeeper's
-asynchronous C client), all built from bench/.
+asynchronous C client), all built from bench/. SynodZk is synod behind its
+ZooKeeper listener, driven by zk_load like ZooKeeper.
 """
 import json
 import os
@@ -110,6 +111,21 @@ class Synod:
 
     def stop(self):
         self.cluster.close()
+
+
+class SynodZk(Synod):
+    """synod with its ZooKeeper listener on every node (issue 22, --zookeeper-addr),
+    driven by zk_load: the same binary, C client and lock recipe as ZooKeeper's
+    rows, pointed at the listeners' ports."""
+    name = "synod-zk"
+    tool = "zk_load"
+
+    def __init__(self, binary, size=3):
+        self.cluster = Cluster(size, binary, zookeeper=True)
+        self.size = size
+
+    def endpoints(self, nodes=None):
+        return [self.cluster.zk_addr(n) for n in (nodes or self.cluster.ids())]
 
 
 BENCH_ROOT_TOKEN = "synod_bench_root_token_0123456789abcdef"
