@@ -19,6 +19,12 @@ Connection::Connection(std::shared_ptr<Listener::Shared> shared, asio::ip::tcp::
 
 void Connection::start() {
   heard_us_ = now_us();
+  // A connection that brings no ConnectRequest in time is closed, as
+  // ZooKeeper closes one after its connect timeout.
+  renew_timer_.expires_after(std::chrono::milliseconds(shared_->options.handshake_ms_max));
+  renew_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec && !self->connected_) self->close("no session was established in time");
+  });
   boost::system::error_code ec;
   const auto remote = socket_.remote_endpoint(ec);
   if (!ec) ids_.push_back(lockservice::ZnodeId{"ip", remote.address().to_string()});
@@ -78,9 +84,16 @@ void Connection::on_bytes(size_t n) {
 void Connection::on_frame(std::string frame) {
   ++shared_->received;
   if (connected_) return on_request(std::move(frame));
-  // Nothing but the ConnectRequest may come before its answer (ZooKeeper's
-  // clients wait for it).
-  if (connecting_) return close("a request came before the session was established");
+  // ZooKeeper's Netty client sends its auth and setWatches packets, and any
+  // queued request, right behind the ConnectRequest: they wait for the
+  // session, as ZooKeeper's server stops reading until it is set up.
+  if (connecting_) {
+    if (early_.size() >= shared_->options.outstanding_per_connection_max) {
+      return close("too many requests before the session was established");
+    }
+    early_.push_back(std::move(frame));
+    return;
+  }
   on_connect(frame);
 }
 

@@ -126,6 +126,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Writing: `writing_` is on the wire, `queued_` waits for it.
   std::string writing_, queued_;
   std::deque<Pending> pending_;
+  std::deque<std::string> early_;  // requests that came before the session was set up
   struct Deferred {
     std::string frame;
     uint64_t slot = 0;

@@ -29,6 +29,8 @@ struct ListenerOptions {
   // Requests of one connection that may wait for their replies; reading
   // stops past it (ZooKeeper's outstanding-request throttle).
   size_t outstanding_per_connection_max = 1000;
+  // A connection without a session this long after it opened is closed.
+  int64_t handshake_ms_max = 15'000;
   // ZooKeeper's minSessionTimeout and maxSessionTimeout with its default
   // tickTime of 2 s: a client's requested timeout is clamped to these.
   int64_t session_timeout_ms_min = 4'000;

@@ -199,9 +199,10 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
         } else if (const auto* check = std::get_if<zk::CheckVersionRequest>(&one.request)) {
           multi.ops.push_back(ls::ZnodeCheck{check->path.value_or(""), check->version, session_, {}});
         } else {
-          // createTTL, or a read op (multiRead's) in a multi.
+          // createTTL; or a read op (multiRead's) in a multi, which
+          // ZooKeeper 3.8 answers marshallingError.
           return fail(std::holds_alternative<zk::CreateTtlRequest>(one.request) ? zk::Error::unimplemented
-                                                                                : zk::Error::bad_arguments);
+                                                                                : zk::Error::marshalling_error);
         }
       }
       // An empty multi changes nothing; ZooKeeper answers it with no results.

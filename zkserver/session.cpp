@@ -89,6 +89,11 @@ void Connection::accept_session(const ConnectRequest& request, ls::SessionId ses
   renewed_ok_us_ = now_us();  // created, or found live by the read just made
   send(zookeeper::frame(zookeeper::encode_record(response)));
   start_renewals();
+  auto early = std::move(early_);
+  early_.clear();
+  for (auto& frame : early) {
+    if (!closed_) on_request(std::move(frame));
+  }
   read_more();
 }
 

@@ -7,8 +7,8 @@ where it differs (checked by --zookeeper-real) and why.
 
 What synod answers, from zkserver/: a stream that cannot be framed (a length
 below 0 or over jute.maxbuffer, 1 MiB - 1) closes the connection, as does a
-ConnectRequest that does not decode whole, a RequestHeader that does not, and
-anything before the ConnectResponse; a record that does not decode whole
+ConnectRequest that does not decode whole, and a RequestHeader that does not
+(requests before the ConnectResponse wait for the session); a record that does not decode whole
 answers marshallingError and the connection stays; an op code synod does not
 serve answers unimplemented and the connection stays (docs/zookeeper.md).
 """
@@ -101,11 +101,7 @@ def create_path(path, flags=0, acl=None, op=CREATE):
 
 
 # The notes where ZooKeeper 3.8 reacts otherwise.
-PIPELINED = ("ZooKeeper stops reading until the session is set up, then serves what followed; synod closes. "
-             "ZooKeeper's Netty client (3.5+, the one its TLS needs) writes its auth and setWatches packets, "
-             "and any queued request, right behind the ConnectRequest")
 UNIMPLEMENTED = "ZooKeeper closes the connection after unimplemented; issue 22 asks synod to keep it"
-READ_IN_MULTI = "ZooKeeper 3.8 answers marshallingError; docs/zookeeper.md says badArguments"
 PATHS = "ZooKeeper looks the parent up before it checks the path (docs/zookeeper.md, Paths)"
 
 CASES = [
@@ -142,10 +138,10 @@ CASES = [
     raw("a ConnectRequest with a timeout of 2^31-1 (clamped to the maximum)",
         frame(connect_req(timeout_ms=INT_MAX)), "session 40000"),
     raw("a request before the ConnectResponse", frame(CONNECT) + req(5, GET_DATA, path_req(KEEP_PATH, False)),
-        "closed", zookeeper="session 4000; ok", xids=[5], note=PIPELINED),
+        "session 4000; ok", xids=[5]),
     raw("a ConnectRequest and an auth packet in one write (as ZooKeeper's Netty client sends them)",
         frame(CONNECT) + req(AUTH_XID, AUTH, w_int(0) + w_string("digest") + w_buffer(b"user:password")),
-        "closed", zookeeper="session 4000; ok", xids=[AUTH_XID], note=PIPELINED),
+        "session 4000; ok", xids=[AUTH_XID]),
     # ---- reconnects
     raw("a reconnect with a wrong password", lambda ctx: frame(connect_req(ctx.session, b"w" * 16)), "refused",
         needs_sessions=True),
@@ -229,15 +225,14 @@ CASES = [
     session("a multi with an op of type 9999", req(5, MULTI, w_int(9999) + w_bool(False) + w_int(-1)),
             KEPT("MarshallingError")),
     session("a multi with getData inside", req(5, MULTI, multi_req([(GET_DATA, path_req(KEEP_PATH, False))])),
-            KEPT("BadArguments"), zookeeper=KEPT("MarshallingError"), note=READ_IN_MULTI),
+            KEPT("MarshallingError")),
     session("a multi with getChildren inside", req(5, MULTI, multi_req([(GET_CHILDREN, path_req(KEEP_PATH, False))])),
-            KEPT("BadArguments"), zookeeper=KEPT("MarshallingError"), note=READ_IN_MULTI),
+            KEPT("MarshallingError")),
     session("a multi with a create of a bad path", req(5, MULTI, multi_req([(CREATE, create_req("a/b", b"", 0))])),
             KEPT("ok")),  # the header is ok; the op's own result says BadArguments (not read here)
     session("setWatches2 with a persistent watch",
             req(SET_WATCHES_XID, SET_WATCHES2, w_long(0) + w_int(0) * 3 + w_int(1) + w_string(KEEP_PATH) + w_int(0)),
-            KEPT("Unimplemented"), zookeeper=KEPT("ok"), xids=[SET_WATCHES_XID],
-            note="synod does not take persistent watches back on a reconnect"),
+            KEPT("ok"), xids=[SET_WATCHES_XID]),
     # ---- paths, ACLs, flags
     *[session(f"create {shown}", create_path(path), KEPT("BadArguments"), zookeeper=zookeeper,
               note=PATHS if zookeeper else "")
