@@ -227,7 +227,15 @@ void Connection::write(ls::Command command, int32_t xid, OpCode op, uint64_t slo
                             return asio::post(self->shared_->io, [self] { self->close("a write found no leader"); });
                           }
                           // The reply waits until this node has applied the write, so that the
-                          // watch events it fired here go out before it (connection.h).
+                          // watch events it fired here go out before it (connection.h). A
+                          // connection that holds no watch has no event to wait for: nothing can
+                          // fire for it through this revision, and a watch it sets later is set
+                          // by a read that starts after this reply, at a later revision. So a
+                          // follower answers it from the leader's result at once, rather than
+                          // when the leader's next message tells it the slot is chosen.
+                          if (!self->shared_->watches.holds_any(self->id())) {
+                            return self->answer_write(proposed.result, proposed.revision, xid, op, slot, types);
+                          }
                           self->shared_->node.wait_applied(proposed.revision, 10'000,
                                                            [self, xid, op, slot, types = std::move(types),
                                                             proposed = std::move(proposed)](const Snapshot&) {

@@ -121,6 +121,11 @@ void WatchTable::forget(uint64_t connection) {
   for (const auto& key : keys) erase(key, connection);
 }
 
+bool WatchTable::holds_any(uint64_t connection) const {
+  std::lock_guard lock(mutex_);
+  return by_connection_.count(connection) != 0;
+}
+
 size_t WatchTable::count() const {
   std::lock_guard lock(mutex_);
   return count_;

@@ -69,6 +69,8 @@ class WatchTable {
   bool remove(WatcherType type, const std::string& path, uint64_t connection);
   // checkWatches: whether the connection holds a watch of `type` on `path`.
   bool holds(WatcherType type, const std::string& path, uint64_t connection) const;
+  // Whether the connection holds any watch at all.
+  bool holds_any(uint64_t connection) const;
   // Forgets every watch of a connection that closed.
   void forget(uint64_t connection);
   size_t count() const;
