@@ -6,6 +6,7 @@
 //                  over HTTP, or refuse (503); proposals and reads
 //   long_poll.cpp  bounded waits on the applied revision: a key or election
 //                  read after index N, a blocking acquire or campaign
+//   grant_wait.cpp how a queued acquire or campaign learns how its wait ended
 //   streams.cpp    server-sent-event streams fed from the event window:
 //                  watch, observe, a session's events
 //   views.cpp      the JSON (views.h)
@@ -129,8 +130,18 @@ struct Api::Impl {
   void wait_for_event(const CallPtr& c, uint64_t after, lockservice::EventFilter filter,
                       std::function<bool(const lockservice::Event&)> match, int64_t deadline_ms,
                       std::function<void()> then);
-  void await_grant(const CallPtr& c, uint64_t after, int64_t deadline_ms, bool answer_queued_at_deadline);
   std::string grant_text(const CallPtr& c, const lockservice::Result& result) const;
+
+  // ---- a queued acquire or campaign waiting for its end (grant_wait.cpp) ----
+  struct GrantWait {
+    uint64_t queued_at = 0;   // the revision of its `queued` answer: its session waited then
+    uint64_t scanned = 0;     // the events up to here were looked at
+    int64_t deadline_ms = 0;  // steady clock: the HTTP wait ends
+    bool timed = false;       // a timed wait that found a deadline: the lock service answers its end
+  };
+  void await_grant(const CallPtr& c, GrantWait wait);
+  void answer_wait_end(const CallPtr& c, const lockservice::Result& result, const ReadContext& context);
+  void answer_at_deadline(const CallPtr& c, const GrantWait& wait, const ReadContext& context);
 
   // ---- who may (auth_api.cpp) ----
   // Takes the request's credential into the call; false after answering 401

@@ -2,7 +2,8 @@
 //   - a key or election read with ?index=N answers once an event after N
 //     touches it, or when its wait ends;
 //   - a blocking acquire or campaign answers its grant, its refusal, or
-//     (queue mode, campaigns) its place in the queue when the wait ends.
+//     (queue mode, campaigns) its place in the queue when the wait ends
+//     (how it learns the end: grant_wait.cpp).
 // Every wait has a deadline: node.wait_for is called with the time left, and
 // a wake-up past the deadline answers.
 //
@@ -61,10 +62,14 @@ void Api::Impl::acquire(const CallPtr& c) {
       }
       // The HTTP wait of a timed wait lasts a margin longer, so that the lock
       // service's timeout is what answers it. A queue or a campaign answers
-      // 202 with its position when the HTTP wait ends.
-      const bool timed = timed_wait(*c->req.command);
-      const int64_t deadline = started + c->req.wait_ms + (timed ? options.grant_margin_ms : 0);
-      await_grant(c, outcome.revision, deadline, !timed);
+      // 202 with its position when the HTTP wait ends, and so does a request
+      // that found its session queued without a deadline (it joined that wait).
+      GrantWait wait;
+      wait.queued_at = result.revision;
+      wait.scanned = result.revision;
+      wait.timed = timed_wait(*c->req.command) && result.until_ms != ls::kNoDeadline;
+      wait.deadline_ms = started + c->req.wait_ms + (wait.timed ? options.grant_margin_ms : 0);
+      await_grant(c, wait);
     });
   });
 }
@@ -186,51 +191,6 @@ std::string Api::Impl::grant_text(const CallPtr& c, const ls::Result& result) co
   body.field("session_created", created);
   body.end();
   return text;
-}
-
-namespace {
-
-// Where a queued request stands once the HTTP wait ended: queued with its
-// position, or timed_out when it is not in the queue (any more).
-ls::Result queue_position(const ApiRequest& req, const ls::Result* record, const ls::StateMachine& machine) {
-  ls::Result where;
-  where.status = ls::Status::queued;
-  where.session = record ? record->session : req.session;
-  std::vector<ls::WaiterView> waiters;
-  if (req.op == Op::election_campaign) {
-    if (const auto election = machine.election(req.name)) waiters = election->candidates;
-  } else if (const auto lock = machine.lock(req.name)) {
-    waiters = lock->waiters;
-  }
-  for (size_t i = 0; i < waiters.size(); ++i)
-    if (waiters[i].session == where.session) where.position = i + 1;
-  return where;
-}
-
-}  // namespace
-
-// A queued acquire or campaign: its exactly-once record is updated when it
-// is granted, times out or is cancelled (lockservice/state_machine.h).
-void Api::Impl::await_grant(const CallPtr& c, uint64_t after, int64_t deadline_ms, bool answer_queued_at_deadline) {
-  const int64_t remaining = std::max<int64_t>(0, deadline_ms - steady_now_ms());
-  node.wait_for(after, remaining, [this, c, deadline_ms, answer_queued_at_deadline](const ReadContext& context) {
-    const ls::Result* record = context.machine->recorded(c->client_id, c->seq);
-    if (record && record->status != ls::Status::queued) {
-      if (record->status == ls::Status::ok) {
-        return reply(c, views::json_text_response(200, grant_text(c, *record)), context.revision, context.leader);
-      }
-      return answer_result(c, *record, context.revision, context.leader, nullptr);
-    }
-    if (steady_now_ms() < deadline_ms) return await_grant(c, context.revision, deadline_ms, answer_queued_at_deadline);
-    // The HTTP wait ended first: say where the request stands now.
-    ls::Result where = queue_position(c->req, record, *context.machine);
-    if (!answer_queued_at_deadline || where.position == 0) {
-      where.status = ls::Status::timed_out;
-      where.message = "the wait ended without a grant";
-      return answer_result(c, where, context.revision, context.leader, nullptr);
-    }
-    reply(c, views::json_text_response(202, grant_text(c, where)), context.revision, context.leader);
-  });
 }
 
 }  // namespace synod::http

@@ -431,6 +431,64 @@ TEST_CASE("exactly once: a retried acquire returns the same grant and queues onc
   CHECK(h.apply(put, 44, 2).status == Status::guard_failed);
 }
 
+// What a blocking request that found its session already queued relies on
+// (http/grant_wait.cpp): its answer is `queued` at its own revision, the
+// request that queued holds the record the wait resolves, and the first event
+// of the session for that name after the answer is how the wait ended.
+TEST_CASE("a repeated acquire or campaign joins the wait; the session's next event ends it", "[lockservice][dedup]") {
+  Harness h;
+  const auto next_event = [&h](Revision after, const std::string& name, SessionId session) {
+    for (const Event& e : h.events_after(after))
+      if (e.name == name && e.session == session) return std::optional<Event>(e);
+    return std::optional<Event>();
+  };
+  const SessionId a = h.session(60'000), b = h.session(60'000), c = h.session(60'000), d = h.session(60'000);
+  REQUIRE(h.acquire("j", a).status == Status::ok);
+  REQUIRE(h.acquire("j", b, WaitMode::queue, 0, 50, 1).status == Status::queued);
+  const Result repeat = h.acquire("j", b, WaitMode::timeout, 4'000, 50, 2);
+  CHECK(repeat.status == Status::queued);
+  CHECK(repeat.position == 1);
+  CHECK(repeat.until_ms == kNoDeadline);  // the wait it joined is a queue: no timeout ends it
+  CHECK(repeat.revision == h.machine.revision());
+  CHECK(h.waiters("j") == std::vector<SessionId>{b});
+  h.apply(DeleteSession{a});
+  REQUIRE(h.holders("j") == std::vector<SessionId>{b});
+  const FencingToken token = h.machine.lock("j")->holders[0].token;
+  CHECK(h.machine.recorded(50, 1)->token == token);
+  CHECK(h.machine.recorded(50, 2)->status == Status::queued);  // it did not queue
+  const auto granted = next_event(repeat.revision, "j", b);
+  REQUIRE(granted);
+  CHECK(granted->type == EventType::granted);
+  CHECK(granted->token == token);
+
+  // A timeout of the wait it joined, and an end of its session.
+  REQUIRE(h.acquire("j", c, WaitMode::timeout, 1'000, 51, 1).status == Status::queued);
+  REQUIRE(h.acquire("j", d, WaitMode::queue, 0, 52, 1).status == Status::queued);
+  const Result c_again = h.acquire("j", c, WaitMode::queue, 0, 51, 2);
+  const Result d_again = h.acquire("j", d, WaitMode::timeout, 500, 52, 2);
+  CHECK(c_again.until_ms == h.machine.recorded(51, 1)->until_ms);  // the deadline it joined
+  CHECK(d_again.position == 2);
+  h.advance(1'000);
+  h.apply(DeleteSession{d});
+  CHECK(next_event(c_again.revision, "j", c)->type == EventType::timed_out);
+  CHECK(next_event(d_again.revision, "j", d)->type == EventType::cancelled);
+  CHECK(h.machine.recorded(51, 1)->status == Status::timed_out);
+  CHECK(h.machine.recorded(52, 1)->status == Status::session_expired);
+
+  // An election: a candidate campaigns again, and the leader resigns.
+  const SessionId e = h.session(60'000);
+  REQUIRE(h.apply(Campaign{"lead", b, "b"}).status == Status::ok);
+  REQUIRE(h.apply(Campaign{"lead", e, "e"}, 53, 1).status == Status::queued);
+  const Result campaign_again = h.apply(Campaign{"lead", e, "e"}, 53, 2);
+  CHECK(campaign_again.status == Status::queued);
+  h.apply(Resign{"lead", b});
+  const auto leader = next_event(campaign_again.revision, "lead", e);
+  REQUIRE(leader);
+  CHECK(leader->type == EventType::leader);
+  CHECK(leader->token == h.machine.election("lead")->token);
+  CHECK(h.machine.recorded(53, 1)->status == Status::ok);
+}
+
 // ---- limits ----
 TEST_CASE("count limits give limit_exceeded, never a crash", "[lockservice][limits]") {
   Config config;
