@@ -78,4 +78,16 @@ std::optional<ls::ZnodeMode> create_mode(zookeeper::OpCode op, int32_t flags, bo
   return std::nullopt;
 }
 
+ls::ZnodeDelete command_of(const zookeeper::DeleteRequest& r, ls::SessionId session, ls::ZnodeIds ids) {
+  return ls::ZnodeDelete{r.path.value_or(""), r.version, session, std::move(ids)};
+}
+
+ls::ZnodeSetData command_of(const zookeeper::SetDataRequest& r, ls::SessionId session, ls::ZnodeIds ids) {
+  return ls::ZnodeSetData{r.path.value_or(""), r.data.value_or(""), r.version, session, std::move(ids)};
+}
+
+ls::ZnodeCheck command_of(const zookeeper::CheckVersionRequest& r, ls::SessionId session, ls::ZnodeIds ids) {
+  return ls::ZnodeCheck{r.path.value_or(""), r.version, session, std::move(ids)};
+}
+
 }  // namespace synod::zkserver

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "lockservice/command.h"
 #include "lockservice/state_machine.h"
 #include "lockservice/znode_types.h"
 #include "zookeeper/records.h"
@@ -24,5 +25,21 @@ zookeeper::Error error_of(lockservice::ZkError error);
 // nullopt if ZooKeeper would refuse the flags; `ttl` marks the TTL modes,
 // which are not supported.
 std::optional<lockservice::ZnodeMode> create_mode(zookeeper::OpCode op, int32_t flags, bool* ttl);
+
+// A request's znode command, acting for `session` as `ids` (a multi's ops
+// act for the multi's: none of their own).
+lockservice::ZnodeDelete command_of(const zookeeper::DeleteRequest& r, lockservice::SessionId session,
+                                    lockservice::ZnodeIds ids);
+lockservice::ZnodeSetData command_of(const zookeeper::SetDataRequest& r, lockservice::SessionId session,
+                                     lockservice::ZnodeIds ids);
+lockservice::ZnodeCheck command_of(const zookeeper::CheckVersionRequest& r, lockservice::SessionId session,
+                                   lockservice::ZnodeIds ids);
+
+// Decodes the rest of a request as one Record, to its last byte.
+template <typename Record>
+bool decode_whole(zookeeper::JuteReader& reader, Record& record) {
+  record.decode(reader);
+  return zookeeper::check_whole(reader, nullptr);
+}
 
 }  // namespace synod::zkserver

@@ -16,12 +16,6 @@ using zk::OpCode;
 
 namespace {
 
-template <typename Record>
-bool take(zk::JuteReader& reader, Record& record) {
-  record.decode(reader);
-  return zk::check_whole(reader, nullptr);
-}
-
 std::optional<WatcherType> watcher_type(int32_t type) {
   if (type < static_cast<int32_t>(WatcherType::children) || type > static_cast<int32_t>(WatcherType::any)) {
     return std::nullopt;
@@ -37,9 +31,9 @@ void Connection::watch_op(const zk::RequestHeader& header, zk::JuteReader& reade
   zk::RemoveWatchesRequest request;  // checkWatches' record has the same fields
   if (header.type == static_cast<int32_t>(OpCode::check_watches)) {
     zk::CheckWatchesRequest check;
-    if (!take(reader, check)) return answer(zk::Error::marshalling_error);
+    if (!decode_whole(reader, check)) return answer(zk::Error::marshalling_error);
     request = zk::RemoveWatchesRequest{check.path, check.type};
-  } else if (!take(reader, request)) {
+  } else if (!decode_whole(reader, request)) {
     return answer(zk::Error::marshalling_error);
   }
   // ZooKeeper 3.8 answers a type it does not take with marshallingError,
@@ -76,7 +70,7 @@ void Connection::read_op2(const zk::RequestHeader& header, zk::JuteReader& reade
   switch (op) {
     case OpCode::add_watch: {
       zk::AddWatchRequest r;
-      if (!take(reader, r)) return fail(zk::Error::marshalling_error);
+      if (!decode_whole(reader, r)) return fail(zk::Error::marshalling_error);
       path = r.path.value_or("");
       mode = r.mode;
       if (mode != static_cast<int32_t>(zk::AddWatchMode::persistent) &&
@@ -87,18 +81,18 @@ void Connection::read_op2(const zk::RequestHeader& header, zk::JuteReader& reade
     }
     case OpCode::get_ephemerals: {
       zk::GetEphemeralsRequest r;
-      if (!take(reader, r)) return fail(zk::Error::marshalling_error);
+      if (!decode_whole(reader, r)) return fail(zk::Error::marshalling_error);
       path = r.prefix_path.value_or("/");
       break;
     }
     case OpCode::get_all_children_number: {
       zk::GetAllChildrenNumberRequest r;
-      if (!take(reader, r)) return fail(zk::Error::marshalling_error);
+      if (!decode_whole(reader, r)) return fail(zk::Error::marshalling_error);
       path = r.path.value_or("");
       break;
     }
     default: {  // multiRead: getData and getChildren only
-      if (!take(reader, multi)) return fail(zk::Error::marshalling_error);
+      if (!decode_whole(reader, multi)) return fail(zk::Error::marshalling_error);
       for (const auto& one : multi.ops) {
         if (!std::holds_alternative<zk::GetDataRequest>(one.request) &&
             !std::holds_alternative<zk::GetChildrenRequest>(one.request)) {

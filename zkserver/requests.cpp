@@ -13,12 +13,6 @@ using zk::OpCode;
 
 namespace {
 
-template <typename Record>
-bool take(zk::JuteReader& reader, Record& record) {
-  record.decode(reader);
-  return zk::check_whole(reader, nullptr);
-}
-
 // The create ops of a request or of a multi, as a znode command.
 std::optional<ls::ZnodeCreate> create_command(OpCode op, const zk::CreateRequest& request, ls::SessionId session,
                                               const ls::ZnodeIds& ids, zk::Error& error) {
@@ -143,7 +137,7 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
     case OpCode::create2:
     case OpCode::create_container: {
       zk::CreateRequest request;
-      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      if (!decode_whole(reader, request)) return fail(zk::Error::marshalling_error);
       zk::Error error = zk::Error::ok;
       auto command = create_command(*op, request, session_, ids_, error);
       if (!command) return fail(error);
@@ -151,30 +145,28 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
     }
     case OpCode::delete_node: {
       zk::DeleteRequest request;
-      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
-      return write(ls::ZnodeDelete{request.path.value_or(""), request.version, session_, ids_}, xid, *op, slot);
+      if (!decode_whole(reader, request)) return fail(zk::Error::marshalling_error);
+      return write(command_of(request, session_, ids_), xid, *op, slot);
     }
     case OpCode::set_data: {
       zk::SetDataRequest request;
-      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
-      return write(ls::ZnodeSetData{request.path.value_or(""), request.data.value_or(""), request.version, session_,
-                                    ids_},
-                   xid, *op, slot);
+      if (!decode_whole(reader, request)) return fail(zk::Error::marshalling_error);
+      return write(command_of(request, session_, ids_), xid, *op, slot);
     }
     case OpCode::check: {
       zk::CheckVersionRequest request;
-      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
-      return write(ls::ZnodeCheck{request.path.value_or(""), request.version, session_, ids_}, xid, *op, slot);
+      if (!decode_whole(reader, request)) return fail(zk::Error::marshalling_error);
+      return write(command_of(request, session_, ids_), xid, *op, slot);
     }
     case OpCode::set_acl: {
       zk::SetAclRequest request;
-      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      if (!decode_whole(reader, request)) return fail(zk::Error::marshalling_error);
       return write(ls::ZnodeSetAcl{request.path.value_or(""), from_wire(request.acl), request.version, session_, ids_},
                    xid, *op, slot);
     }
     case OpCode::multi: {
       zk::MultiRequest request;
-      if (!take(reader, request)) return fail(zk::Error::marshalling_error);
+      if (!decode_whole(reader, request)) return fail(zk::Error::marshalling_error);
       ls::ZnodeMulti multi;
       multi.session = session_;
       multi.ids = ids_;
@@ -192,12 +184,11 @@ void Connection::dispatch(const zk::RequestHeader& header, zk::JuteReader& reade
           types.back() = command->mode == ls::ZnodeMode::container ? OpCode::create2 : OpCode::create;
           multi.ops.push_back(std::move(*command));
         } else if (const auto* del = std::get_if<zk::DeleteRequest>(&one.request)) {
-          multi.ops.push_back(ls::ZnodeDelete{del->path.value_or(""), del->version, session_, {}});
+          multi.ops.push_back(command_of(*del, session_, {}));
         } else if (const auto* set = std::get_if<zk::SetDataRequest>(&one.request)) {
-          multi.ops
-              .push_back(ls::ZnodeSetData{set->path.value_or(""), set->data.value_or(""), set->version, session_, {}});
+          multi.ops.push_back(command_of(*set, session_, {}));
         } else if (const auto* check = std::get_if<zk::CheckVersionRequest>(&one.request)) {
-          multi.ops.push_back(ls::ZnodeCheck{check->path.value_or(""), check->version, session_, {}});
+          multi.ops.push_back(command_of(*check, session_, {}));
         } else {
           // createTTL; or a read op (multiRead's) in a multi, which
           // ZooKeeper 3.8 answers marshallingError.
