@@ -2,6 +2,7 @@
 """ZooKeeper's 3.6 and 3.7 ops on synod's listener (zkserver/more_ops.cpp),
 on the wire (zkwire.py): addWatch (persistent and recursive), removeWatches
 and checkWatches, whoAmI, getEphemerals, getAllChildrenNumber and multiRead,
+and setWatches (reads.cpp; kazoo never sends it),
 each with its answers and its errors. --zookeeper-real runs the same checks
 on a standalone ZooKeeper 3.8 (real_zookeeper.py), so the expectations are
 ZooKeeper's own.
@@ -10,6 +11,7 @@ ZooKeeper's own.
 """
 import argparse
 import os
+import struct
 import sys
 import time
 
@@ -19,7 +21,7 @@ import real_zookeeper  # noqa: E402
 from zkwire import (CREATE, error_name, DELETE, GET_CHILDREN, GET_DATA, SET_DATA, Reader, Wire, create_req,  # noqa: E402
                     multi_req, path_req, set_data_req, version_req, w_buffer, w_int, w_string)
 
-ADD_WATCH, CHECK_WATCHES, REMOVE_WATCHES, WHO_AM_I = 106, 17, 18, 107
+ADD_WATCH, CHECK_WATCHES, REMOVE_WATCHES, WHO_AM_I, SET_WATCHES = 106, 17, 18, 107, 101
 GET_EPHEMERALS, GET_ALL_CHILDREN_NUMBER, MULTI_READ, AUTH = 103, 104, 22, 100
 PERSISTENT, RECURSIVE = 0, 1
 EPHEMERAL = 1  # CreateMode
@@ -135,6 +137,31 @@ def check_reads(a, b):
            "MarshallingError")
 
 
+def check_set_watches(a, b):
+    """A reconnecting client's setWatches: what changed after its relativeZxid fires at once
+    (DataTree.setWatches), the rest is registered and fires later."""
+    for path in ("/s", "/s/same", "/s/changed", "/s/gone"):
+        b.call(CREATE, create_req(path, b"", 0))
+    seen_zxid = b.call(GET_DATA, path_req("/s", watch=False)).zxid
+    b.call(SET_DATA, set_data_req("/s/changed", b"x", -1))
+    b.call(DELETE, version_req("/s/gone", -1))
+    b.call(CREATE, create_req("/s/born", b"", 0))
+    strings = lambda paths: w_int(len(paths)) + b"".join(w_string(p) for p in paths)  # noqa: E731
+    record = (struct.pack("!q", seen_zxid) + strings(["/s/same", "/s/changed", "/s/gone"]) +
+              strings(["/s/born", "/s/never"]) + strings(["/s/same"]))
+    reply, seen = events_after(a, lambda: a.call(SET_WATCHES, record))
+    expect("setWatches", error_name(reply.err), "ok")
+    expect("setWatches fires what changed", sorted(seen),
+           sorted([["NodeDataChanged", 3, "/s/changed"], ["NodeDeleted", 3, "/s/gone"],
+                   ["NodeCreated", 3, "/s/born"]]))
+    _, seen = events_after(a, lambda: b.call(SET_DATA, set_data_req("/s/same", b"y", -1)))
+    expect("setWatches registered the rest", seen, [["NodeDataChanged", 3, "/s/same"]])
+    _, seen = events_after(a, lambda: b.call(CREATE, create_req("/s/same/c", b"", 0)))
+    expect("and the child watch", seen, [["NodeChildrenChanged", 3, "/s/same"]])
+    _, seen = events_after(a, lambda: b.call(CREATE, create_req("/s/never", b"", 0)))
+    expect("and the exist watch", seen, [["NodeCreated", 3, "/s/never"]])
+
+
 def check_who_am_i(a):
     expect("addauth", a.call(AUTH, w_int(0) + w_string("digest") + w_buffer(b"alice:secret")).err, "ok")
     reply = a.call(WHO_AM_I, b"")
@@ -148,6 +175,7 @@ def run(addrs):
     try:
         check_persistent_watches(a, b)
         check_reads(a, b)
+        check_set_watches(a, b)
         check_who_am_i(a)
     finally:
         for w in (a, b):
