@@ -12,6 +12,13 @@
 
 namespace synod::lockservice::test {
 
+// One command's result, the znode events it fired, and its revision.
+struct Applied {
+  Result result;
+  ZnodeEvents events;
+  Revision revision = kNoRevision;
+};
+
 struct Harness {
   explicit Harness(Config config = {}) : machine(config) {}
 
@@ -24,6 +31,15 @@ struct Harness {
     ++slot;
     log.push_back(encode(command, now_ms));
     return machine.apply(LogEntry{slot, 0, client_id, seq, log.back()});
+  }
+  // Applies one command as apply() does, and keeps the znode events it fires.
+  Applied apply_fired(const Command& command, ClientId client_id = 0, uint64_t seq = 0) {
+    ++slot;
+    log.push_back(encode(command, now_ms));
+    Applied applied;
+    applied.revision = make_revision(slot, 0);
+    applied.result = machine.apply(LogEntry{slot, 0, client_id, seq, log.back()}, applied.events);
+    return applied;
   }
   // Moves log time on with an empty checkpoint, as the keeper's would.
   Result advance(int64_t ms) {
@@ -88,7 +104,9 @@ struct Harness {
     return out;
   }
   // Events after `after`, every space.
-  std::vector<Event> events_after(Revision after) const { return machine.events(after, EventFilter{}, 1'000'000).events; }
+  std::vector<Event> events_after(Revision after) const {
+    return machine.events(after, EventFilter{}, 1'000'000).events;
+  }
 };
 
 }  // namespace synod::lockservice::test

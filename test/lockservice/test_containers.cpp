@@ -8,21 +8,6 @@
 namespace synod::lockservice::test {
 namespace {
 
-struct Applied {
-  Result result;
-  ZnodeEvents events;
-  Revision revision = kNoRevision;
-};
-
-Applied apply_fired(Harness& h, const Command& command, ClientId client_id = 0, uint64_t seq = 0) {
-  ++h.slot;
-  h.log.push_back(encode(command, h.now_ms));
-  Applied applied;
-  applied.revision = make_revision(h.slot, 0);
-  applied.result = h.machine.apply(LogEntry{h.slot, 0, client_id, seq, h.log.back()}, applied.events);
-  return applied;
-}
-
 ZnodeCreate create_of(std::string path, ZnodeMode mode = ZnodeMode::persistent, SessionId session = kNoSession) {
   return ZnodeCreate{std::move(path), "", {ZnodeAcl{31, "world", "anyone"}}, mode, session, {}};
 }
@@ -34,7 +19,7 @@ void erase(Harness& h, std::string path) {
   const Result r = h.apply(ZnodeDelete{std::move(path), -1, kNoSession, {}});
   REQUIRE(r.status == Status::ok);
 }
-Applied reap(Harness& h, std::string path) { return apply_fired(h, ZnodeReapContainer{std::move(path)}); }
+Applied reap(Harness& h, std::string path) { return h.apply_fired(ZnodeReapContainer{std::move(path)}); }
 
 std::vector<std::string> reapable(const StateMachine& machine) { return machine.reapable_containers(1'000); }
 using Paths = std::vector<std::string>;
@@ -117,7 +102,7 @@ TEST_CASE("a client cannot send a reap: it is the cluster's own command", "[lock
   create(h, "/c", ZnodeMode::container);
   create(h, "/c/a");
   erase(h, "/c/a");
-  const Applied sent = apply_fired(h, ZnodeReapContainer{"/c"}, /*client_id=*/77, /*seq=*/1);
+  const Applied sent = h.apply_fired(ZnodeReapContainer{"/c"}, /*client_id=*/77, /*seq=*/1);
   CHECK(sent.result.status == Status::invalid_argument);
   CHECK(sent.events.empty());
   CHECK(h.machine.znode("/c"));

@@ -12,22 +12,6 @@
 namespace synod::lockservice::test {
 namespace {
 
-struct Applied {
-  Result result;
-  ZnodeEvents events;
-  Revision revision = kNoRevision;
-};
-
-// Applies one command as Harness::apply does, and keeps the events it fires.
-Applied apply_fired(Harness& h, const Command& command, ClientId client_id = 0, uint64_t seq = 0) {
-  ++h.slot;
-  h.log.push_back(encode(command, h.now_ms));
-  Applied applied;
-  applied.revision = make_revision(h.slot, 0);
-  applied.result = h.machine.apply(LogEntry{h.slot, 0, client_id, seq, h.log.back()}, applied.events);
-  return applied;
-}
-
 ZnodeCreate create_of(std::string path, std::string data = {}, ZnodeMode mode = ZnodeMode::persistent,
                       SessionId session = kNoSession) {
   return ZnodeCreate{std::move(path), std::move(data), {ZnodeAcl{31, "world", "anyone"}}, mode, session};
@@ -239,7 +223,7 @@ TEST_CASE("the namespace starts as ZooKeeper's DataTree does", "[lockservice][zn
 TEST_CASE("create, setData, check and delete keep ZooKeeper's Stat", "[lockservice][znodes]") {
   Harness h;
   h.now_ms = 5'000;
-  const Applied created = apply_fired(h, create_of("/a", "xyz"));
+  const Applied created = h.apply_fired(create_of("/a", "xyz"));
   REQUIRE(created.result.status == Status::ok);
   REQUIRE(created.result.znodes.size() == 1);
   CHECK(created.result.zk_error == ZkError::ok);
@@ -264,7 +248,7 @@ TEST_CASE("create, setData, check and delete keep ZooKeeper's Stat", "[lockservi
   CHECK(stat_of(h, "/").mzxid == 0);
 
   h.now_ms = 6'000;
-  const Applied set = apply_fired(h, ZnodeSetData{"/a", "new", 0, kNoSession});
+  const Applied set = h.apply_fired(ZnodeSetData{"/a", "new", 0, kNoSession});
   REQUIRE(set.result.status == Status::ok);
   CHECK(set.result.znodes[0].stat.version == 1);
   CHECK(set.result.znodes[0].stat.mzxid == set.revision);
@@ -287,7 +271,7 @@ TEST_CASE("create, setData, check and delete keep ZooKeeper's Stat", "[lockservi
 
   CHECK(h.apply(ZnodeDelete{"/a", 1, kNoSession}).zk_error == ZkError::bad_version);
   REQUIRE(h.machine.znode("/a"));
-  const Applied deleted = apply_fired(h, ZnodeDelete{"/a", 2, kNoSession});
+  const Applied deleted = h.apply_fired(ZnodeDelete{"/a", 2, kNoSession});
   CHECK(deleted.result.status == Status::ok);
   CHECK(deleted.result.zk_error == ZkError::ok);
   CHECK_FALSE(h.machine.znode("/a"));
@@ -361,7 +345,7 @@ TEST_CASE("every error code of the namespace, with its status", "[lockservice][z
   const auto before = dump(h.machine);
   for (const Case& c : cases) {
     INFO(c.what);
-    const Applied applied = apply_fired(h, c.command);
+    const Applied applied = h.apply_fired(c.command);
     CHECK(applied.result.zk_error == c.error);
     CHECK(applied.result.status == c.status);
     REQUIRE(applied.result.znodes.size() == 1);
@@ -456,17 +440,17 @@ TEST_CASE("pzxid and numChildren follow child creates and deletes", "[lockservic
   Harness h;
   REQUIRE(create(h, "/p", "parent").status == Status::ok);
   const ZnodeStat born = stat_of(h, "/p");
-  const Applied one = apply_fired(h, create_of("/p/1"));
+  const Applied one = h.apply_fired(create_of("/p/1"));
   CHECK(stat_of(h, "/p").pzxid == one.revision);
   CHECK(stat_of(h, "/p").num_children == 1);
-  const Applied two = apply_fired(h, create_of("/p/2"));
+  const Applied two = h.apply_fired(create_of("/p/2"));
   CHECK(stat_of(h, "/p").pzxid == two.revision);
   CHECK(stat_of(h, "/p").num_children == 2);
   // A child's data and grandchildren leave the parent alone.
   h.apply(ZnodeSetData{"/p/1", "x", -1, 0});
   create(h, "/p/1/g");
   CHECK(stat_of(h, "/p").pzxid == two.revision);
-  const Applied gone = apply_fired(h, ZnodeDelete{"/p/2", -1, 0});
+  const Applied gone = h.apply_fired(ZnodeDelete{"/p/2", -1, 0});
   const ZnodeStat after = stat_of(h, "/p");
   CHECK(after.pzxid == gone.revision);
   CHECK(after.num_children == 1);
@@ -480,22 +464,22 @@ TEST_CASE("pzxid and numChildren follow child creates and deletes", "[lockservic
 
 TEST_CASE("each op fires ZooKeeper's events, in order", "[lockservice][znodes]") {
   Harness h;
-  const Applied created = apply_fired(h, create_of("/w"));
+  const Applied created = h.apply_fired(create_of("/w"));
   CHECK(created.events == ZnodeEvents{event(ZnodeEventType::node_created, "/w", created.revision),
                                       event(ZnodeEventType::node_children_changed, "/", created.revision)});
-  const Applied child = apply_fired(h, create_of("/w/c"));
+  const Applied child = h.apply_fired(create_of("/w/c"));
   CHECK(child.events == ZnodeEvents{event(ZnodeEventType::node_created, "/w/c", child.revision),
                                     event(ZnodeEventType::node_children_changed, "/w", child.revision)});
-  const Applied set = apply_fired(h, ZnodeSetData{"/w/c", "d", -1, 0});
+  const Applied set = h.apply_fired(ZnodeSetData{"/w/c", "d", -1, 0});
   CHECK(set.events == ZnodeEvents{event(ZnodeEventType::node_data_changed, "/w/c", set.revision)});
-  const Applied check = apply_fired(h, ZnodeCheck{"/w/c", -1, 0});
+  const Applied check = h.apply_fired(ZnodeCheck{"/w/c", -1, 0});
   CHECK(check.events.empty());
-  const Applied deleted = apply_fired(h, ZnodeDelete{"/w/c", -1, 0});
+  const Applied deleted = h.apply_fired(ZnodeDelete{"/w/c", -1, 0});
   CHECK(deleted.events == ZnodeEvents{event(ZnodeEventType::node_deleted, "/w/c", deleted.revision),
                                       event(ZnodeEventType::node_children_changed, "/w", deleted.revision)});
   // Commands of other kinds fire nothing; a refused op fires nothing.
-  CHECK(apply_fired(h, Put{"/k", "v", 0, false, std::nullopt, {}}).events.empty());
-  CHECK(apply_fired(h, create_of("/w")).events.empty());
+  CHECK(h.apply_fired(Put{"/k", "v", 0, false, std::nullopt, {}}).events.empty());
+  CHECK(h.apply_fired(create_of("/w")).events.empty());
   // The plain apply() fires into nothing and changes the same.
   CHECK(h.apply(create_of("/w/d")).status == Status::ok);
 }
@@ -516,9 +500,9 @@ TEST_CASE("ephemerals end with their session's expiry or close, in that command"
     Applied ended;
     if (expire) {
       h.advance(2'001);
-      ended = apply_fired(h, ExpireSession{session});
+      ended = h.apply_fired(ExpireSession{session});
     } else {
-      ended = apply_fired(h, DeleteSession{session});
+      ended = h.apply_fired(DeleteSession{session});
     }
     REQUIRE(ended.result.status == Status::ok);
     CHECK_FALSE(h.machine.znode("/app/e"));
@@ -586,11 +570,11 @@ TEST_CASE("a multi applies all its ops at one revision, or none", "[lockservice]
   REQUIRE(create(h, "/m/old", "o").status == Status::ok);
 
   SECTION("every op succeeds") {
-    const Applied applied = apply_fired(h, ZnodeMulti{{create_of("/m/a", "1"), create_of("/m/a/b"),
-                                                       ZnodeSetData{"/m/a", "2", 0, 0}, ZnodeCheck{"/m/a", 1, 0},
-                                                       ZnodeDelete{"/m/old", 0, 0},
-                                                       create_of("/m/s-", "", ZnodeMode::persistent_sequential)},
-                                                      kNoSession});
+    const Applied applied = h.apply_fired(ZnodeMulti{{create_of("/m/a", "1"), create_of("/m/a/b"),
+                                                      ZnodeSetData{"/m/a", "2", 0, 0}, ZnodeCheck{"/m/a", 1, 0},
+                                                      ZnodeDelete{"/m/old", 0, 0},
+                                                      create_of("/m/s-", "", ZnodeMode::persistent_sequential)},
+                                                     kNoSession});
     const Result& r = applied.result;
     REQUIRE(r.status == Status::ok);
     CHECK(r.zk_error == ZkError::ok);
@@ -630,11 +614,11 @@ TEST_CASE("a multi applies all its ops at one revision, or none", "[lockservice]
 
     const auto before = dump(h.machine);
     const Counts counts = h.machine.counts();
-    const Applied failed = apply_fired(h, ZnodeMulti{{create_of("/m/b", "1"), ZnodeDelete{"/m/a", -1, 0},
-                                                      ZnodeSetData{"/m", "changed", -1, 0}, create_of("/m/b/c"),
-                                                      ZnodeSetData{"/m", "y", 7, 0}, create_of("/m/never"),
-                                                      ZnodeDelete{"/nothing", -1, 0}},
-                                                     session});
+    const Applied failed = h.apply_fired(ZnodeMulti{{create_of("/m/b", "1"), ZnodeDelete{"/m/a", -1, 0},
+                                                     ZnodeSetData{"/m", "changed", -1, 0}, create_of("/m/b/c"),
+                                                     ZnodeSetData{"/m", "y", 7, 0}, create_of("/m/never"),
+                                                     ZnodeDelete{"/nothing", -1, 0}},
+                                                    session});
     const Result& r = failed.result;
     CHECK(r.status == Status::guard_failed);
     CHECK(r.zk_error == ZkError::bad_version);
@@ -705,7 +689,8 @@ TEST_CASE("the namespace's bounds refuse with a clear error", "[lockservice][zno
   // Bytes: paths, data and ACLs together.
   REQUIRE(h.apply(ZnodeDelete{"/d/1", -1, 0}).status == Status::ok);
   ZnodeCreate heavy = create_of("/d/h");
-  for (const char* user : {"u1:", "u2:", "u3:"}) heavy.acl.push_back(ZnodeAcl{31, "digest", user + std::string(40, 'a')});
+  for (const char* user : {"u1:", "u2:", "u3:"})
+    heavy.acl.push_back(ZnodeAcl{31, "digest", user + std::string(40, 'a')});
   const Result heavy_result = h.apply(heavy);
   CHECK(heavy_result.zk_error == ZkError::quota_exceeded);
   CHECK(heavy_result.message == "the znode space is full");
@@ -753,10 +738,10 @@ TEST_CASE("the namespace's bounds refuse with a clear error", "[lockservice][zno
 TEST_CASE("a retried znode command answers its first result and fires nothing", "[lockservice][znodes]") {
   Harness h;
   REQUIRE(create(h, "/q").status == Status::ok);
-  const Applied first = apply_fired(h, create_of("/q/n-", "", ZnodeMode::persistent_sequential), 42, 1);
+  const Applied first = h.apply_fired(create_of("/q/n-", "", ZnodeMode::persistent_sequential), 42, 1);
   REQUIRE(first.result.status == Status::ok);
   CHECK(first.events.size() == 2);
-  const Applied retry = apply_fired(h, create_of("/q/n-", "", ZnodeMode::persistent_sequential), 42, 1);
+  const Applied retry = h.apply_fired(create_of("/q/n-", "", ZnodeMode::persistent_sequential), 42, 1);
   CHECK(retry.result == first.result);
   CHECK(retry.result.znodes[0].path == "/q/n-0000000000");
   CHECK(retry.events.empty());
