@@ -62,8 +62,8 @@ class SynodTarget:
     name = "synod"
     linearizable = True  # every read, on every node (issue 22): stronger than ZooKeeper
 
-    def __init__(self, binary, size=3):
-        self.cluster = Cluster(size, binary, zookeeper=True, prefix="synod-kazoo-")
+    def __init__(self, binary, size=3, prefix="synod-kazoo-"):
+        self.cluster = Cluster(size, binary, zookeeper=True, prefix=prefix)
         self.cluster.start_all()
         self.cluster.leader(timeout=30)
         for node in self.ids():

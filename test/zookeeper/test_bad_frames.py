@@ -53,8 +53,8 @@ except ImportError as error:
 
 import real_zookeeper  # noqa: E402
 from bad_frame_cases import CASES, KEEP_DATA, KEEP_PATH, connect_req, frame  # noqa: E402
-from pylib.cluster import Cluster  # noqa: E402
-from pylib.wait import until  # noqa: E402
+import kazoo_harness  # noqa: E402
+from pylib.http import request  # noqa: E402
 from zkwire import CLOSE, GET_DATA, Reader, error_name, path_req, w_int  # noqa: E402
 
 IO_TIMEOUT_S = 10.0  # a server that neither answers nor closes within this is wedged
@@ -63,28 +63,18 @@ PROBE_XID = 1000  # the getData that asks whether a connection still serves
 
 # ------------------------------------------------------------ targets
 
-class SynodTarget:
-    name = "synod"
-
+class SynodTarget(kazoo_harness.SynodTarget):
     def __init__(self, binary):
-        self.cluster = Cluster(3, binary, zookeeper=True, prefix="synod-badframes-")
-        self.cluster.start_all()
-        self.cluster.leader(timeout=30)
-        for node in self.ids():
-            until(lambda: serves(self.addr(node)), 30, f"node {node}'s ZooKeeper listener to serve")
-
-    def ids(self):
-        return self.cluster.ids()
-
-    def addr(self, node):
-        return self.cluster.zk_addr(node)
+        super().__init__(binary, prefix="synod-badframes-")
 
     def alive(self, node):
         return self.cluster.running(node)
 
     def password(self, session):
         """docs/zookeeper.md: SHA-256 of the cluster id and the session id, its first 16 bytes."""
-        text = f"synod-zookeeper-session\n{self.cluster.cluster_id}\n{session}"
+        # The cluster's id in hex (GET /v1/cluster), not its name.
+        cluster_id = request(self.cluster.port(1), "GET", "/v1/cluster").json["cluster_id"]
+        text = f"synod-zookeeper-session\n{cluster_id}\n{session}"
         return hashlib.sha256(text.encode()).digest()[:16]
 
     def crashes(self):
@@ -134,19 +124,6 @@ def stop_quietly(client):
         client.close()
     except Exception:
         pass
-
-
-def serves(addr):
-    client = None
-    try:
-        client = kazoo_client(addr)
-        client.exists("/")
-        return True
-    except Exception:
-        return False
-    finally:
-        if client is not None:
-            stop_quietly(client)
 
 
 def still_serves(target, node, path, value):
